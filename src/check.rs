@@ -1,0 +1,644 @@
+//! Checker: syntax tree → `ModelSpec`, or every semantic error found.
+//!
+//! Each check reports at the exact text it concerns. Defaults documented in
+//! `spec::defaults` fill whatever the file leaves out.
+
+use crate::diagnostic::{one_of, suggestion, Diagnostic, Span};
+use crate::front::ast::*;
+use crate::front::parse;
+use crate::spec::*;
+
+const FAMILIES: [&str; 2] = ["gmm", "normal"];
+const NETWORK_WORDS: [&str; 2] = ["linear", "none"];
+const LAYER_KINDS: [&str; 1] = ["dense"];
+const POSTERIOR_MODES: [&str; 3] = ["per_dimension", "per_sample", "fixed"];
+const SETTINGS: [&str; 5] = ["epochs", "lr", "batch", "seed", "samples"];
+
+/// Parses and checks a model file: the validated model, or all diagnostics.
+pub fn compile_source(source: &str) -> Result<ModelSpec, Vec<Diagnostic>> {
+    let (statements, mut diagnostics) = parse(source);
+    let syntax_ok = diagnostics.is_empty();
+    let mut checker = Checker::default();
+    checker.syntax_ok = syntax_ok;
+    let spec = checker.check(&statements);
+    diagnostics.extend(checker.diagnostics);
+    diagnostics.sort_by_key(|d| d.span.start);
+    match spec {
+        Some(spec) if diagnostics.is_empty() => Ok(spec),
+        _ => Err(diagnostics),
+    }
+}
+
+#[derive(Default)]
+struct Checker {
+    diagnostics: Vec<Diagnostic>,
+    /// With syntax errors, a missing statement may only have failed to parse: don't
+    /// report it as missing.
+    syntax_ok: bool,
+}
+
+/// One statement kind may appear once; this remembers where it first did.
+struct Once<T> {
+    what: &'static str,
+    first: Option<(Span, T)>,
+}
+
+impl<T> Once<T> {
+    fn new(what: &'static str) -> Self {
+        Once { what, first: None }
+    }
+
+    fn set(&mut self, checker: &mut Checker, at: &Span, value: T) {
+        if let Some((first, _)) = &self.first {
+            checker.error(
+                Diagnostic::new(at.clone(), format!("`{}` is given twice", self.what))
+                    .label("second one here")
+                    .related(first.clone(), "first given here")
+                    .help("keep one of them"),
+            );
+        } else {
+            self.first = Some((at.clone(), value));
+        }
+    }
+
+    fn value(self) -> Option<T> {
+        self.first.map(|(_, v)| v)
+    }
+}
+
+impl Checker {
+    fn error(&mut self, d: Diagnostic) {
+        self.diagnostics.push(d);
+    }
+
+    fn check(&mut self, statements: &[Statement]) -> Option<ModelSpec> {
+        let mut name = Once::new("model");
+        let mut observed = Once::new("observed");
+        let mut latent: Once<(Word, Option<usize>, Option<PriorExpr>)> = Once::new("latent");
+        let mut encoder = Once::new("encoder");
+        let mut decoder = Once::new("decoder");
+        let mut posterior = Once::new("posterior variance");
+        let mut beta = Once::new("beta");
+        let mut train_at = None;
+        let mut train = Once::new("train");
+        let mut dimension_priors: Vec<(&Word, &Word, &PriorExpr)> = Vec::new();
+
+        for st in statements {
+            let at = &st.keyword;
+            match &st.kind {
+                StatementKind::Model(w) => name.set(self, at, w.value.clone()),
+                StatementKind::Observed { name, columns } => {
+                    let o = self.observed(name, columns);
+                    observed.set(self, at, o);
+                }
+                StatementKind::Latent { name, dim, prior } => {
+                    let n = self.count(dim, "the latent dimension");
+                    latent.set(self, at, (name.clone(), n, prior.clone()));
+                }
+                StatementKind::DimensionPrior { name, index, prior } => {
+                    dimension_priors.push((name, index, prior));
+                }
+                StatementKind::Encoder(net) => {
+                    let e = self.network(net, true);
+                    encoder.set(self, at, e);
+                }
+                StatementKind::Decoder(net) => {
+                    // `network` rejects `none` for a decoder, so only layers come back.
+                    let d = self.network(net, false).and_then(|e| match e {
+                        Encoder::Mlp(layers) => Some(layers),
+                        Encoder::None => None,
+                    });
+                    decoder.set(self, at, d);
+                }
+                StatementKind::PosteriorVariance(f) => {
+                    let p = self.posterior_variance(f);
+                    posterior.set(self, at, p);
+                }
+                StatementKind::Beta(w) => {
+                    let b = self.number(w, "β").and_then(|b| {
+                        if b < 0.0 {
+                            self.error(
+                                Diagnostic::new(w.span.clone(), format!("β must be ≥ 0, found {}", w.value))
+                                    .label("negative β")
+                                    .help("β weighs the KL term: 0 turns it off, 1 is the ELBO"),
+                            );
+                            None
+                        } else {
+                            Some(b)
+                        }
+                    });
+                    beta.set(self, at, b);
+                }
+                StatementKind::Train(settings) => {
+                    train_at.get_or_insert(at.clone());
+                    let t = self.train(settings);
+                    train.set(self, at, t);
+                }
+            }
+        }
+
+        let observed = observed.value();
+        let latent = latent.value();
+        if self.syntax_ok {
+            if observed.is_none() {
+                self.error(
+                    Diagnostic::new(0..0, "the model has no `observed` statement")
+                        .help("say which data columns the model sees, e.g. `observed x[3]`"),
+                );
+            }
+            if latent.is_none() {
+                self.error(
+                    Diagnostic::new(0..0, "the model has no `latent` statement")
+                        .help("declare the sources, e.g. `latent z[3] ~ gmm(K = 3)`"),
+                );
+            }
+        }
+        let prior = latent
+            .as_ref()
+            .and_then(|(name, n, default)| self.prior(name, (*n)?, default.as_ref(), &dimension_priors));
+
+        let encoder = encoder.value().unwrap_or(Some(Encoder::Mlp(defaults::network())));
+        let decoder = decoder.value().unwrap_or(Some(defaults::network()));
+        let posterior_variance = posterior.value().unwrap_or(Some(defaults::POSTERIOR_VARIANCE));
+        let beta = beta.value().unwrap_or(Some(defaults::BETA));
+        let train = train.value().unwrap_or(Some(defaults::train()));
+
+        if let (Some(Encoder::None), Some(t), Some(at)) = (&encoder, &train, &train_at) {
+            if let Batch::Size(_) = t.batch {
+                self.error(
+                    Diagnostic::new(at.clone(), "minibatches make no sense with `encoder none`")
+                        .label("this block sets a batch size")
+                        .help(
+                            "without an encoder every data row has its own latent parameters; a \
+                             minibatch step would still move the others through Adam's momentum: \
+                             use `batch full`",
+                        ),
+                );
+            }
+        }
+
+        let (observed, latent) = (observed??, latent?);
+        Some(ModelSpec {
+            name: name.value().unwrap_or_else(|| defaults::MODEL_NAME.to_string()),
+            observed,
+            latent: Latent {
+                name: latent.0.value,
+                dim: latent.1?,
+            },
+            prior: prior?,
+            encoder: encoder?,
+            decoder: decoder?,
+            posterior_variance: posterior_variance?,
+            beta: beta?,
+            train: train?,
+        })
+    }
+
+    // ---- numbers ------------------------------------------------------------------------
+
+    fn number(&mut self, w: &Word, what: &str) -> Option<f64> {
+        match w.value.parse::<f64>() {
+            Ok(x) if x.is_finite() => Some(x),
+            _ => {
+                self.error(
+                    Diagnostic::new(w.span.clone(), format!("expected a number for {what}, found `{}`", w.value))
+                        .label("not a finite number"),
+                );
+                None
+            }
+        }
+    }
+
+    fn whole(&mut self, w: &Word, what: &str) -> Option<u64> {
+        match w.value.parse::<u64>() {
+            Ok(x) => Some(x),
+            Err(_) => {
+                let why = if w.value.chars().all(|c| c.is_ascii_digit()) {
+                    "too large"
+                } else {
+                    "not a whole number"
+                };
+                self.error(
+                    Diagnostic::new(w.span.clone(), format!("expected a whole number for {what}, found `{}`", w.value))
+                        .label(why),
+                );
+                None
+            }
+        }
+    }
+
+    /// A whole number ≥ 1 that sizes something.
+    fn count(&mut self, w: &Word, what: &str) -> Option<usize> {
+        let x = self.whole(w, what)?;
+        if x == 0 {
+            self.error(
+                Diagnostic::new(w.span.clone(), format!("{what} must be at least 1, found 0")).label("zero"),
+            );
+            return None;
+        }
+        match usize::try_from(x) {
+            Ok(x) if x <= 1 << 40 => Some(x),
+            _ => {
+                self.error(Diagnostic::new(w.span.clone(), format!("{what} is too large")).label("too large"));
+                None
+            }
+        }
+    }
+
+    // ---- statements -----------------------------------------------------------------------
+
+    fn observed(&mut self, _name: &Word, columns: &ObservedColumns) -> Option<Observed> {
+        let columns = match columns {
+            ObservedColumns::Count(w) => Columns::First(self.count(w, "the number of observed columns")?),
+            ObservedColumns::Names(names) => {
+                let mut ok = true;
+                for (i, c) in names.iter().enumerate() {
+                    if let Some(first) = names[..i].iter().find(|p| p.value == c.value) {
+                        ok = false;
+                        self.error(
+                            Diagnostic::new(c.span.clone(), format!("column `{}` is observed twice", c.value))
+                                .label("again here")
+                                .related(first.span.clone(), "first here"),
+                        );
+                    }
+                    if c.value.is_empty() {
+                        ok = false;
+                        self.error(Diagnostic::new(c.span.clone(), "a column name cannot be empty").label("empty"));
+                    }
+                }
+                if !ok {
+                    return None;
+                }
+                Columns::Named(names.iter().map(|c| c.value.clone()).collect())
+            }
+        };
+        Some(Observed {
+            name: _name.value.clone(),
+            columns,
+        })
+    }
+
+    fn prior(
+        &mut self,
+        latent: &Word,
+        n: usize,
+        default: Option<&PriorExpr>,
+        overrides: &[(&Word, &Word, &PriorExpr)],
+    ) -> Option<Prior> {
+        let default_family = default.map(|p| (p.shared.clone(), self.family(&p.family)));
+        let mut per_dim: Vec<Option<Family>> = vec![None; n];
+        let mut given_at: Vec<Option<Span>> = vec![None; n];
+        let mut ok = true;
+        for (name, index, prior) in overrides {
+            if name.value != latent.value {
+                ok = false;
+                self.error(
+                    Diagnostic::new(name.span.clone(), format!("unknown latent vector `{}`", name.value))
+                        .label("not declared")
+                        .help(format!("the latent vector is `{}`", latent.value)),
+                );
+                continue;
+            }
+            if let Some(shared) = prior.shared.as_ref() {
+                ok = false;
+                self.error(
+                    Diagnostic::new(shared.clone(), "`shared` applies to the whole latent vector, not to one dimension")
+                        .label("on one dimension")
+                        .help(format!("write `latent {}[{n}] ~ shared …`", latent.value)),
+                );
+            }
+            if let Some((Some(shared), _)) = &default_family {
+                ok = false;
+                self.error(
+                    Diagnostic::new(name.span.start..index.span.end + 1, format!("`{}` has one shared prior; a dimension cannot have its own", latent.value))
+                        .label("per-dimension prior")
+                        .related(shared.clone(), "shared here")
+                        .help("drop `shared` to give dimensions their own priors"),
+                );
+                continue;
+            }
+            let family = self.family(&prior.family);
+            let Some(j) = self.whole(index, "a dimension index") else {
+                ok = false;
+                continue;
+            };
+            if j >= n as u64 {
+                ok = false;
+                self.error(
+                    Diagnostic::new(
+                        index.span.clone(),
+                        format!(
+                            "latent `{}` has {n} dimension{} but `{}[{j}]` was given a prior",
+                            latent.value,
+                            if n == 1 { "" } else { "s" },
+                            latent.value
+                        ),
+                    )
+                    .label(format!("valid indices are 0 to {}", n - 1)),
+                );
+                continue;
+            }
+            let j = j as usize;
+            if let Some(first) = &given_at[j] {
+                ok = false;
+                self.error(
+                    Diagnostic::new(index.span.clone(), format!("dimension `{}[{j}]` has two priors", latent.value))
+                        .label("second prior")
+                        .related(first.clone(), "first prior"),
+                );
+                continue;
+            }
+            given_at[j] = Some(index.span.clone());
+            match family {
+                Some(f) => per_dim[j] = Some(f),
+                None => ok = false,
+            }
+        }
+        match default_family {
+            Some((Some(_), family)) => family.filter(|_| ok).map(Prior::Shared),
+            Some((None, family)) => {
+                let family = family?;
+                let dims: Vec<Family> = per_dim.into_iter().map(|f| f.unwrap_or_else(|| family.clone())).collect();
+                ok.then_some(Prior::PerDimension(dims))
+            }
+            None => {
+                let missing: Vec<String> = (0..n)
+                    .filter(|&j| given_at[j].is_none())
+                    .map(|j| format!("`{}[{j}]`", latent.value))
+                    .collect();
+                if !missing.is_empty() {
+                    self.error(
+                        Diagnostic::new(
+                            latent.span.clone(),
+                            format!("{} {} no prior", missing.join(", "), if missing.len() == 1 { "has" } else { "have" }),
+                        )
+                        .label("no default prior given here")
+                        .help(format!(
+                            "give a default, `latent {}[{n}] ~ gmm(K = 3)`, or a line per dimension",
+                            latent.value
+                        )),
+                    );
+                    return None;
+                }
+                let dims: Option<Vec<Family>> = per_dim.into_iter().collect();
+                dims.filter(|_| ok).map(Prior::PerDimension)
+            }
+        }
+    }
+
+    fn family(&mut self, f: &FamilyExpr) -> Option<Family> {
+        let args = arguments(f);
+        match f.name.value.as_str() {
+            "gmm" => {
+                let [(key, value)] = args.as_slice() else {
+                    self.error(
+                        Diagnostic::new(self.args_span(f), "`gmm` takes one argument, the number of components")
+                            .label("expected `(K = …)`")
+                            .help("write `gmm(K = 3)`"),
+                    );
+                    return None;
+                };
+                if let Some(key) = key {
+                    if key.value != "K" {
+                        self.error(
+                            Diagnostic::new(key.span.clone(), format!("`gmm` has no argument `{}`", key.value))
+                                .label("expected `K`")
+                                .help("write `gmm(K = 3)`"),
+                        );
+                        return None;
+                    }
+                }
+                let k = self.count(value, "K, the number of mixture components")?;
+                Some(Family::Gmm { k })
+            }
+            "normal" => {
+                if args.is_empty() && f.arguments.is_none() {
+                    return Some(Family::LearnableNormal);
+                }
+                let names = ["mean", "variance"];
+                if args.len() != 2 {
+                    self.error(
+                        Diagnostic::new(self.args_span(f), "`normal` takes a mean and a variance, or nothing")
+                            .label(format!("{} argument{}", args.len(), if args.len() == 1 { "" } else { "s" }))
+                            .help("write `normal(0, 1)` for a fixed N(0, 1), or `normal` for a learnable one"),
+                    );
+                    return None;
+                }
+                for ((key, _), expected) in args.iter().zip(names) {
+                    if let Some(key) = key {
+                        if key.value != expected {
+                            self.error(
+                                Diagnostic::new(key.span.clone(), format!("expected `{expected}`, found `{}`", key.value))
+                                    .label(format!("this argument is the {expected}")),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                let mean = self.number(&args[0].1, "the mean");
+                let variance = self.number(&args[1].1, "the variance")?;
+                if variance <= 0.0 {
+                    self.error(
+                        Diagnostic::new(args[1].1.span.clone(), format!("a variance must be > 0, found {}", args[1].1.value))
+                            .label("not positive"),
+                    );
+                    return None;
+                }
+                Some(Family::Normal { mean: mean?, variance })
+            }
+            other => {
+                self.error(
+                    Diagnostic::new(f.name.span.clone(), format!("unknown prior family `{other}`"))
+                        .label(format!("expected {}", one_of(&FAMILIES)))
+                        .help_opt(suggestion(other, &FAMILIES)),
+                );
+                None
+            }
+        }
+    }
+
+    fn args_span(&self, f: &FamilyExpr) -> Span {
+        f.arguments.as_ref().map_or(f.name.span.clone(), |a| a.span.clone())
+    }
+
+
+    fn network(&mut self, net: &NetworkExpr, is_encoder: bool) -> Option<Encoder> {
+        match net {
+            NetworkExpr::Word(w) => match (w.value.as_str(), is_encoder) {
+                ("linear", _) => Some(Encoder::Mlp(Vec::new())),
+                ("none", true) => Some(Encoder::None),
+                ("none", false) => {
+                    self.error(
+                        Diagnostic::new(w.span.clone(), "the decoder cannot be `none`")
+                            .label("a decoder is needed")
+                            .help("the decoder maps sources to observations: use `linear` or a list of layers"),
+                    );
+                    None
+                }
+                (other, _) => {
+                    let words: &[&str] = if is_encoder { &NETWORK_WORDS } else { &NETWORK_WORDS[..1] };
+                    self.error(
+                        Diagnostic::new(w.span.clone(), format!("expected {} or `{{ layers }}`, found `{other}`", one_of(words)))
+                            .label("unknown network")
+                            .help_opt(suggestion(other, words)),
+                    );
+                    None
+                }
+            },
+            NetworkExpr::Layers(layers) => {
+                let mut out = Vec::new();
+                let mut ok = true;
+                for l in layers {
+                    match self.layer(l) {
+                        Some(d) => out.push(d),
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(Encoder::Mlp(out))
+            }
+        }
+    }
+
+    fn layer(&mut self, l: &LayerExpr) -> Option<Dense> {
+        let mut ok = true;
+        if l.kind.value != "dense" {
+            ok = false;
+            self.error(
+                Diagnostic::new(l.kind.span.clone(), format!("unknown layer `{}`", l.kind.value))
+                    .label(format!("expected {}", one_of(&LAYER_KINDS)))
+                    .help_opt(suggestion(&l.kind.value, &LAYER_KINDS)),
+            );
+        }
+        let width = self.count(&l.width, "a layer width");
+        let activation = Activation::from_keyword(&l.activation.value);
+        if activation.is_none() {
+            let names: Vec<&str> = Activation::ALL.iter().map(|a| a.keyword()).collect();
+            self.error(
+                Diagnostic::new(l.activation.span.clone(), format!("unknown activation `{}`", l.activation.value))
+                    .label(format!("expected {}", one_of(&names)))
+                    .help_opt(suggestion(&l.activation.value, &names)),
+            );
+        }
+        if !ok {
+            return None;
+        }
+        Some(Dense {
+            width: width?,
+            activation: activation?,
+        })
+    }
+
+    fn posterior_variance(&mut self, f: &FamilyExpr) -> Option<PosteriorVariance> {
+        let mode = f.name.value.as_str();
+        let args = arguments(f);
+        match mode {
+            "per_dimension" | "per_sample" if f.arguments.is_some() => {
+                self.error(
+                    Diagnostic::new(self.args_span(f), format!("`{mode}` takes no arguments"))
+                        .label("unexpected arguments"),
+                );
+                None
+            }
+            "per_dimension" => Some(PosteriorVariance::PerDimension),
+            "per_sample" => Some(PosteriorVariance::PerSample),
+            "fixed" => {
+                let [(None, value)] = args.as_slice() else {
+                    self.error(
+                        Diagnostic::new(self.args_span(f), "`fixed` takes one argument, the variance")
+                            .label("expected `(variance)`")
+                            .help("write `fixed(0.01)`"),
+                    );
+                    return None;
+                };
+                let v = self.number(value, "the posterior variance")?;
+                if v <= 0.0 {
+                    self.error(
+                        Diagnostic::new(value.span.clone(), format!("a variance must be > 0, found {}", value.value))
+                            .label("not positive"),
+                    );
+                    return None;
+                }
+                Some(PosteriorVariance::Fixed(v))
+            }
+            other => {
+                self.error(
+                    Diagnostic::new(f.name.span.clone(), format!("unknown posterior variance `{other}`"))
+                        .label(format!("expected {}", one_of(&POSTERIOR_MODES)))
+                        .help_opt(suggestion(other, &POSTERIOR_MODES)),
+                );
+                None
+            }
+        }
+    }
+
+    fn train(&mut self, settings: &[Setting]) -> Option<Train> {
+        let mut t = defaults::train();
+        let mut seen: Vec<&Word> = Vec::new();
+        let mut ok = true;
+        for s in settings {
+            let key = s.key.value.as_str();
+            if let Some(first) = seen.iter().find(|w| w.value == key) {
+                ok = false;
+                self.error(
+                    Diagnostic::new(s.key.span.clone(), format!("`{key}` is set twice"))
+                        .label("second one here")
+                        .related(first.span.clone(), "first set here"),
+                );
+                continue;
+            }
+            seen.push(&s.key);
+            let v = &s.value;
+            let set = match key {
+                "epochs" => self.count(v, "epochs").map(|x| t.epochs = x),
+                "samples" => self.count(v, "samples").map(|x| t.samples = x),
+                "seed" => self.whole(v, "the seed").map(|x| t.seed = x),
+                "lr" => self.number(v, "the learning rate").and_then(|x| {
+                    if x > 0.0 {
+                        t.lr = x;
+                        Some(())
+                    } else {
+                        self.error(
+                            Diagnostic::new(v.span.clone(), format!("the learning rate must be > 0, found {}", v.value))
+                                .label("not positive"),
+                        );
+                        None
+                    }
+                }),
+                "batch" if v.value == "full" => {
+                    t.batch = Batch::Full;
+                    Some(())
+                }
+                "batch" => {
+                    if v.value.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                        self.error(
+                            Diagnostic::new(v.span.clone(), format!("expected `full` or a batch size, found `{}`", v.value))
+                                .label("not a batch size")
+                                .help_opt(suggestion(&v.value, &["full"])),
+                        );
+                        None
+                    } else {
+                        self.count(v, "the batch size").map(|b| t.batch = Batch::Size(b))
+                    }
+                }
+                other => {
+                    self.error(
+                        Diagnostic::new(s.key.span.clone(), format!("unknown training setting `{other}`"))
+                            .label(format!("expected {}", one_of(&SETTINGS)))
+                            .help_opt(suggestion(other, &SETTINGS)),
+                    );
+                    None
+                }
+            };
+            ok &= set.is_some();
+        }
+        ok.then_some(t)
+    }
+}
+
+/// A call's arguments as (key, value) pairs.
+fn arguments(f: &FamilyExpr) -> Vec<(Option<&Word>, &Word)> {
+    f.arguments
+        .as_ref()
+        .map(|a| a.value.iter().map(|arg| (arg.key.as_ref(), &arg.value)).collect())
+        .unwrap_or_default()
+}

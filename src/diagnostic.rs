@@ -1,0 +1,121 @@
+//! Diagnostics: one type for syntax and semantic errors, one function that renders them.
+//!
+//! Rendering goes through codespan-reporting with ASCII characters and no colour, so the
+//! text is stable enough to be tested as golden files.
+
+use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term::{self, termcolor::NoColor, Chars, Config};
+use std::ops::Range;
+
+/// Byte range into the model source.
+pub type Span = Range<usize>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The headline: what is wrong, in plain words.
+    pub message: String,
+    /// Where; the caret goes under this text.
+    pub span: Span,
+    /// A short text printed beside the caret.
+    pub label: String,
+    /// A suggestion ("did you mean `tanh`?") or a hint.
+    pub help: Option<String>,
+    /// Another place that explains this one (the first of two duplicates, say).
+    pub related: Option<(Span, String)>,
+}
+
+impl Diagnostic {
+    pub fn new(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            message: message.into(),
+            span,
+            label: String::new(),
+            help: None,
+            related: None,
+        }
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn help_opt(mut self, help: Option<String>) -> Self {
+        self.help = help;
+        self
+    }
+
+    pub fn related(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.related = Some((span, label.into()));
+        self
+    }
+}
+
+/// Renders diagnostics as `error: …` blocks with `file:line:col`, the source line and a caret.
+pub fn render(file_name: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
+    let file = SimpleFile::new(file_name, source);
+    let config = Config {
+        chars: Chars::ascii(),
+        ..Config::default()
+    };
+    let mut out = NoColor::new(Vec::new());
+    for d in diagnostics {
+        let mut labels = vec![Label::primary((), clamp(&d.span, source)).with_message(&d.label)];
+        if let Some((span, text)) = &d.related {
+            labels.push(Label::secondary((), clamp(span, source)).with_message(text));
+        }
+        let mut cs = CsDiagnostic::error()
+            .with_message(&d.message)
+            .with_labels(labels);
+        if let Some(help) = &d.help {
+            cs = cs.with_notes(vec![format!("help: {help}")]);
+        }
+        // Writing into a Vec cannot fail, and the spans were clamped to the source.
+        term::emit(&mut out, &config, &file, &cs).expect("rendering a diagnostic");
+    }
+    String::from_utf8_lossy(&out.into_inner()).into_owned()
+}
+
+/// Keeps a span inside the source and on character boundaries, so rendering never panics.
+fn clamp(span: &Span, source: &str) -> Span {
+    let fit = |mut i: usize| {
+        i = i.min(source.len());
+        while !source.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let start = fit(span.start);
+    let end = fit(span.end.max(span.start));
+    start..end
+}
+
+/// The closest candidate to `word`, when it is close enough to be a plausible typo.
+pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3) && *d < c.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+pub fn suggestion(word: &str, candidates: &[&str]) -> Option<String> {
+    did_you_mean(word, candidates).map(|c| format!("did you mean `{c}`?"))
+}
+
+/// `a`, `b` or `c`
+pub fn one_of(candidates: &[&str]) -> String {
+    let quoted: Vec<String> = candidates.iter().map(|c| format!("`{c}`")).collect();
+    match quoted.len() {
+        0 => String::new(),
+        1 => quoted[0].clone(),
+        n => format!("{} or {}", quoted[..n - 1].join(", "), quoted[n - 1]),
+    }
+}

@@ -1,0 +1,332 @@
+//! `ModelSpec`: the one validated description of a model, with every default filled in.
+//!
+//! Everything after the front end reads only this type. It is serialised as RON by
+//! `pdgc check` and embedded in every fitted model, and it prints back to `.pdg` text
+//! (`to_pdg`) that parses to the same value.
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub name: String,
+    pub observed: Observed,
+    pub latent: Latent,
+    pub prior: Prior,
+    pub encoder: Encoder,
+    /// Hidden layers of the decoder; empty means a linear decoder.
+    pub decoder: Vec<Dense>,
+    pub posterior_variance: PosteriorVariance,
+    pub beta: f64,
+    pub train: Train,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    /// The name the model gives the observation vector (`x` in `observed x[3]`).
+    pub name: String,
+    pub columns: Columns,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Columns {
+    /// The first `m` columns of the data file.
+    First(usize),
+    /// These columns of the data file, by header name, in this order.
+    Named(Vec<String>),
+}
+
+impl Observed {
+    /// m, the observation dimension.
+    pub fn count(&self) -> usize {
+        match &self.columns {
+            Columns::First(m) => *m,
+            Columns::Named(names) => names.len(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Latent {
+    pub name: String,
+    /// n, the number of latent sources.
+    pub dim: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Prior {
+    /// One set of prior parameters for every latent dimension (homogeneous, Thm 3.2).
+    Shared(Family),
+    /// An independent prior per dimension (the paper's design); entry j is dimension j's.
+    PerDimension(Vec<Family>),
+}
+
+impl Prior {
+    /// The family of dimension `j`.
+    pub fn family(&self, j: usize) -> &Family {
+        match self {
+            Prior::Shared(f) => f,
+            Prior::PerDimension(fs) => &fs[j],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Family {
+    /// A learnable 1-D Gaussian mixture with `k` components (eq. 15–18).
+    Gmm { k: usize },
+    /// A fixed normal N(mean, variance).
+    Normal { mean: f64, variance: f64 },
+    /// A normal whose mean and variance are learned, starting from N(0, 1).
+    LearnableNormal,
+}
+
+impl Family {
+    /// Number of mixture components (a normal is a one-component mixture).
+    pub fn components(&self) -> usize {
+        match self {
+            Family::Gmm { k } => *k,
+            Family::Normal { .. } | Family::LearnableNormal => 1,
+        }
+    }
+
+    pub fn is_learnable(&self) -> bool {
+        !matches!(self, Family::Normal { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Encoder {
+    /// Half-VAE: the posterior means (and per-sample variances) are free parameters.
+    None,
+    /// An MLP with these hidden layers, then a linear projection to the n means.
+    Mlp(Vec<Dense>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dense {
+    pub width: usize,
+    pub activation: Activation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activation {
+    Tanh,
+    Relu,
+    LeakyRelu,
+    Elu,
+    Sigmoid,
+    Identity,
+}
+
+impl Activation {
+    pub const ALL: [Activation; 6] = [
+        Activation::Tanh,
+        Activation::Relu,
+        Activation::LeakyRelu,
+        Activation::Elu,
+        Activation::Sigmoid,
+        Activation::Identity,
+    ];
+
+    /// The keyword in the model language.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Activation::Tanh => "tanh",
+            Activation::Relu => "relu",
+            Activation::LeakyRelu => "leaky_relu",
+            Activation::Elu => "elu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Identity => "identity",
+        }
+    }
+
+    pub fn from_keyword(word: &str) -> Option<Activation> {
+        Activation::ALL.into_iter().find(|a| a.keyword() == word)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum PosteriorVariance {
+    /// One learnable σ_j² per latent dimension, shared by all samples (eq. 10).
+    PerDimension,
+    /// A σ_tj² per sample: an encoder head, or free parameters with `encoder none`.
+    PerSample,
+    /// A fixed σ² for every sample and dimension.
+    Fixed(f64),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Train {
+    pub epochs: usize,
+    pub lr: f64,
+    pub batch: Batch,
+    pub seed: u64,
+    /// Monte-Carlo samples of z̃ per step; the loss averages over them.
+    pub samples: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Batch {
+    Full,
+    Size(usize),
+}
+
+/// The defaults the language documents; the checker fills these in.
+pub mod defaults {
+    use super::*;
+
+    pub const MODEL_NAME: &str = "model";
+    pub const BETA: f64 = 1.0;
+    pub const EPOCHS: usize = 4000;
+    pub const LR: f64 = 3e-3;
+    pub const BATCH: Batch = Batch::Full;
+    pub const SEED: u64 = 0;
+    pub const SAMPLES: usize = 1;
+    pub const POSTERIOR_VARIANCE: PosteriorVariance = PosteriorVariance::PerDimension;
+
+    /// Encoder and decoder default: two hidden layers of 64 tanh units (the reference's).
+    pub fn network() -> Vec<Dense> {
+        vec![
+            Dense {
+                width: 64,
+                activation: Activation::Tanh,
+            };
+            2
+        ]
+    }
+
+    pub fn train() -> Train {
+        Train {
+            epochs: EPOCHS,
+            lr: LR,
+            batch: BATCH,
+            seed: SEED,
+            samples: SAMPLES,
+        }
+    }
+}
+
+impl ModelSpec {
+    /// Number of observed columns, m.
+    pub fn m(&self) -> usize {
+        self.observed.count()
+    }
+
+    /// Number of latent dimensions, n.
+    pub fn n(&self) -> usize {
+        self.latent.dim
+    }
+
+    /// The normalised `.pdg` text of this model: every setting spelled out.
+    /// Parsing it back gives the same `ModelSpec`.
+    pub fn to_pdg(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "model {}", self.name);
+        match &self.observed.columns {
+            Columns::First(m) => {
+                let _ = writeln!(s, "observed {}[{m}]", self.observed.name);
+            }
+            Columns::Named(names) => {
+                let cols: Vec<String> = names.iter().map(|c| column_text(c)).collect();
+                let _ = writeln!(s, "observed {} = [{}]", self.observed.name, cols.join(", "));
+            }
+        }
+        let (z, n) = (&self.latent.name, self.latent.dim);
+        match &self.prior {
+            Prior::Shared(f) => {
+                let _ = writeln!(s, "latent {z}[{n}] ~ shared {}", family_text(f));
+            }
+            Prior::PerDimension(fs) if fs.iter().all(|f| f == &fs[0]) => {
+                let _ = writeln!(s, "latent {z}[{n}] ~ {}", family_text(&fs[0]));
+            }
+            Prior::PerDimension(fs) => {
+                let _ = writeln!(s, "latent {z}[{n}]");
+                for (j, f) in fs.iter().enumerate() {
+                    let _ = writeln!(s, "{z}[{j}] ~ {}", family_text(f));
+                }
+            }
+        }
+        match &self.encoder {
+            Encoder::None => s.push_str("encoder none\n"),
+            Encoder::Mlp(layers) => {
+                let _ = writeln!(s, "encoder {}", network_text(layers));
+            }
+        }
+        let _ = writeln!(s, "decoder {}", network_text(&self.decoder));
+        let pv = match self.posterior_variance {
+            PosteriorVariance::PerDimension => "per_dimension".to_string(),
+            PosteriorVariance::PerSample => "per_sample".to_string(),
+            PosteriorVariance::Fixed(v) => format!("fixed({})", number_text(v)),
+        };
+        let _ = writeln!(s, "posterior variance {pv}");
+        let _ = writeln!(s, "beta {}", number_text(self.beta));
+        let t = &self.train;
+        let batch = match t.batch {
+            Batch::Full => "full".to_string(),
+            Batch::Size(b) => b.to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "train {{ epochs {}; lr {}; batch {batch}; seed {}; samples {} }}",
+            t.epochs,
+            number_text(t.lr),
+            t.seed,
+            t.samples
+        );
+        s
+    }
+}
+
+fn family_text(f: &Family) -> String {
+    match f {
+        Family::Gmm { k } => format!("gmm(K = {k})"),
+        Family::Normal { mean, variance } => {
+            format!("normal({}, {})", number_text(*mean), number_text(*variance))
+        }
+        Family::LearnableNormal => "normal".to_string(),
+    }
+}
+
+fn network_text(layers: &[Dense]) -> String {
+    if layers.is_empty() {
+        return "linear".to_string();
+    }
+    let parts: Vec<String> = layers
+        .iter()
+        .map(|l| format!("dense {} {}", l.width, l.activation.keyword()))
+        .collect();
+    format!("{{ {} }}", parts.join("; "))
+}
+
+/// Shortest text that parses back to exactly this number.
+/// `{:?}` writes 1e-7 as "1e-7" and 3 as "3.0": both are numbers in the grammar.
+fn number_text(x: f64) -> String {
+    format!("{x:?}")
+}
+
+fn column_text(name: &str) -> String {
+    let is_ident = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if is_ident {
+        name.to_string()
+    } else {
+        format!("\"{name}\"")
+    }
+}
+
+impl ModelSpec {
+    /// The RON text `pdgc check` prints; `from_ron` reads it back to the same value.
+    pub fn to_ron(&self) -> String {
+        let config = ron::ser::PrettyConfig::new().struct_names(true);
+        // Every field is plain data (strings, numbers, enums): serialising cannot fail.
+        ron::ser::to_string_pretty(self, config).expect("ModelSpec serialises to RON")
+    }
+
+    pub fn from_ron(text: &str) -> Result<ModelSpec, ron::error::SpannedError> {
+        ron::from_str(text)
+    }
+}
