@@ -17,9 +17,10 @@ const SETTINGS: [&str; 5] = ["epochs", "lr", "batch", "seed", "samples"];
 /// Parses and checks a model file: the validated model, or all diagnostics.
 pub fn compile_source(source: &str) -> Result<ModelSpec, Vec<Diagnostic>> {
     let (statements, mut diagnostics) = parse(source);
-    let syntax_ok = diagnostics.is_empty();
-    let mut checker = Checker::default();
-    checker.syntax_ok = syntax_ok;
+    let mut checker = Checker {
+        diagnostics: Vec::new(),
+        syntax_ok: diagnostics.is_empty(),
+    };
     let spec = checker.check(&statements);
     diagnostics.extend(checker.diagnostics);
     diagnostics.sort_by_key(|d| d.span.start);
@@ -29,7 +30,6 @@ pub fn compile_source(source: &str) -> Result<ModelSpec, Vec<Diagnostic>> {
     }
 }
 
-#[derive(Default)]
 struct Checker {
     diagnostics: Vec<Diagnostic>,
     /// With syntax errors, a missing statement may only have failed to parse: don't
@@ -118,9 +118,12 @@ impl Checker {
                     let b = self.number(w, "β").and_then(|b| {
                         if b < 0.0 {
                             self.error(
-                                Diagnostic::new(w.span.clone(), format!("β must be ≥ 0, found {}", w.value))
-                                    .label("negative β")
-                                    .help("β weighs the KL term: 0 turns it off, 1 is the ELBO"),
+                                Diagnostic::new(
+                                    w.span.clone(),
+                                    format!("β must be ≥ 0, found {}", w.value),
+                                )
+                                .label("negative β")
+                                .help("β weighs the KL term: 0 turns it off, 1 is the ELBO"),
                             );
                             None
                         } else {
@@ -153,13 +156,17 @@ impl Checker {
                 );
             }
         }
-        let prior = latent
-            .as_ref()
-            .and_then(|(name, n, default)| self.prior(name, (*n)?, default.as_ref(), &dimension_priors));
+        let prior = latent.as_ref().and_then(|(name, n, default)| {
+            self.prior(name, (*n)?, default.as_ref(), &dimension_priors)
+        });
 
-        let encoder = encoder.value().unwrap_or(Some(Encoder::Mlp(defaults::network())));
+        let encoder = encoder
+            .value()
+            .unwrap_or(Some(Encoder::Mlp(defaults::network())));
         let decoder = decoder.value().unwrap_or(Some(defaults::network()));
-        let posterior_variance = posterior.value().unwrap_or(Some(defaults::POSTERIOR_VARIANCE));
+        let posterior_variance = posterior
+            .value()
+            .unwrap_or(Some(defaults::POSTERIOR_VARIANCE));
         let beta = beta.value().unwrap_or(Some(defaults::BETA));
         let train = train.value().unwrap_or(Some(defaults::train()));
 
@@ -179,7 +186,9 @@ impl Checker {
 
         let (observed, latent) = (observed??, latent?);
         Some(ModelSpec {
-            name: name.value().unwrap_or_else(|| defaults::MODEL_NAME.to_string()),
+            name: name
+                .value()
+                .unwrap_or_else(|| defaults::MODEL_NAME.to_string()),
             observed,
             latent: Latent {
                 name: latent.0.value,
@@ -201,8 +210,11 @@ impl Checker {
             Ok(x) if x.is_finite() => Some(x),
             _ => {
                 self.error(
-                    Diagnostic::new(w.span.clone(), format!("expected a number for {what}, found `{}`", w.value))
-                        .label("not a finite number"),
+                    Diagnostic::new(
+                        w.span.clone(),
+                        format!("expected a number for {what}, found `{}`", w.value),
+                    )
+                    .label("not a finite number"),
                 );
                 None
             }
@@ -219,8 +231,11 @@ impl Checker {
                     "not a whole number"
                 };
                 self.error(
-                    Diagnostic::new(w.span.clone(), format!("expected a whole number for {what}, found `{}`", w.value))
-                        .label(why),
+                    Diagnostic::new(
+                        w.span.clone(),
+                        format!("expected a whole number for {what}, found `{}`", w.value),
+                    )
+                    .label(why),
                 );
                 None
             }
@@ -232,14 +247,21 @@ impl Checker {
         let x = self.whole(w, what)?;
         if x == 0 {
             self.error(
-                Diagnostic::new(w.span.clone(), format!("{what} must be at least 1, found 0")).label("zero"),
+                Diagnostic::new(
+                    w.span.clone(),
+                    format!("{what} must be at least 1, found 0"),
+                )
+                .label("zero"),
             );
             return None;
         }
         match usize::try_from(x) {
             Ok(x) if x <= 1 << 40 => Some(x),
             _ => {
-                self.error(Diagnostic::new(w.span.clone(), format!("{what} is too large")).label("too large"));
+                self.error(
+                    Diagnostic::new(w.span.clone(), format!("{what} is too large"))
+                        .label("too large"),
+                );
                 None
             }
         }
@@ -249,21 +271,29 @@ impl Checker {
 
     fn observed(&mut self, _name: &Word, columns: &ObservedColumns) -> Option<Observed> {
         let columns = match columns {
-            ObservedColumns::Count(w) => Columns::First(self.count(w, "the number of observed columns")?),
+            ObservedColumns::Count(w) => {
+                Columns::First(self.count(w, "the number of observed columns")?)
+            }
             ObservedColumns::Names(names) => {
                 let mut ok = true;
                 for (i, c) in names.iter().enumerate() {
                     if let Some(first) = names[..i].iter().find(|p| p.value == c.value) {
                         ok = false;
                         self.error(
-                            Diagnostic::new(c.span.clone(), format!("column `{}` is observed twice", c.value))
-                                .label("again here")
-                                .related(first.span.clone(), "first here"),
+                            Diagnostic::new(
+                                c.span.clone(),
+                                format!("column `{}` is observed twice", c.value),
+                            )
+                            .label("again here")
+                            .related(first.span.clone(), "first here"),
                         );
                     }
                     if c.value.is_empty() {
                         ok = false;
-                        self.error(Diagnostic::new(c.span.clone(), "a column name cannot be empty").label("empty"));
+                        self.error(
+                            Diagnostic::new(c.span.clone(), "a column name cannot be empty")
+                                .label("empty"),
+                        );
                     }
                 }
                 if !ok {
@@ -293,27 +323,39 @@ impl Checker {
             if name.value != latent.value {
                 ok = false;
                 self.error(
-                    Diagnostic::new(name.span.clone(), format!("unknown latent vector `{}`", name.value))
-                        .label("not declared")
-                        .help(format!("the latent vector is `{}`", latent.value)),
+                    Diagnostic::new(
+                        name.span.clone(),
+                        format!("unknown latent vector `{}`", name.value),
+                    )
+                    .label("not declared")
+                    .help(format!("the latent vector is `{}`", latent.value)),
                 );
                 continue;
             }
             if let Some(shared) = prior.shared.as_ref() {
                 ok = false;
                 self.error(
-                    Diagnostic::new(shared.clone(), "`shared` applies to the whole latent vector, not to one dimension")
-                        .label("on one dimension")
-                        .help(format!("write `latent {}[{n}] ~ shared …`", latent.value)),
+                    Diagnostic::new(
+                        shared.clone(),
+                        "`shared` applies to the whole latent vector, not to one dimension",
+                    )
+                    .label("on one dimension")
+                    .help(format!("write `latent {}[{n}] ~ shared …`", latent.value)),
                 );
             }
             if let Some((Some(shared), _)) = &default_family {
                 ok = false;
                 self.error(
-                    Diagnostic::new(name.span.start..index.span.end + 1, format!("`{}` has one shared prior; a dimension cannot have its own", latent.value))
-                        .label("per-dimension prior")
-                        .related(shared.clone(), "shared here")
-                        .help("drop `shared` to give dimensions their own priors"),
+                    Diagnostic::new(
+                        name.span.start..index.span.end + 1,
+                        format!(
+                            "`{}` has one shared prior; a dimension cannot have its own",
+                            latent.value
+                        ),
+                    )
+                    .label("per-dimension prior")
+                    .related(shared.clone(), "shared here")
+                    .help("drop `shared` to give dimensions their own priors"),
                 );
                 continue;
             }
@@ -342,9 +384,12 @@ impl Checker {
             if let Some(first) = &given_at[j] {
                 ok = false;
                 self.error(
-                    Diagnostic::new(index.span.clone(), format!("dimension `{}[{j}]` has two priors", latent.value))
-                        .label("second prior")
-                        .related(first.clone(), "first prior"),
+                    Diagnostic::new(
+                        index.span.clone(),
+                        format!("dimension `{}[{j}]` has two priors", latent.value),
+                    )
+                    .label("second prior")
+                    .related(first.clone(), "first prior"),
                 );
                 continue;
             }
@@ -358,7 +403,10 @@ impl Checker {
             Some((Some(_), family)) => family.filter(|_| ok).map(Prior::Shared),
             Some((None, family)) => {
                 let family = family?;
-                let dims: Vec<Family> = per_dim.into_iter().map(|f| f.unwrap_or_else(|| family.clone())).collect();
+                let dims: Vec<Family> = per_dim
+                    .into_iter()
+                    .map(|f| f.unwrap_or_else(|| family.clone()))
+                    .collect();
                 ok.then_some(Prior::PerDimension(dims))
             }
             None => {
@@ -392,18 +440,24 @@ impl Checker {
             "gmm" => {
                 let [(key, value)] = args.as_slice() else {
                     self.error(
-                        Diagnostic::new(self.args_span(f), "`gmm` takes one argument, the number of components")
-                            .label("expected `(K = …)`")
-                            .help("write `gmm(K = 3)`"),
+                        Diagnostic::new(
+                            self.args_span(f),
+                            "`gmm` takes one argument, the number of components",
+                        )
+                        .label("expected `(K = …)`")
+                        .help("write `gmm(K = 3)`"),
                     );
                     return None;
                 };
                 if let Some(key) = key {
                     if key.value != "K" {
                         self.error(
-                            Diagnostic::new(key.span.clone(), format!("`gmm` has no argument `{}`", key.value))
-                                .label("expected `K`")
-                                .help("write `gmm(K = 3)`"),
+                            Diagnostic::new(
+                                key.span.clone(),
+                                format!("`gmm` has no argument `{}`", key.value),
+                            )
+                            .label("expected `K`")
+                            .help("write `gmm(K = 3)`"),
                         );
                         return None;
                     }
@@ -428,29 +482,41 @@ impl Checker {
                     if let Some(key) = key {
                         if key.value != expected {
                             self.error(
-                                Diagnostic::new(key.span.clone(), format!("expected `{expected}`, found `{}`", key.value))
-                                    .label(format!("this argument is the {expected}")),
+                                Diagnostic::new(
+                                    key.span.clone(),
+                                    format!("expected `{expected}`, found `{}`", key.value),
+                                )
+                                .label(format!("this argument is the {expected}")),
                             );
                             return None;
                         }
                     }
                 }
-                let mean = self.number(&args[0].1, "the mean");
-                let variance = self.number(&args[1].1, "the variance")?;
+                let mean = self.number(args[0].1, "the mean");
+                let variance = self.number(args[1].1, "the variance")?;
                 if variance <= 0.0 {
                     self.error(
-                        Diagnostic::new(args[1].1.span.clone(), format!("a variance must be > 0, found {}", args[1].1.value))
-                            .label("not positive"),
+                        Diagnostic::new(
+                            args[1].1.span.clone(),
+                            format!("a variance must be > 0, found {}", args[1].1.value),
+                        )
+                        .label("not positive"),
                     );
                     return None;
                 }
-                Some(Family::Normal { mean: mean?, variance })
+                Some(Family::Normal {
+                    mean: mean?,
+                    variance,
+                })
             }
             other => {
                 self.error(
-                    Diagnostic::new(f.name.span.clone(), format!("unknown prior family `{other}`"))
-                        .label(format!("expected {}", one_of(&FAMILIES)))
-                        .help_opt(suggestion(other, &FAMILIES)),
+                    Diagnostic::new(
+                        f.name.span.clone(),
+                        format!("unknown prior family `{other}`"),
+                    )
+                    .label(format!("expected {}", one_of(&FAMILIES)))
+                    .help_opt(suggestion(other, &FAMILIES)),
                 );
                 None
             }
@@ -458,9 +524,10 @@ impl Checker {
     }
 
     fn args_span(&self, f: &FamilyExpr) -> Span {
-        f.arguments.as_ref().map_or(f.name.span.clone(), |a| a.span.clone())
+        f.arguments
+            .as_ref()
+            .map_or(f.name.span.clone(), |a| a.span.clone())
     }
-
 
     fn network(&mut self, net: &NetworkExpr, is_encoder: bool) -> Option<Encoder> {
         match net {
@@ -476,11 +543,21 @@ impl Checker {
                     None
                 }
                 (other, _) => {
-                    let words: &[&str] = if is_encoder { &NETWORK_WORDS } else { &NETWORK_WORDS[..1] };
+                    let words: &[&str] = if is_encoder {
+                        &NETWORK_WORDS
+                    } else {
+                        &NETWORK_WORDS[..1]
+                    };
                     self.error(
-                        Diagnostic::new(w.span.clone(), format!("expected {} or `{{ layers }}`, found `{other}`", one_of(words)))
-                            .label("unknown network")
-                            .help_opt(suggestion(other, words)),
+                        Diagnostic::new(
+                            w.span.clone(),
+                            format!(
+                                "expected {} or `{{ layers }}`, found `{other}`",
+                                one_of(words)
+                            ),
+                        )
+                        .label("unknown network")
+                        .help_opt(suggestion(other, words)),
                     );
                     None
                 }
@@ -504,9 +581,12 @@ impl Checker {
         if l.kind.value != "dense" {
             ok = false;
             self.error(
-                Diagnostic::new(l.kind.span.clone(), format!("unknown layer `{}`", l.kind.value))
-                    .label(format!("expected {}", one_of(&LAYER_KINDS)))
-                    .help_opt(suggestion(&l.kind.value, &LAYER_KINDS)),
+                Diagnostic::new(
+                    l.kind.span.clone(),
+                    format!("unknown layer `{}`", l.kind.value),
+                )
+                .label(format!("expected {}", one_of(&LAYER_KINDS)))
+                .help_opt(suggestion(&l.kind.value, &LAYER_KINDS)),
             );
         }
         let width = self.count(&l.width, "a layer width");
@@ -514,9 +594,12 @@ impl Checker {
         if activation.is_none() {
             let names: Vec<&str> = Activation::ALL.iter().map(|a| a.keyword()).collect();
             self.error(
-                Diagnostic::new(l.activation.span.clone(), format!("unknown activation `{}`", l.activation.value))
-                    .label(format!("expected {}", one_of(&names)))
-                    .help_opt(suggestion(&l.activation.value, &names)),
+                Diagnostic::new(
+                    l.activation.span.clone(),
+                    format!("unknown activation `{}`", l.activation.value),
+                )
+                .label(format!("expected {}", one_of(&names)))
+                .help_opt(suggestion(&l.activation.value, &names)),
             );
         }
         if !ok {
@@ -544,17 +627,23 @@ impl Checker {
             "fixed" => {
                 let [(None, value)] = args.as_slice() else {
                     self.error(
-                        Diagnostic::new(self.args_span(f), "`fixed` takes one argument, the variance")
-                            .label("expected `(variance)`")
-                            .help("write `fixed(0.01)`"),
+                        Diagnostic::new(
+                            self.args_span(f),
+                            "`fixed` takes one argument, the variance",
+                        )
+                        .label("expected `(variance)`")
+                        .help("write `fixed(0.01)`"),
                     );
                     return None;
                 };
                 let v = self.number(value, "the posterior variance")?;
                 if v <= 0.0 {
                     self.error(
-                        Diagnostic::new(value.span.clone(), format!("a variance must be > 0, found {}", value.value))
-                            .label("not positive"),
+                        Diagnostic::new(
+                            value.span.clone(),
+                            format!("a variance must be > 0, found {}", value.value),
+                        )
+                        .label("not positive"),
                     );
                     return None;
                 }
@@ -562,9 +651,12 @@ impl Checker {
             }
             other => {
                 self.error(
-                    Diagnostic::new(f.name.span.clone(), format!("unknown posterior variance `{other}`"))
-                        .label(format!("expected {}", one_of(&POSTERIOR_MODES)))
-                        .help_opt(suggestion(other, &POSTERIOR_MODES)),
+                    Diagnostic::new(
+                        f.name.span.clone(),
+                        format!("unknown posterior variance `{other}`"),
+                    )
+                    .label(format!("expected {}", one_of(&POSTERIOR_MODES)))
+                    .help_opt(suggestion(other, &POSTERIOR_MODES)),
                 );
                 None
             }
@@ -598,8 +690,11 @@ impl Checker {
                         Some(())
                     } else {
                         self.error(
-                            Diagnostic::new(v.span.clone(), format!("the learning rate must be > 0, found {}", v.value))
-                                .label("not positive"),
+                            Diagnostic::new(
+                                v.span.clone(),
+                                format!("the learning rate must be > 0, found {}", v.value),
+                            )
+                            .label("not positive"),
                         );
                         None
                     }
@@ -611,20 +706,27 @@ impl Checker {
                 "batch" => {
                     if v.value.starts_with(|c: char| c.is_ascii_alphabetic()) {
                         self.error(
-                            Diagnostic::new(v.span.clone(), format!("expected `full` or a batch size, found `{}`", v.value))
-                                .label("not a batch size")
-                                .help_opt(suggestion(&v.value, &["full"])),
+                            Diagnostic::new(
+                                v.span.clone(),
+                                format!("expected `full` or a batch size, found `{}`", v.value),
+                            )
+                            .label("not a batch size")
+                            .help_opt(suggestion(&v.value, &["full"])),
                         );
                         None
                     } else {
-                        self.count(v, "the batch size").map(|b| t.batch = Batch::Size(b))
+                        self.count(v, "the batch size")
+                            .map(|b| t.batch = Batch::Size(b))
                     }
                 }
                 other => {
                     self.error(
-                        Diagnostic::new(s.key.span.clone(), format!("unknown training setting `{other}`"))
-                            .label(format!("expected {}", one_of(&SETTINGS)))
-                            .help_opt(suggestion(other, &SETTINGS)),
+                        Diagnostic::new(
+                            s.key.span.clone(),
+                            format!("unknown training setting `{other}`"),
+                        )
+                        .label(format!("expected {}", one_of(&SETTINGS)))
+                        .help_opt(suggestion(other, &SETTINGS)),
                     );
                     None
                 }
@@ -639,6 +741,11 @@ impl Checker {
 fn arguments(f: &FamilyExpr) -> Vec<(Option<&Word>, &Word)> {
     f.arguments
         .as_ref()
-        .map(|a| a.value.iter().map(|arg| (arg.key.as_ref(), &arg.value)).collect())
+        .map(|a| {
+            a.value
+                .iter()
+                .map(|arg| (arg.key.as_ref(), &arg.value))
+                .collect()
+        })
         .unwrap_or_default()
 }

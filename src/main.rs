@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "pdgc", version, about = "Source-separation VAEs from a short model file")]
+#[command(
+    name = "pdgc",
+    version,
+    about = "Source-separation VAEs from a short model file"
+)]
 struct Args {
     #[command(subcommand)]
     command: Command,

@@ -17,7 +17,8 @@ pub enum Outcome {
 /// Reads a model file and checks it; diagnostics rendered against the file's text.
 pub fn load_model(path: &Path) -> Result<crate::ModelSpec, String> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| format!("error: cannot read model file `{name}`: {e}"))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("error: cannot read model file `{name}`: {e}"))?;
     let source = match String::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => {

@@ -8,7 +8,7 @@ pub mod ast;
 
 use crate::diagnostic::{did_you_mean, one_of, Diagnostic, Span};
 use ast::*;
-use pest::error::{Error as PestError, ErrorVariant, InputLocation};
+use pest::error::{Error as PestError, InputLocation};
 use pest::iterators::Pair;
 use pest::Parser;
 use pest_derive::Parser;
@@ -69,10 +69,36 @@ pub fn is_keyword(word: &str) -> bool {
     STATEMENT_KEYWORDS.contains(&word)
 }
 
+/// Where the parser gave up: the furthest point any alternative reached.
 fn error_position(error: &PestError<Rule>) -> usize {
+    if let Some(attempts) = error.parse_attempts() {
+        return attempts.max_position;
+    }
     match error.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
+    }
+}
+
+/// An error found only after skipping to the next line belongs at the end of the line
+/// where the text stopped: `observed x[3` is missing its `]` on line 1, not on line 2.
+fn back_over_line_breaks(source: &str, at: usize) -> usize {
+    // The `!reserved` check reads a whole keyword before failing; the error is at its start.
+    let before = &source[..at];
+    let word_start = before
+        .trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        .len();
+    let at = if is_keyword(&before[word_start..]) {
+        word_start
+    } else {
+        at
+    };
+    let before = &source[..at];
+    let trimmed = before.trim_end();
+    if before[trimmed.len()..].contains('\n') {
+        trimmed.len()
+    } else {
+        at
     }
 }
 
@@ -105,24 +131,35 @@ fn next_statement_start(source: &str, from: usize) -> Option<usize> {
 }
 
 /// Turns a pest error into a plain-words diagnostic.
-fn syntax_error(source: &str, statement_start: usize, offset: usize, error: &PestError<Rule>) -> Diagnostic {
+fn syntax_error(
+    source: &str,
+    statement_start: usize,
+    offset: usize,
+    error: &PestError<Rule>,
+) -> Diagnostic {
     let at = offset + error_position(error);
     let first_word = word_at(source, statement_start);
 
     // A statement that does not start with a keyword (and is not `z[j] ~ …`).
     let after_first = source[statement_start + first_word.len()..].trim_start();
-    if !is_keyword(first_word) && !(first_word.len() > 0 && after_first.starts_with('[')) {
+    let names_a_dimension = !first_word.is_empty() && after_first.starts_with('[');
+    if !is_keyword(first_word) && !names_a_dimension {
         let span = token_span(source, statement_start);
         let found = describe_found(source, statement_start);
-        let help = did_you_mean(first_word, &STATEMENT_KEYWORDS).map(|k| format!("did you mean `{k}`?"));
+        let help =
+            did_you_mean(first_word, &STATEMENT_KEYWORDS).map(|k| format!("did you mean `{k}`?"));
         return Diagnostic::new(
             span,
-            format!("expected a statement ({}), found {found}", one_of(&STATEMENT_KEYWORDS)),
+            format!(
+                "expected a statement ({}), found {found}",
+                one_of(&STATEMENT_KEYWORDS)
+            ),
         )
         .label("not a statement")
         .help_opt(help);
     }
 
+    let at = back_over_line_breaks(source, at);
     let expected = expected_items(error);
     let found = describe_found(source, at);
     let message = if expected.is_empty() {
@@ -130,10 +167,11 @@ fn syntax_error(source: &str, statement_start: usize, offset: usize, error: &Pes
     } else {
         format!("expected {}, found {found}", join_or(&expected))
     };
-    Diagnostic::new(token_span(source, at), message).label(format!("expected {}", join_or(&expected)))
+    Diagnostic::new(token_span(source, at), message)
+        .label(format!("expected {}", join_or(&expected)))
 }
 
-/// What the parser was looking for, in plain words, without repeats.
+/// What the parser was looking for at the furthest point it reached, in plain words.
 fn expected_items(error: &PestError<Rule>) -> Vec<String> {
     let mut items: Vec<String> = Vec::new();
     let mut push = |s: String| {
@@ -141,24 +179,27 @@ fn expected_items(error: &PestError<Rule>) -> Vec<String> {
             items.push(s);
         }
     };
-    if let ErrorVariant::ParsingError { positives, .. } = &error.variant {
-        for rule in positives {
-            if let Some(text) = describe_rule(*rule) {
-                push(text.to_string());
-            }
+    let Some(attempts) = error.parse_attempts() else {
+        return items;
+    };
+    for stack in attempts.call_stacks() {
+        if let Some(text) = stack.deepest.get_rule().and_then(|r| describe_rule(*r)) {
+            push(text.to_string());
         }
     }
-    if let Some(attempts) = error.parse_attempts() {
-        for token in attempts.expected_tokens() {
-            let text = token.to_string();
-            // Keywords and punctuation are shown literally; comments are always allowed.
-            if !text.is_empty() && !["//", "/*"].contains(&text.as_str()) {
-                push(format!("`{text}`"));
-            }
+    for token in attempts.expected_tokens() {
+        // Keywords and punctuation are shown literally; the characters that make up names,
+        // numbers, whitespace and comments would only be noise.
+        let token = token.to_string();
+        let keyword = token.len() > 1 && token.chars().all(|c| c.is_ascii_lowercase());
+        if keyword || PUNCTUATION.contains(&token.as_str()) {
+            push(format!("`{token}`"));
         }
     }
     items
 }
+
+const PUNCTUATION: [&str; 10] = ["[", "]", "{", "}", "(", ")", "=", "~", ",", ";"];
 
 fn describe_rule(rule: Rule) -> Option<&'static str> {
     Some(match rule {
@@ -169,8 +210,9 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::column => "a column name",
         Rule::statement | Rule::step => "a statement",
         Rule::kw_variance => "`variance`",
-        Rule::observed_count | Rule::observed_names => "`[count]` or `= [column, ...]`",
-        Rule::prior | Rule::family | Rule::shared => "a prior family (`gmm`, `normal`)",
+        Rule::prior | Rule::family | Rule::shared | Rule::reserved => {
+            "a prior family (`gmm`, `normal`)"
+        }
         Rule::arguments => "`(`",
         Rule::argument => "an argument",
         Rule::network | Rule::layers => "`{`, `linear` or `none`",
@@ -249,7 +291,9 @@ fn build_statement(pair: Pair<Rule>, offset: usize) -> Statement {
         offset + s.start()..offset + s.start() + len
     };
     let rule = inner.as_rule();
-    let mut parts = inner.into_inner().filter(|p| !is_keyword_token(p.as_rule()));
+    let mut parts = inner
+        .into_inner()
+        .filter(|p| !is_keyword_token(p.as_rule()));
     let mut next = || parts.next().expect("grammar shape");
     let kind = match rule {
         Rule::model => StatementKind::Model(word(next(), offset)),

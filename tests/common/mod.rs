@@ -1,0 +1,40 @@
+//! Helpers shared by the integration tests: run the real `pdgc` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `pdgc` with `args` from the repository root.
+pub fn pdgc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pdgc"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("running pdgc")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn shipped_models() -> Vec<PathBuf> {
+    let mut models: Vec<PathBuf> = std::fs::read_dir(root().join("models"))
+        .expect("models/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pdg"))
+        .collect();
+    models.sort();
+    models
+}
+
+pub fn relative(p: &Path) -> String {
+    p.strip_prefix(root()).unwrap_or(p).display().to_string()
+}

@@ -1,0 +1,156 @@
+//! Property tests of the front end: printing a valid model and parsing it back is the
+//! identity, and no input makes the front end panic.
+
+use pdgc::spec::*;
+use pdgc::{compile_source, render};
+use proptest::prelude::*;
+
+fn name() -> impl Strategy<Value = String> {
+    // Any identifier that is not a statement keyword.
+    "[a-z_][a-z0-9_]{0,8}".prop_filter("not a keyword", |s| !pdgc::front::is_keyword(s))
+}
+
+fn number() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        (-1000i32..1000).prop_map(f64::from),
+        -1e3f64..1e3,
+        (1e-9f64..1e9),
+    ]
+}
+
+fn positive() -> impl Strategy<Value = f64> {
+    prop_oneof![1e-9f64..1e6, (1u32..100).prop_map(f64::from)]
+}
+
+fn family() -> impl Strategy<Value = Family> {
+    prop_oneof![
+        (1usize..8).prop_map(|k| Family::Gmm { k }),
+        (number(), positive()).prop_map(|(mean, variance)| Family::Normal { mean, variance }),
+        Just(Family::LearnableNormal),
+    ]
+}
+
+fn layers(min: usize) -> impl Strategy<Value = Vec<Dense>> {
+    prop::collection::vec(
+        (1usize..300, prop::sample::select(Activation::ALL.to_vec()))
+            .prop_map(|(width, activation)| Dense { width, activation }),
+        min..4,
+    )
+}
+
+fn column() -> impl Strategy<Value = String> {
+    prop_oneof!["[a-zA-Z_][a-zA-Z0-9_]{0,6}", "[a-z ,.()-]{1,8}"]
+}
+
+prop_compose! {
+    fn spec()(
+        name in name(),
+        obs_name in name(),
+        columns in prop_oneof![
+            (1usize..20).prop_map(Columns::First),
+            prop::collection::hash_set(column(), 1..5).prop_map(|s| Columns::Named(s.into_iter().collect())),
+        ],
+        latent_name in name(),
+        n in 1usize..6,
+        shared in any::<bool>(),
+        families in prop::collection::vec(family(), 6),
+        encoder in prop_oneof![Just(Encoder::None), layers(0).prop_map(Encoder::Mlp)],
+        decoder in layers(0),
+        posterior in prop_oneof![
+            Just(PosteriorVariance::PerDimension),
+            Just(PosteriorVariance::PerSample),
+            positive().prop_map(PosteriorVariance::Fixed),
+        ],
+        beta in prop_oneof![Just(0.0), positive()],
+        epochs in 1usize..100_000,
+        lr in positive(),
+        batch in prop_oneof![Just(Batch::Full), (1usize..5000).prop_map(Batch::Size)],
+        seed in any::<u64>(),
+        samples in 1usize..16,
+    ) -> ModelSpec {
+        let prior = if shared {
+            Prior::Shared(families[0].clone())
+        } else {
+            Prior::PerDimension(families[..n].to_vec())
+        };
+        // Minibatches are rejected without an encoder.
+        let batch = if encoder == Encoder::None { Batch::Full } else { batch };
+        ModelSpec {
+            name,
+            observed: Observed { name: obs_name, columns },
+            latent: Latent { name: latent_name, dim: n },
+            prior,
+            encoder,
+            decoder,
+            posterior_variance: posterior,
+            beta,
+            train: Train { epochs, lr, batch, seed, samples },
+        }
+    }
+}
+
+/// A random edit: delete, insert or replace a few bytes near a random place.
+fn edit(text: &str, at: usize, len: usize, insert: &str) -> String {
+    let mut at = at % (text.len() + 1);
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let mut end = (at + len).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{}{}", &text[..at], insert, &text[end..])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn printed_model_parses_back_to_itself(spec in spec()) {
+        let text = spec.to_pdg();
+        let parsed = compile_source(&text)
+            .map_err(|d| render("printed.pdg", &text, &d))
+            .map_err(TestCaseError::fail)?;
+        prop_assert_eq!(parsed, spec);
+    }
+
+    #[test]
+    fn ron_round_trip_is_the_identity(spec in spec()) {
+        let ron = spec.to_ron();
+        let back = ModelSpec::from_ron(&ron).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&back, &spec);
+        prop_assert_eq!(back.to_ron(), ron);
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        let text = String::from_utf8_lossy(&bytes);
+        if let Err(d) = compile_source(&text) {
+            let _ = render("random.pdg", &text, &d);
+        }
+    }
+
+    #[test]
+    fn random_edits_of_shipped_models_never_panic(
+        which in 0usize..6,
+        edits in prop::collection::vec((any::<usize>(), 0usize..6, "[ -~\n\u{3b2}\u{3c3}]{0,6}"), 1..4),
+    ) {
+        let models = ["linear", "nonlinear", "standard_vae", "homogeneous", "half_vae", "heterogeneous_k"];
+        let path = format!("{}/models/{}.pdg", env!("CARGO_MANIFEST_DIR"), models[which]);
+        let mut text = std::fs::read_to_string(path).unwrap();
+        for (at, len, insert) in &edits {
+            text = edit(&text, *at, *len, insert);
+        }
+        match compile_source(&text) {
+            Ok(spec) => {
+                // Whatever parses must print back to something that parses the same.
+                prop_assert_eq!(compile_source(&spec.to_pdg()).ok(), Some(spec));
+            }
+            Err(d) => {
+                prop_assert!(!d.is_empty());
+                let rendered = render("edited.pdg", &text, &d);
+                prop_assert!(rendered.contains("edited.pdg:"));
+            }
+        }
+    }
+}
