@@ -4,11 +4,17 @@
 //! [`check`] (validated [`spec::ModelSpec`]) → backend (dfdx) → fit → outputs.
 //! See ARCHITECTURE.md for the code map.
 
+pub mod backend;
 pub mod check;
 pub mod cli;
+pub mod data;
 pub mod diagnostic;
+pub mod eval;
 pub mod front;
+pub mod matrix;
+pub mod simulate;
 pub mod spec;
+pub mod train;
 
 pub use check::compile_source;
 pub use diagnostic::{render, Diagnostic};

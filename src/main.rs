@@ -2,7 +2,9 @@
 //! and turns the outcome into output and an exit code (0 ok, 1 the job failed, 2 bad input).
 
 use clap::{Parser, Subcommand};
+use pdgc::cli::fit::FitArgs;
 use pdgc::cli::{self, Outcome};
+use pdgc::simulate::Scenario;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,12 +29,95 @@ enum Command {
         #[arg(long)]
         pdg: bool,
     },
+    /// Train the model on a CSV file; write the sources, the fitted model and the trace.
+    Fit {
+        /// The `.pdg` model file.
+        model: PathBuf,
+        /// A CSV file with a header row; the model's observed columns are used.
+        data: PathBuf,
+        /// Output folder (replaced only when the fit succeeds).
+        #[arg(short, long, default_value = "fit")]
+        out: PathBuf,
+        /// Epochs (overrides the model file).
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Adam learning rate (overrides the model file).
+        #[arg(long)]
+        lr: Option<f64>,
+        /// Random seed (overrides the model file).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Threads for the matrix products; results are reproducible for a given count.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// No progress bar and no summary line.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Write one of the paper's synthetic scenarios: DIR/data.csv and DIR/truth.csv.
+    Simulate {
+        scenario: Scenario,
+        /// Number of samples T.
+        #[arg(long, default_value_t = 5000)]
+        samples: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(short, long, default_value = "simulated")]
+        out: PathBuf,
+    },
+    /// Compare estimated sources with the true ones: MCC after Hungarian matching.
+    Eval {
+        /// CSV of the true sources.
+        truth: PathBuf,
+        /// CSV of estimated sources (a fit's sources.csv: the `_sd` columns are ignored).
+        sources: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let outcome = match args.command {
         Command::Check { model, pdg } => cli::check(&model, pdg),
+        Command::Fit {
+            model,
+            data,
+            out,
+            epochs,
+            lr,
+            seed,
+            threads,
+            quiet,
+        } => {
+            let threads = threads.max(1);
+            // Matrix products run on rayon's global pool; fixing its size fixes the results.
+            let _ = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build_global();
+            cli::fit::fit(&FitArgs {
+                model,
+                data,
+                out,
+                epochs,
+                lr,
+                seed,
+                threads,
+                quiet,
+            })
+        }
+        Command::Simulate {
+            scenario,
+            samples,
+            seed,
+            out,
+        } => cli::simulate(scenario, samples, seed, &out),
+        Command::Eval {
+            truth,
+            sources,
+            json,
+        } => cli::eval(&truth, &sources, json),
     };
     match outcome {
         Outcome::Ok => ExitCode::SUCCESS,

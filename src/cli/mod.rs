@@ -1,6 +1,11 @@
 //! What each command does with files: reading inputs, writing outputs, reporting. The
 //! numerics live in the library modules; this layer only moves data in and out.
 
+pub mod fit;
+
+use crate::data::{read_all, write_csv, Precision};
+use crate::eval::recovery;
+use crate::simulate::Scenario;
 use crate::{check, diagnostic};
 use std::path::Path;
 
@@ -45,4 +50,80 @@ pub fn check(model: &Path, as_pdg: bool) -> Outcome {
         }
         Err(message) => Outcome::BadInput(message),
     }
+}
+
+/// `pdgc simulate`: the paper's scenario as DIR/data.csv and DIR/truth.csv.
+pub fn simulate(scenario: Scenario, samples: usize, seed: u64, out: &Path) -> Outcome {
+    if samples < 2 {
+        return Outcome::BadInput("error: --samples must be at least 2".to_string());
+    }
+    let sim = crate::simulate::simulate(scenario, samples, seed);
+    let names = |prefix: &str, n: usize| (0..n).map(|j| format!("{prefix}{j}")).collect::<Vec<_>>();
+    let written = fit::write_atomically(out, |dir| {
+        let data_header = names("x", sim.data.cols);
+        let truth_header = names("s", sim.truth.cols);
+        write_csv(
+            &dir.join("data.csv"),
+            &data_header,
+            &sim.data,
+            Precision::Double,
+        )
+        .and_then(|_| {
+            write_csv(
+                &dir.join("truth.csv"),
+                &truth_header,
+                &sim.truth,
+                Precision::Double,
+            )
+        })
+        .map_err(|e| e.to_string())
+    });
+    match written {
+        Ok(()) => Outcome::Ok,
+        Err(e) => Outcome::JobFailed(format!("error: {e}")),
+    }
+}
+
+/// `pdgc eval`: MCC of estimated sources against the truth.
+pub fn eval(truth: &Path, sources: &Path, json: bool) -> Outcome {
+    let truth_table = match read_all(truth) {
+        Ok(t) => t,
+        Err(e) => return Outcome::BadInput(e),
+    };
+    let est_table = match read_all(sources) {
+        Ok(t) => t,
+        Err(e) => return Outcome::BadInput(e),
+    };
+    // A fit's sources.csv also holds posterior standard deviations: compare the means.
+    let keep: Vec<usize> = (0..est_table.columns.len())
+        .filter(|&c| !est_table.columns[c].ends_with("_sd"))
+        .collect();
+    let estimate = est_table.values.select_columns(&keep);
+    let rec = match recovery(&truth_table.values, &estimate) {
+        Ok(r) => r,
+        Err(e) => {
+            return Outcome::BadInput(format!(
+                "error: cannot compare `{}` with `{}`: {e}",
+                truth.display(),
+                sources.display()
+            ))
+        }
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rec).expect("plain numbers serialise")
+        );
+    } else {
+        println!("MCC (Pearson)  {:.4}", rec.mcc);
+        println!("MCC (Spearman) {:.4}", rec.mcc_spearman);
+        println!("{:<12} {:<12} |corr|", "source", "matched");
+        for (i, &j) in rec.matching.iter().enumerate() {
+            println!(
+                "{:<12} {:<12} {:.4}",
+                truth_table.columns[i], est_table.columns[keep[j]], rec.per_source[i]
+            );
+        }
+    }
+    Outcome::Ok
 }

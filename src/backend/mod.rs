@@ -1,0 +1,632 @@
+//! The dfdx backend: the only code that knows dfdx.
+//!
+//! A `ModelSpec` compiles to a list of run-time-shaped parameter tensors and the recipe
+//! that combines them into the objective of the paper (eq. 39):
+//!
+//! L = (1/Tm) Σ‖ŷ_t − y_t‖² + β (log q(Z̃|Y) − log p(Z̃)) / (Tm),   z̃ = μ + σ ⊙ ε.
+//!
+//! dfdx 0.13's `nn` modules and optimisers need compile-time shapes, so parameters are
+//! plain `(usize, usize)` tensors stepped with dfdx's own Adam kernel, with the moments
+//! kept in `Gradients::leaky()`. Every parameter starts its chain with `leaky_trace()`, so
+//! none loses its gradient. The element type is generic: f32 for training, f64 for the
+//! gradient checks and the property tests.
+
+mod file;
+mod params;
+
+use crate::matrix::Matrix;
+use crate::spec::{Activation, Encoder, Family, ModelSpec, PosteriorVariance, Prior};
+use dfdx::optim::AdamConfig;
+use dfdx::prelude::*;
+use params::{Linear, Mlp, ParamStore};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal, Uniform};
+
+pub use file::SPEC_KEY;
+pub use params::ParamInfo;
+
+/// Log-variances are clamped to this range: exp stays finite and no variance reaches 0.
+pub const LOG_VAR_RANGE: (f64, f64) = (-12.0, 8.0);
+/// Log-weight of a padding component (dimension j has K_j < K_max components). Finite on
+/// purpose: logsumexp of a row of −∞ is NaN in dfdx 0.13.
+const PAD_LOGIT: f64 = -1e30;
+const LN_2PI: f64 = 1.837_877_066_409_345_5;
+
+type Mat<E> = Tensor<(usize, usize), E, Cpu>;
+type Traced<E> = Tensor<(usize, usize), E, Cpu, OwnedTape<E, Cpu>>;
+type Scalar<E> = Tensor<(), E, Cpu, OwnedTape<E, Cpu>>;
+
+/// Element types the backend runs in.
+pub trait Real: Dtype + std::fmt::Display {}
+impl Real for f32 {}
+impl Real for f64 {}
+
+pub(crate) fn c<E: Dtype>(x: f64) -> E {
+    E::from_f64(x).expect("a finite constant fits the element type")
+}
+
+/// The objective's terms for one step, as numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Terms {
+    /// L, eq. 39 (averaged over the Monte-Carlo samples).
+    pub loss: f64,
+    /// (1/Tm) Σ‖ŷ − y‖².
+    pub reconstruction: f64,
+    /// log q(Z̃|Y) / (Tm): the posterior part of the KL estimate.
+    pub log_q: f64,
+    /// log p(Z̃) / (Tm): the prior part of the KL estimate.
+    pub log_p: f64,
+}
+
+impl Terms {
+    /// (log q − log p)/(Tm), the single-sample KL estimate β multiplies.
+    pub fn kl(&self) -> f64 {
+        self.log_q - self.log_p
+    }
+
+    /// self += w · other
+    pub fn add_scaled(&mut self, other: &Terms, w: f64) {
+        self.loss += w * other.loss;
+        self.reconstruction += w * other.reconstruction;
+        self.log_q += w * other.log_q;
+        self.log_p += w * other.log_p;
+    }
+}
+
+/// What one optimiser step reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The objective before the step.
+    pub terms: Terms,
+    /// Mean posterior variance σ_j² of each dimension over the step's rows.
+    pub posterior_variances: Vec<f64>,
+}
+
+/// A mixture prior of one latent dimension, as numbers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Mixture {
+    pub weights: Vec<f64>,
+    pub means: Vec<f64>,
+    pub variances: Vec<f64>,
+}
+
+impl Mixture {
+    /// log p(z) of this 1-D mixture, computed stably.
+    pub fn log_density(&self, z: f64) -> f64 {
+        let terms: Vec<f64> = (0..self.weights.len())
+            .map(|k| {
+                let v = self.variances[k];
+                self.weights[k].ln()
+                    - 0.5 * (LN_2PI + v.ln())
+                    - 0.5 * (z - self.means[k]).powi(2) / v
+            })
+            .collect();
+        let max = terms.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln()
+    }
+}
+
+/// Where the prior parameters of every dimension come from.
+struct PriorLayout<E: Dtype> {
+    /// Rows of the parameter tensors: 1 when shared, n otherwise.
+    rows: usize,
+    k_max: usize,
+    /// (n, rows) 0/1: which parameter row each dimension reads (all ones when shared).
+    select: Mat<E>,
+    /// (n, K_max) 1 where the entry is learned, 0 where fixed or padding.
+    learned: Mat<E>,
+    /// (n, K_max) values of the fixed and padding entries (0 where learned).
+    fixed_logits: Mat<E>,
+    fixed_means: Mat<E>,
+    fixed_log_vars: Mat<E>,
+}
+
+/// A model compiled from a `ModelSpec`: its parameters, its optimiser state, and how
+/// to evaluate the objective.
+pub struct Model<E: Real>
+where
+    Cpu: Device<E>,
+{
+    spec: ModelSpec,
+    dev: Cpu,
+    params: ParamStore<E>,
+    encoder: Option<Mlp>,
+    /// Per-sample log σ² head on the encoder's last hidden layer.
+    log_var_head: Option<Linear>,
+    decoder: Mlp,
+    /// Half-VAE: the T×n posterior means.
+    free_means: Option<usize>,
+    /// The posterior log-variance parameter: (1, n) per dimension, or (T, n) per sample
+    /// without an encoder.
+    log_var: Option<usize>,
+    prior_logits: usize,
+    prior_means: usize,
+    prior_log_vars: usize,
+    layout: PriorLayout<E>,
+    adam: AdamConfig,
+    moments: (Gradients<E, Cpu>, Gradients<E, Cpu>),
+    adam_t: i32,
+}
+
+impl<E: Real> Model<E>
+where
+    Cpu: Device<E>,
+    StandardNormal: Distribution<E>,
+{
+    /// A fresh model for `spec`, for data with `rows` rows (Half-VAE needs the count),
+    /// initialised from `seed`.
+    pub fn new(spec: &ModelSpec, rows: usize, seed: u64) -> Self {
+        let dev = Cpu::seed_from_u64(seed);
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f_1a7e);
+        let (m, n) = (spec.m(), spec.n());
+        let mut params = ParamStore::new(dev.clone());
+
+        let encoder = match &spec.encoder {
+            Encoder::Mlp(layers) => Some(params.mlp("encoder", m, layers, n, &mut rng)),
+            Encoder::None => None,
+        };
+        let log_var_head = match (&encoder, &spec.posterior_variance) {
+            (Some(enc), PosteriorVariance::PerSample) => {
+                let width = enc.output_width_of_hidden(m);
+                let head = params.linear("encoder.log_var", width, n, &mut rng);
+                // Start the head near log σ² = −2, the same start as the other modes.
+                params.fill(head.b, -2.0);
+                Some(head)
+            }
+            _ => None,
+        };
+        let decoder = params.mlp("decoder", n, &spec.decoder, m, &mut rng);
+        let free_means = encoder.is_none().then(|| {
+            params.add("latent.means", rows, n, |_, _| {
+                Distribution::<f64>::sample(&StandardNormal, &mut rng)
+            })
+        });
+        let log_var = match (&spec.posterior_variance, &encoder) {
+            (PosteriorVariance::PerDimension, _) => {
+                Some(params.add("posterior.log_var", 1, n, |_, _| -2.0))
+            }
+            (PosteriorVariance::PerSample, None) => {
+                Some(params.add("posterior.log_var", rows, n, |_, _| -2.0))
+            }
+            _ => None,
+        };
+
+        let (layout, init) = prior_layout::<E>(&dev, &spec.prior, n, &mut rng);
+        let prior_logits = params.add("prior.logits", layout.rows, layout.k_max, |r, k| {
+            init.0.get(r, k)
+        });
+        let prior_means = params.add("prior.means", layout.rows, layout.k_max, |r, k| {
+            init.1.get(r, k)
+        });
+        let prior_log_vars = params.add("prior.log_vars", layout.rows, layout.k_max, |r, k| {
+            init.2.get(r, k)
+        });
+
+        Model {
+            spec: spec.clone(),
+            dev,
+            params,
+            encoder,
+            log_var_head,
+            decoder,
+            free_means,
+            log_var,
+            prior_logits,
+            prior_means,
+            prior_log_vars,
+            layout,
+            adam: AdamConfig {
+                lr: spec.train.lr,
+                ..AdamConfig::default()
+            },
+            moments: (Gradients::leaky(), Gradients::leaky()),
+            adam_t: 0,
+        }
+    }
+
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    fn tensor(&self, x: &Matrix) -> Mat<E> {
+        self.dev
+            .tensor_from_vec(x.data.iter().map(|&v| c(v)).collect(), (x.rows, x.cols))
+    }
+
+    fn traced(&self, i: usize) -> Traced<E> {
+        self.params.value(i).leaky_trace()
+    }
+
+    fn linear(&self, x: Traced<E>, l: &Linear) -> Traced<E> {
+        let y = x.matmul(self.traced(l.w));
+        let shape = *y.shape();
+        let b = self
+            .traced(l.b)
+            .reshape_like(&(shape.1,))
+            .broadcast_like::<_, Axis<0>>(&shape);
+        y + b
+    }
+
+    /// The MLP's hidden layers, then its output projection (kept apart so the per-sample
+    /// variance head can share the hidden layers).
+    fn hidden(&self, mut x: Traced<E>, mlp: &Mlp) -> Traced<E> {
+        for (l, act) in &mlp.hidden {
+            x = activate(self.linear(x, l), *act);
+        }
+        x
+    }
+
+    /// Posterior means and log-variances of the rows `y` (all rows for Half-VAE).
+    fn posterior(&self, y: &Mat<E>) -> (Traced<E>, Traced<E>) {
+        let rows = y.shape().0;
+        let n = self.spec.n();
+        let mu = match (&self.encoder, self.free_means) {
+            (Some(enc), _) => {
+                let h = self.hidden(y.clone().leaky_trace(), enc);
+                if let Some(head) = &self.log_var_head {
+                    let mu = self.linear(h.with_empty_tape(), &enc.out);
+                    let lv = self.linear(h, head);
+                    return (mu, clamp_log_var(lv));
+                }
+                self.linear(h, &enc.out)
+            }
+            (None, Some(means)) => self.traced(means),
+            (None, None) => unreachable!("a model without an encoder has free means"),
+        };
+        let lv = match (&self.spec.posterior_variance, self.log_var) {
+            (PosteriorVariance::Fixed(v), _) => self
+                .dev
+                .tensor_from_vec(vec![c::<E>(v.ln()); rows * n], (rows, n))
+                .leaky_trace(),
+            (PosteriorVariance::PerDimension, Some(i)) => self
+                .traced(i)
+                .reshape_like(&(n,))
+                .broadcast_like::<_, Axis<0>>(&(rows, n)),
+            (PosteriorVariance::PerSample, Some(i)) => self.traced(i),
+            _ => unreachable!("posterior variance parameters match the spec"),
+        };
+        (mu, clamp_log_var(lv))
+    }
+
+    /// The (n, K_max) prior log-weights, means and log-variances as traced tensors.
+    fn prior_tensors(&self) -> (Traced<E>, Traced<E>, Traced<E>) {
+        let l = &self.layout;
+        let expand = |i: usize, fixed: &Mat<E>| {
+            let per_dim = l.select.clone().leaky_trace().matmul(self.traced(i));
+            per_dim * l.learned.clone() + fixed.clone()
+        };
+        let log_pi = expand(self.prior_logits, &l.fixed_logits).log_softmax::<Axis<1>>();
+        let means = expand(self.prior_means, &l.fixed_means);
+        let log_vars = clamp_log_var(expand(self.prior_log_vars, &l.fixed_log_vars));
+        (log_pi, means, log_vars)
+    }
+
+    /// Σ_t Σ_j log p_j(z_tj), each p_j a 1-D mixture (eq. 21–22).
+    fn log_prior(&self, z: Traced<E>) -> Scalar<E> {
+        let (b, n) = *z.shape();
+        let k = self.layout.k_max;
+        let shape = (b, n, k);
+        let (log_pi, means, log_vars) = self.prior_tensors();
+        let z = z.broadcast_like::<_, Axis<2>>(&shape);
+        let means = means.broadcast_like::<_, Axis<0>>(&shape);
+        let log_vars = log_vars.broadcast_like::<_, Axis<0>>(&shape);
+        let log_pi = log_pi.broadcast_like::<_, Axis<0>>(&shape);
+        let inv_var = log_vars.with_empty_tape().negate().exp();
+        let quad = (z - means).square() * inv_var;
+        let comp = log_pi - log_vars * c::<E>(0.5) - quad * c::<E>(0.5) - c::<E>(0.5 * LN_2PI);
+        comp.logsumexp::<(usize, usize), Axis<2>>().sum()
+    }
+
+    /// The objective for the rows `y` with the given noise: one ε matrix (rows × n) per
+    /// Monte-Carlo sample. Returns the traced loss and its terms as numbers.
+    fn objective(&self, y: &Matrix, eps: &[Matrix]) -> (Scalar<E>, Step) {
+        assert!(!eps.is_empty(), "at least one Monte-Carlo sample");
+        let yt = self.tensor(y);
+        let (rows, m) = (y.rows, y.cols);
+        let n = self.spec.n();
+        let scale = 1.0 / (rows * m) as f64;
+        let beta = self.spec.beta;
+        let samples = eps.len() as f64;
+        let (mu, lv) = self.posterior(&yt);
+        let lv_values = lv.as_vec();
+        let posterior_variances = (0..n)
+            .map(|j| {
+                (0..rows)
+                    .map(|r| lv_values[r * n + j].to_f64().unwrap_or(f64::NAN).exp())
+                    .sum::<f64>()
+                    / rows as f64
+            })
+            .collect();
+        let mut total: Option<Scalar<E>> = None;
+        let mut terms = Terms {
+            loss: 0.0,
+            reconstruction: 0.0,
+            log_q: 0.0,
+            log_p: 0.0,
+        };
+        // A tensor's tape holds the ops that made it: copies made with `with_empty_tape`
+        // share its gradient only if the original itself reaches the loss, so the last
+        // sample consumes the originals.
+        let (mut mu, mut lv) = (Some(mu), Some(lv));
+        for (s, e) in eps.iter().enumerate() {
+            assert_eq!((e.rows, e.cols), (rows, n), "ε has one row per data row");
+            let last = s + 1 == eps.len();
+            let use_once = |t: &mut Option<Traced<E>>| match last {
+                true => t.take().expect("consumed once"),
+                false => t.as_ref().expect("still held").with_empty_tape(),
+            };
+            let et = self.tensor(e);
+            let sd = (lv.as_ref().expect("held").with_empty_tape() * c::<E>(0.5)).exp();
+            let lv_s = use_once(&mut lv);
+            let z = use_once(&mut mu) + sd * et;
+            let y_hat = self.linear(
+                self.hidden(z.with_empty_tape(), &self.decoder),
+                &self.decoder.out,
+            );
+            let rec = (y_hat - yt.clone()).square().sum::<(), _>() * c::<E>(scale);
+            // log N(z̃ | μ, σ²) with z̃ − μ = σ ε exactly: the quadratic term is ε²/2.
+            let eps_sq: f64 = e.data.iter().map(|x| x * x).sum();
+            let const_q = -0.5 * (rows * n) as f64 * LN_2PI - 0.5 * eps_sq;
+            let log_q = lv_s.sum::<(), _>() * c::<E>(-0.5) + c::<E>(const_q);
+            let log_p = self.log_prior(z);
+            let (rec_v, q_v, p_v) = (value(&rec), value(&log_q), value(&log_p));
+            terms.reconstruction += rec_v / samples;
+            terms.log_q += q_v * scale / samples;
+            terms.log_p += p_v * scale / samples;
+            let loss = (rec + (log_q - log_p) * c::<E>(beta * scale)) * c::<E>(1.0 / samples);
+            total = Some(match total {
+                None => loss,
+                Some(t) => t + loss,
+            });
+        }
+        let loss = total.expect("at least one sample");
+        terms.loss = value(&loss);
+        (
+            loss,
+            Step {
+                terms,
+                posterior_variances,
+            },
+        )
+    }
+
+    /// Draws the reparameterisation noise for `rows` rows.
+    pub fn draw_noise(&self, rows: usize, rng: &mut StdRng) -> Vec<Matrix> {
+        let n = self.spec.n();
+        (0..self.spec.train.samples)
+            .map(|_| {
+                Matrix::from_fn(rows, n, |_, _| {
+                    Distribution::<f64>::sample(&StandardNormal, rng)
+                })
+            })
+            .collect()
+    }
+
+    /// The objective's value and terms, without a step.
+    pub fn evaluate(&self, y: &Matrix, eps: &[Matrix]) -> Terms {
+        self.objective(y, eps).1.terms
+    }
+
+    /// The objective and its gradient with respect to every parameter, in `parameters()` order.
+    pub fn gradients(&self, y: &Matrix, eps: &[Matrix]) -> (Terms, Vec<Vec<f64>>) {
+        let (loss, Step { terms, .. }) = self.objective(y, eps);
+        let mut grads = loss.backward();
+        let g = (0..self.params.len())
+            .map(|i| {
+                let p = self.params.value(i);
+                // A parameter the loss does not reach gets a zero gradient, not a panic.
+                grads.get_or_alloc_mut(p).expect("gradient buffer");
+                grads
+                    .get(p)
+                    .as_vec()
+                    .iter()
+                    .map(|x| x.to_f64().unwrap_or(f64::NAN))
+                    .collect()
+            })
+            .collect();
+        (terms, g)
+    }
+
+    /// One Adam step on the objective; reports the terms before the step.
+    pub fn step(&mut self, y: &Matrix, eps: &[Matrix]) -> Step {
+        let (loss, step) = self.objective(y, eps);
+        if !step.terms.loss.is_finite() {
+            return step; // the caller reports divergence; parameters stay as they were
+        }
+        let mut grads = loss.backward();
+        self.adam_t += 1;
+        for i in 0..self.params.len() {
+            let p = self.params.value_mut(i);
+            let g = grads.get_or_alloc_mut(p).expect("gradient buffer");
+            let m1 = self.moments.0.get_or_alloc_mut(p).expect("moment buffer");
+            let m2 = self.moments.1.get_or_alloc_mut(p).expect("moment buffer");
+            self.adam
+                .try_update(self.adam_t, p, m1, m2, g)
+                .expect("Adam update on the CPU");
+        }
+        step
+    }
+
+    /// Posterior means and standard deviations of the rows `y` (for Half-VAE, of the
+    /// training rows whatever `y` is).
+    pub fn encode(&self, y: &Matrix) -> (Matrix, Matrix) {
+        let (mu, lv) = self.posterior(&self.tensor(y));
+        let to_matrix = |t: Traced<E>| {
+            let (r, c) = *t.shape();
+            Matrix::new(
+                r,
+                c,
+                t.as_vec()
+                    .iter()
+                    .map(|x| x.to_f64().unwrap_or(f64::NAN))
+                    .collect(),
+            )
+        };
+        let sd = to_matrix(lv).map(|v| (0.5 * v).exp());
+        (to_matrix(mu), sd)
+    }
+
+    /// The decoder's output for latent rows `z`.
+    pub fn decode(&self, z: &Matrix) -> Matrix {
+        let zt = self.tensor(z).leaky_trace();
+        let y = self.linear(self.hidden(zt, &self.decoder), &self.decoder.out);
+        let (r, c) = *y.shape();
+        Matrix::new(
+            r,
+            c,
+            y.as_vec()
+                .iter()
+                .map(|x| x.to_f64().unwrap_or(f64::NAN))
+                .collect(),
+        )
+    }
+
+    /// Each dimension's prior mixture (padding components left out).
+    pub fn priors(&self) -> Vec<Mixture> {
+        let (log_pi, means, log_vars) = self.prior_tensors();
+        let k = self.layout.k_max;
+        let (lp, mu, lv) = (log_pi.as_vec(), means.as_vec(), log_vars.as_vec());
+        let f = |x: E| x.to_f64().unwrap_or(f64::NAN);
+        (0..self.spec.n())
+            .map(|j| {
+                let kj = self.spec.prior.family(j).components();
+                let at = |v: &[E], i: usize| f(v[j * k + i]);
+                Mixture {
+                    weights: (0..kj).map(|i| at(&lp, i).exp()).collect(),
+                    means: (0..kj).map(|i| at(&mu, i)).collect(),
+                    variances: (0..kj).map(|i| at(&lv, i).exp()).collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// The posterior variances σ_j² per dimension: the parameter itself for
+    /// `per_dimension`, the fixed value, or the mean over the rows of `y` for `per_sample`.
+    pub fn posterior_variances(&self, y: &Matrix) -> Vec<f64> {
+        let (_, sd) = self.encode(y);
+        (0..sd.cols)
+            .map(|j| sd.column(j).iter().map(|s| s * s).sum::<f64>() / sd.rows as f64)
+            .collect()
+    }
+
+    /// Names, shapes and values of every parameter.
+    pub fn parameters(&self) -> Vec<ParamInfo> {
+        self.params.infos()
+    }
+
+    /// Replaces the values of parameter `i` (finite-difference checks, loading).
+    pub fn set_parameter(&mut self, i: usize, values: &[f64]) {
+        self.params.set(i, values);
+    }
+}
+
+fn value<E: Dtype>(t: &Scalar<E>) -> f64 {
+    t.array().to_f64().unwrap_or(f64::NAN)
+}
+
+fn clamp_log_var<E: Dtype>(t: Traced<E>) -> Traced<E>
+where
+    Cpu: Device<E>,
+{
+    t.clamp(LOG_VAR_RANGE.0, LOG_VAR_RANGE.1)
+}
+
+fn activate<E: Dtype>(x: Traced<E>, a: Activation) -> Traced<E>
+where
+    Cpu: Device<E>,
+{
+    match a {
+        Activation::Tanh => x.tanh(),
+        Activation::Relu => x.relu(),
+        Activation::LeakyRelu => x.prelu(c::<E>(0.01)),
+        // elu(x) = max(x, 0) + exp(min(x, 0)) − 1
+        Activation::Elu => {
+            let negative_part = x.with_empty_tape().negate().relu().negate().exp() - c::<E>(1.0);
+            x.relu() + negative_part
+        }
+        Activation::Sigmoid => x.sigmoid(),
+        Activation::Identity => x,
+    }
+}
+
+/// Prior initial values `(logits, means, log_vars)` as (rows, K_max) matrices, and the
+/// constant tensors that map them to the n dimensions.
+fn prior_layout<E: Dtype>(
+    dev: &Cpu,
+    prior: &Prior,
+    n: usize,
+    rng: &mut StdRng,
+) -> (PriorLayout<E>, (Matrix, Matrix, Matrix))
+where
+    Cpu: Device<E>,
+{
+    let families: Vec<&Family> = match prior {
+        Prior::Shared(f) => vec![f],
+        Prior::PerDimension(fs) => fs.iter().collect(),
+    };
+    let rows = families.len();
+    let k_max = families.iter().map(|f| f.components()).max().unwrap_or(1);
+    let jitter = Uniform::new(-0.1, 0.1);
+    // Learned GMMs start spread over [−1.5, 1.5] with a little jitter so that the
+    // components of one mixture, and the mixtures of different dimensions, differ.
+    let init_mean = |f: &Family, k: usize, rng: &mut StdRng| match f {
+        Family::Gmm { k: kk } if *kk > 1 => {
+            -1.5 + 3.0 * k as f64 / (*kk - 1) as f64 + jitter.sample(rng)
+        }
+        Family::Gmm { .. } | Family::LearnableNormal => jitter.sample(rng),
+        Family::Normal { mean, .. } => *mean,
+    };
+    let logits = Matrix::zeros(rows, k_max);
+    let mut means = Matrix::zeros(rows, k_max);
+    let mut log_vars = Matrix::zeros(rows, k_max);
+    for (r, f) in families.iter().enumerate() {
+        for k in 0..f.components() {
+            means.data[r * k_max + k] = init_mean(f, k, rng);
+            log_vars.data[r * k_max + k] = match f {
+                Family::Gmm { k: kk } if *kk > 1 => -1.0,
+                Family::Normal { variance, .. } => variance.ln(),
+                _ => 0.0,
+            };
+        }
+    }
+    let family_of_dim = |j: usize| if rows == 1 { families[0] } else { families[j] };
+    let select = Matrix::from_fn(n, rows, |j, r| if rows == 1 || r == j { 1.0 } else { 0.0 });
+    let learned = Matrix::from_fn(n, k_max, |j, k| {
+        let f = family_of_dim(j);
+        if f.is_learnable() && k < f.components() {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    let fixed = |source: &Matrix, pad: f64| {
+        Matrix::from_fn(n, k_max, |j, k| {
+            let f = family_of_dim(j);
+            let r = if rows == 1 { 0 } else { j };
+            if k >= f.components() {
+                pad
+            } else if f.is_learnable() {
+                0.0
+            } else {
+                source.get(r, k)
+            }
+        })
+    };
+    let t = |m: &Matrix| {
+        dev.tensor_from_vec(
+            m.data.iter().map(|&v| c::<E>(v)).collect(),
+            (m.rows, m.cols),
+        )
+    };
+    let layout = PriorLayout {
+        rows,
+        k_max,
+        select: t(&select),
+        learned: t(&learned),
+        fixed_logits: t(&fixed(&logits, PAD_LOGIT)),
+        fixed_means: t(&fixed(&means, 0.0)),
+        fixed_log_vars: t(&fixed(&log_vars, 0.0)),
+    };
+    (layout, (logits, means, log_vars))
+}

@@ -1,0 +1,168 @@
+//! The parameter store: every learnable tensor of a model, with its name.
+
+use super::{c, Mat, Real};
+use crate::spec::{Activation, Dense};
+use dfdx::prelude::*;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Uniform};
+
+/// A dense layer: indices of its weight (in × out) and bias (1 × out) in the store.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    pub w: usize,
+    pub b: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    pub hidden: Vec<(Linear, Activation)>,
+    pub out: Linear,
+    widths: Vec<usize>,
+}
+
+impl Mlp {
+    /// Width of the last hidden layer (the input width when there is none).
+    pub fn output_width_of_hidden(&self, input: usize) -> usize {
+        self.widths.last().copied().unwrap_or(input)
+    }
+}
+
+/// A parameter's name, shape and values, for saving, reporting and tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamInfo {
+    pub name: String,
+    pub shape: (usize, usize),
+    pub values: Vec<f64>,
+}
+
+pub struct ParamStore<E: Real>
+where
+    Cpu: Device<E>,
+{
+    dev: Cpu,
+    names: Vec<String>,
+    values: Vec<Mat<E>>,
+}
+
+impl<E: Real> ParamStore<E>
+where
+    Cpu: Device<E>,
+{
+    pub fn new(dev: Cpu) -> Self {
+        ParamStore {
+            dev,
+            names: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn value(&self, i: usize) -> &Mat<E> {
+        &self.values[i]
+    }
+
+    pub fn value_mut(&mut self, i: usize) -> &mut Mat<E> {
+        &mut self.values[i]
+    }
+
+    pub fn add(
+        &mut self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        mut init: impl FnMut(usize, usize) -> f64,
+    ) -> usize {
+        let mut data = Vec::with_capacity(rows * cols);
+        for r in 0..rows {
+            for k in 0..cols {
+                data.push(c::<E>(init(r, k)));
+            }
+        }
+        self.values
+            .push(self.dev.tensor_from_vec(data, (rows, cols)));
+        self.names.push(name.to_string());
+        self.values.len() - 1
+    }
+
+    pub fn fill(&mut self, i: usize, x: f64) {
+        let (r, k) = *self.values[i].shape();
+        self.set(i, &vec![x; r * k]);
+    }
+
+    pub fn set(&mut self, i: usize, values: &[f64]) {
+        let shape = *self.values[i].shape();
+        assert_eq!(
+            values.len(),
+            shape.0 * shape.1,
+            "parameter `{}` has shape {shape:?}",
+            self.names[i]
+        );
+        let data = values.iter().map(|&v| c::<E>(v)).collect();
+        // A new tensor has a new id: the optimiser's moments for this parameter restart.
+        self.values[i] = self.dev.tensor_from_vec(data, shape);
+    }
+
+    /// A dense layer with PyTorch's default initialisation, U(±1/√fan_in).
+    pub fn linear(
+        &mut self,
+        name: &str,
+        inputs: usize,
+        outputs: usize,
+        rng: &mut StdRng,
+    ) -> Linear {
+        let bound = 1.0 / (inputs as f64).sqrt();
+        let u = Uniform::new_inclusive(-bound, bound);
+        let w = self.add(&format!("{name}.weight"), inputs, outputs, |_, _| {
+            u.sample(rng)
+        });
+        let b = self.add(&format!("{name}.bias"), 1, outputs, |_, _| u.sample(rng));
+        Linear { w, b }
+    }
+
+    /// Hidden layers as given, then a linear projection to `outputs`.
+    pub fn mlp(
+        &mut self,
+        name: &str,
+        inputs: usize,
+        layers: &[Dense],
+        outputs: usize,
+        rng: &mut StdRng,
+    ) -> Mlp {
+        let mut width = inputs;
+        let mut hidden = Vec::new();
+        let mut widths = Vec::new();
+        for (i, layer) in layers.iter().enumerate() {
+            hidden.push((
+                self.linear(&format!("{name}.{i}"), width, layer.width, rng),
+                layer.activation,
+            ));
+            width = layer.width;
+            widths.push(width);
+        }
+        let out = self.linear(&format!("{name}.out"), width, outputs, rng);
+        Mlp {
+            hidden,
+            out,
+            widths,
+        }
+    }
+
+    pub fn infos(&self) -> Vec<ParamInfo> {
+        self.names
+            .iter()
+            .zip(&self.values)
+            .map(|(name, t)| ParamInfo {
+                name: name.clone(),
+                shape: *t.shape(),
+                values: t
+                    .as_vec()
+                    .iter()
+                    .map(|x| x.to_f64().unwrap_or(f64::NAN))
+                    .collect(),
+            })
+            .collect()
+    }
+}

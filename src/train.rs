@@ -1,0 +1,116 @@
+//! The training loop (Algorithm 1): epochs of Adam steps on full or mini batches, the
+//! trace, and divergence detection. Numbers in, numbers out: the backend does the maths,
+//! the CLI does the files and the progress bar.
+
+use crate::backend::{Mixture, Model, Terms};
+use crate::matrix::Matrix;
+use crate::spec::Batch;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+/// One epoch of the trace.
+#[derive(Debug, Clone)]
+pub struct TraceRow {
+    pub epoch: usize,
+    /// Terms averaged over the epoch's batches (weighted by batch size).
+    pub terms: Terms,
+    /// Mean posterior variance σ_j² per dimension over the epoch's data.
+    pub posterior_variances: Vec<f64>,
+    /// The prior mixtures, recorded every `prior_every` epochs and at the last one.
+    pub priors: Option<Vec<Mixture>>,
+}
+
+/// Training stopped because the objective stopped being a finite number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diverged {
+    pub epoch: usize,
+    /// The term that went bad first: "reconstruction", "log q" or "log p" (or "loss").
+    pub term: &'static str,
+    pub value: f64,
+}
+
+impl std::fmt::Display for Diverged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "training diverged at epoch {}: the {} term became {}",
+            self.epoch, self.term, self.value
+        )
+    }
+}
+
+pub struct Options {
+    pub epochs: usize,
+    pub seed: u64,
+    /// Record the prior parameters in the trace every this many epochs.
+    pub prior_every: usize,
+}
+
+/// Trains `model` on `y` (standardised, rows are samples) for `options.epochs` epochs.
+/// `progress` is called after every epoch. On divergence the model keeps the parameters
+/// of the last finite step and the error says where it went wrong.
+pub fn train(
+    model: &mut Model<f32>,
+    y: &Matrix,
+    options: &Options,
+    progress: &mut dyn FnMut(&TraceRow),
+) -> Result<Vec<TraceRow>, Diverged> {
+    let mut rng = StdRng::seed_from_u64(options.seed);
+    let batch = match model.spec().train.batch {
+        Batch::Full => y.rows,
+        Batch::Size(b) => b.min(y.rows),
+    };
+    let mut order: Vec<usize> = (0..y.rows).collect();
+    let mut trace = Vec::with_capacity(options.epochs);
+    for epoch in 1..=options.epochs {
+        let mut sum = Terms::default();
+        let mut variances = vec![0.0; model.spec().n()];
+        if batch < y.rows {
+            order.shuffle(&mut rng);
+        }
+        for rows in order.chunks(batch) {
+            let batch_y;
+            let y_step = if rows.len() == y.rows {
+                y
+            } else {
+                batch_y = y.select_rows(rows);
+                &batch_y
+            };
+            let eps = model.draw_noise(rows.len(), &mut rng);
+            let step = model.step(y_step, &eps);
+            if let Some(bad) = diverged(&step.terms, epoch) {
+                return Err(bad);
+            }
+            let w = rows.len() as f64 / y.rows as f64;
+            sum.add_scaled(&step.terms, w);
+            for (v, s) in variances.iter_mut().zip(&step.posterior_variances) {
+                *v += s * w;
+            }
+        }
+        let record_priors =
+            epoch % options.prior_every.max(1) == 0 || epoch == options.epochs || epoch == 1;
+        let row = TraceRow {
+            epoch,
+            terms: sum,
+            posterior_variances: variances,
+            priors: record_priors.then(|| model.priors()),
+        };
+        progress(&row);
+        trace.push(row);
+    }
+    Ok(trace)
+}
+
+fn diverged(t: &Terms, epoch: usize) -> Option<Diverged> {
+    let terms = [
+        ("reconstruction", t.reconstruction),
+        ("log q", t.log_q),
+        ("log p", t.log_p),
+        ("loss", t.loss),
+    ];
+    terms
+        .into_iter()
+        .find(|(_, v)| !v.is_finite())
+        .map(|(term, value)| Diverged { epoch, term, value })
+}
