@@ -202,6 +202,23 @@ where
         let prior_log_vars = params.add("prior.log_vars", layout.rows, layout.k_max, |r, k| {
             init.2.get(r, k)
         });
+        let families: Vec<&Family> = match &spec.prior {
+            Prior::Shared(f) => vec![f],
+            Prior::PerDimension(fs) => fs.iter().collect(),
+        };
+        let learned = |min_components: usize| -> Vec<bool> {
+            families
+                .iter()
+                .flat_map(|f| {
+                    let live = f.is_learnable() && f.components() >= min_components;
+                    (0..layout.k_max).map(move |k| live && k < f.components())
+                })
+                .collect()
+        };
+        // Softmax over one component is 1 whatever its logit: that logit never moves.
+        params.set_learned(prior_logits, learned(2));
+        params.set_learned(prior_means, learned(1));
+        params.set_learned(prior_log_vars, learned(1));
 
         Model {
             spec: spec.clone(),

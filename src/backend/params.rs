@@ -33,6 +33,9 @@ pub struct ParamInfo {
     pub name: String,
     pub shape: (usize, usize),
     pub values: Vec<f64>,
+    /// Per entry: whether the objective depends on it. Entries of fixed priors, padding
+    /// components and the logit of a one-component mixture are carried but never move.
+    pub learned: Vec<bool>,
 }
 
 pub struct ParamStore<E: Real>
@@ -42,6 +45,7 @@ where
     dev: Cpu,
     names: Vec<String>,
     values: Vec<Mat<E>>,
+    learned: Vec<Vec<bool>>,
 }
 
 impl<E: Real> ParamStore<E>
@@ -53,6 +57,7 @@ where
             dev,
             names: Vec::new(),
             values: Vec::new(),
+            learned: Vec::new(),
         }
     }
 
@@ -84,7 +89,14 @@ where
         self.values
             .push(self.dev.tensor_from_vec(data, (rows, cols)));
         self.names.push(name.to_string());
+        self.learned.push(vec![true; rows * cols]);
         self.values.len() - 1
+    }
+
+    /// Marks which entries of parameter `i` the objective depends on.
+    pub fn set_learned(&mut self, i: usize, learned: Vec<bool>) {
+        assert_eq!(learned.len(), self.learned[i].len());
+        self.learned[i] = learned;
     }
 
     pub fn fill(&mut self, i: usize, x: f64) {
@@ -151,17 +163,16 @@ where
     }
 
     pub fn infos(&self) -> Vec<ParamInfo> {
-        self.names
-            .iter()
-            .zip(&self.values)
-            .map(|(name, t)| ParamInfo {
-                name: name.clone(),
-                shape: *t.shape(),
-                values: t
+        (0..self.len())
+            .map(|i| ParamInfo {
+                name: self.names[i].clone(),
+                shape: *self.values[i].shape(),
+                values: self.values[i]
                     .as_vec()
                     .iter()
                     .map(|x| x.to_f64().unwrap_or(f64::NAN))
                     .collect(),
+                learned: self.learned[i].clone(),
             })
             .collect()
     }
