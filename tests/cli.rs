@@ -1,0 +1,227 @@
+//! The command line, through the real binary: simulate → fit → eval, reproducibility,
+//! atomic outputs, divergence, and one clear message (golden text) per kind of bad data.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pdgc-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+fn simulate(name: &str, samples: usize) -> std::path::PathBuf {
+    let dir = tmp(name);
+    let out = pdgc(&[
+        "simulate",
+        "linear",
+        "--samples",
+        &samples.to_string(),
+        "--seed",
+        "3",
+        "-o",
+        s(&dir),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    dir
+}
+
+#[test]
+fn simulate_writes_data_and_truth() {
+    let dir = simulate("sim", 50);
+    let data = std::fs::read_to_string(dir.join("data.csv")).unwrap();
+    let truth = std::fs::read_to_string(dir.join("truth.csv")).unwrap();
+    assert!(data.starts_with("x0,x1,x2\n"));
+    assert!(truth.starts_with("s0,s1,s2\n"));
+    assert_eq!(data.lines().count(), 51);
+    assert_eq!(truth.lines().count(), 51);
+    let again = simulate("sim2", 50);
+    assert_eq!(
+        data,
+        std::fs::read_to_string(again.join("data.csv")).unwrap(),
+        "same seed, same data"
+    );
+}
+
+#[test]
+fn fit_writes_every_output_and_is_reproducible() {
+    let sim = simulate("fit", 120);
+    let data = sim.join("data.csv");
+    let run = |out: &Path| {
+        let o = pdgc(&[
+            "fit",
+            "models/linear.pdg",
+            s(&data),
+            "-o",
+            s(out),
+            "--epochs",
+            "20",
+            "--threads",
+            "1",
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            o.stderr.is_empty(),
+            "--quiet prints nothing: {}",
+            stderr(&o)
+        );
+    };
+    let (a, b) = (sim.join("a"), sim.join("b"));
+    run(&a);
+    run(&b);
+    for file in [
+        "sources.csv",
+        "trace.csv",
+        "priors.ron",
+        "run.ron",
+        "model.safetensors",
+    ] {
+        assert!(a.join(file).is_file(), "missing {file}");
+    }
+    let sources = std::fs::read_to_string(a.join("sources.csv")).unwrap();
+    assert!(sources.starts_with("z0,z1,z2,z0_sd,z1_sd,z2_sd\n"));
+    assert_eq!(sources.lines().count(), 121);
+    assert_eq!(
+        sources,
+        std::fs::read_to_string(b.join("sources.csv")).unwrap(),
+        "byte-identical"
+    );
+    let trace = std::fs::read_to_string(a.join("trace.csv")).unwrap();
+    assert_eq!(trace.lines().count(), 21, "a header and one row per epoch");
+    let run_ron = std::fs::read_to_string(a.join("run.ron")).unwrap();
+    for field in [
+        "pdgc_version",
+        "epochs_per_second",
+        "data_bytes",
+        "seed",
+        "wall_seconds",
+    ] {
+        assert!(run_ron.contains(field), "run.ron lacks {field}");
+    }
+    // eval reads a fit's sources (ignoring the _sd columns).
+    let e = pdgc(&[
+        "eval",
+        s(&sim.join("truth.csv")),
+        s(&a.join("sources.csv")),
+        "--json",
+    ]);
+    assert!(e.status.success(), "{}", stderr(&e));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&e)).unwrap();
+    let mcc = json["mcc"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&mcc));
+    assert_eq!(json["per_source"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn eval_of_the_truth_against_itself_is_perfect() {
+    let sim = simulate("eval", 40);
+    let truth = sim.join("truth.csv");
+    let e = pdgc(&["eval", s(&truth), s(&truth)]);
+    assert!(e.status.success());
+    assert!(
+        stdout(&e).starts_with("MCC (Pearson)  1.0000\nMCC (Spearman) 1.0000\n"),
+        "{}",
+        stdout(&e)
+    );
+}
+
+#[test]
+fn divergence_fails_with_exit_1_and_keeps_the_earlier_result() {
+    let sim = simulate("diverge", 60);
+    let data = sim.join("data.csv");
+    let out = sim.join("out");
+    let good = pdgc(&[
+        "fit",
+        "models/linear.pdg",
+        s(&data),
+        "-o",
+        s(&out),
+        "--epochs",
+        "3",
+        "-q",
+    ]);
+    assert!(good.status.success(), "{}", stderr(&good));
+    let before = std::fs::read(out.join("sources.csv")).unwrap();
+    let bad = pdgc(&[
+        "fit",
+        "models/linear.pdg",
+        s(&data),
+        "-o",
+        s(&out),
+        "--epochs",
+        "50",
+        "--lr",
+        "1e30",
+        "-q",
+    ]);
+    assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+    let message = stderr(&bad);
+    assert!(
+        message.starts_with("error: training diverged at epoch "),
+        "{message}"
+    );
+    assert!(message.contains(" term became "), "{message}");
+    assert_eq!(
+        before,
+        std::fs::read(out.join("sources.csv")).unwrap(),
+        "earlier result untouched"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&sim)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "no staging folders left behind");
+}
+
+#[test]
+fn bad_data_gets_one_golden_message_and_exit_2() {
+    let cases = [
+        ("missing.csv", "error: cannot read data file `tests/data/missing.csv`: No such file or directory (os error 2)\n"),
+        ("empty.csv", "error: tests/data/empty.csv: the file is empty; expected a header row of column names and at least two rows of numbers\n"),
+        ("no_header.csv", "error: tests/data/no_header.csv:1: expected a header row of column names, found numbers (`1,2,3`)\n"),
+        ("non_numeric.csv", "error: tests/data/non_numeric.csv:3: column `x1` has `abc`; expected a number\n"),
+        ("missing_value.csv", "error: tests/data/missing_value.csv:3: column `x1` has a missing value (``); expected a number\n"),
+        ("na_value.csv", "error: tests/data/na_value.csv:3: column `x1` has a missing value (`NA`); expected a number\n"),
+        ("ragged_row.csv", "error: tests/data/ragged_row.csv:4: 2 fields, expected 3 as in the header row\n"),
+        ("too_few_columns.csv", "error: tests/data/too_few_columns.csv:1: the file has 2 columns, but the model observes 3 (`observed x[3]`)\n"),
+        ("constant_column.csv", "error: tests/data/constant_column.csv: column `x1` is constant (every row is 2); it carries no signal and cannot be standardised\n"),
+        ("one_row.csv", "error: tests/data/one_row.csv: 1 data row; at least two are needed\n"),
+        ("header_only.csv", "error: tests/data/header_only.csv: 0 data rows; at least two are needed\n"),
+    ];
+    let out = tmp("bad-data");
+    for (file, expected) in cases {
+        let path = format!("tests/data/{file}");
+        let o = pdgc(&[
+            "fit",
+            "models/linear.pdg",
+            &path,
+            "-o",
+            s(&out),
+            "--epochs",
+            "1",
+            "-q",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{file}: {}", stderr(&o));
+        assert_eq!(stderr(&o), expected, "{file}");
+        assert!(!out.exists(), "{file}: nothing written");
+    }
+}
+
+#[test]
+fn a_bad_model_stops_fit_before_reading_data() {
+    let o = pdgc(&[
+        "fit",
+        "tests/golden/unknown_activation.pdg",
+        "tests/data/empty.csv",
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("error: unknown activation `tanhh`"));
+}
