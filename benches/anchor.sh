@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Side-by-side with the PyTorch reference (../shared/anchors/pdgmm_torch.py) on the same
+# simulated data, same architecture, one thread each: epochs/s and MCC, plus FastICA.
+#
+#   bash benches/anchor.sh [linear|nonlinear] [T] [EPOCHS] [REPEATS]
+#
+# Needs: python3 with numpy scipy scikit-learn torch (see ../shared/anchors/README.md).
+# Prints one line per run and the median ratio pdgc/reference of epochs/s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scenario=${1:-linear}
+samples=${2:-5000}
+epochs=${3:-1000}
+repeats=${4:-3}
+anchors=${ANCHORS:-../shared/anchors}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cargo build --release --quiet
+pdgc=target/release/pdgc
+$pdgc simulate "$scenario" --samples "$samples" --seed 0 -o "$work/sim"
+if [ "$scenario" = linear ]; then torch_flags=--linear-decoder; else torch_flags=; fi
+
+mcc() { python3 "$anchors/metrics.py" "$work/sim/truth.csv" "$1" | awk '{print $2}'; }
+ours=(); theirs=()
+for r in $(seq 1 "$repeats"); do
+  $pdgc fit "models/$scenario.pdg" "$work/sim/data.csv" -o "$work/fit" --epochs "$epochs" --threads 1 --quiet
+  eps_ours=$(grep epochs_per_second "$work/fit/run.ron" | tr -dc '0-9.\n')
+  line=$(python3 "$anchors/pdgmm_torch.py" "$work/sim/data.csv" "$work/torch.csv" --epochs "$epochs" \
+         --beta 0.01 --threads 1 $torch_flags)
+  eps_torch=$(echo "$line" | sed 's/.*epochs_per_s //')
+  cut -d, -f1-3 "$work/fit/sources.csv" > "$work/ours.csv"
+  echo "run $r: pdgc $eps_ours epochs/s (MCC $(mcc "$work/ours.csv")), reference $eps_torch epochs/s (MCC $(mcc "$work/torch.csv"))"
+  ours+=("$eps_ours"); theirs+=("$eps_torch")
+done
+python3 "$anchors/fastica.py" "$work/sim/data.csv" "$work/ica.csv" > /dev/null
+echo "FastICA MCC $(mcc "$work/ica.csv")"
+python3 - "${ours[*]}" "${theirs[*]}" <<'PY'
+import sys, statistics as st
+o = [float(x) for x in sys.argv[1].split()]; t = [float(x) for x in sys.argv[2].split()]
+print(f"median epochs/s: pdgc {st.median(o):.1f}, reference {st.median(t):.1f}, ratio {st.median(o)/st.median(t):.2f}")
+PY
