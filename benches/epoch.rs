@@ -20,10 +20,17 @@ fn model(name: &str) -> pdgc::ModelSpec {
 }
 
 fn epoch(c: &mut Criterion) {
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(1).build_global();
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global();
     let mut group = c.benchmark_group("epoch");
-    group.sample_size(10).measurement_time(Duration::from_secs(5));
-    for (name, scenario) in [("linear", Scenario::Linear), ("nonlinear", Scenario::Nonlinear)] {
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    for (name, scenario) in [
+        ("linear", Scenario::Linear),
+        ("nonlinear", Scenario::Nonlinear),
+    ] {
         let spec = model(name);
         for t in [1000usize, 5000, 50000] {
             let sim = simulate(scenario, t, 0);
@@ -31,7 +38,9 @@ fn epoch(c: &mut Criterion) {
                 columns: vec!["x0".into(), "x1".into(), "x2".into()],
                 values: sim.data,
             };
-            let y = Standardisation::fit("simulated", &table).expect("non-constant").apply(&table.values);
+            let y = Standardisation::fit("simulated", &table)
+                .expect("non-constant")
+                .apply(&table.values);
             let mut m = Model::<f32>::new(&spec, t, 0);
             let mut rng = StdRng::seed_from_u64(0);
             group.bench_with_input(BenchmarkId::new(name, t), &t, |b, _| {

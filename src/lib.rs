@@ -14,6 +14,7 @@ pub mod front;
 pub mod matrix;
 pub mod simulate;
 pub mod spec;
+pub mod theory;
 pub mod train;
 
 pub use check::compile_source;

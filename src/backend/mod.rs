@@ -454,9 +454,16 @@ where
         if !step.terms.loss.is_finite() {
             return step; // the caller reports divergence; parameters stay as they were
         }
+        let all: Vec<usize> = (0..self.params.len()).collect();
+        self.adam_step(loss, &all);
+        step
+    }
+
+    /// Adam on the parameters `which`, from the gradients of `loss`.
+    fn adam_step(&mut self, loss: Scalar<E>, which: &[usize]) {
         let mut grads = loss.backward();
         self.adam_t += 1;
-        for i in 0..self.params.len() {
+        for &i in which {
             let p = self.params.value_mut(i);
             let g = grads.get_or_alloc_mut(p).expect("gradient buffer");
             let m1 = self.moments.0.get_or_alloc_mut(p).expect("moment buffer");
@@ -465,7 +472,18 @@ where
                 .try_update(self.adam_t, p, m1, m2, g)
                 .expect("Adam update on the CPU");
         }
-        step
+    }
+
+    /// One Adam step of the prior parameters alone towards maximum likelihood of the
+    /// latent values `z` (rows × n): loss −(1/rows) Σ log p(z), through the same prior
+    /// code as training. Returns the loss before the step.
+    pub fn step_prior(&mut self, z: &Matrix) -> f64 {
+        let zt = self.tensor(z).leaky_trace();
+        let loss = self.log_prior(zt) * c::<E>(-1.0 / z.rows as f64);
+        let before = value(&loss);
+        let prior = [self.prior_logits, self.prior_means, self.prior_log_vars];
+        self.adam_step(loss, &prior);
+        before
     }
 
     /// Posterior means and standard deviations of the rows `y` (for Half-VAE, of the
