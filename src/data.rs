@@ -29,12 +29,12 @@ fn at_line(file: &str, line: u64, message: impl std::fmt::Display) -> String {
     format!("error: {file}:{line}: {message}")
 }
 
+/// Chooses, from the header row, the columns to read as numbers.
+pub type ColumnChoice<'a> = &'a dyn Fn(&[String]) -> Result<Vec<usize>, String>;
+
 /// Reads a CSV with a header row. `wanted` chooses the columns to parse as numbers; the
 /// others are only checked for shape. Every problem is one message naming file and line.
-pub fn read_table(
-    path: &Path,
-    wanted: &dyn Fn(&[String]) -> Result<Vec<usize>, String>,
-) -> Result<Table, String> {
+pub fn read_table(path: &Path, wanted: ColumnChoice) -> Result<Table, String> {
     let file = path.display().to_string();
     let bytes =
         std::fs::read(path).map_err(|e| format!("error: cannot read data file `{file}`: {e}"))?;
@@ -185,7 +185,8 @@ impl Standardisation {
             let mean = col.iter().sum::<f64>() / x.rows as f64;
             let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / x.rows as f64;
             let sd = var.sqrt();
-            if !(sd > 1e-12 * mean.abs().max(1.0)) {
+            // NaN-safe: a deviation that is not clearly positive counts as constant.
+            if sd.is_nan() || sd <= 1e-12 * mean.abs().max(1.0) {
                 return Err(format!(
                     "error: {file}: column `{}` is constant (every row is {}); it carries no signal and cannot be standardised",
                     table.columns[c], col[0]

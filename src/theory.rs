@@ -17,7 +17,7 @@
 //! use pdgc::theory::{kl_to_mixture, Normal, Quadrature};
 //! let prior = Mixture { weights: vec![0.3, 0.7], means: vec![-1.0, 1.0], variances: vec![0.5, 0.2] };
 //! let q = Normal { mean: 0.4, variance: 0.1 };
-//! let gh = Quadrature::new(80);
+//! let gh = Quadrature::simpson(2000);
 //! // Prop. 3.4: every component gives an upper envelope.
 //! let kl = kl_to_mixture(q, &prior, &gh);
 //! for k in 0..2 {
@@ -45,17 +45,27 @@ impl Normal {
     }
 }
 
-/// Gauss–Hermite nodes and weights for expectations under N(0, 1).
+/// Nodes and weights for expectations under N(0, 1): E[f(ε)] ≈ Σᵢ wᵢ f(εᵢ).
 #[derive(Debug, Clone)]
 pub struct Quadrature {
-    /// Standard-normal nodes εᵢ = √2 xᵢ.
     pub nodes: Vec<f64>,
-    /// Weights wᵢ/√π, summing to 1.
     pub weights: Vec<f64>,
+    rule: Rule,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Rule {
+    GaussHermite(usize),
+    Simpson(usize),
+}
+
+/// Simpson's rule covers ε ∈ [−SIMPSON_RANGE, SIMPSON_RANGE]; the mass outside is 2e-32.
+const SIMPSON_RANGE: f64 = 12.0;
+
 impl Quadrature {
-    pub fn new(points: usize) -> Self {
+    /// Gauss–Hermite with `points` nodes: exact for polynomials of degree < 2·points,
+    /// excellent for smooth integrands whose features are wide compared with σ.
+    pub fn gauss_hermite(points: usize) -> Self {
         let rule = gauss_quad::GaussHermite::new(
             NonZeroUsize::new(points.max(1)).expect("at least one point"),
         );
@@ -64,7 +74,47 @@ impl Quadrature {
             .iter()
             .map(|&(x, w)| (std::f64::consts::SQRT_2 * x, w / PI.sqrt()))
             .unzip();
-        Quadrature { nodes, weights }
+        Quadrature {
+            nodes,
+            weights,
+            rule: Rule::GaussHermite(points),
+        }
+    }
+
+    /// Composite Simpson on ε ∈ [−12, 12] with `panels` (even) panels, weighted by the
+    /// normal density. Robust where a mixture's responsibilities switch sharply inside
+    /// q's support (narrow components, wide q), where Gauss–Hermite converges slowly.
+    pub fn simpson(panels: usize) -> Self {
+        let panels = panels.max(2).div_ceil(2) * 2;
+        let h = 2.0 * SIMPSON_RANGE / panels as f64;
+        let (nodes, weights) = (0..=panels)
+            .map(|i| {
+                let e = -SIMPSON_RANGE + i as f64 * h;
+                let simpson = match i {
+                    0 => 1.0,
+                    _ if i == panels => 1.0,
+                    _ if i % 2 == 1 => 4.0,
+                    _ => 2.0,
+                };
+                (
+                    e,
+                    simpson * h / 3.0 * (-0.5 * e * e).exp() / (2.0 * PI).sqrt(),
+                )
+            })
+            .unzip();
+        Quadrature {
+            nodes,
+            weights,
+            rule: Rule::Simpson(panels),
+        }
+    }
+
+    /// The same rule at twice the resolution.
+    pub fn refined(&self) -> Quadrature {
+        match self.rule {
+            Rule::GaussHermite(n) => Quadrature::gauss_hermite(2 * n),
+            Rule::Simpson(n) => Quadrature::simpson(2 * n),
+        }
     }
 
     /// E[f(ε)], ε ~ N(0, 1).
@@ -82,11 +132,10 @@ impl Quadrature {
         self.expect(|e| f(q.mean + s * e))
     }
 
-    /// |E_n[f] − E_2n[f]|: how far this order is from one twice as fine; a practical
-    /// bound on its error for the smooth integrands used here.
+    /// |E[f] − E_refined[f]|: how far this rule is from one twice as fine, a practical
+    /// estimate of its error for the integrands used here.
     pub fn error_bound(&self, q: Normal, f: impl Fn(f64) -> f64 + Copy) -> f64 {
-        let finer = Quadrature::new(2 * self.nodes.len());
-        (self.expect_under(q, f) - finer.expect_under(q, f)).abs()
+        (self.expect_under(q, f) - self.refined().expect_under(q, f)).abs()
     }
 }
 
@@ -154,12 +203,17 @@ pub fn kl_variance_gradient_formula(q: Normal, p: &Mixture, gh: &Quadrature) -> 
     0.5 * (precision - 1.0 / q.variance - spread)
 }
 
-/// The training objective reduced to one dimension: one data row, one latent dimension,
-/// no encoder (so the posterior mean m is a parameter), posterior variance s² a parameter,
-/// a decoder whose weight is zero (so reconstruction does not depend on z) and β = 1.
-/// For noise ε the backend's KL term is exactly log q(z̃) − log p(z̃), z̃ = m + sε, and
+/// The training objective reduced to one dimension and evaluated at many noise values at
+/// once: one row per quadrature node, one latent dimension, no encoder (so each row's
+/// posterior mean and variance are parameters, all set to q's), a decoder whose weight
+/// is zero (so reconstruction does not depend on z) and β = 1. Row t's share of the KL
+/// term is exactly log q(z̃_t) − log p(z̃_t), z̃_t = m + sε_t, computed by the backend, and
 /// its autodiff gradients are those training uses.
 pub struct KlProbe {
+    prior: Mixture,
+}
+
+struct ProbeModel {
     model: Model<f64>,
     means: usize,
     log_var: usize,
@@ -167,13 +221,20 @@ pub struct KlProbe {
 
 impl KlProbe {
     pub fn new(prior: &Mixture) -> Self {
-        let k = prior.weights.len();
+        KlProbe {
+            prior: prior.clone(),
+        }
+    }
+
+    /// A model with one row per node, every row's posterior set to q.
+    fn model(&self, q: Normal, rows: usize) -> ProbeModel {
+        let k = self.prior.weights.len();
         let text = format!(
             "observed x[1]\nlatent z[1] ~ gmm(K = {k})\nencoder none\ndecoder linear\n\
-             posterior variance per_dimension\nbeta 1"
+             posterior variance per_sample\nbeta 1"
         );
         let spec: ModelSpec = crate::compile_source(&text).expect("the probe model checks");
-        let mut model = Model::<f64>::new(&spec, 1, 0);
+        let mut model = Model::<f64>::new(&spec, rows, 0);
         let index = |name: &str| {
             model
                 .parameters()
@@ -188,72 +249,72 @@ impl KlProbe {
             index("prior.log_vars"),
         );
         let (latent, log_var) = (index("latent.means"), index("posterior.log_var"));
+        let p = &self.prior;
         model.set_parameter(weight, &[0.0]);
         model.set_parameter(
             logits,
-            &prior.weights.iter().map(|w| w.ln()).collect::<Vec<_>>(),
+            &p.weights.iter().map(|w| w.ln()).collect::<Vec<_>>(),
         );
-        model.set_parameter(means, &prior.means);
+        model.set_parameter(means, &p.means);
         model.set_parameter(
             log_vars,
-            &prior.variances.iter().map(|v| v.ln()).collect::<Vec<_>>(),
+            &p.variances.iter().map(|v| v.ln()).collect::<Vec<_>>(),
         );
-        KlProbe {
+        model.set_parameter(latent, &vec![q.mean; rows]);
+        model.set_parameter(log_var, &vec![q.variance.ln(); rows]);
+        ProbeModel {
             model,
             means: latent,
             log_var,
         }
     }
 
-    fn set_posterior(&mut self, q: Normal) {
-        self.model.set_parameter(self.means, &[q.mean]);
-        self.model.set_parameter(self.log_var, &[q.variance.ln()]);
-    }
-
-    fn at(e: f64) -> (Matrix, Vec<Matrix>) {
+    fn inputs(nodes: &[f64]) -> (Matrix, Matrix) {
         (
-            Matrix::new(1, 1, vec![0.0]),
-            vec![Matrix::new(1, 1, vec![e])],
+            Matrix::zeros(nodes.len(), 1),
+            Matrix::new(nodes.len(), 1, nodes.to_vec()),
         )
     }
 
-    /// log q(z̃) − log p(z̃) for one ε, from the training objective.
-    pub fn kl_sample(&mut self, q: Normal, e: f64) -> f64 {
-        self.set_posterior(q);
-        let (y, eps) = Self::at(e);
-        self.model.evaluate(&y, &eps).kl()
+    /// log q(z̃) − log p(z̃) at each noise value, from the training objective.
+    pub fn kl_samples(&self, q: Normal, nodes: &[f64]) -> Vec<f64> {
+        let (y, e) = Self::inputs(nodes);
+        self.model(q, nodes.len()).model.kl_elements(&y, &e).data
     }
 
-    /// KL(q ‖ p) as the quadrature-weighted sum of the objective's KL term.
-    pub fn kl(&mut self, q: Normal, gh: &Quadrature) -> f64 {
-        self.set_posterior(q);
-        let mut total = 0.0;
-        for (&e, &w) in gh.nodes.iter().zip(&gh.weights) {
-            let (y, eps) = Self::at(e);
-            total += w * self.model.evaluate(&y, &eps).kl();
-        }
-        total
+    /// KL(q ‖ p): the quadrature-weighted sum of the objective's KL terms.
+    pub fn kl(&self, q: Normal, rule: &Quadrature) -> f64 {
+        let values = self.kl_samples(q, &rule.nodes);
+        values.iter().zip(&rule.weights).map(|(v, w)| v * w).sum()
     }
 
-    /// (∂/∂m, ∂/∂λ) of the objective's KL term for one ε, by autodiff (λ = s²).
-    pub fn kl_gradient_sample(&mut self, q: Normal, e: f64) -> (f64, f64) {
-        self.set_posterior(q);
-        let (y, eps) = Self::at(e);
-        let (_, grads) = self.model.gradients(&y, &eps);
-        // The objective is rec + β·KL with a reconstruction that ignores z, so these
-        // gradients are the KL term's. The parameter is log λ: ∂/∂λ = ∂/∂log λ · 1/λ.
-        (grads[self.means][0], grads[self.log_var][0] / q.variance)
+    /// (∂/∂m, ∂/∂λ) of log q(z̃) − log p(z̃) at each noise value, by the backend's autodiff
+    /// (λ = s²).
+    pub fn kl_gradient_samples(&self, q: Normal, nodes: &[f64]) -> Vec<(f64, f64)> {
+        let (y, e) = Self::inputs(nodes);
+        let probe = self.model(q, nodes.len());
+        let (_, grads) = probe.model.gradients(&y, &[e]);
+        // The objective is rec + (1/T)Σ_t kl_t with a reconstruction that ignores z, so
+        // T times a row's gradient is that row's KL gradient. The parameter is log λ.
+        let t = nodes.len() as f64;
+        (0..nodes.len())
+            .map(|i| {
+                (
+                    t * grads[probe.means][i],
+                    t * grads[probe.log_var][i] / q.variance,
+                )
+            })
+            .collect()
     }
 
     /// (∂KL/∂m, ∂KL/∂λ): the quadrature-weighted autodiff gradients.
-    pub fn kl_gradient(&mut self, q: Normal, gh: &Quadrature) -> (f64, f64) {
-        let mut total = (0.0, 0.0);
-        for (&e, &w) in gh.nodes.iter().zip(&gh.weights) {
-            let (dm, dl) = self.kl_gradient_sample(q, e);
-            total.0 += w * dm;
-            total.1 += w * dl;
-        }
-        total
+    pub fn kl_gradient(&self, q: Normal, rule: &Quadrature) -> (f64, f64) {
+        let g = self.kl_gradient_samples(q, &rule.nodes);
+        g.iter()
+            .zip(&rule.weights)
+            .fold((0.0, 0.0), |acc, ((dm, dl), w)| {
+                (acc.0 + w * dm, acc.1 + w * dl)
+            })
     }
 }
 

@@ -161,7 +161,7 @@ where
         // Every epoch allocates the same buffers: the cache hands them back instead of
         // asking the OS for fresh zeroed pages each time.
         dev.enable_cache();
-        let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f_1a7e);
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f1a_7e00);
         let (m, n) = (spec.m(), spec.n());
         let mut params = ParamStore::new(dev.clone());
 
@@ -324,6 +324,11 @@ where
 
     /// Σ_t Σ_j log p_j(z_tj), each p_j a 1-D mixture (eq. 21–22).
     fn log_prior(&self, z: Traced<E>) -> Scalar<E> {
+        self.log_prior_elements(z).sum()
+    }
+
+    /// log p_j(z_tj) for every row t and dimension j, as a (rows, n) tensor.
+    fn log_prior_elements(&self, z: Traced<E>) -> Traced<E> {
         let (b, n) = *z.shape();
         let k = self.layout.k_max;
         let shape = (b, n, k);
@@ -335,7 +340,32 @@ where
         let inv_var = log_vars.with_empty_tape().negate().exp();
         let quad = (z - means).square() * inv_var;
         let comp = log_pi - log_vars * c::<E>(0.5) - quad * c::<E>(0.5) - c::<E>(0.5 * LN_2PI);
-        comp.logsumexp::<(usize, usize), Axis<2>>().sum()
+        comp.logsumexp::<(usize, usize), Axis<2>>()
+    }
+
+    /// log N(z̃_tj | μ_tj, σ²_tj) for every row and dimension. With z̃ − μ = σε exactly, the
+    /// quadratic term is ε²/2, which keeps the gradient the reparameterised one.
+    fn log_q_elements(&self, lv: Traced<E>, e: &Matrix) -> Traced<E> {
+        let constant = e.map(|x| -0.5 * LN_2PI - 0.5 * x * x);
+        lv * c::<E>(-0.5) + self.tensor(&constant)
+    }
+
+    /// log q(z̃_tj) − log p_j(z̃_tj) for every row and dimension, for the noise `e`: the
+    /// summands of the objective's KL term, computed by the same code.
+    pub fn kl_elements(&self, y: &Matrix, e: &Matrix) -> Matrix {
+        let (mu, lv) = self.posterior(&self.tensor(y));
+        let sd = (lv.with_empty_tape() * c::<E>(0.5)).exp();
+        let z = mu + sd * self.tensor(e);
+        let kl = self.log_q_elements(lv, e) - self.log_prior_elements(z);
+        let (r, cols) = *kl.shape();
+        Matrix::new(
+            r,
+            cols,
+            kl.as_vec()
+                .iter()
+                .map(|x| x.to_f64().unwrap_or(f64::NAN))
+                .collect(),
+        )
     }
 
     /// The objective for the rows `y` with the given noise: one ε matrix (rows × n) per
@@ -385,10 +415,7 @@ where
                 &self.decoder.out,
             );
             let rec = (y_hat - yt.clone()).square().sum::<(), _>() * c::<E>(scale);
-            // log N(z̃ | μ, σ²) with z̃ − μ = σ ε exactly: the quadratic term is ε²/2.
-            let eps_sq: f64 = e.data.iter().map(|x| x * x).sum();
-            let const_q = -0.5 * (rows * n) as f64 * LN_2PI - 0.5 * eps_sq;
-            let log_q = lv_s.sum::<(), _>() * c::<E>(-0.5) + c::<E>(const_q);
+            let log_q = self.log_q_elements(lv_s, e).sum::<(), _>();
             let log_p = self.log_prior(z);
             let (rec_v, q_v, p_v) = (value(&rec), value(&log_q), value(&log_p));
             terms.reconstruction += rec_v / samples;
