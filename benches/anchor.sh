@@ -20,6 +20,10 @@ cargo build --release --quiet
 pdgc=target/release/pdgc
 $pdgc simulate "$scenario" --samples "$samples" --seed 0 -o "$work/sim"
 if [ "$scenario" = linear ]; then torch_flags=--linear-decoder; else torch_flags=; fi
+# The reference gets the model file's β and learning rate.
+resolved=$($pdgc check --pdg "models/$scenario.pdg")
+beta=$(echo "$resolved" | sed -n 's/^beta //p')
+lr=$(echo "$resolved" | sed -n 's/.* lr \([^;]*\);.*/\1/p')
 
 mcc() { python3 "$anchors/metrics.py" "$work/sim/truth.csv" "$1" | awk '{print $2}'; }
 ours=(); theirs=()
@@ -27,7 +31,7 @@ for r in $(seq 1 "$repeats"); do
   $pdgc fit "models/$scenario.pdg" "$work/sim/data.csv" -o "$work/fit" --epochs "$epochs" --threads 1 --quiet
   eps_ours=$(grep epochs_per_second "$work/fit/run.ron" | tr -dc '0-9.\n')
   line=$(python3 "$anchors/pdgmm_torch.py" "$work/sim/data.csv" "$work/torch.csv" --epochs "$epochs" \
-         --beta 0.01 --threads 1 $torch_flags)
+         --beta "$beta" --lr "$lr" --threads 1 $torch_flags)
   eps_torch=$(echo "$line" | sed 's/.*epochs_per_s //')
   cut -d, -f1-3 "$work/fit/sources.csv" > "$work/ours.csv"
   echo "run $r: pdgc $eps_ours epochs/s (MCC $(mcc "$work/ours.csv")), reference $eps_torch epochs/s (MCC $(mcc "$work/torch.csv"))"

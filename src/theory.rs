@@ -5,24 +5,25 @@
 //! - the closed forms and formulas the paper states (Gaussian KL, responsibilities, ρ_k*,
 //!   eq. 75 and eq. 87), computed directly in f64;
 //! - the same quantities computed *through the training objective*: [`KlProbe`] runs the
-//!   backend's `log q(z̃) − log p(z̃)` and its autodiff gradients at Gauss–Hermite nodes ε.
+//!   backend's `log q(z̃) − log p(z̃)` and its autodiff gradients at quadrature nodes ε.
 //!
-//! Expectations over q = N(m, s²) use Gauss–Hermite quadrature: E[f(m + sε)] with
-//! ε ~ N(0, 1) is Σᵢ wᵢ f(m + s√2 xᵢ) / √π over the nodes xᵢ of the physicists' rule.
-//! It is exact for polynomials of degree < 2·points and converges fast for the smooth
-//! integrands here; `Quadrature::error_bound` compares two orders to state the accuracy.
+//! Expectations over q = N(m, s²) are E[f(m + sε)], ε ~ N(0, 1), by a deterministic rule
+//! (`Quadrature`): Gauss–Hermite (exact for polynomials of degree < 2·points), or
+//! composite Simpson on ε ∈ [−12, 12], which also resolves the sharp switches of
+//! responsibility between narrow components. `Quadrature::error_bound` compares a rule
+//! with one twice as fine to state the accuracy.
 //!
 //! ```
 //! use pdgc::backend::Mixture;
-//! use pdgc::theory::{kl_to_mixture, Normal, Quadrature};
+//! use pdgc::theory::{component, kl_normal, KlProbe, Normal, Quadrature};
+//!
 //! let prior = Mixture { weights: vec![0.3, 0.7], means: vec![-1.0, 1.0], variances: vec![0.5, 0.2] };
 //! let q = Normal { mean: 0.4, variance: 0.1 };
-//! let gh = Quadrature::simpson(2000);
+//! // E_q[log q − log p] of the objective's KL term, by Simpson's rule over ε.
+//! let kl = KlProbe::new(&prior).kl(q, &Quadrature::simpson(2000));
 //! // Prop. 3.4: every component gives an upper envelope.
-//! let kl = kl_to_mixture(q, &prior, &gh);
 //! for k in 0..2 {
-//!     let component = Normal { mean: prior.means[k], variance: prior.variances[k] };
-//!     assert!(kl <= pdgc::theory::kl_normal(q, component) - prior.weights[k].ln());
+//!     assert!(kl <= kl_normal(q, component(&prior, k)) - prior.weights[k].ln());
 //! }
 //! ```
 

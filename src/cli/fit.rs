@@ -89,7 +89,11 @@ pub fn fit(args: &FitArgs) -> Outcome {
         prior_every: (spec.train.epochs / 100).max(1),
     };
     let result = train(&mut model, &y, &options, &mut |row| {
-        bar.set_message(format!("loss {:.5}", row.terms.loss));
+        bar.set_message(format!(
+            "loss {:.5}  {:.0} epochs/s",
+            row.terms.loss,
+            bar.per_sec()
+        ));
         bar.inc(1);
     });
     bar.finish_and_clear();
@@ -185,7 +189,7 @@ fn progress_bar(epochs: usize, quiet: bool) -> ProgressBar {
     }
     let bar = ProgressBar::new(epochs as u64);
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} epoch {pos}/{len}  {msg}  {per_sec}  {eta} left")
+        ProgressStyle::with_template("{bar:30} epoch {pos}/{len}  {msg}  {eta} left")
             .expect("a valid progress template"),
     );
     bar
