@@ -30,30 +30,7 @@ enum Command {
         pdg: bool,
     },
     /// Train the model on a CSV file; write the sources, the fitted model and the trace.
-    Fit {
-        /// The `.pdg` model file.
-        model: PathBuf,
-        /// A CSV file with a header row; the model's observed columns are used.
-        data: PathBuf,
-        /// Output folder (replaced only when the fit succeeds).
-        #[arg(short, long, default_value = "fit")]
-        out: PathBuf,
-        /// Epochs (overrides the model file).
-        #[arg(long)]
-        epochs: Option<usize>,
-        /// Adam learning rate (overrides the model file).
-        #[arg(long)]
-        lr: Option<f64>,
-        /// Random seed (overrides the model file).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Threads for the matrix products; results are reproducible for a given count.
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
-        /// No progress bar and no summary line.
-        #[arg(short, long)]
-        quiet: bool,
-    },
+    Fit(FitArgs),
     /// Write one of the paper's synthetic scenarios: DIR/data.csv and DIR/truth.csv.
     Simulate {
         scenario: Scenario,
@@ -81,31 +58,12 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let outcome = match args.command {
         Command::Check { model, pdg } => cli::check(&model, pdg),
-        Command::Fit {
-            model,
-            data,
-            out,
-            epochs,
-            lr,
-            seed,
-            threads,
-            quiet,
-        } => {
-            let threads = threads.max(1);
+        Command::Fit(args) => {
             // Matrix products run on rayon's global pool; fixing its size fixes the results.
             let _ = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
+                .num_threads(usize::from(args.threads))
                 .build_global();
-            cli::fit::fit(&FitArgs {
-                model,
-                data,
-                out,
-                epochs,
-                lr,
-                seed,
-                threads,
-                quiet,
-            })
+            cli::fit::fit(&args)
         }
         Command::Simulate {
             scenario,

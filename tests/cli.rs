@@ -225,3 +225,29 @@ fn a_bad_model_stops_fit_before_reading_data() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).starts_with("error: unknown activation `tanhh`"));
 }
+
+#[test]
+fn flags_are_held_to_the_model_files_rules() {
+    let o = pdgc(&[
+        "fit",
+        "models/linear.pdg",
+        "tests/data/no_header.csv",
+        "--epochs",
+        "0",
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o), "error: --epochs must be at least 1\n");
+    let o = pdgc(&[
+        "fit",
+        "models/linear.pdg",
+        "tests/data/no_header.csv",
+        "--lr=-1",
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "error: --lr must be a positive number, found -1\n"
+    );
+}

@@ -356,16 +356,7 @@ where
         let (mu, lv) = self.posterior(&self.tensor(y));
         let sd = (lv.with_empty_tape() * c::<E>(0.5)).exp();
         let z = mu + sd * self.tensor(e);
-        let kl = self.log_q_elements(lv, e) - self.log_prior_elements(z);
-        let (r, cols) = *kl.shape();
-        Matrix::new(
-            r,
-            cols,
-            kl.as_vec()
-                .iter()
-                .map(|x| x.to_f64().unwrap_or(f64::NAN))
-                .collect(),
-        )
+        to_matrix(&(self.log_q_elements(lv, e) - self.log_prior_elements(z)))
     }
 
     /// The objective for the rows `y` with the given noise: one ε matrix (rows × n) per
@@ -517,34 +508,14 @@ where
     /// training rows whatever `y` is).
     pub fn encode(&self, y: &Matrix) -> (Matrix, Matrix) {
         let (mu, lv) = self.posterior(&self.tensor(y));
-        let to_matrix = |t: Traced<E>| {
-            let (r, c) = *t.shape();
-            Matrix::new(
-                r,
-                c,
-                t.as_vec()
-                    .iter()
-                    .map(|x| x.to_f64().unwrap_or(f64::NAN))
-                    .collect(),
-            )
-        };
-        let sd = to_matrix(lv).map(|v| (0.5 * v).exp());
-        (to_matrix(mu), sd)
+        let sd = to_matrix(&lv).map(|v| (0.5 * v).exp());
+        (to_matrix(&mu), sd)
     }
 
     /// The decoder's output for latent rows `z`.
     pub fn decode(&self, z: &Matrix) -> Matrix {
         let zt = self.tensor(z).leaky_trace();
-        let y = self.linear(self.hidden(zt, &self.decoder), &self.decoder.out);
-        let (r, c) = *y.shape();
-        Matrix::new(
-            r,
-            c,
-            y.as_vec()
-                .iter()
-                .map(|x| x.to_f64().unwrap_or(f64::NAN))
-                .collect(),
-        )
+        to_matrix(&self.linear(self.hidden(zt, &self.decoder), &self.decoder.out))
     }
 
     /// Each dimension's prior mixture (padding components left out).
@@ -584,6 +555,20 @@ where
     pub fn set_parameter(&mut self, i: usize, values: &[f64]) {
         self.params.set(i, values);
     }
+}
+
+/// A (rows, cols) tensor's values as a host matrix.
+fn to_matrix<E: Dtype, T>(t: &Tensor<(usize, usize), E, Cpu, T>) -> Matrix
+where
+    Cpu: Device<E>,
+{
+    let (rows, cols) = *t.shape();
+    let values = t
+        .as_vec()
+        .iter()
+        .map(|x| x.to_f64().unwrap_or(f64::NAN))
+        .collect();
+    Matrix::new(rows, cols, values)
 }
 
 fn value<E: Dtype>(t: &Scalar<E>) -> f64 {

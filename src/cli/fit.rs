@@ -12,15 +12,30 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// What `fit` was asked to do, after the flags were read.
+/// What `fit` was asked to do: its command-line arguments.
+#[derive(clap::Args, Debug)]
 pub struct FitArgs {
+    /// The `.pdg` model file.
     pub model: PathBuf,
+    /// A CSV file with a header row; the model's observed columns are used.
     pub data: PathBuf,
+    /// Output folder (replaced only when the fit succeeds).
+    #[arg(short, long, default_value = "fit")]
     pub out: PathBuf,
+    /// Epochs (overrides the model file).
+    #[arg(long)]
     pub epochs: Option<usize>,
+    /// Adam learning rate (overrides the model file).
+    #[arg(long)]
     pub lr: Option<f64>,
+    /// Random seed (overrides the model file).
+    #[arg(long)]
     pub seed: Option<u64>,
-    pub threads: usize,
+    /// Threads for the matrix products; results are reproducible for a given count.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: u16,
+    /// No progress bar and no summary line.
+    #[arg(short, long)]
     pub quiet: bool,
 }
 
@@ -33,7 +48,7 @@ struct RunRecord {
     data_bytes: u64,
     rows: usize,
     columns: Vec<String>,
-    threads: usize,
+    threads: u16,
     model: ModelSpec,
     standardisation: Standardisation,
     wall_seconds: f64,
@@ -60,10 +75,17 @@ pub fn fit(args: &FitArgs) -> Outcome {
         Ok(spec) => spec,
         Err(message) => return Outcome::BadInput(message),
     };
+    // Flags replace values the checker validated in the file: hold them to the same rules.
     if let Some(e) = args.epochs {
+        if e == 0 {
+            return Outcome::BadInput("error: --epochs must be at least 1".to_string());
+        }
         spec.train.epochs = e;
     }
     if let Some(lr) = args.lr {
+        if !(lr.is_finite() && lr > 0.0) {
+            return Outcome::BadInput(format!("error: --lr must be a positive number, found {lr}"));
+        }
         spec.train.lr = lr;
     }
     if let Some(seed) = args.seed {
