@@ -251,3 +251,51 @@ fn flags_are_held_to_the_model_files_rules() {
         "error: --lr must be a positive number, found -1\n"
     );
 }
+
+#[test]
+fn named_columns_are_taken_from_the_header() {
+    let sim = simulate("named", 40);
+    let model = sim.join("named.pdg");
+    std::fs::write(
+        &model,
+        "observed x = [x2, x0]\nlatent z[2] ~ gmm(K = 2)\nencoder linear\ndecoder linear\n",
+    )
+    .unwrap();
+    let out = sim.join("fit");
+    let o = pdgc(&[
+        "fit",
+        s(&model),
+        s(&sim.join("data.csv")),
+        "-o",
+        s(&out),
+        "--epochs",
+        "2",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = std::fs::read_to_string(out.join("run.ron")).unwrap();
+    assert!(
+        run.contains("columns: [\n        \"x2\",\n        \"x0\",\n    ]"),
+        "{run}"
+    );
+
+    std::fs::write(
+        &model,
+        "observed x = [x2, nope]\nlatent z[2] ~ gmm(K = 2)\n",
+    )
+    .unwrap();
+    let o = pdgc(&[
+        "fit",
+        s(&model),
+        s(&sim.join("data.csv")),
+        "-o",
+        s(&out),
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let expected = format!(
+        "error: {}:1: the model observes column `nope`, but the header has no such column (it has `x0`, `x1`, `x2`)\n",
+        sim.join("data.csv").display()
+    );
+    assert_eq!(stderr(&o), expected);
+}
