@@ -79,7 +79,6 @@ impl Checker {
         let mut decoder = Once::new("decoder");
         let mut posterior = Once::new("posterior variance");
         let mut beta = Once::new("beta");
-        let mut train_at = None;
         let mut train = Once::new("train");
         let mut dimension_priors: Vec<(&Word, &Word, &PriorExpr)> = Vec::new();
 
@@ -133,7 +132,6 @@ impl Checker {
                     beta.set(self, at, b);
                 }
                 StatementKind::Train(settings) => {
-                    train_at.get_or_insert(at.clone());
                     let t = self.train(settings);
                     train.set(self, at, t);
                 }
@@ -168,6 +166,7 @@ impl Checker {
             .value()
             .unwrap_or(Some(defaults::POSTERIOR_VARIANCE));
         let beta = beta.value().unwrap_or(Some(defaults::BETA));
+        let train_at = train.first.as_ref().map(|(span, _)| span.clone());
         let train = train.value().unwrap_or(Some(defaults::train()));
 
         if let (Some(Encoder::None), Some(t), Some(at)) = (&encoder, &train, &train_at) {
@@ -269,7 +268,7 @@ impl Checker {
 
     // ---- statements -----------------------------------------------------------------------
 
-    fn observed(&mut self, _name: &Word, columns: &ObservedColumns) -> Option<Observed> {
+    fn observed(&mut self, name: &Word, columns: &ObservedColumns) -> Option<Observed> {
         let columns = match columns {
             ObservedColumns::Count(w) => {
                 Columns::First(self.count(w, "the number of observed columns")?)
@@ -303,7 +302,7 @@ impl Checker {
             }
         };
         Some(Observed {
-            name: _name.value.clone(),
+            name: name.value.clone(),
             columns,
         })
     }
