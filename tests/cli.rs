@@ -15,6 +15,13 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
 
+/// `pdgc fit MODEL DATA -o OUT --quiet FLAGS…`
+fn fit(model: &str, data: &str, out: &str, flags: &[&str]) -> std::process::Output {
+    let mut args = vec!["fit", model, data, "-o", out, "--quiet"];
+    args.extend_from_slice(flags);
+    pdgc(&args)
+}
+
 fn simulate(name: &str, samples: usize) -> std::path::PathBuf {
     let dir = tmp(name);
     let out = pdgc(&[
@@ -53,18 +60,12 @@ fn fit_writes_every_output_and_is_reproducible() {
     let sim = simulate("fit", 120);
     let data = sim.join("data.csv");
     let run = |out: &Path| {
-        let o = pdgc(&[
-            "fit",
+        let o = fit(
             "models/linear.pdg",
             s(&data),
-            "-o",
             s(out),
-            "--epochs",
-            "20",
-            "--threads",
-            "1",
-            "--quiet",
-        ]);
+            &["--epochs", "20", "--threads", "1"],
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(
             o.stderr.is_empty(),
@@ -136,30 +137,15 @@ fn divergence_fails_with_exit_1_and_keeps_the_earlier_result() {
     let sim = simulate("diverge", 60);
     let data = sim.join("data.csv");
     let out = sim.join("out");
-    let good = pdgc(&[
-        "fit",
-        "models/linear.pdg",
-        s(&data),
-        "-o",
-        s(&out),
-        "--epochs",
-        "3",
-        "-q",
-    ]);
+    let good = fit("models/linear.pdg", s(&data), s(&out), &["--epochs", "3"]);
     assert!(good.status.success(), "{}", stderr(&good));
     let before = std::fs::read(out.join("sources.csv")).unwrap();
-    let bad = pdgc(&[
-        "fit",
+    let bad = fit(
         "models/linear.pdg",
         s(&data),
-        "-o",
         s(&out),
-        "--epochs",
-        "50",
-        "--lr",
-        "1e30",
-        "-q",
-    ]);
+        &["--epochs", "50", "--lr", "1e30"],
+    );
     assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
     let message = stderr(&bad);
     assert!(
@@ -198,16 +184,7 @@ fn bad_data_gets_one_golden_message_and_exit_2() {
     let out = tmp("bad-data");
     for (file, expected) in cases {
         let path = format!("tests/data/{file}");
-        let o = pdgc(&[
-            "fit",
-            "models/linear.pdg",
-            &path,
-            "-o",
-            s(&out),
-            "--epochs",
-            "1",
-            "-q",
-        ]);
+        let o = fit("models/linear.pdg", &path, s(&out), &["--epochs", "1"]);
         assert_eq!(o.status.code(), Some(2), "{file}: {}", stderr(&o));
         assert_eq!(stderr(&o), expected, "{file}");
         assert!(!out.exists(), "{file}: nothing written");
@@ -262,16 +239,12 @@ fn named_columns_are_taken_from_the_header() {
     )
     .unwrap();
     let out = sim.join("fit");
-    let o = pdgc(&[
-        "fit",
+    let o = fit(
         s(&model),
         s(&sim.join("data.csv")),
-        "-o",
         s(&out),
-        "--epochs",
-        "2",
-        "-q",
-    ]);
+        &["--epochs", "2"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let run = std::fs::read_to_string(out.join("run.ron")).unwrap();
     assert!(
@@ -284,14 +257,7 @@ fn named_columns_are_taken_from_the_header() {
         "observed x = [x2, nope]\nlatent z[2] ~ gmm(K = 2)\n",
     )
     .unwrap();
-    let o = pdgc(&[
-        "fit",
-        s(&model),
-        s(&sim.join("data.csv")),
-        "-o",
-        s(&out),
-        "-q",
-    ]);
+    let o = fit(s(&model), s(&sim.join("data.csv")), s(&out), &[]);
     assert_eq!(o.status.code(), Some(2));
     let expected = format!(
         "error: {}:1: the model observes column `nope`, but the header has no such column (it has `x0`, `x1`, `x2`)\n",
