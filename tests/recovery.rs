@@ -69,7 +69,8 @@ fn half_vae_trains_with_fewer_observed_columns_than_sources() {
     assert_eq!((means.rows, means.cols), (300, 3));
 }
 
-/// Linear ICA at CI size: T = 1000, 1500 epochs (about 15 s in a release-optimised test).
+/// Linear ICA at CI size: T = 1000, 1500 epochs (about 10 s with the optimised test
+/// profile); every source |corr| ≥ 0.99, as the paper reports (measured: 0.9970 at worst).
 #[test]
 fn linear_mixtures_are_recovered() {
     let sim = simulate(Scenario::Linear, 1000, 0);
@@ -82,7 +83,7 @@ fn linear_mixtures_are_recovered() {
         rec.mcc, rec.per_source
     );
     assert!(
-        rec.mcc >= 0.9,
+        rec.per_source.iter().all(|&c| c >= 0.99),
         "MCC {:.4} per source {:?}",
         rec.mcc,
         rec.per_source
