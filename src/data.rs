@@ -232,7 +232,17 @@ pub fn write_csv(
     x: &Matrix,
     precision: Precision,
 ) -> std::io::Result<()> {
-    let mut w = csv::Writer::from_path(path)?;
+    write_csv_to(std::fs::File::create(path)?, header, x, precision)
+}
+
+/// `write_csv` into any writer (standard output, say).
+pub fn write_csv_to(
+    out: impl std::io::Write,
+    header: &[String],
+    x: &Matrix,
+    precision: Precision,
+) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
     w.write_record(header)?;
     for r in 0..x.rows {
         w.write_record(x.row(r).iter().map(|&v| match precision {

@@ -31,6 +31,28 @@ enum Command {
     },
     /// Train the model on a CSV file; write the sources, the fitted model and the trace.
     Fit(FitArgs),
+    /// Sources of new data with a fitted model (sources.csv's layout).
+    Encode {
+        /// A fit's output folder, or its model.safetensors.
+        fit: PathBuf,
+        /// A CSV with the columns the model observes.
+        data: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
+    /// Draw from the fitted generative model: observed columns (decoder mean) and latents.
+    Sample {
+        /// A fit's output folder, or its model.safetensors.
+        fit: PathBuf,
+        /// Number of draws.
+        rows: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
     /// Write one of the paper's synthetic scenarios: DIR/data.csv and DIR/truth.csv.
     Simulate {
         scenario: Scenario,
@@ -65,6 +87,13 @@ fn main() -> ExitCode {
                 .build_global();
             cli::fit::fit(&args)
         }
+        Command::Encode { fit, data, out } => cli::encode(&fit, &data, out.as_deref()),
+        Command::Sample {
+            fit,
+            rows,
+            seed,
+            out,
+        } => cli::sample(&fit, rows, seed, out.as_deref()),
         Command::Simulate {
             scenario,
             samples,

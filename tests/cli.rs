@@ -265,3 +265,66 @@ fn named_columns_are_taken_from_the_header() {
     );
     assert_eq!(stderr(&o), expected);
 }
+
+#[test]
+fn encode_and_sample_use_the_fitted_model_file() {
+    let sim = simulate("encode", 80);
+    let data = sim.join("data.csv");
+    let out = sim.join("fit");
+    let o = fit("models/linear.pdg", s(&data), s(&out), &["--epochs", "5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // The training data through the saved model gives the fit's own sources, exactly.
+    let e = pdgc(&["encode", s(&out), s(&data)]);
+    assert!(e.status.success(), "{}", stderr(&e));
+    assert_eq!(
+        stdout(&e),
+        std::fs::read_to_string(out.join("sources.csv")).unwrap()
+    );
+
+    let d = pdgc(&[
+        "sample",
+        s(&out.join("model.safetensors")),
+        "7",
+        "--seed",
+        "2",
+    ]);
+    assert!(d.status.success(), "{}", stderr(&d));
+    let text = stdout(&d);
+    assert!(text.starts_with("x0,x1,x2,z0,z1,z2\n"), "{text}");
+    assert_eq!(text.lines().count(), 8);
+
+    let bad = pdgc(&["encode", s(&out), "tests/data/ragged_row.csv"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(
+        stderr(&bad),
+        "error: tests/data/ragged_row.csv:4: 2 fields, expected 3 as in the header row\n"
+    );
+    let missing = pdgc(&["sample", s(&sim.join("nothing")), "3"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn half_vae_encodes_new_rows_against_the_frozen_decoder() {
+    let sim = simulate("half", 60);
+    let data = sim.join("data.csv");
+    let out = sim.join("fit");
+    let o = fit(
+        "models/half_vae.pdg",
+        s(&data),
+        s(&out),
+        &["--epochs", "30"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = pdgc(&["encode", s(&out), s(&data)]);
+    assert!(e.status.success(), "{}", stderr(&e));
+    let rows: Vec<Vec<f64>> = stdout(&e)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 60);
+    assert!(rows
+        .iter()
+        .all(|r| r.len() == 6 && r.iter().all(|v| v.is_finite())));
+}

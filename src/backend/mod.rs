@@ -504,6 +504,55 @@ where
         before
     }
 
+    /// A copy of this fitted model for `rows` new data rows whose own latent parameters
+    /// (Half-VAE's means and per-sample variances) are fitted by `steps` Adam steps of the
+    /// objective while the decoder, the priors and the shared variances stay frozen.
+    /// A model with an encoder needs no fitting: use `encode` directly.
+    pub fn fit_latents(&self, y: &Matrix, steps: usize, seed: u64) -> Model<E> {
+        let mut fresh = Model::<E>::new(&self.spec, y.rows, seed);
+        let mut own = Vec::new();
+        for (i, p) in self.params.infos().into_iter().enumerate() {
+            // Per-row parameters: the free means, and per-sample variances without an encoder.
+            let per_row = p.name == "latent.means"
+                || (p.name == "posterior.log_var"
+                    && self.spec.posterior_variance == PosteriorVariance::PerSample);
+            if per_row {
+                own.push(i);
+            } else {
+                fresh.params.set(i, &p.values);
+            }
+        }
+        let mut rng = StdRng::seed_from_u64(seed);
+        for _ in 0..steps {
+            let eps = fresh.draw_noise(y.rows, &mut rng);
+            let (loss, _) = fresh.objective(y, &eps);
+            fresh.adam_step(loss, &own);
+        }
+        fresh
+    }
+
+    /// `rows` draws from the fitted generative model: z from each dimension's prior
+    /// mixture, and the decoder's output g(z) (the mean of p(y|z); no observation noise).
+    pub fn sample(&self, rows: usize, seed: u64) -> (Matrix, Matrix) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let priors = self.priors();
+        let pick = Uniform::new(0.0, 1.0);
+        let z = Matrix::from_fn(rows, priors.len(), |_, j| {
+            let p = &priors[j];
+            let u: f64 = pick.sample(&mut rng);
+            let mut k = 0;
+            let mut cumulative = p.weights[0];
+            while u > cumulative && k + 1 < p.weights.len() {
+                k += 1;
+                cumulative += p.weights[k];
+            }
+            let e: f64 = Distribution::<f64>::sample(&StandardNormal, &mut rng);
+            p.means[k] + p.variances[k].sqrt() * e
+        });
+        let y = self.decode(&z);
+        (z, y)
+    }
+
     /// Posterior means and standard deviations of the rows `y` (for Half-VAE, of the
     /// training rows whatever `y` is).
     pub fn encode(&self, y: &Matrix) -> (Matrix, Matrix) {

@@ -12,6 +12,9 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// Metadata key, in the fitted-model file, of the data standardisation (RON).
+pub const STANDARDISATION_KEY: &str = "pdgc.standardisation";
+
 /// What `fit` was asked to do: its command-line arguments.
 #[derive(clap::Args, Debug)]
 pub struct FitArgs {
@@ -152,18 +155,7 @@ pub fn fit(args: &FitArgs) -> Outcome {
     };
     let written = write_atomically(&args.out, |dir| {
         let z = &spec.latent.name;
-        let n = spec.n();
-        let header: Vec<String> = (0..n)
-            .map(|j| format!("{z}{j}"))
-            .chain((0..n).map(|j| format!("{z}{j}_sd")))
-            .collect();
-        let both = Matrix::from_fn(y.rows, 2 * n, |r, c| {
-            if c < n {
-                means.get(r, c)
-            } else {
-                sds.get(r, c - n)
-            }
-        });
+        let (header, both) = sources_table(&spec, &means, &sds);
         write_csv(&dir.join("sources.csv"), &header, &both, Precision::Single).map_err(io_error)?;
         write_trace(&dir.join("trace.csv"), &spec, &trace)?;
         let fitted: Vec<FittedPrior> = priors
@@ -183,7 +175,7 @@ pub fn fit(args: &FitArgs) -> Outcome {
         model.save(
             &dir.join("model.safetensors"),
             y.rows,
-            &[("pdgc.standardisation", standardisation_text)],
+            &[(STANDARDISATION_KEY, standardisation_text)],
         )
     });
     match written {
@@ -316,4 +308,22 @@ pub fn write_atomically(
     }
     let _ = std::fs::remove_dir_all(&previous);
     Ok(())
+}
+
+/// The sources table: `z0..z{n-1}` posterior means, then `z0_sd..` standard deviations.
+pub fn sources_table(spec: &ModelSpec, means: &Matrix, sds: &Matrix) -> (Vec<String>, Matrix) {
+    let z = &spec.latent.name;
+    let n = spec.n();
+    let header = (0..n)
+        .map(|j| format!("{z}{j}"))
+        .chain((0..n).map(|j| format!("{z}{j}_sd")))
+        .collect();
+    let table = Matrix::from_fn(means.rows, 2 * n, |r, c| {
+        if c < n {
+            means.get(r, c)
+        } else {
+            sds.get(r, c - n)
+        }
+    });
+    (header, table)
 }

@@ -3,9 +3,12 @@
 
 pub mod fit;
 
-use crate::data::{read_all, write_csv, Precision};
+use crate::backend::Model;
+use crate::data::{read_all, read_observed, write_csv, write_csv_to, Precision, Standardisation};
 use crate::eval::recovery;
+use crate::matrix::Matrix;
 use crate::simulate::Scenario;
+use crate::spec::Encoder;
 use crate::{check, diagnostic};
 use std::path::Path;
 
@@ -126,4 +129,89 @@ pub fn eval(truth: &Path, sources: &Path, json: bool) -> Outcome {
         }
     }
     Outcome::Ok
+}
+
+/// The fitted model in `fit` (a fit's output folder, or its `model.safetensors`) and the
+/// standardisation it was trained with.
+fn load_fit(fit: &Path) -> Result<(Model<f32>, Standardisation), String> {
+    let file = if fit.is_dir() {
+        fit.join("model.safetensors")
+    } else {
+        fit.to_path_buf()
+    };
+    let (model, meta) = Model::<f32>::load(&file)?;
+    let standardisation = meta
+        .get(fit::STANDARDISATION_KEY)
+        .and_then(|text| ron::from_str(text).ok())
+        .ok_or_else(|| {
+            format!(
+                "error: {}: no data standardisation recorded",
+                file.display()
+            )
+        })?;
+    Ok((model, standardisation))
+}
+
+/// Writes a CSV to `out`, or to standard output.
+fn emit_csv(out: Option<&Path>, header: &[String], x: &Matrix) -> Outcome {
+    let written = match out {
+        Some(path) => write_csv(path, header, x, Precision::Single),
+        None => write_csv_to(std::io::stdout().lock(), header, x, Precision::Single),
+    };
+    match written {
+        Ok(()) => Outcome::Ok,
+        // A reader that stopped early (`| head`) is not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Outcome::Ok,
+        Err(e) => Outcome::JobFailed(format!("error: cannot write the output: {e}")),
+    }
+}
+
+/// `pdgc encode FIT DATA`: sources of new data with a fitted model, standardised as the
+/// training data was. Without an encoder (Half-VAE) each new row's latents are fitted
+/// against the frozen decoder and priors, for as many steps as the model's epochs.
+pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
+    let (model, standardisation) = match load_fit(fit_dir) {
+        Ok(x) => x,
+        Err(e) => return Outcome::BadInput(e),
+    };
+    let spec = model.spec().clone();
+    let table = match read_observed(data, &spec) {
+        Ok(t) => t,
+        Err(e) => return Outcome::BadInput(e),
+    };
+    let y = standardisation.apply(&table.values);
+    let (means, sds) = match spec.encoder {
+        Encoder::None => model
+            .fit_latents(&y, spec.train.epochs, spec.train.seed)
+            .encode(&y),
+        Encoder::Mlp(_) => model.encode(&y),
+    };
+    let (header, table) = fit::sources_table(&spec, &means, &sds);
+    emit_csv(out, &header, &table)
+}
+
+/// `pdgc sample FIT N`: N draws from the fitted generative model, in the data's units:
+/// the observed columns (the decoder's mean g(z), without observation noise), then z.
+pub fn sample(fit_dir: &Path, rows: usize, seed: u64, out: Option<&Path>) -> Outcome {
+    let (model, standardisation) = match load_fit(fit_dir) {
+        Ok(x) => x,
+        Err(e) => return Outcome::BadInput(e),
+    };
+    let (z, y) = model.sample(rows, seed);
+    let y = standardisation.invert(&y);
+    let zname = &model.spec().latent.name;
+    let header: Vec<String> = standardisation
+        .columns
+        .iter()
+        .cloned()
+        .chain((0..z.cols).map(|j| format!("{zname}{j}")))
+        .collect();
+    let both = Matrix::from_fn(rows, y.cols + z.cols, |r, c| {
+        if c < y.cols {
+            y.get(r, c)
+        } else {
+            z.get(r, c - y.cols)
+        }
+    });
+    emit_csv(out, &header, &both)
 }
