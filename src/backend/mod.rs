@@ -380,12 +380,7 @@ where
             })
             .collect();
         let mut total: Option<Scalar<E>> = None;
-        let mut terms = Terms {
-            loss: 0.0,
-            reconstruction: 0.0,
-            log_q: 0.0,
-            log_p: 0.0,
-        };
+        let mut terms = Terms::default();
         // A tensor's tape holds the ops that made it: copies made with `with_empty_tape`
         // share its gradient only if the original itself reaches the loss, so the last
         // sample consumes the originals.
