@@ -180,16 +180,13 @@ impl Standardisation {
         let x = &table.values;
         let mut means = Vec::new();
         let mut sds = Vec::new();
-        for c in 0..x.cols {
-            let col = x.column(c);
-            let mean = col.iter().sum::<f64>() / x.rows as f64;
-            let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / x.rows as f64;
-            let sd = var.sqrt();
+        for (c, (mean, sd)) in x.column_moments().into_iter().enumerate() {
             // NaN-safe: a deviation that is not clearly positive counts as constant.
             if sd.is_nan() || sd <= 1e-12 * mean.abs().max(1.0) {
                 return Err(format!(
                     "error: {file}: column `{}` is constant (every row is {}); it carries no signal and cannot be standardised",
-                    table.columns[c], col[0]
+                    table.columns[c],
+                    x.get(0, c)
                 ));
             }
             means.push(mean);

@@ -74,6 +74,30 @@ impl Matrix {
         out
     }
 
+    /// This matrix's columns followed by `other`'s (same number of rows).
+    pub fn beside(&self, other: &Matrix) -> Matrix {
+        assert_eq!(self.rows, other.rows, "side by side needs equal row counts");
+        Matrix::from_fn(self.rows, self.cols + other.cols, |r, c| {
+            if c < self.cols {
+                self.get(r, c)
+            } else {
+                other.get(r, c - self.cols)
+            }
+        })
+    }
+
+    /// Each column's mean and population standard deviation.
+    pub fn column_moments(&self) -> Vec<(f64, f64)> {
+        (0..self.cols)
+            .map(|c| {
+                let col = self.column(c);
+                let mean = col.iter().sum::<f64>() / self.rows as f64;
+                let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / self.rows as f64;
+                (mean, var.sqrt())
+            })
+            .collect()
+    }
+
     pub fn map(&self, f: impl Fn(f64) -> f64) -> Matrix {
         Matrix::new(
             self.rows,

@@ -46,14 +46,7 @@ pub fn sources(samples: usize, rng: &mut StdRng) -> Matrix {
 }
 
 fn standardise_columns(x: &Matrix) -> Matrix {
-    let stats: Vec<(f64, f64)> = (0..x.cols)
-        .map(|c| {
-            let col = x.column(c);
-            let mean = col.iter().sum::<f64>() / col.len() as f64;
-            let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / col.len() as f64;
-            (mean, var.sqrt())
-        })
-        .collect();
+    let stats = x.column_moments();
     Matrix::from_fn(x.rows, x.cols, |r, c| {
         (x.get(r, c) - stats[c].0) / stats[c].1
     })

@@ -581,15 +581,6 @@ where
             .collect()
     }
 
-    /// The posterior variances σ_j² per dimension: the parameter itself for
-    /// `per_dimension`, the fixed value, or the mean over the rows of `y` for `per_sample`.
-    pub fn posterior_variances(&self, y: &Matrix) -> Vec<f64> {
-        let (_, sd) = self.encode(y);
-        (0..sd.cols)
-            .map(|j| sd.column(j).iter().map(|s| s * s).sum::<f64>() / sd.rows as f64)
-            .collect()
-    }
-
     /// Names, shapes and values of every parameter.
     pub fn parameters(&self) -> Vec<ParamInfo> {
         self.params.infos()

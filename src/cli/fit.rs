@@ -318,12 +318,5 @@ pub fn sources_table(spec: &ModelSpec, means: &Matrix, sds: &Matrix) -> (Vec<Str
         .map(|j| format!("{z}{j}"))
         .chain((0..n).map(|j| format!("{z}{j}_sd")))
         .collect();
-    let table = Matrix::from_fn(means.rows, 2 * n, |r, c| {
-        if c < n {
-            means.get(r, c)
-        } else {
-            sds.get(r, c - n)
-        }
-    });
-    (header, table)
+    (header, means.beside(sds))
 }

@@ -206,12 +206,5 @@ pub fn sample(fit_dir: &Path, rows: usize, seed: u64, out: Option<&Path>) -> Out
         .cloned()
         .chain((0..z.cols).map(|j| format!("{zname}{j}")))
         .collect();
-    let both = Matrix::from_fn(rows, y.cols + z.cols, |r, c| {
-        if c < y.cols {
-            y.get(r, c)
-        } else {
-            z.get(r, c - y.cols)
-        }
-    });
-    emit_csv(out, &header, &both)
+    emit_csv(out, &header, &y.beside(&z))
 }
