@@ -24,13 +24,27 @@ if [ "$scenario" = linear ]; then torch_flags=--linear-decoder; else torch_flags
 resolved=$($pdgc check --pdg "models/$scenario.pdg")
 beta=$(echo "$resolved" | sed -n 's/^beta //p')
 lr=$(echo "$resolved" | sed -n 's/.* lr \([^;]*\);.*/\1/p')
+# The reference standardises its input; a model that whitens gets it whitened beforehand
+# (the same ZCA transform, C^(-1/2) of the correlation matrix, as `preprocess whiten`).
+torch_data="$work/sim/data.csv"
+if echo "$resolved" | grep -q '^preprocess whiten'; then
+  torch_data="$work/whitened.csv"
+  python3 - "$work/sim/data.csv" "$torch_data" <<'PY'
+import sys, numpy as np
+x = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1, ndmin=2)
+x = (x - x.mean(0)) / x.std(0)
+w, u = np.linalg.eigh(x.T @ x / len(x))
+x = x @ (u @ np.diag(w ** -0.5) @ u.T)
+np.savetxt(sys.argv[2], x, delimiter=",", header=",".join(f"x{i}" for i in range(x.shape[1])), comments="")
+PY
+fi
 
 mcc() { python3 "$anchors/metrics.py" "$work/sim/truth.csv" "$1" | awk '{print $2}'; }
 ours=(); theirs=()
 for r in $(seq 1 "$repeats"); do
   $pdgc fit "models/$scenario.pdg" "$work/sim/data.csv" -o "$work/fit" --epochs "$epochs" --threads 1 --quiet
   eps_ours=$(grep epochs_per_second "$work/fit/run.ron" | tr -dc '0-9.\n')
-  line=$(python3 "$anchors/pdgmm_torch.py" "$work/sim/data.csv" "$work/torch.csv" --epochs "$epochs" \
+  line=$(python3 "$anchors/pdgmm_torch.py" "$torch_data" "$work/torch.csv" --epochs "$epochs" \
          --beta "$beta" --lr "$lr" --threads 1 $torch_flags)
   eps_torch=$(echo "$line" | sed 's/.*epochs_per_s //')
   cut -d, -f1-3 "$work/fit/sources.csv" > "$work/ours.csv"

@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use pdgc::backend::Model;
-use pdgc::data::{Standardisation, Table};
+use pdgc::data::{Preprocessing, Table};
 use pdgc::simulate::{simulate, Scenario};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -38,7 +38,7 @@ fn epoch(c: &mut Criterion) {
                 columns: vec!["x0".into(), "x1".into(), "x2".into()],
                 values: sim.data,
             };
-            let y = Standardisation::fit("simulated", &table)
+            let y = Preprocessing::fit("simulated", &table, spec.preprocess)
                 .expect("non-constant")
                 .apply(&table.values);
             let mut m = Model::<f32>::new(&spec, t, 0);

@@ -74,6 +74,7 @@ impl Checker {
     fn check(&mut self, statements: &[Statement]) -> Option<ModelSpec> {
         let mut name = Once::new("model");
         let mut observed = Once::new("observed");
+        let mut preprocess = Once::new("preprocess");
         let mut latent: Once<(Word, Option<usize>, Option<PriorExpr>)> = Once::new("latent");
         let mut encoder = Once::new("encoder");
         let mut decoder = Once::new("decoder");
@@ -89,6 +90,10 @@ impl Checker {
                 StatementKind::Observed { name, columns } => {
                     let o = self.observed(name, columns);
                     observed.set(self, at, o);
+                }
+                StatementKind::Preprocess(w) => {
+                    let p = self.preprocess(w);
+                    preprocess.set(self, at, p);
                 }
                 StatementKind::Latent { name, dim, prior } => {
                     let n = self.count(dim, "the latent dimension");
@@ -166,6 +171,7 @@ impl Checker {
             .value()
             .unwrap_or(Some(defaults::POSTERIOR_VARIANCE));
         let beta = beta.value().unwrap_or(Some(defaults::BETA));
+        let preprocess = preprocess.value().unwrap_or(Some(Preprocess::default()));
         let train_at = train.first.as_ref().map(|(span, _)| span.clone());
         let train = train.value().unwrap_or(Some(defaults::train()));
 
@@ -189,6 +195,7 @@ impl Checker {
                 .value()
                 .unwrap_or_else(|| defaults::MODEL_NAME.to_string()),
             observed,
+            preprocess: preprocess?,
             latent: Latent {
                 name: latent.0.value,
                 dim: latent.1?,
@@ -660,6 +667,22 @@ impl Checker {
                 None
             }
         }
+    }
+
+    fn preprocess(&mut self, w: &Word) -> Option<Preprocess> {
+        let found = Preprocess::from_keyword(&w.value);
+        if found.is_none() {
+            let words: Vec<&str> = Preprocess::ALL.iter().map(|p| p.keyword()).collect();
+            self.error(
+                Diagnostic::new(
+                    w.span.clone(),
+                    format!("unknown preprocessing `{}`", w.value),
+                )
+                .label(format!("expected {}", one_of(&words)))
+                .help_opt(suggestion(&w.value, &words)),
+            );
+        }
+        found
     }
 
     fn train(&mut self, settings: &[Setting]) -> Option<Train> {

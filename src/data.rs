@@ -1,8 +1,8 @@
 //! Data files: reading a CSV into the observed matrix, with one clear message per problem,
-//! and the standardisation `fit` applies and records.
+//! and the preprocessing (standardisation, whitening) `fit` applies and records.
 
 use crate::matrix::Matrix;
-use crate::spec::{Columns, ModelSpec};
+use crate::spec::{Columns, ModelSpec, Preprocess};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -13,13 +13,28 @@ pub struct Table {
     pub values: Matrix,
 }
 
-/// How each observed column was standardised: x' = (x − mean) / sd.
+/// How the observed columns were transformed for training: each column standardised,
+/// x' = (x − mean) / sd, then, with `preprocess whiten`, the row x' multiplied by the
+/// whitening matrix. Recorded in every fit so that later data get the same transform.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Standardisation {
+pub struct Preprocessing {
     pub columns: Vec<String>,
     pub means: Vec<f64>,
     pub sds: Vec<f64>,
+    pub whitening: Option<Whitening>,
 }
+
+/// The symmetric whitening matrix C^(−1/2) of the standardised columns' correlation matrix
+/// C, and its inverse C^(1/2), rows first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Whitening {
+    pub matrix: Vec<Vec<f64>>,
+    pub inverse: Vec<Vec<f64>>,
+}
+
+/// Correlation eigenvalues below this fraction of the largest make whitening meaningless:
+/// the columns are linearly dependent up to rounding.
+const DEPENDENT_COLUMNS: f64 = 1e-9;
 
 /// Cells read as a missing value rather than as a number.
 const MISSING: [&str; 6] = ["", "na", "nan", "null", "none", "?"];
@@ -174,9 +189,11 @@ pub fn read_all(path: &Path) -> Result<Table, String> {
     read_table(path, &|header| Ok((0..header.len()).collect()))
 }
 
-impl Standardisation {
-    /// Column means and (population) standard deviations; a constant column is an error.
-    pub fn fit(file: &str, table: &Table) -> Result<Standardisation, String> {
+impl Preprocessing {
+    /// Column means and (population) standard deviations, and with `Preprocess::Whiten`
+    /// the whitening matrix. A constant column is an error; so, for whitening, are
+    /// linearly dependent columns.
+    pub fn fit(file: &str, table: &Table, how: Preprocess) -> Result<Preprocessing, String> {
         let x = &table.values;
         let mut means = Vec::new();
         let mut sds = Vec::new();
@@ -192,23 +209,110 @@ impl Standardisation {
             means.push(mean);
             sds.push(sd);
         }
-        Ok(Standardisation {
+        let mut fitted = Preprocessing {
             columns: table.columns.clone(),
             means,
             sds,
+            whitening: None,
+        };
+        if how == Preprocess::Whiten {
+            fitted.whitening = Some(Whitening::fit(
+                file,
+                &table.columns,
+                &fitted.standardise(x),
+            )?);
+        }
+        Ok(fitted)
+    }
+
+    /// Data columns → what the model sees.
+    pub fn apply(&self, x: &Matrix) -> Matrix {
+        let y = self.standardise(x);
+        match &self.whitening {
+            Some(w) => times_transpose(&y, &w.matrix),
+            None => y,
+        }
+    }
+
+    /// What the model sees (or generates) → data columns.
+    pub fn invert(&self, y: &Matrix) -> Matrix {
+        let y = match &self.whitening {
+            Some(w) => times_transpose(y, &w.inverse),
+            None => y.clone(),
+        };
+        Matrix::from_fn(y.rows, y.cols, |r, c| {
+            y.get(r, c) * self.sds[c] + self.means[c]
         })
     }
 
-    pub fn apply(&self, x: &Matrix) -> Matrix {
+    fn standardise(&self, x: &Matrix) -> Matrix {
         Matrix::from_fn(x.rows, x.cols, |r, c| {
             (x.get(r, c) - self.means[c]) / self.sds[c]
         })
     }
+}
 
-    pub fn invert(&self, x: &Matrix) -> Matrix {
-        Matrix::from_fn(x.rows, x.cols, |r, c| {
-            x.get(r, c) * self.sds[c] + self.means[c]
+impl Whitening {
+    /// From standardised columns `y` (named `columns`, read from `file`).
+    fn fit(file: &str, columns: &[String], y: &Matrix) -> Result<Whitening, String> {
+        let m = y.cols;
+        // Centred, T rows span at most T − 1 directions.
+        if y.rows <= m {
+            return Err(format!(
+                "error: {file}: {} data rows; `preprocess whiten` of {m} columns needs at least {}",
+                y.rows,
+                m + 1
+            ));
+        }
+        let rows = nalgebra::DMatrix::from_row_slice(y.rows, m, &y.data);
+        let correlation = rows.tr_mul(&rows) / y.rows as f64;
+        let eigen = nalgebra::SymmetricEigen::new(correlation);
+        let largest = eigen.eigenvalues.max();
+        let (smallest_at, smallest) = eigen.eigenvalues.argmin();
+        if smallest <= DEPENDENT_COLUMNS * largest {
+            // The columns that carry weight in the null direction are the dependent ones.
+            let null = eigen.eigenvectors.column(smallest_at);
+            let weight = null.amax();
+            let involved: Vec<String> = (0..m)
+                .filter(|&c| null[c].abs() > 0.1 * weight)
+                .map(|c| format!("`{}`", columns[c]))
+                .collect();
+            return Err(format!(
+                "error: {file}: columns {} are linearly dependent; `preprocess whiten` needs \
+                 columns of which none is a combination of the others (drop one, or use \
+                 `preprocess standardise`)",
+                and_list(&involved)
+            ));
+        }
+        let with_powers = |power: f64| {
+            let scaled = eigen.eigenvalues.map(|l| l.powf(power));
+            let product = &eigen.eigenvectors
+                * nalgebra::DMatrix::from_diagonal(&scaled)
+                * eigen.eigenvectors.transpose();
+            (0..m)
+                .map(|r| (0..m).map(|c| product[(r, c)]).collect())
+                .collect()
+        };
+        Ok(Whitening {
+            matrix: with_powers(-0.5),
+            inverse: with_powers(0.5),
         })
+    }
+}
+
+/// Each row of `y` multiplied by `rows`ᵀ: y · rowsᵀ.
+fn times_transpose(y: &Matrix, rows: &[Vec<f64>]) -> Matrix {
+    Matrix::from_fn(y.rows, rows.len(), |r, c| {
+        y.row(r).iter().zip(&rows[c]).map(|(a, b)| a * b).sum()
+    })
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
 
@@ -248,4 +352,72 @@ pub fn write_csv_to(
         }))?;
     }
     w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulate::{simulate, Scenario};
+
+    fn table(x: Matrix) -> Table {
+        Table {
+            columns: (0..x.cols).map(|c| format!("x{c}")).collect(),
+            values: x,
+        }
+    }
+
+    fn covariance(y: &Matrix) -> Vec<Vec<f64>> {
+        let t = y.rows as f64;
+        (0..y.cols)
+            .map(|a| {
+                (0..y.cols)
+                    .map(|b| (0..y.rows).map(|r| y.get(r, a) * y.get(r, b)).sum::<f64>() / t)
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn whitened_columns_are_uncorrelated_and_the_transform_inverts() {
+        let x = simulate(Scenario::Linear, 500, 3)
+            .data
+            .map(|v| 5.0 * v + 2.0);
+        let p = Preprocessing::fit("sim", &table(x.clone()), Preprocess::Whiten).unwrap();
+        let y = p.apply(&x);
+        for (a, row) in covariance(&y).iter().enumerate() {
+            for (b, &c) in row.iter().enumerate() {
+                let expected = if a == b { 1.0 } else { 0.0 };
+                assert!((c - expected).abs() < 1e-10, "cov[{a}][{b}] = {c}");
+            }
+        }
+        let w = &p.whitening.as_ref().unwrap().matrix;
+        for (a, row) in w.iter().enumerate() {
+            for (b, &v) in row.iter().enumerate() {
+                assert!((v - w[b][a]).abs() < 1e-12, "ZCA is symmetric");
+            }
+        }
+        let back = p.invert(&y);
+        let worst = back
+            .data
+            .iter()
+            .zip(&x.data)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-10, "round trip off by {worst}");
+    }
+
+    #[test]
+    fn whitening_uncorrelated_columns_changes_nothing_but_the_scale() {
+        // Columns that are already uncorrelated: ZCA whitening is then the identity.
+        let x = Matrix::new(4, 2, vec![1.0, 1.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0]);
+        let p = Preprocessing::fit("grid", &table(x.clone()), Preprocess::Whiten).unwrap();
+        let s = Preprocessing::fit("grid", &table(x.clone()), Preprocess::Standardise).unwrap();
+        let (a, b) = (p.apply(&x), s.apply(&x));
+        assert!(a
+            .data
+            .iter()
+            .zip(&b.data)
+            .all(|(u, v)| (u - v).abs() < 1e-12));
+        assert_eq!(s.invert(&b), x);
+    }
 }

@@ -11,6 +11,9 @@ use std::fmt::Write;
 pub struct ModelSpec {
     pub name: String,
     pub observed: Observed,
+    /// How the observed columns are transformed before training (and for every later use).
+    #[serde(default)]
+    pub preprocess: Preprocess,
     pub latent: Latent,
     pub prior: Prior,
     pub encoder: Encoder,
@@ -43,6 +46,35 @@ impl Observed {
             Columns::First(m) => *m,
             Columns::Named(names) => names.len(),
         }
+    }
+}
+
+/// The transform of the observed columns that the model sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Preprocess {
+    /// Each column to mean 0 and variance 1 (the paper's reference does this).
+    #[default]
+    Standardise,
+    /// Standardised, then decorrelated by the symmetric (ZCA) whitening matrix C^(-1/2) of
+    /// the columns' correlation matrix C: the columns stay as close to the originals as
+    /// whitening allows. After whitening a linear mixture of independent unit-variance
+    /// sources is a rotation, whose columns are orthogonal, the shape a mean-field
+    /// posterior prefers.
+    Whiten,
+}
+
+impl Preprocess {
+    pub const ALL: [Preprocess; 2] = [Preprocess::Standardise, Preprocess::Whiten];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Preprocess::Standardise => "standardise",
+            Preprocess::Whiten => "whiten",
+        }
+    }
+
+    pub fn from_keyword(word: &str) -> Option<Preprocess> {
+        Preprocess::ALL.into_iter().find(|p| p.keyword() == word)
     }
 }
 
@@ -232,6 +264,7 @@ impl ModelSpec {
                 let _ = writeln!(s, "observed {} = [{}]", self.observed.name, cols.join(", "));
             }
         }
+        let _ = writeln!(s, "preprocess {}", self.preprocess.keyword());
         let (z, n) = (&self.latent.name, self.latent.dim);
         match &self.prior {
             Prior::Shared(f) => {

@@ -132,6 +132,28 @@ fn eval_of_the_truth_against_itself_is_perfect() {
     );
 }
 
+/// `pdgc eval … | head -1`: a reader that leaves early is no error and no panic.
+#[test]
+fn a_closed_output_pipe_is_not_an_error() {
+    let sim = simulate("pipe", 40);
+    let truth = sim.join("truth.csv");
+    for args in [
+        vec!["eval", s(&truth), s(&truth)],
+        vec!["check", "models/linear.pdg"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader); // every write to stdout now fails with a broken pipe
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_pdgc"))
+            .args(&args)
+            .current_dir(root())
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{args:?}");
+    }
+}
+
 #[test]
 fn divergence_fails_with_exit_1_and_keeps_the_earlier_result() {
     let sim = simulate("diverge", 60);
@@ -179,6 +201,8 @@ fn bad_data_gets_one_golden_message_and_exit_2() {
         ("too_few_columns.csv", "error: tests/data/too_few_columns.csv:1: the file has 2 columns, but the model observes 3 (`observed x[3]`)\n"),
         ("constant_column.csv", "error: tests/data/constant_column.csv: column `x1` is constant (every row is 2); it carries no signal and cannot be standardised\n"),
         ("one_row.csv", "error: tests/data/one_row.csv: 1 data row; at least two are needed\n"),
+        ("dependent_columns.csv", "error: tests/data/dependent_columns.csv: columns `x0`, `x1` and `x2` are linearly dependent; `preprocess whiten` needs columns of which none is a combination of the others (drop one, or use `preprocess standardise`)\n"),
+        ("three_rows.csv", "error: tests/data/three_rows.csv: 3 data rows; `preprocess whiten` of 3 columns needs at least 4\n"),
         ("header_only.csv", "error: tests/data/header_only.csv: 0 data rows; at least two are needed\n"),
     ];
     let out = tmp("bad-data");

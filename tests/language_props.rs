@@ -61,6 +61,7 @@ prop_compose! {
             Just(PosteriorVariance::PerSample),
             positive().prop_map(PosteriorVariance::Fixed),
         ],
+        preprocess in prop::sample::select(Preprocess::ALL.to_vec()),
         beta in prop_oneof![Just(0.0), positive()],
         epochs in 1usize..100_000,
         lr in positive(),
@@ -78,6 +79,7 @@ prop_compose! {
         ModelSpec {
             name,
             observed: Observed { name: obs_name, columns },
+            preprocess,
             latent: Latent { name: latent_name, dim: n },
             prior,
             encoder,

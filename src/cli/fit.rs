@@ -2,7 +2,7 @@
 
 use super::{load_model, Outcome};
 use crate::backend::{Mixture, Model};
-use crate::data::{read_observed, write_csv, Precision, Standardisation};
+use crate::data::{read_observed, write_csv, Precision, Preprocessing};
 use crate::matrix::Matrix;
 use crate::spec::ModelSpec;
 use crate::train::{train, Options, TraceRow};
@@ -12,8 +12,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Metadata key, in the fitted-model file, of the data standardisation (RON).
-pub const STANDARDISATION_KEY: &str = "pdgc.standardisation";
+/// Metadata key, in the fitted-model file, of the data preprocessing (RON).
+pub const PREPROCESSING_KEY: &str = "pdgc.preprocessing";
 
 /// What `fit` was asked to do: its command-line arguments.
 #[derive(clap::Args, Debug)]
@@ -53,7 +53,7 @@ struct RunRecord {
     columns: Vec<String>,
     threads: u16,
     model: ModelSpec,
-    standardisation: Standardisation,
+    preprocessing: Preprocessing,
     wall_seconds: f64,
     train_seconds: f64,
     epochs_per_second: f64,
@@ -99,11 +99,11 @@ pub fn fit(args: &FitArgs) -> Outcome {
         Ok(t) => t,
         Err(message) => return Outcome::BadInput(message),
     };
-    let standardisation = match Standardisation::fit(&data_name, &table) {
+    let preprocessing = match Preprocessing::fit(&data_name, &table, spec.preprocess) {
         Ok(s) => s,
         Err(message) => return Outcome::BadInput(message),
     };
-    let y = standardisation.apply(&table.values);
+    let y = preprocessing.apply(&table.values);
 
     let mut model = Model::<f32>::new(&spec, y.rows, spec.train.seed);
     let bar = progress_bar(spec.train.epochs, args.quiet);
@@ -145,7 +145,7 @@ pub fn fit(args: &FitArgs) -> Outcome {
         columns: table.columns.clone(),
         threads: args.threads,
         model: spec.clone(),
-        standardisation: standardisation.clone(),
+        preprocessing: preprocessing.clone(),
         wall_seconds: started.elapsed().as_secs_f64(),
         train_seconds,
         epochs_per_second: spec.train.epochs as f64 / train_seconds.max(1e-9),
@@ -171,11 +171,11 @@ pub fn fit(args: &FitArgs) -> Outcome {
             .collect();
         write_ron(&dir.join("priors.ron"), &fitted)?;
         write_ron(&dir.join("run.ron"), &record)?;
-        let standardisation_text = ron::to_string(&standardisation).map_err(|e| e.to_string())?;
+        let preprocessing_text = ron::to_string(&preprocessing).map_err(|e| e.to_string())?;
         model.save(
             &dir.join("model.safetensors"),
             y.rows,
-            &[(STANDARDISATION_KEY, standardisation_text)],
+            &[(PREPROCESSING_KEY, preprocessing_text)],
         )
     });
     match written {

@@ -4,7 +4,7 @@
 pub mod fit;
 
 use crate::backend::Model;
-use crate::data::{read_all, read_observed, write_csv, write_csv_to, Precision, Standardisation};
+use crate::data::{read_all, read_observed, write_csv, write_csv_to, Precision, Preprocessing};
 use crate::eval::recovery;
 use crate::matrix::Matrix;
 use crate::simulate::Scenario;
@@ -45,11 +45,10 @@ pub fn check(model: &Path, as_pdg: bool) -> Outcome {
     match load_model(model) {
         Ok(spec) => {
             if as_pdg {
-                print!("{}", spec.to_pdg());
+                emit_text(&spec.to_pdg())
             } else {
-                println!("{}", spec.to_ron());
+                emit_text(&format!("{}\n", spec.to_ron()))
             }
-            Outcome::Ok
         }
         Err(message) => Outcome::BadInput(message),
     }
@@ -112,53 +111,57 @@ pub fn eval(truth: &Path, sources: &Path, json: bool) -> Outcome {
             ))
         }
     };
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rec).expect("plain numbers serialise")
-        );
+    let report = if json {
+        let text = serde_json::to_string_pretty(&rec).expect("plain numbers serialise");
+        format!("{text}\n")
     } else {
-        println!("MCC (Pearson)  {:.4}", rec.mcc);
-        println!("MCC (Spearman) {:.4}", rec.mcc_spearman);
-        println!("{:<12} {:<12} |corr|", "source", "matched");
+        let mut text = format!(
+            "MCC (Pearson)  {:.4}\nMCC (Spearman) {:.4}\n{:<12} {:<12} |corr|\n",
+            rec.mcc, rec.mcc_spearman, "source", "matched"
+        );
         for (i, &j) in rec.matching.iter().enumerate() {
-            println!(
-                "{:<12} {:<12} {:.4}",
+            text += &format!(
+                "{:<12} {:<12} {:.4}\n",
                 truth_table.columns[i], est_table.columns[keep[j]], rec.per_source[i]
             );
         }
-    }
-    Outcome::Ok
+        text
+    };
+    emit_text(&report)
 }
 
 /// The fitted model in `fit` (a fit's output folder, or its `model.safetensors`) and the
-/// standardisation it was trained with.
-fn load_fit(fit: &Path) -> Result<(Model<f32>, Standardisation), String> {
+/// preprocessing it was trained with.
+fn load_fit(fit: &Path) -> Result<(Model<f32>, Preprocessing), String> {
     let file = if fit.is_dir() {
         fit.join("model.safetensors")
     } else {
         fit.to_path_buf()
     };
     let (model, meta) = Model::<f32>::load(&file)?;
-    let standardisation = meta
-        .get(fit::STANDARDISATION_KEY)
+    let preprocessing = meta
+        .get(fit::PREPROCESSING_KEY)
         .and_then(|text| ron::from_str(text).ok())
-        .ok_or_else(|| {
-            format!(
-                "error: {}: no data standardisation recorded",
-                file.display()
-            )
-        })?;
-    Ok((model, standardisation))
+        .ok_or_else(|| format!("error: {}: no data preprocessing recorded", file.display()))?;
+    Ok((model, preprocessing))
 }
 
 /// Writes a CSV to `out`, or to standard output.
 fn emit_csv(out: Option<&Path>, header: &[String], x: &Matrix) -> Outcome {
-    let written = match out {
+    written(match out {
         Some(path) => write_csv(path, header, x, Precision::Single),
         None => write_csv_to(std::io::stdout().lock(), header, x, Precision::Single),
-    };
-    match written {
+    })
+}
+
+/// Writes a report to standard output.
+fn emit_text(text: &str) -> Outcome {
+    use std::io::Write;
+    written(std::io::stdout().lock().write_all(text.as_bytes()))
+}
+
+fn written(result: std::io::Result<()>) -> Outcome {
+    match result {
         Ok(()) => Outcome::Ok,
         // A reader that stopped early (`| head`) is not a failure.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Outcome::Ok,
@@ -166,11 +169,11 @@ fn emit_csv(out: Option<&Path>, header: &[String], x: &Matrix) -> Outcome {
     }
 }
 
-/// `pdgc encode FIT DATA`: sources of new data with a fitted model, standardised as the
+/// `pdgc encode FIT DATA`: sources of new data with a fitted model, preprocessed as the
 /// training data was. Without an encoder (Half-VAE) each new row's latents are fitted
 /// against the frozen decoder and priors, for as many steps as the model's epochs.
 pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
-    let (model, standardisation) = match load_fit(fit_dir) {
+    let (model, preprocessing) = match load_fit(fit_dir) {
         Ok(x) => x,
         Err(e) => return Outcome::BadInput(e),
     };
@@ -179,7 +182,7 @@ pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
         Ok(t) => t,
         Err(e) => return Outcome::BadInput(e),
     };
-    let y = standardisation.apply(&table.values);
+    let y = preprocessing.apply(&table.values);
     let (means, sds) = match spec.encoder {
         Encoder::None => model
             .fit_latents(&y, spec.train.epochs, spec.train.seed)
@@ -193,14 +196,14 @@ pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
 /// `pdgc sample FIT N`: N draws from the fitted generative model, in the data's units:
 /// the observed columns (the decoder's mean g(z), without observation noise), then z.
 pub fn sample(fit_dir: &Path, rows: usize, seed: u64, out: Option<&Path>) -> Outcome {
-    let (model, standardisation) = match load_fit(fit_dir) {
+    let (model, preprocessing) = match load_fit(fit_dir) {
         Ok(x) => x,
         Err(e) => return Outcome::BadInput(e),
     };
     let (z, y) = model.sample(rows, seed);
-    let y = standardisation.invert(&y);
+    let y = preprocessing.invert(&y);
     let zname = &model.spec().latent.name;
-    let header: Vec<String> = standardisation
+    let header: Vec<String> = preprocessing
         .columns
         .iter()
         .cloned()

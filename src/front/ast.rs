@@ -25,6 +25,7 @@ pub enum StatementKind {
         name: Word,
         columns: ObservedColumns,
     },
+    Preprocess(Word),
     Latent {
         name: Word,
         dim: Word,

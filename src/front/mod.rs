@@ -7,6 +7,7 @@
 pub mod ast;
 
 use crate::diagnostic::{did_you_mean, one_of, Diagnostic, Span};
+use crate::spec::Preprocess;
 use ast::*;
 use pest::error::{Error as PestError, InputLocation};
 use pest::iterators::Pair;
@@ -18,9 +19,10 @@ use pest_derive::Parser;
 struct PdgParser;
 
 /// The words that begin a statement.
-pub const STATEMENT_KEYWORDS: [&str; 8] = [
+pub const STATEMENT_KEYWORDS: [&str; 9] = [
     "model",
     "observed",
+    "preprocess",
     "latent",
     "encoder",
     "decoder",
@@ -160,7 +162,12 @@ fn syntax_error(
     }
 
     let at = back_over_line_breaks(source, at);
-    let expected = expected_items(error);
+    // The only way a `preprocess` statement fails to parse is a missing or reserved word.
+    let expected = if first_word == "preprocess" {
+        vec![one_of(&Preprocess::ALL.map(Preprocess::keyword))]
+    } else {
+        expected_items(error)
+    };
     let found = describe_found(source, at);
     let message = if expected.is_empty() {
         format!("unexpected {found}")
@@ -330,6 +337,7 @@ fn build_statement(pair: Pair<Rule>, offset: usize) -> Statement {
             let prior = build_prior(next(), offset);
             StatementKind::DimensionPrior { name, index, prior }
         }
+        Rule::preprocess => StatementKind::Preprocess(word(next(), offset)),
         Rule::encoder => StatementKind::Encoder(build_network(next(), offset)),
         Rule::decoder => StatementKind::Decoder(build_network(next(), offset)),
         Rule::posterior => StatementKind::PosteriorVariance(build_family(next(), offset)),
@@ -355,6 +363,7 @@ fn is_keyword_token(rule: Rule) -> bool {
         rule,
         Rule::kw_model
             | Rule::kw_observed
+            | Rule::kw_preprocess
             | Rule::kw_latent
             | Rule::kw_encoder
             | Rule::kw_decoder
