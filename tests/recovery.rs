@@ -1,5 +1,6 @@
-//! Training on the paper's scenarios at sizes CI can afford. Full-size figures are in the
-//! README (they take minutes each).
+//! Training on the paper's scenarios at sizes CI can afford: every shipped model briefly,
+//! linear ICA at the full size (about a minute). The nonlinear full-size figures are
+//! in the README.
 
 use pdgc::backend::Model;
 use pdgc::data::{Preprocessing, Table};
