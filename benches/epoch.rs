@@ -16,7 +16,7 @@ use std::time::Duration;
 fn model(name: &str) -> pdgc::ModelSpec {
     let path = format!("{}/models/{name}.pdg", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).expect("shipped model");
-    pdgc::compile_source(&text).expect("shipped models check")
+    pdgc::compile(&text).expect("shipped models check")
 }
 
 fn epoch(c: &mut Criterion) {

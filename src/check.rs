@@ -3,7 +3,7 @@
 //! Each check reports at the exact text it concerns. Defaults documented in
 //! `spec::defaults` fill whatever the file leaves out.
 
-use crate::diagnostic::{one_of, suggestion, Diagnostic, Span};
+use crate::diagnostic::{one_of, suggestion, Diagnostic, Diagnostics, Rule, Span};
 use crate::front::ast::*;
 use crate::front::parse;
 use crate::spec::*;
@@ -14,8 +14,29 @@ const LAYER_KINDS: [&str; 1] = ["dense"];
 const POSTERIOR_MODES: [&str; 3] = ["per_dimension", "per_sample", "fixed"];
 const SETTINGS: [&str; 5] = ["epochs", "lr", "batch", "seed", "samples"];
 
-/// Parses and checks a model file: the validated model, or all diagnostics.
-pub fn compile_source(source: &str) -> Result<ModelSpec, Vec<Diagnostic>> {
+/// The most latent or observed dimensions, or mixture components, a model may have.
+const DIMENSIONS_MAX: u64 = 1 << 16;
+
+/// Parses and checks a model text: the validated model, or every diagnostic.
+/// A model file's bytes as text: a UTF-8 byte-order mark is skipped (editors on Windows
+/// write one), and bytes that are not UTF-8 are one diagnostic at the first bad byte.
+/// The error carries the text to render it against (the bad bytes replaced).
+pub fn decode(bytes: &[u8]) -> Result<String, (Diagnostics, String)> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    String::from_utf8(bytes.to_vec()).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        let d = Diagnostic::new(
+            Rule::NotUtf8,
+            at..at,
+            "the model file is not valid UTF-8 text",
+        )
+        .label("invalid byte here");
+        (Diagnostics(vec![d]), text)
+    })
+}
+
+pub fn compile(source: &str) -> Result<ModelSpec, Diagnostics> {
     let (statements, mut diagnostics) = parse(source);
     let mut checker = Checker {
         diagnostics: Vec::new(),
@@ -26,7 +47,7 @@ pub fn compile_source(source: &str) -> Result<ModelSpec, Vec<Diagnostic>> {
     diagnostics.sort_by_key(|d| d.span.start);
     match spec {
         Some(spec) if diagnostics.is_empty() => Ok(spec),
-        _ => Err(diagnostics),
+        _ => Err(Diagnostics(diagnostics)),
     }
 }
 
@@ -51,10 +72,14 @@ impl<T> Once<T> {
     fn set(&mut self, checker: &mut Checker, at: &Span, value: T) {
         if let Some((first, _)) = &self.first {
             checker.error(
-                Diagnostic::new(at.clone(), format!("`{}` is given twice", self.what))
-                    .label("second one here")
-                    .related(first.clone(), "first given here")
-                    .help("keep one of them"),
+                Diagnostic::new(
+                    Rule::GivenTwice,
+                    at.clone(),
+                    format!("`{}` is given twice", self.what),
+                )
+                .label("second one here")
+                .related(first.clone(), "first given here")
+                .help("keep one of them"),
             );
         } else {
             self.first = Some((at.clone(), value));
@@ -96,7 +121,7 @@ impl Checker {
                     preprocess.set(self, at, p);
                 }
                 StatementKind::Latent { name, dim, prior } => {
-                    let n = self.count(dim, "the latent dimension");
+                    let n = self.count_up_to(dim, "the latent dimension", DIMENSIONS_MAX);
                     latent.set(self, at, (name.clone(), n, prior.clone()));
                 }
                 StatementKind::DimensionPrior { name, index, prior } => {
@@ -123,6 +148,7 @@ impl Checker {
                         if b < 0.0 {
                             self.error(
                                 Diagnostic::new(
+                                    Rule::OutOfRange,
                                     w.span.clone(),
                                     format!("β must be ≥ 0, found {}", w.value),
                                 )
@@ -148,14 +174,22 @@ impl Checker {
         if self.syntax_ok {
             if observed.is_none() {
                 self.error(
-                    Diagnostic::new(0..0, "the model has no `observed` statement")
-                        .help("say which data columns the model sees, e.g. `observed x[3]`"),
+                    Diagnostic::new(
+                        Rule::MissingStatement,
+                        0..0,
+                        "the model has no `observed` statement",
+                    )
+                    .help("say which data columns the model sees, e.g. `observed x[3]`"),
                 );
             }
             if latent.is_none() {
                 self.error(
-                    Diagnostic::new(0..0, "the model has no `latent` statement")
-                        .help("declare the sources, e.g. `latent z[3] ~ gmm(K = 3)`"),
+                    Diagnostic::new(
+                        Rule::MissingStatement,
+                        0..0,
+                        "the model has no `latent` statement",
+                    )
+                    .help("declare the sources, e.g. `latent z[3] ~ gmm(K = 3)`"),
                 );
             }
         }
@@ -178,13 +212,17 @@ impl Checker {
         if let (Some(Encoder::None), Some(t), Some(at)) = (&encoder, &train, &train_at) {
             if let Batch::Size(_) = t.batch {
                 self.error(
-                    Diagnostic::new(at.clone(), "minibatches make no sense with `encoder none`")
-                        .label("this block sets a batch size")
-                        .help(
-                            "without an encoder every data row has its own latent parameters; a \
+                    Diagnostic::new(
+                        Rule::Conflict,
+                        at.clone(),
+                        "minibatches make no sense with `encoder none`",
+                    )
+                    .label("this block sets a batch size")
+                    .help(
+                        "without an encoder every data row has its own latent parameters; a \
                              minibatch step would still move the others through Adam's momentum: \
                              use `batch full`",
-                        ),
+                    ),
                 );
             }
         }
@@ -217,6 +255,7 @@ impl Checker {
             _ => {
                 self.error(
                     Diagnostic::new(
+                        Rule::NotANumber,
                         w.span.clone(),
                         format!("expected a number for {what}, found `{}`", w.value),
                     )
@@ -238,6 +277,7 @@ impl Checker {
                 };
                 self.error(
                     Diagnostic::new(
+                        Rule::NotANumber,
                         w.span.clone(),
                         format!("expected a whole number for {what}, found `{}`", w.value),
                     )
@@ -250,10 +290,18 @@ impl Checker {
 
     /// A whole number ≥ 1 that sizes something.
     fn count(&mut self, w: &Word, what: &str) -> Option<usize> {
+        self.count_up_to(w, what, 1 << 40)
+    }
+
+    /// A whole number from 1 to `max`. Sizes of per-dimension structures (latent and
+    /// observed dimensions, mixture components) are held to a `max` the checker itself can
+    /// allocate for; larger ones are refused, never tried.
+    fn count_up_to(&mut self, w: &Word, what: &str, max: u64) -> Option<usize> {
         let x = self.whole(w, what)?;
         if x == 0 {
             self.error(
                 Diagnostic::new(
+                    Rule::OutOfRange,
                     w.span.clone(),
                     format!("{what} must be at least 1, found 0"),
                 )
@@ -262,11 +310,16 @@ impl Checker {
             return None;
         }
         match usize::try_from(x) {
-            Ok(x) if x <= 1 << 40 => Some(x),
+            Ok(x) if x as u64 <= max => Some(x),
             _ => {
                 self.error(
-                    Diagnostic::new(w.span.clone(), format!("{what} is too large"))
-                        .label("too large"),
+                    Diagnostic::new(
+                        Rule::OutOfRange,
+                        w.span.clone(),
+                        format!("{what} is too large"),
+                    )
+                    .help(format!("at most {max}"))
+                    .label("too large"),
                 );
                 None
             }
@@ -277,9 +330,11 @@ impl Checker {
 
     fn observed(&mut self, name: &Word, columns: &ObservedColumns) -> Option<Observed> {
         let columns = match columns {
-            ObservedColumns::Count(w) => {
-                Columns::First(self.count(w, "the number of observed columns")?)
-            }
+            ObservedColumns::Count(w) => Columns::First(self.count_up_to(
+                w,
+                "the number of observed columns",
+                DIMENSIONS_MAX,
+            )?),
             ObservedColumns::Names(names) => {
                 let mut ok = true;
                 for (i, c) in names.iter().enumerate() {
@@ -287,6 +342,7 @@ impl Checker {
                         ok = false;
                         self.error(
                             Diagnostic::new(
+                                Rule::GivenTwice,
                                 c.span.clone(),
                                 format!("column `{}` is observed twice", c.value),
                             )
@@ -297,8 +353,12 @@ impl Checker {
                     if c.value.is_empty() {
                         ok = false;
                         self.error(
-                            Diagnostic::new(c.span.clone(), "a column name cannot be empty")
-                                .label("empty"),
+                            Diagnostic::new(
+                                Rule::EmptyName,
+                                c.span.clone(),
+                                "a column name cannot be empty",
+                            )
+                            .label("empty"),
                         );
                     }
                 }
@@ -330,6 +390,7 @@ impl Checker {
                 ok = false;
                 self.error(
                     Diagnostic::new(
+                        Rule::UnknownWord,
                         name.span.clone(),
                         format!("unknown latent vector `{}`", name.value),
                     )
@@ -342,6 +403,7 @@ impl Checker {
                 ok = false;
                 self.error(
                     Diagnostic::new(
+                        Rule::Conflict,
                         shared.clone(),
                         "`shared` applies to the whole latent vector, not to one dimension",
                     )
@@ -353,6 +415,7 @@ impl Checker {
                 ok = false;
                 self.error(
                     Diagnostic::new(
+                        Rule::Conflict,
                         name.span.start..index.span.end + 1,
                         format!(
                             "`{}` has one shared prior; a dimension cannot have its own",
@@ -374,6 +437,7 @@ impl Checker {
                 ok = false;
                 self.error(
                     Diagnostic::new(
+                        Rule::OutOfRange,
                         index.span.clone(),
                         format!(
                             "latent `{}` has {n} dimension{} but `{}[{j}]` was given a prior",
@@ -391,6 +455,7 @@ impl Checker {
                 ok = false;
                 self.error(
                     Diagnostic::new(
+                        Rule::GivenTwice,
                         index.span.clone(),
                         format!("dimension `{}[{j}]` has two priors", latent.value),
                     )
@@ -422,7 +487,7 @@ impl Checker {
                     .collect();
                 if !missing.is_empty() {
                     self.error(
-                        Diagnostic::new(
+                        Diagnostic::new(Rule::MissingPrior,
                             latent.span.clone(),
                             format!("{} {} no prior", missing.join(", "), if missing.len() == 1 { "has" } else { "have" }),
                         )
@@ -447,6 +512,7 @@ impl Checker {
                 let [(key, value)] = args.as_slice() else {
                     self.error(
                         Diagnostic::new(
+                            Rule::WrongArguments,
                             self.args_span(f),
                             "`gmm` takes one argument, the number of components",
                         )
@@ -459,6 +525,7 @@ impl Checker {
                     if key.value != "K" {
                         self.error(
                             Diagnostic::new(
+                                Rule::WrongArguments,
                                 key.span.clone(),
                                 format!("`gmm` has no argument `{}`", key.value),
                             )
@@ -468,7 +535,8 @@ impl Checker {
                         return None;
                     }
                 }
-                let k = self.count(value, "K, the number of mixture components")?;
+                let k =
+                    self.count_up_to(value, "K, the number of mixture components", DIMENSIONS_MAX)?;
                 Some(Family::Gmm { k })
             }
             "normal" => {
@@ -478,7 +546,7 @@ impl Checker {
                 let names = ["mean", "variance"];
                 if args.len() != 2 {
                     self.error(
-                        Diagnostic::new(self.args_span(f), "`normal` takes a mean and a variance, or nothing")
+                        Diagnostic::new(Rule::WrongArguments, self.args_span(f), "`normal` takes a mean and a variance, or nothing")
                             .label(format!("{} argument{}", args.len(), if args.len() == 1 { "" } else { "s" }))
                             .help("write `normal(0, 1)` for a fixed N(0, 1), or `normal` for a learnable one"),
                     );
@@ -489,6 +557,7 @@ impl Checker {
                         if key.value != expected {
                             self.error(
                                 Diagnostic::new(
+                                    Rule::WrongArguments,
                                     key.span.clone(),
                                     format!("expected `{expected}`, found `{}`", key.value),
                                 )
@@ -503,6 +572,7 @@ impl Checker {
                 if variance <= 0.0 {
                     self.error(
                         Diagnostic::new(
+                            Rule::OutOfRange,
                             args[1].1.span.clone(),
                             format!("a variance must be > 0, found {}", args[1].1.value),
                         )
@@ -518,6 +588,7 @@ impl Checker {
             other => {
                 self.error(
                     Diagnostic::new(
+                        Rule::UnknownWord,
                         f.name.span.clone(),
                         format!("unknown prior family `{other}`"),
                     )
@@ -542,7 +613,7 @@ impl Checker {
                 ("none", true) => Some(Encoder::None),
                 ("none", false) => {
                     self.error(
-                        Diagnostic::new(w.span.clone(), "the decoder cannot be `none`")
+                        Diagnostic::new(Rule::Conflict, w.span.clone(), "the decoder cannot be `none`")
                             .label("a decoder is needed")
                             .help("the decoder maps sources to observations: use `linear` or a list of layers"),
                     );
@@ -556,6 +627,7 @@ impl Checker {
                     };
                     self.error(
                         Diagnostic::new(
+                            Rule::UnknownWord,
                             w.span.clone(),
                             format!(
                                 "expected {} or `{{ layers }}`, found `{other}`",
@@ -588,6 +660,7 @@ impl Checker {
             ok = false;
             self.error(
                 Diagnostic::new(
+                    Rule::UnknownWord,
                     l.kind.span.clone(),
                     format!("unknown layer `{}`", l.kind.value),
                 )
@@ -601,6 +674,7 @@ impl Checker {
             let names: Vec<&str> = Activation::ALL.iter().map(|a| a.keyword()).collect();
             self.error(
                 Diagnostic::new(
+                    Rule::UnknownWord,
                     l.activation.span.clone(),
                     format!("unknown activation `{}`", l.activation.value),
                 )
@@ -623,8 +697,12 @@ impl Checker {
         match mode {
             "per_dimension" | "per_sample" if f.arguments.is_some() => {
                 self.error(
-                    Diagnostic::new(self.args_span(f), format!("`{mode}` takes no arguments"))
-                        .label("unexpected arguments"),
+                    Diagnostic::new(
+                        Rule::WrongArguments,
+                        self.args_span(f),
+                        format!("`{mode}` takes no arguments"),
+                    )
+                    .label("unexpected arguments"),
                 );
                 None
             }
@@ -634,6 +712,7 @@ impl Checker {
                 let [(None, value)] = args.as_slice() else {
                     self.error(
                         Diagnostic::new(
+                            Rule::WrongArguments,
                             self.args_span(f),
                             "`fixed` takes one argument, the variance",
                         )
@@ -646,6 +725,7 @@ impl Checker {
                 if v <= 0.0 {
                     self.error(
                         Diagnostic::new(
+                            Rule::OutOfRange,
                             value.span.clone(),
                             format!("a variance must be > 0, found {}", value.value),
                         )
@@ -658,6 +738,7 @@ impl Checker {
             other => {
                 self.error(
                     Diagnostic::new(
+                        Rule::UnknownWord,
                         f.name.span.clone(),
                         format!("unknown posterior variance `{other}`"),
                     )
@@ -675,6 +756,7 @@ impl Checker {
             let words: Vec<&str> = Preprocess::ALL.iter().map(|p| p.keyword()).collect();
             self.error(
                 Diagnostic::new(
+                    Rule::UnknownWord,
                     w.span.clone(),
                     format!("unknown preprocessing `{}`", w.value),
                 )
@@ -694,9 +776,13 @@ impl Checker {
             if let Some(first) = seen.iter().find(|w| w.value == key) {
                 ok = false;
                 self.error(
-                    Diagnostic::new(s.key.span.clone(), format!("`{key}` is set twice"))
-                        .label("second one here")
-                        .related(first.span.clone(), "first set here"),
+                    Diagnostic::new(
+                        Rule::GivenTwice,
+                        s.key.span.clone(),
+                        format!("`{key}` is set twice"),
+                    )
+                    .label("second one here")
+                    .related(first.span.clone(), "first set here"),
                 );
                 continue;
             }
@@ -713,6 +799,7 @@ impl Checker {
                     } else {
                         self.error(
                             Diagnostic::new(
+                                Rule::OutOfRange,
                                 v.span.clone(),
                                 format!("the learning rate must be > 0, found {}", v.value),
                             )
@@ -729,6 +816,7 @@ impl Checker {
                     if v.value.starts_with(|c: char| c.is_ascii_alphabetic()) {
                         self.error(
                             Diagnostic::new(
+                                Rule::NotANumber,
                                 v.span.clone(),
                                 format!("expected `full` or a batch size, found `{}`", v.value),
                             )
@@ -744,6 +832,7 @@ impl Checker {
                 other => {
                     self.error(
                         Diagnostic::new(
+                            Rule::UnknownWord,
                             s.key.span.clone(),
                             format!("unknown training setting `{other}`"),
                         )

@@ -39,30 +39,127 @@ const DEPENDENT_COLUMNS: f64 = 1e-9;
 /// Cells read as a missing value rather than as a number.
 const MISSING: [&str; 6] = ["", "na", "nan", "null", "none", "?"];
 
-/// `error: FILE:LINE: message`
-fn at_line(file: &str, line: u64, message: impl std::fmt::Display) -> String {
-    format!("error: {file}:{line}: {message}")
+/// Everything that can be wrong with a data file, each naming the file and, where there is
+/// one, the line and the column.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot read data file `{file}`: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: the file is empty; expected a header row of column names and at least two rows of numbers")]
+    Empty { file: String },
+    #[error("{file}:1: expected a header row of column names, found numbers (`{found}`)")]
+    HeaderOfNumbers { file: String, found: String },
+    #[error("{file}:1: column {index} has no name in the header row")]
+    UnnamedColumn { file: String, index: usize },
+    #[error("{file}:1: the file has {found} column{}, but the model observes {expected} (`observed {name}[{expected}]`)", plural(*.found))]
+    TooFewColumns {
+        file: String,
+        found: usize,
+        expected: usize,
+        name: String,
+    },
+    #[error("{file}:1: the model observes column `{column}`, but the header has no such column (it has {})", quoted_list(.header))]
+    NoSuchColumn {
+        file: String,
+        column: String,
+        header: Vec<String>,
+    },
+    #[error("{file}:{line}: {found} fields, expected {expected} as in the header row")]
+    RaggedRow {
+        file: String,
+        line: u64,
+        found: usize,
+        expected: usize,
+    },
+    #[error("{file}:{line}: column `{column}` has a missing value (`{cell}`); expected a number")]
+    MissingValue {
+        file: String,
+        line: u64,
+        column: String,
+        cell: String,
+    },
+    #[error("{file}:{line}: column `{column}` has `{cell}`; expected a number")]
+    NotANumber {
+        file: String,
+        line: u64,
+        column: String,
+        cell: String,
+    },
+    #[error("{file}:{line}: the file is not UTF-8 text")]
+    NotUtf8 { file: String, line: u64 },
+    #[error("{file}:{line}: {message}")]
+    Csv {
+        file: String,
+        line: u64,
+        message: String,
+    },
+    #[error("{file}: {rows} data row{}; at least two are needed", plural(*.rows))]
+    TooFewRows { file: String, rows: usize },
+    #[error("{file}: column `{column}` is constant (every row is {value}); it carries no signal and cannot be standardised")]
+    ConstantColumn {
+        file: String,
+        column: String,
+        value: f64,
+    },
+    #[error("{file}: {rows} data rows; `preprocess whiten` of {columns} columns needs at least {}", .columns + 1)]
+    TooFewRowsToWhiten {
+        file: String,
+        rows: usize,
+        columns: usize,
+    },
+    #[error("{file}: columns {} are linearly dependent; `preprocess whiten` needs columns of which none is a combination of the others (drop one, or use `preprocess standardise`)", and_list(.columns))]
+    DependentColumns { file: String, columns: Vec<String> },
 }
 
-/// Chooses, from the header row, the columns to read as numbers.
-pub type ColumnChoice<'a> = &'a dyn Fn(&[String]) -> Result<Vec<usize>, String>;
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
 
-/// Reads a CSV with a header row. `wanted` chooses the columns to parse as numbers; the
-/// others are only checked for shape. Every problem is one message naming file and line.
-pub fn read_table(path: &Path, wanted: ColumnChoice) -> Result<Table, String> {
+fn quoted_list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|h| format!("`{h}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Which columns of a data file to read as numbers; the others are only checked for shape.
+#[derive(Debug, Clone, Copy)]
+pub enum Wanted<'a> {
+    /// Every column (truth and source files).
+    All,
+    /// The columns a model observes, in the model's order.
+    Observed(&'a ModelSpec),
+}
+
+/// Reads a CSV data file with a header row (see [`parse_table`]).
+pub fn read_table(path: &Path, wanted: Wanted) -> Result<Table, DataError> {
     let file = path.display().to_string();
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("error: cannot read data file `{file}`: {e}"))?;
+    match std::fs::read(path) {
+        Ok(bytes) => parse_table(&file, &bytes, wanted),
+        Err(source) => Err(DataError::Read { file, source }),
+    }
+}
+
+/// Parses CSV text with a header row, named `file` in messages. Every problem is one
+/// error naming the file and line.
+pub fn parse_table(file: &str, bytes: &[u8], wanted: Wanted) -> Result<Table, DataError> {
+    let file = file.to_string();
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(format!(
-            "error: {file}: the file is empty; expected a header row of column names and at least two rows of numbers"
-        ));
+        return Err(DataError::Empty { file });
     }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(bytes.as_slice());
+        .from_reader(bytes);
     let header: Vec<String> = reader
         .headers()
         .map_err(|e| csv_error(&file, e))?
@@ -70,23 +167,16 @@ pub fn read_table(path: &Path, wanted: ColumnChoice) -> Result<Table, String> {
         .map(str::to_string)
         .collect();
     if header.iter().all(|h| h.parse::<f64>().is_ok()) {
-        return Err(at_line(
-            &file,
-            1,
-            format!(
-                "expected a header row of column names, found numbers (`{}`)",
-                header.join(",")
-            ),
-        ));
+        let found = header.join(",");
+        return Err(DataError::HeaderOfNumbers { file, found });
     }
     if let Some(i) = header.iter().position(|h| h.is_empty()) {
-        return Err(at_line(
-            &file,
-            1,
-            format!("column {} has no name in the header row", i + 1),
-        ));
+        return Err(DataError::UnnamedColumn { file, index: i + 1 });
     }
-    let chosen = wanted(&header).map_err(|m| at_line(&file, 1, m))?;
+    let chosen = match wanted {
+        Wanted::All => (0..header.len()).collect(),
+        Wanted::Observed(spec) => observed_columns(&file, spec, &header)?,
+    };
 
     let mut data = Vec::new();
     let mut rows = 0;
@@ -97,44 +187,42 @@ pub fn read_table(path: &Path, wanted: ColumnChoice) -> Result<Table, String> {
             continue; // a blank line
         }
         if record.len() != header.len() {
-            return Err(at_line(
-                &file,
+            return Err(DataError::RaggedRow {
+                file,
                 line,
-                format!(
-                    "{} fields, expected {} as in the header row",
-                    record.len(),
-                    header.len()
-                ),
-            ));
+                found: record.len(),
+                expected: header.len(),
+            });
         }
         for &c in &chosen {
             let cell = record.get(c).unwrap_or("");
-            let name = &header[c];
+            let column = header[c].clone();
             if MISSING.contains(&cell.to_ascii_lowercase().as_str()) {
-                return Err(at_line(
-                    &file,
+                let cell = cell.to_string();
+                return Err(DataError::MissingValue {
+                    file,
                     line,
-                    format!("column `{name}` has a missing value (`{cell}`); expected a number"),
-                ));
+                    column,
+                    cell,
+                });
             }
             match cell.parse::<f64>() {
                 Ok(x) if x.is_finite() => data.push(x),
                 _ => {
-                    return Err(at_line(
-                        &file,
+                    let cell = cell.to_string();
+                    return Err(DataError::NotANumber {
+                        file,
                         line,
-                        format!("column `{name}` has `{cell}`; expected a number"),
-                    ))
+                        column,
+                        cell,
+                    });
                 }
             }
         }
         rows += 1;
     }
     if rows < 2 {
-        return Err(format!(
-            "error: {file}: {rows} data row{}; at least two are needed",
-            if rows == 1 { "" } else { "s" }
-        ));
+        return Err(DataError::TooFewRows { file, rows });
     }
     Ok(Table {
         columns: chosen.iter().map(|&c| header[c].clone()).collect(),
@@ -142,25 +230,34 @@ pub fn read_table(path: &Path, wanted: ColumnChoice) -> Result<Table, String> {
     })
 }
 
-fn csv_error(file: &str, e: csv::Error) -> String {
+fn csv_error(file: &str, e: csv::Error) -> DataError {
+    let file = file.to_string();
     let line = e.position().map_or(0, |p| p.line());
     match e.kind() {
-        csv::ErrorKind::Utf8 { .. } => at_line(file, line, "the file is not UTF-8 text"),
-        _ => at_line(file, line, e),
+        csv::ErrorKind::Utf8 { .. } => DataError::NotUtf8 { file, line },
+        _ => DataError::Csv {
+            file,
+            line,
+            message: e.to_string(),
+        },
     }
 }
 
 /// The columns of `header` that the model observes, in the model's order.
-pub fn observed_columns(spec: &ModelSpec, header: &[String]) -> Result<Vec<usize>, String> {
+fn observed_columns(
+    file: &str,
+    spec: &ModelSpec,
+    header: &[String],
+) -> Result<Vec<usize>, DataError> {
     match &spec.observed.columns {
         Columns::First(m) => {
             if header.len() < *m {
-                Err(format!(
-                    "the file has {} column{}, but the model observes {m} (`observed {}[{m}]`)",
-                    header.len(),
-                    if header.len() == 1 { "" } else { "s" },
-                    spec.observed.name
-                ))
+                Err(DataError::TooFewColumns {
+                    file: file.to_string(),
+                    found: header.len(),
+                    expected: *m,
+                    name: spec.observed.name.clone(),
+                })
             } else {
                 Ok((0..*m).collect())
             }
@@ -168,43 +265,35 @@ pub fn observed_columns(spec: &ModelSpec, header: &[String]) -> Result<Vec<usize
         Columns::Named(names) => names
             .iter()
             .map(|n| {
-                header.iter().position(|h| h == n).ok_or_else(|| {
-                    format!(
-                        "the model observes column `{n}`, but the header has no such column (it has {})",
-                        header.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
-                    )
-                })
+                header
+                    .iter()
+                    .position(|h| h == n)
+                    .ok_or_else(|| DataError::NoSuchColumn {
+                        file: file.to_string(),
+                        column: n.clone(),
+                        header: header.to_vec(),
+                    })
             })
             .collect(),
     }
-}
-
-/// Reads the observed columns of a data file for `spec`.
-pub fn read_observed(path: &Path, spec: &ModelSpec) -> Result<Table, String> {
-    read_table(path, &|header| observed_columns(spec, header))
-}
-
-/// Reads every column of a numeric CSV (truth and source files).
-pub fn read_all(path: &Path) -> Result<Table, String> {
-    read_table(path, &|header| Ok((0..header.len()).collect()))
 }
 
 impl Preprocessing {
     /// Column means and (population) standard deviations, and with `Preprocess::Whiten`
     /// the whitening matrix. A constant column is an error; so, for whitening, are
     /// linearly dependent columns.
-    pub fn fit(file: &str, table: &Table, how: Preprocess) -> Result<Preprocessing, String> {
+    pub fn fit(file: &str, table: &Table, how: Preprocess) -> Result<Preprocessing, DataError> {
         let x = &table.values;
         let mut means = Vec::new();
         let mut sds = Vec::new();
         for (c, (mean, sd)) in x.column_moments().into_iter().enumerate() {
             // NaN-safe: a deviation that is not clearly positive counts as constant.
             if sd.is_nan() || sd <= 1e-12 * mean.abs().max(1.0) {
-                return Err(format!(
-                    "error: {file}: column `{}` is constant (every row is {}); it carries no signal and cannot be standardised",
-                    table.columns[c],
-                    x.get(0, c)
-                ));
+                return Err(DataError::ConstantColumn {
+                    file: file.to_string(),
+                    column: table.columns[c].clone(),
+                    value: x.get(0, c),
+                });
             }
             means.push(mean);
             sds.push(sd);
@@ -254,15 +343,15 @@ impl Preprocessing {
 
 impl Whitening {
     /// From standardised columns `y` (named `columns`, read from `file`).
-    fn fit(file: &str, columns: &[String], y: &Matrix) -> Result<Whitening, String> {
+    fn fit(file: &str, columns: &[String], y: &Matrix) -> Result<Whitening, DataError> {
         let m = y.cols;
         // Centred, T rows span at most T − 1 directions.
         if y.rows <= m {
-            return Err(format!(
-                "error: {file}: {} data rows; `preprocess whiten` of {m} columns needs at least {}",
-                y.rows,
-                m + 1
-            ));
+            return Err(DataError::TooFewRowsToWhiten {
+                file: file.to_string(),
+                rows: y.rows,
+                columns: m,
+            });
         }
         let rows = nalgebra::DMatrix::from_row_slice(y.rows, m, &y.data);
         let correlation = rows.tr_mul(&rows) / y.rows as f64;
@@ -275,14 +364,12 @@ impl Whitening {
             let weight = null.amax();
             let involved: Vec<String> = (0..m)
                 .filter(|&c| null[c].abs() > 0.1 * weight)
-                .map(|c| format!("`{}`", columns[c]))
+                .map(|c| columns[c].clone())
                 .collect();
-            return Err(format!(
-                "error: {file}: columns {} are linearly dependent; `preprocess whiten` needs \
-                 columns of which none is a combination of the others (drop one, or use \
-                 `preprocess standardise`)",
-                and_list(&involved)
-            ));
+            return Err(DataError::DependentColumns {
+                file: file.to_string(),
+                columns: involved,
+            });
         }
         let with_powers = |power: f64| {
             let scaled = eigen.eigenvalues.map(|l| l.powf(power));
@@ -307,9 +394,10 @@ fn times_transpose(y: &Matrix, rows: &[Vec<f64>]) -> Matrix {
     })
 }
 
-/// `a`, `a and b`, `a, b and c`.
+/// `` `a` ``, `` `a` and `b` ``, `` `a`, `b` and `c` ``.
 fn and_list(items: &[String]) -> String {
-    match items {
+    let quoted: Vec<String> = items.iter().map(|i| format!("`{i}`")).collect();
+    match quoted.as_slice() {
         [] => String::new(),
         [one] => one.clone(),
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
@@ -325,18 +413,8 @@ pub enum Precision {
     Double,
 }
 
-/// Writes a matrix as CSV with a header row. Numbers use Rust's shortest round-trip form,
-/// so the same values always give the same bytes.
-pub fn write_csv(
-    path: &Path,
-    header: &[String],
-    x: &Matrix,
-    precision: Precision,
-) -> std::io::Result<()> {
-    write_csv_to(std::fs::File::create(path)?, header, x, precision)
-}
-
-/// `write_csv` into any writer (standard output, say).
+/// Writes a matrix as CSV with a header row into any writer. Numbers use Rust's shortest
+/// round-trip form, so the same values always give the same bytes.
 pub fn write_csv_to(
     out: impl std::io::Write,
     header: &[String],

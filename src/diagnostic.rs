@@ -11,8 +11,37 @@ use std::ops::Range;
 /// Byte range into the model source.
 pub type Span = Range<usize>;
 
+/// Which check a diagnostic comes from, so tests (and tools) can tell without reading text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    /// The text does not follow the grammar.
+    Syntax,
+    /// The bytes are not UTF-8 text.
+    NotUtf8,
+    /// A statement, setting, column or dimension's prior is given twice.
+    GivenTwice,
+    /// A required statement (`observed`, `latent`) is missing.
+    MissingStatement,
+    /// Some latent dimension has no prior.
+    MissingPrior,
+    /// A number (or whole number) was expected.
+    NotANumber,
+    /// A number outside the values the setting allows.
+    OutOfRange,
+    /// A column name is empty.
+    EmptyName,
+    /// A word the language does not know in that place (family, layer, setting, …).
+    UnknownWord,
+    /// A family or mode got the wrong number or names of arguments.
+    WrongArguments,
+    /// Two statements that cannot hold together.
+    Conflict,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// The check that fired.
+    pub rule: Rule,
     /// The headline: what is wrong, in plain words.
     pub message: String,
     /// Where; the caret goes under this text.
@@ -26,8 +55,9 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn new(span: Span, message: impl Into<String>) -> Self {
+    pub fn new(rule: Rule, span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
+            rule,
             message: message.into(),
             span,
             label: String::new(),
@@ -54,6 +84,23 @@ impl Diagnostic {
     pub fn related(mut self, span: Span, label: impl Into<String>) -> Self {
         self.related = Some((span, label.into()));
         self
+    }
+}
+
+/// Everything wrong with a model text: the error of [`crate::compile`]. Never empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the model has {} error(s)", .0.len())]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// The text `pdgc check` prints: every diagnostic against the source, named `file_name`.
+    pub fn render(&self, file_name: &str, source: &str) -> String {
+        render(file_name, source, &self.0)
+    }
+
+    /// The rules that fired, in source order.
+    pub fn rules(&self) -> Vec<Rule> {
+        self.0.iter().map(|d| d.rule).collect()
     }
 }
 

@@ -2,14 +2,15 @@
 //!
 //! The pipeline, one direction: `.pdg` text → [`front`] (pest, syntax tree with spans) →
 //! [`check`] (validated [`spec::ModelSpec`]) → backend (dfdx) → fit → outputs.
-//! See ARCHITECTURE.md for the code map.
+//! See ARCHITECTURE.md for the code map. The library prints nothing and writes no file;
+//! the `pdgc` binary (`src/main.rs`, `src/cmd/`) does both.
 
 pub mod backend;
 pub mod check;
-pub mod cli;
 pub mod data;
 pub mod diagnostic;
 pub mod eval;
+pub mod fitted;
 pub mod front;
 pub mod matrix;
 pub mod simulate;
@@ -17,6 +18,6 @@ pub mod spec;
 pub mod theory;
 pub mod train;
 
-pub use check::compile_source;
-pub use diagnostic::{render, Diagnostic};
+pub use check::{compile, decode};
+pub use diagnostic::{render, Diagnostic, Diagnostics, Rule};
 pub use spec::ModelSpec;

@@ -1,9 +1,10 @@
 //! The `pdgc` binary: parses flags into a validated command, lets the library do the work,
 //! and turns the outcome into output and an exit code (0 ok, 1 the job failed, 2 bad input).
 
+mod cmd;
+
 use clap::{Parser, Subcommand};
-use pdgc::cli::fit::FitArgs;
-use pdgc::cli::{self, Outcome};
+use cmd::fit::{FitArgs, FitConfig};
 use pdgc::simulate::Scenario;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,7 @@ enum Command {
     },
     /// Write one of the paper's synthetic scenarios: DIR/data.csv and DIR/truth.csv.
     Simulate {
+        #[arg(value_parser = scenario_parser())]
         scenario: Scenario,
         /// Number of samples T.
         #[arg(long, default_value_t = 5000)]
@@ -76,48 +78,48 @@ enum Command {
     },
 }
 
+/// `linear` | `nonlinear`, from the library's own list of scenario names.
+fn scenario_parser() -> impl clap::builder::TypedValueParser<Value = Scenario> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Scenario::ALL.map(Scenario::name))
+        .map(|name: String| Scenario::from_name(&name).expect("a listed scenario"))
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let outcome = match args.command {
-        Command::Check { model, pdg } => cli::check(&model, pdg),
+        Command::Check { model, pdg } => cmd::check(&model, pdg),
         Command::Fit(args) => {
             // Matrix products run on rayon's global pool; fixing its size fixes the results.
             let _ = rayon::ThreadPoolBuilder::new()
                 .num_threads(usize::from(args.threads))
                 .build_global();
-            cli::fit::fit(&args)
+            FitConfig::from_args(args).and_then(|config| cmd::fit::fit(&config))
         }
-        Command::Encode { fit, data, out } => cli::encode(&fit, &data, out.as_deref()),
+        Command::Encode { fit, data, out } => cmd::encode(&fit, &data, out.as_deref()),
         Command::Sample {
             fit,
             rows,
             seed,
             out,
-        } => cli::sample(&fit, rows, seed, out.as_deref()),
+        } => cmd::sample(&fit, rows, seed, out.as_deref()),
         Command::Simulate {
             scenario,
             samples,
             seed,
             out,
-        } => cli::simulate(scenario, samples, seed, &out),
+        } => cmd::simulate(scenario, samples, seed, &out),
         Command::Eval {
             truth,
             sources,
             json,
-        } => cli::eval(&truth, &sources, json),
+        } => cmd::eval(&truth, &sources, json),
     };
     match outcome {
-        Outcome::Ok => ExitCode::SUCCESS,
-        Outcome::JobFailed(message) => {
-            eprintln!("{message}");
-            ExitCode::from(1)
-        }
-        Outcome::BadInput(message) => {
-            eprint!("{message}");
-            if !message.ends_with('\n') {
-                eprintln!();
-            }
-            ExitCode::from(2)
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprint!("{}", error.message());
+            ExitCode::from(error.exit_code())
         }
     }
 }

@@ -6,10 +6,26 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal, StandardNormal, Uniform};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
     Linear,
     Nonlinear,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 2] = [Scenario::Linear, Scenario::Nonlinear];
+
+    /// The scenario's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Linear => "linear",
+            Scenario::Nonlinear => "nonlinear",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Scenario> {
+        Scenario::ALL.into_iter().find(|s| s.name() == name)
+    }
 }
 
 /// Simulated data and the sources that made it.

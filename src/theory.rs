@@ -234,7 +234,7 @@ impl KlProbe {
             "observed x[1]\nlatent z[1] ~ gmm(K = {k})\nencoder none\ndecoder linear\n\
              posterior variance per_sample\nbeta 1"
         );
-        let spec: ModelSpec = crate::compile_source(&text).expect("the probe model checks");
+        let spec: ModelSpec = crate::compile(&text).expect("the probe model checks");
         let mut model = Model::<f64>::new(&spec, rows, 0);
         let index = |name: &str| {
             model
@@ -389,7 +389,7 @@ pub fn fit_mixture(samples: &[f64], k: usize, steps: usize, lr: f64, seed: u64) 
     let text = format!(
         "observed x[1]\nlatent z[1] ~ gmm(K = {k})\nencoder none\ndecoder linear\ntrain {{ lr {lr:?} }}"
     );
-    let spec = crate::compile_source(&text).expect("the mixture model checks");
+    let spec = crate::compile(&text).expect("the mixture model checks");
     let mut model = Model::<f64>::new(&spec, 1, seed);
     let z = Matrix::new(samples.len(), 1, samples.to_vec());
     for _ in 0..steps {

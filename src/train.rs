@@ -22,22 +22,13 @@ pub struct TraceRow {
 }
 
 /// Training stopped because the objective stopped being a finite number.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("training diverged at epoch {epoch}: the {term} term became {value}")]
 pub struct Diverged {
     pub epoch: usize,
     /// The term that went bad first: "reconstruction", "log q" or "log p" (or "loss").
     pub term: &'static str,
     pub value: f64,
-}
-
-impl std::fmt::Display for Diverged {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "training diverged at epoch {}: the {} term became {}",
-            self.epoch, self.term, self.value
-        )
-    }
 }
 
 pub struct Options {

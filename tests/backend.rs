@@ -2,7 +2,7 @@
 //! autodiff agrees with central finite differences in f64.
 
 use pdgc::backend::Model;
-use pdgc::compile_source;
+use pdgc::compile;
 use pdgc::matrix::Matrix;
 use pdgc::spec::ModelSpec;
 use rand::rngs::StdRng;
@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
 fn spec(text: &str) -> ModelSpec {
-    compile_source(text).unwrap_or_else(|d| panic!("{}", pdgc::render("test.pdg", text, &d)))
+    compile(text).unwrap_or_else(|d| panic!("{}", d.render("test.pdg", text)))
 }
 
 fn random(rows: usize, cols: usize, seed: u64) -> Matrix {

@@ -1,15 +1,8 @@
 //! The command line, through the real binary: simulate → fit → eval, reproducibility,
 //! atomic outputs, divergence, and one clear message (golden text) per kind of bad data.
 
-mod common;
-use common::*;
+use crate::util::*;
 use std::path::Path;
-
-fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pdgc-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
@@ -22,8 +15,9 @@ fn fit(model: &str, data: &str, out: &str, flags: &[&str]) -> std::process::Outp
     pdgc(&args)
 }
 
-fn simulate(name: &str, samples: usize) -> std::path::PathBuf {
-    let dir = tmp(name);
+/// A fresh temporary folder holding `pdgc simulate linear` data; removed when dropped.
+fn simulate(samples: usize) -> Scratch {
+    let dir = scratch();
     let out = pdgc(&[
         "simulate",
         "linear",
@@ -40,14 +34,14 @@ fn simulate(name: &str, samples: usize) -> std::path::PathBuf {
 
 #[test]
 fn simulate_writes_data_and_truth() {
-    let dir = simulate("sim", 50);
+    let dir = simulate(50);
     let data = std::fs::read_to_string(dir.join("data.csv")).unwrap();
     let truth = std::fs::read_to_string(dir.join("truth.csv")).unwrap();
     assert!(data.starts_with("x0,x1,x2\n"));
     assert!(truth.starts_with("s0,s1,s2\n"));
     assert_eq!(data.lines().count(), 51);
     assert_eq!(truth.lines().count(), 51);
-    let again = simulate("sim2", 50);
+    let again = simulate(50);
     assert_eq!(
         data,
         std::fs::read_to_string(again.join("data.csv")).unwrap(),
@@ -57,7 +51,7 @@ fn simulate_writes_data_and_truth() {
 
 #[test]
 fn fit_writes_every_output_and_is_reproducible() {
-    let sim = simulate("fit", 120);
+    let sim = simulate(120);
     let data = sim.join("data.csv");
     let run = |out: &Path| {
         let o = fit(
@@ -121,7 +115,7 @@ fn fit_writes_every_output_and_is_reproducible() {
 
 #[test]
 fn eval_of_the_truth_against_itself_is_perfect() {
-    let sim = simulate("eval", 40);
+    let sim = simulate(40);
     let truth = sim.join("truth.csv");
     let e = pdgc(&["eval", s(&truth), s(&truth)]);
     assert!(e.status.success());
@@ -135,7 +129,7 @@ fn eval_of_the_truth_against_itself_is_perfect() {
 /// `pdgc eval … | head -1`: a reader that leaves early is no error and no panic.
 #[test]
 fn a_closed_output_pipe_is_not_an_error() {
-    let sim = simulate("pipe", 40);
+    let sim = simulate(40);
     let truth = sim.join("truth.csv");
     for args in [
         vec!["eval", s(&truth), s(&truth)],
@@ -156,7 +150,7 @@ fn a_closed_output_pipe_is_not_an_error() {
 
 #[test]
 fn divergence_fails_with_exit_1_and_keeps_the_earlier_result() {
-    let sim = simulate("diverge", 60);
+    let sim = simulate(60);
     let data = sim.join("data.csv");
     let out = sim.join("out");
     let good = fit("models/linear.pdg", s(&data), s(&out), &["--epochs", "3"]);
@@ -205,7 +199,8 @@ fn bad_data_gets_one_golden_message_and_exit_2() {
         ("three_rows.csv", "error: tests/data/three_rows.csv: 3 data rows; `preprocess whiten` of 3 columns needs at least 4\n"),
         ("header_only.csv", "error: tests/data/header_only.csv: 0 data rows; at least two are needed\n"),
     ];
-    let out = tmp("bad-data");
+    let scratch = scratch();
+    let out = scratch.join("out");
     for (file, expected) in cases {
         let path = format!("tests/data/{file}");
         let o = fit("models/linear.pdg", &path, s(&out), &["--epochs", "1"]);
@@ -255,7 +250,7 @@ fn flags_are_held_to_the_model_files_rules() {
 
 #[test]
 fn named_columns_are_taken_from_the_header() {
-    let sim = simulate("named", 40);
+    let sim = simulate(40);
     let model = sim.join("named.pdg");
     std::fs::write(
         &model,
@@ -292,7 +287,7 @@ fn named_columns_are_taken_from_the_header() {
 
 #[test]
 fn encode_and_sample_use_the_fitted_model_file() {
-    let sim = simulate("encode", 80);
+    let sim = simulate(80);
     let data = sim.join("data.csv");
     let out = sim.join("fit");
     let o = fit("models/linear.pdg", s(&data), s(&out), &["--epochs", "5"]);
@@ -330,7 +325,7 @@ fn encode_and_sample_use_the_fitted_model_file() {
 
 #[test]
 fn half_vae_encodes_new_rows_against_the_frozen_decoder() {
-    let sim = simulate("half", 60);
+    let sim = simulate(60);
     let data = sim.join("data.csv");
     let out = sim.join("fit");
     let o = fit(
@@ -351,4 +346,89 @@ fn half_vae_encodes_new_rows_against_the_frozen_decoder() {
     assert!(rows
         .iter()
         .all(|r| r.len() == 6 && r.iter().all(|v| v.is_finite())));
+}
+
+/// A failed write is a failed job (exit 1) with one `error:` naming the path.
+#[test]
+fn a_failed_save_says_error_once_and_names_the_path() {
+    let sim = simulate(40);
+    // The output's parent is a file, so no folder can be made there.
+    let out = sim.join("data.csv").join("fit");
+    let o = fit(
+        "models/linear.pdg",
+        s(&sim.join("data.csv")),
+        s(&out),
+        &["--epochs", "2"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let message = stderr(&o);
+    let expected = format!("error: cannot write `{}`", sim.join("data.csv").display());
+    assert!(message.starts_with(&expected), "{message}");
+    assert_eq!(message.matches("error:").count(), 1, "{message}");
+}
+
+/// Replaces the fitted model's embedded RON header by `edit(header)` in a copy of the file.
+fn edited_fit(fit: &Path, edit: impl Fn(&str) -> String) -> Vec<u8> {
+    let bytes = std::fs::read(fit.join("model.safetensors")).unwrap();
+    let size = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + size]).unwrap();
+    let ron = header["__metadata__"]["pdgc"].as_str().unwrap().to_string();
+    header["__metadata__"]["pdgc"] = serde_json::Value::String(edit(&ron));
+    let mut text = serde_json::to_vec(&header).unwrap();
+    while !text.len().is_multiple_of(8) {
+        text.push(b' ');
+    }
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + size..]);
+    out
+}
+
+#[test]
+fn an_edited_fitted_model_is_bad_input_not_a_crash() {
+    let sim = simulate(40);
+    let out = sim.join("fit");
+    let o = fit(
+        "models/linear.pdg",
+        s(&sim.join("data.csv")),
+        s(&out),
+        &["--epochs", "2"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cases: [(&str, &str, &str); 5] = [
+        ("k0", "k:3", "k:0"),
+        ("latent0", "dim:3", "dim:0"),
+        ("wide", "dim:3", "dim:1000000000000"),
+        (
+            "columns",
+            "columns:[\"x0\",\"x1\",\"x2\"]",
+            "columns:[\"x0\",\"x1\"]",
+        ),
+        (
+            "whitening",
+            "matrix:[[",
+            "matrix:[[1.0],[0.0],[0.0]],unused:[[",
+        ),
+    ];
+    for (name, from, to) in cases {
+        let bytes = edited_fit(&out, |ron| {
+            assert!(ron.contains(from), "{name}: `{from}` not in {ron}");
+            ron.replacen(from, to, 1)
+        });
+        let file = sim.join(format!("{name}.safetensors"));
+        std::fs::write(&file, bytes).unwrap();
+        for args in [
+            vec!["sample", s(&file), "3"],
+            vec!["encode", s(&file), s(&sim.join("data.csv"))],
+        ] {
+            let o = pdgc(&args);
+            assert_eq!(o.status.code(), Some(2), "{name} {args:?}: {}", stderr(&o));
+            let message = stderr(&o);
+            assert!(
+                message.starts_with(&format!("error: {}: ", file.display())),
+                "{name}: {message}"
+            );
+            assert_eq!(message.lines().count(), 1, "{name}: {message}");
+        }
+    }
 }

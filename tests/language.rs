@@ -1,8 +1,7 @@
 //! The model language through the real binary: shipped models check, bad files get their
 //! exact golden diagnostics and exit code 2.
 
-mod common;
-use common::*;
+use crate::util::*;
 use pdgc::spec::ModelSpec;
 
 #[test]
@@ -50,33 +49,33 @@ fn shipped_variants_are_small_changes_of_nonlinear() {
     }
 }
 
-#[test]
-fn bad_model_files_get_their_golden_diagnostics() {
-    let dir = root().join("tests/golden");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
+/// The bad model files in `tests/golden/`, sorted.
+fn golden_files() -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(root().join("tests/golden"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "pdg"))
         .collect();
     files.sort();
+    files
+}
+
+/// The diagnostics are rendered in-process (naga's `wgsl_errors.rs`): the library's
+/// checker and renderer, compared with the golden text. `BLESS=1` rewrites the files.
+#[test]
+fn bad_model_files_get_their_golden_diagnostics() {
+    let files = golden_files();
     assert!(files.len() >= 25, "at least 25 golden bad files");
     let bless = std::env::var_os("BLESS").is_some();
     let mut failures = Vec::new();
     for file in files {
-        let out = pdgc(&["check", &relative(&file)]);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{} should exit 2",
-            file.display()
-        );
-        assert!(
-            out.stdout.is_empty(),
-            "{}: nothing on stdout",
-            file.display()
-        );
+        let name = relative(&file);
+        let source = std::fs::read_to_string(&file).unwrap();
+        let actual = match pdgc::compile(&source) {
+            Ok(_) => panic!("{name} should not check"),
+            Err(diagnostics) => diagnostics.render(&name, &source),
+        };
         let expected_path = file.with_extension("stderr");
-        let actual = stderr(&out);
         if bless {
             std::fs::write(&expected_path, &actual).unwrap();
             continue;
@@ -85,12 +84,27 @@ fn bad_model_files_get_their_golden_diagnostics() {
             .unwrap_or_else(|_| panic!("missing {} (run with BLESS=1)", expected_path.display()));
         if expected != actual {
             failures.push(format!(
-                "--- {}\nexpected:\n{expected}\nactual:\n{actual}",
-                file.display()
+                "--- {name}\nexpected:\n{expected}\nactual:\n{actual}"
             ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The binary prints exactly the rendered diagnostics, nothing on stdout, and exits 2.
+#[test]
+fn check_prints_the_golden_diagnostics_and_exits_2() {
+    for file in golden_files().iter().step_by(9) {
+        let out = pdgc(&["check", &relative(file)]);
+        assert_eq!(out.status.code(), Some(2), "{}", file.display());
+        assert!(
+            out.stdout.is_empty(),
+            "{}: nothing on stdout",
+            file.display()
+        );
+        let expected = std::fs::read_to_string(file.with_extension("stderr")).unwrap();
+        assert_eq!(stderr(&out), expected, "{}", file.display());
+    }
 }
 
 #[test]
@@ -105,4 +119,44 @@ fn check_can_print_normalised_pdg() {
     let out = pdgc(&["check", "--pdg", "models/homogeneous.pdg"]);
     assert!(out.status.success());
     assert!(stdout(&out).contains("latent z[3] ~ shared gmm(K = 3)\n"));
+}
+
+/// Tests can tell which check fired without reading the message.
+#[test]
+fn diagnostics_name_the_rule_that_fired() {
+    use pdgc::Rule;
+    let rules = |text: &str| pdgc::compile(text).unwrap_err().rules();
+    let base = "observed x[2]\nlatent z[2] ~ gmm(K = 2)\n";
+    assert_eq!(
+        rules(&format!("{base}decoder {{ dense 8 tanhh }}\n")),
+        [Rule::UnknownWord]
+    );
+    assert_eq!(rules(&format!("{base}beta -1\n")), [Rule::OutOfRange]);
+    assert_eq!(
+        rules(&format!("{base}beta 1\nbeta 2\n")),
+        [Rule::GivenTwice]
+    );
+    assert_eq!(
+        rules("latent z[2] ~ gmm(K = 2)\n"),
+        [Rule::MissingStatement]
+    );
+    assert_eq!(
+        rules(&format!("{base}encoder {{ dense }}\n")),
+        [Rule::Syntax]
+    );
+    assert_eq!(
+        rules(&format!("{base}train {{ epochs many }}\n")),
+        [Rule::NotANumber]
+    );
+}
+
+/// A byte-order mark (Windows editors write one) is not part of the model text.
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let text = std::fs::read_to_string(root().join("models/linear.pdg")).unwrap();
+    let with_bom = [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
+    let decoded = pdgc::decode(&with_bom).unwrap();
+    assert_eq!(pdgc::compile(&decoded), pdgc::compile(&text));
+    let (d, _) = pdgc::decode(b"model a\xff").unwrap_err();
+    assert_eq!(d.rules(), [pdgc::Rule::NotUtf8]);
 }

@@ -1,8 +1,8 @@
 //! Property tests of the front end: printing a valid model and parsing it back is the
 //! identity, and no input makes the front end panic.
 
+use pdgc::compile;
 use pdgc::spec::*;
-use pdgc::{compile_source, render};
 use proptest::prelude::*;
 
 fn name() -> impl Strategy<Value = String> {
@@ -110,8 +110,8 @@ proptest! {
     #[test]
     fn printed_model_parses_back_to_itself(spec in spec()) {
         let text = spec.to_pdg();
-        let parsed = compile_source(&text)
-            .map_err(|d| render("printed.pdg", &text, &d))
+        let parsed = compile(&text)
+            .map_err(|d| d.render("printed.pdg", &text))
             .map_err(TestCaseError::fail)?;
         prop_assert_eq!(parsed, spec);
     }
@@ -127,8 +127,8 @@ proptest! {
     #[test]
     fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
         let text = String::from_utf8_lossy(&bytes);
-        if let Err(d) = compile_source(&text) {
-            let _ = render("random.pdg", &text, &d);
+        if let Err(d) = compile(&text) {
+            let _ = d.render("random.pdg", &text);
         }
     }
 
@@ -143,14 +143,14 @@ proptest! {
         for (at, len, insert) in &edits {
             text = edit(&text, *at, *len, insert);
         }
-        match compile_source(&text) {
+        match compile(&text) {
             Ok(spec) => {
                 // Whatever parses must print back to something that parses the same.
-                prop_assert_eq!(compile_source(&spec.to_pdg()).ok(), Some(spec));
+                prop_assert_eq!(compile(&spec.to_pdg()).ok(), Some(spec));
             }
             Err(d) => {
-                prop_assert!(!d.is_empty());
-                let rendered = render("edited.pdg", &text, &d);
+                prop_assert!(!d.0.is_empty());
+                let rendered = d.render("edited.pdg", &text);
                 prop_assert!(rendered.contains("edited.pdg:"));
             }
         }

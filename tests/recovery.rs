@@ -12,7 +12,7 @@ use pdgc::ModelSpec;
 
 fn shipped(name: &str) -> ModelSpec {
     let path = format!("{}/models/{name}.pdg", env!("CARGO_MANIFEST_DIR"));
-    pdgc::compile_source(&std::fs::read_to_string(path).unwrap()).unwrap()
+    pdgc::compile(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// `x` as `pdgc fit` gives it to `spec`'s model.

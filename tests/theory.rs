@@ -67,8 +67,7 @@ fn random_model(prior_line: &str, n: usize, seed: u64) -> (Model<f64>, Matrix, V
         "observed x[3]\nlatent z[{n}] {prior_line}\nencoder {{ dense 5 {a} }}\n\
          decoder {{ dense 4 {b} }}\nposterior variance {variance}\nbeta 0.7\ntrain {{ samples 2 }}"
     );
-    let spec =
-        pdgc::compile_source(&text).unwrap_or_else(|d| panic!("{}", pdgc::render("t", &text, &d)));
+    let spec = pdgc::compile(&text).unwrap_or_else(|d| panic!("{}", d.render("t", &text)));
     let mut model = Model::<f64>::new(&spec, 6, seed);
     let mut rng = StdRng::seed_from_u64(seed ^ 77);
     // Random prior parameters (the initial ones are too regular to test anything).
@@ -517,7 +516,7 @@ proptest! {
                 "observed x[3]\nlatent z[2] {prior}\nencoder {{ dense 4 tanh }}\ndecoder {{ dense 4 tanh }}\n\
                  posterior variance per_sample\nbeta 1"
             );
-            let spec = pdgc::compile_source(&text).unwrap();
+            let spec = pdgc::compile(&text).unwrap();
             let mut model = Model::<f64>::new(&spec, 5, seed);
             for (i, p) in model.parameters().iter().enumerate() {
                 let fixed = match p.name.as_str() { "prior.means" => Some(0.0), "prior.log_vars" => Some(0.0), _ => None };

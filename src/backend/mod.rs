@@ -11,7 +11,6 @@
 //! none loses its gradient. The element type is generic: f32 for training, f64 for the
 //! gradient checks and the property tests.
 
-mod file;
 mod params;
 
 use crate::matrix::Matrix;
@@ -23,8 +22,57 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
 
-pub use file::SPEC_KEY;
 pub use params::ParamInfo;
+
+/// How many numbers the parameters of `spec`'s model hold for data with `rows` rows
+/// (Half-VAE's latents grow with the rows), computed without building it: the sizes of
+/// a fitted-model file are checked against this before anything is allocated. `None`
+/// when the count overflows. `tests/backend.rs` holds it equal to the built model's.
+pub fn parameter_count(spec: &ModelSpec, rows: usize) -> Option<u128> {
+    let (m, n) = (spec.m() as u128, spec.n() as u128);
+    let rows = rows as u128;
+    // Hidden layers from `inputs`, then a projection to `outputs`: (count, last width).
+    let mlp = |inputs: u128, layers: &[crate::spec::Dense], outputs: u128| {
+        let mut width = inputs;
+        let mut count: u128 = 0;
+        for layer in layers {
+            let w = layer.width as u128;
+            count = count.checked_add(width.checked_mul(w)?.checked_add(w)?)?;
+            width = w;
+        }
+        Some((
+            count.checked_add(width.checked_mul(outputs)?.checked_add(outputs)?)?,
+            width,
+        ))
+    };
+    let mut total = mlp(n, &spec.decoder, m)?.0;
+    match &spec.encoder {
+        Encoder::Mlp(layers) => {
+            let (count, width) = mlp(m, layers, n)?;
+            total = total.checked_add(count)?;
+            if spec.posterior_variance == PosteriorVariance::PerSample {
+                total = total.checked_add(width.checked_mul(n)?.checked_add(n)?)?;
+            }
+        }
+        Encoder::None => {
+            total = total.checked_add(rows.checked_mul(n)?)?;
+            if spec.posterior_variance == PosteriorVariance::PerSample {
+                total = total.checked_add(rows.checked_mul(n)?)?;
+            }
+        }
+    }
+    if spec.posterior_variance == PosteriorVariance::PerDimension {
+        total = total.checked_add(n)?;
+    }
+    let (prior_rows, k_max) = match &spec.prior {
+        Prior::Shared(f) => (1, f.components() as u128),
+        Prior::PerDimension(fs) => (
+            n,
+            fs.iter().map(|f| f.components()).max().unwrap_or(1) as u128,
+        ),
+    };
+    total.checked_add(prior_rows.checked_mul(k_max)?.checked_mul(3)?)
+}
 
 /// Log-variances are clamped to this range: exp stays finite and no variance reaches 0.
 pub const LOG_VAR_RANGE: (f64, f64) = (-12.0, 8.0);

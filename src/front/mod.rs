@@ -6,7 +6,7 @@
 
 pub mod ast;
 
-use crate::diagnostic::{did_you_mean, one_of, Diagnostic, Span};
+use crate::diagnostic::{did_you_mean, one_of, Diagnostic, Rule as Check, Span};
 use crate::spec::Preprocess;
 use ast::*;
 use pest::error::{Error as PestError, InputLocation};
@@ -151,6 +151,7 @@ fn syntax_error(
         let help =
             did_you_mean(first_word, &STATEMENT_KEYWORDS).map(|k| format!("did you mean `{k}`?"));
         return Diagnostic::new(
+            Check::Syntax,
             span,
             format!(
                 "expected a statement ({}), found {found}",
@@ -174,7 +175,7 @@ fn syntax_error(
     } else {
         format!("expected {}, found {found}", join_or(&expected))
     };
-    Diagnostic::new(token_span(source, at), message)
+    Diagnostic::new(Check::Syntax, token_span(source, at), message)
         .label(format!("expected {}", join_or(&expected)))
 }
 

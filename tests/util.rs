@@ -1,5 +1,4 @@
 //! Helpers shared by the integration tests: run the real `pdgc` binary.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -37,4 +36,24 @@ pub fn shipped_models() -> Vec<PathBuf> {
 
 pub fn relative(p: &Path) -> String {
     p.strip_prefix(root()).unwrap_or(p).display().to_string()
+}
+
+/// A temporary folder (tempfile), removed when dropped; derefs to its path.
+pub struct Scratch(tempfile::TempDir);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+pub fn scratch() -> Scratch {
+    Scratch(tempfile::tempdir().expect("a temporary folder"))
 }

@@ -1,21 +1,21 @@
 //! `pdgc fit MODEL DATA -o DIR`: read, train, write every output at once or not at all.
 
-use super::{load_model, Outcome};
-use crate::backend::{Mixture, Model};
-use crate::data::{read_observed, write_csv, Precision, Preprocessing};
-use crate::matrix::Matrix;
-use crate::spec::ModelSpec;
-use crate::train::{train, Options, TraceRow};
+use super::error::{CliError, Outcome};
+use super::files::{write_atomically, write_bytes, write_csv, write_ron};
+use super::load_model;
 use indicatif::{ProgressBar, ProgressStyle};
+use pdgc::backend::{Mixture, Model};
+use pdgc::data::{read_table, Precision, Preprocessing, Wanted};
+use pdgc::fitted::Fitted;
+use pdgc::matrix::Matrix;
+use pdgc::spec::ModelSpec;
+use pdgc::train::{train, Options, TraceRow};
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Metadata key, in the fitted-model file, of the data preprocessing (RON).
-pub const PREPROCESSING_KEY: &str = "pdgc.preprocessing";
-
-/// What `fit` was asked to do: its command-line arguments.
+/// What `fit` was asked to do: its command-line arguments, as typed.
 #[derive(clap::Args, Debug)]
 pub struct FitArgs {
     /// The `.pdg` model file.
@@ -40,6 +40,53 @@ pub struct FitArgs {
     /// No progress bar and no summary line.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// What `fit` will do, validated once: the checked model with the flags applied under the
+/// model file's own rules, and where things go.
+#[derive(Debug)]
+pub struct FitConfig {
+    pub model_file: PathBuf,
+    pub spec: ModelSpec,
+    pub data: PathBuf,
+    pub out: PathBuf,
+    pub threads: u16,
+    pub quiet: bool,
+}
+
+impl FitConfig {
+    pub fn from_args(args: FitArgs) -> Result<FitConfig, CliError> {
+        let mut spec = load_model(&args.model)?;
+        // Flags replace values the checker validated in the file: held to the same rules.
+        if let Some(e) = args.epochs {
+            if e == 0 {
+                let why = "must be at least 1".to_string();
+                return Err(CliError::Flag {
+                    flag: "--epochs",
+                    why,
+                });
+            }
+            spec.train.epochs = e;
+        }
+        if let Some(lr) = args.lr {
+            if !(lr.is_finite() && lr > 0.0) {
+                let why = format!("must be a positive number, found {lr}");
+                return Err(CliError::Flag { flag: "--lr", why });
+            }
+            spec.train.lr = lr;
+        }
+        if let Some(seed) = args.seed {
+            spec.train.seed = seed;
+        }
+        Ok(FitConfig {
+            model_file: args.model,
+            spec,
+            data: args.data,
+            out: args.out,
+            threads: args.threads,
+            quiet: args.quiet,
+        })
+    }
 }
 
 /// `run.ron`: everything needed to re-run and to judge the result.
@@ -72,41 +119,16 @@ struct FittedPrior {
     posterior_variance: f64,
 }
 
-pub fn fit(args: &FitArgs) -> Outcome {
+pub fn fit(config: &FitConfig) -> Outcome {
     let started = Instant::now();
-    let mut spec = match load_model(&args.model) {
-        Ok(spec) => spec,
-        Err(message) => return Outcome::BadInput(message),
-    };
-    // Flags replace values the checker validated in the file: hold them to the same rules.
-    if let Some(e) = args.epochs {
-        if e == 0 {
-            return Outcome::BadInput("error: --epochs must be at least 1".to_string());
-        }
-        spec.train.epochs = e;
-    }
-    if let Some(lr) = args.lr {
-        if !(lr.is_finite() && lr > 0.0) {
-            return Outcome::BadInput(format!("error: --lr must be a positive number, found {lr}"));
-        }
-        spec.train.lr = lr;
-    }
-    if let Some(seed) = args.seed {
-        spec.train.seed = seed;
-    }
-    let data_name = args.data.display().to_string();
-    let table = match read_observed(&args.data, &spec) {
-        Ok(t) => t,
-        Err(message) => return Outcome::BadInput(message),
-    };
-    let preprocessing = match Preprocessing::fit(&data_name, &table, spec.preprocess) {
-        Ok(s) => s,
-        Err(message) => return Outcome::BadInput(message),
-    };
+    let spec = &config.spec;
+    let data_name = config.data.display().to_string();
+    let table = read_table(&config.data, Wanted::Observed(spec))?;
+    let preprocessing = Preprocessing::fit(&data_name, &table, spec.preprocess)?;
     let y = preprocessing.apply(&table.values);
 
-    let mut model = Model::<f32>::new(&spec, y.rows, spec.train.seed);
-    let bar = progress_bar(spec.train.epochs, args.quiet);
+    let mut model = Model::<f32>::new(spec, y.rows, spec.train.seed);
+    let bar = progress_bar(spec.train.epochs, config.quiet);
     let train_started = Instant::now();
     let options = Options {
         epochs: spec.train.epochs,
@@ -123,27 +145,22 @@ pub fn fit(args: &FitArgs) -> Outcome {
     });
     bar.finish_and_clear();
     let train_seconds = train_started.elapsed().as_secs_f64();
-    let trace = match result {
-        Ok(trace) => trace,
-        Err(diverged) => {
-            return Outcome::JobFailed(format!(
-                "error: {diverged}; nothing was written to `{}`\n  hint: a smaller learning rate (--lr) or β usually helps",
-                args.out.display()
-            ))
-        }
-    };
+    let trace = result.map_err(|source| CliError::Diverged {
+        source,
+        out: config.out.clone(),
+    })?;
 
     let (means, sds) = model.encode(&y);
     let last = trace.last().expect("at least one epoch");
     let priors = model.priors();
     let record = RunRecord {
         pdgc_version: env!("CARGO_PKG_VERSION"),
-        model_file: args.model.display().to_string(),
+        model_file: config.model_file.display().to_string(),
         data_file: data_name,
-        data_bytes: std::fs::metadata(&args.data).map(|m| m.len()).unwrap_or(0),
+        data_bytes: std::fs::metadata(&config.data).map_or(0, |m| m.len()),
         rows: y.rows,
         columns: table.columns.clone(),
-        threads: args.threads,
+        threads: config.threads,
         model: spec.clone(),
         preprocessing: preprocessing.clone(),
         wall_seconds: started.elapsed().as_secs_f64(),
@@ -153,11 +170,17 @@ pub fn fit(args: &FitArgs) -> Outcome {
         final_reconstruction: last.terms.reconstruction,
         final_kl: last.terms.kl(),
     };
-    let written = write_atomically(&args.out, |dir| {
+    let rows = y.rows;
+    let fitted_model = Fitted {
+        model,
+        preprocessing: preprocessing.clone(),
+        rows,
+    };
+    write_atomically(&config.out, |dir| {
         let z = &spec.latent.name;
-        let (header, both) = sources_table(&spec, &means, &sds);
-        write_csv(&dir.join("sources.csv"), &header, &both, Precision::Single).map_err(io_error)?;
-        write_trace(&dir.join("trace.csv"), &spec, &trace)?;
+        let (header, both) = sources_table(spec, &means, &sds);
+        write_csv(&dir.join("sources.csv"), &header, &both, Precision::Single)?;
+        write_trace(&dir.join("trace.csv"), spec, &trace)?;
         let fitted: Vec<FittedPrior> = priors
             .iter()
             .enumerate()
@@ -171,30 +194,20 @@ pub fn fit(args: &FitArgs) -> Outcome {
             .collect();
         write_ron(&dir.join("priors.ron"), &fitted)?;
         write_ron(&dir.join("run.ron"), &record)?;
-        let preprocessing_text = ron::to_string(&preprocessing).map_err(|e| e.to_string())?;
-        model.save(
-            &dir.join("model.safetensors"),
-            y.rows,
-            &[(PREPROCESSING_KEY, preprocessing_text)],
-        )
-    });
-    match written {
-        Ok(()) => {
-            if !args.quiet {
-                eprintln!(
-                    "fitted {} to {} rows in {:.1}s ({:.0} epochs/s); final loss {:.5}; wrote {}",
-                    spec.name,
-                    y.rows,
-                    train_seconds,
-                    record.epochs_per_second,
-                    last.terms.loss,
-                    args.out.display()
-                );
-            }
-            Outcome::Ok
-        }
-        Err(message) => Outcome::JobFailed(format!("error: {message}")),
+        let path = dir.join("model.safetensors");
+        let bytes = fitted_model.to_bytes()?;
+        write_bytes(&path, &bytes)
+    })?;
+    if !config.quiet {
+        eprintln!(
+            "fitted {} to {rows} rows in {train_seconds:.1}s ({:.0} epochs/s); final loss {:.5}; wrote {}",
+            spec.name,
+            record.epochs_per_second,
+            last.terms.loss,
+            config.out.display()
+        );
     }
+    Ok(())
 }
 
 fn progress_bar(epochs: usize, quiet: bool) -> ProgressBar {
@@ -209,18 +222,12 @@ fn progress_bar(epochs: usize, quiet: bool) -> ProgressBar {
     bar
 }
 
-fn io_error(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
-fn write_ron(path: &Path, value: &impl Serialize) -> Result<(), String> {
-    let text = ron::ser::to_string_pretty(value, ron::ser::PrettyConfig::new().struct_names(true))
-        .map_err(|e| e.to_string())?;
-    std::fs::write(path, text + "\n").map_err(|e| format!("cannot write `{}`: {e}", path.display()))
-}
-
 /// trace.csv: one row per epoch; the prior columns are filled every few epochs.
-fn write_trace(path: &Path, spec: &ModelSpec, trace: &[TraceRow]) -> Result<(), String> {
+fn write_trace(path: &Path, spec: &ModelSpec, trace: &[TraceRow]) -> Result<(), CliError> {
+    let io_error = |source: std::io::Error| CliError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let z = &spec.latent.name;
     let n = spec.n();
     let mut header: Vec<String> = ["epoch", "loss", "reconstruction", "kl", "log_q", "log_p"]
@@ -237,8 +244,9 @@ fn write_trace(path: &Path, spec: &ModelSpec, trace: &[TraceRow]) -> Result<(), 
             );
         }
     }
-    let mut w = csv::Writer::from_path(path).map_err(io_error)?;
-    w.write_record(&header).map_err(io_error)?;
+    let csv_error = |e: csv::Error| io_error(e.into());
+    let mut w = csv::Writer::from_path(path).map_err(csv_error)?;
+    w.write_record(&header).map_err(csv_error)?;
     for row in trace {
         let t = &row.terms;
         let mut cells: Vec<String> = vec![row.epoch.to_string()];
@@ -260,7 +268,7 @@ fn write_trace(path: &Path, spec: &ModelSpec, trace: &[TraceRow]) -> Result<(), 
             }
             None => cells.resize(header.len(), String::new()),
         }
-        w.write_record(&cells).map_err(io_error)?;
+        w.write_record(&cells).map_err(csv_error)?;
     }
     w.flush().map_err(io_error)
 }
@@ -270,44 +278,6 @@ fn prior_cells(p: &Mixture) -> Vec<String> {
         .flat_map(|k| [p.weights[k], p.means[k], p.variances[k]])
         .map(|v| format!("{}", v as f32))
         .collect()
-}
-
-/// Writes into a fresh sibling folder and only then puts it in place of `out`, so a run
-/// that fails leaves an earlier `out` as it was.
-pub fn write_atomically(
-    out: &Path,
-    write: impl FnOnce(&Path) -> Result<(), String>,
-) -> Result<(), String> {
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".to_string());
-    std::fs::create_dir_all(parent)
-        .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
-    let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir(&staging)
-        .map_err(|e| format!("cannot create `{}`: {e}", staging.display()))?;
-    if let Err(e) = write(&staging) {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(e);
-    }
-    let previous = parent.join(format!(".{name}.previous-{}", std::process::id()));
-    if out.exists() {
-        std::fs::rename(out, &previous)
-            .map_err(|e| format!("cannot move aside `{}`: {e}", out.display()))?;
-    }
-    if let Err(e) = std::fs::rename(&staging, out) {
-        // Put the earlier result back where it was.
-        let _ = std::fs::rename(&previous, out);
-        return Err(format!("cannot write `{}`: {e}", out.display()));
-    }
-    let _ = std::fs::remove_dir_all(&previous);
-    Ok(())
 }
 
 /// The sources table: `z0..z{n-1}` posterior means, then `z0_sd..` standard deviations.

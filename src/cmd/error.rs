@@ -1,0 +1,67 @@
+//! Every way a command can fail, turned into one message and one exit code here, and
+//! nowhere else: `error:` is printed once, by `main`.
+
+use pdgc::data::DataError;
+use pdgc::fitted::FitFileError;
+use pdgc::train::Diverged;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The model text is wrong: the rendered diagnostics, which carry their own `error:`.
+    #[error("{rendered}")]
+    Model { rendered: String },
+    #[error("cannot read model file `{file}`: {source}")]
+    ModelRead {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    FitFile(#[from] FitFileError),
+    /// A flag's value breaks the rule the model file's setting keeps.
+    #[error("{flag} {why}")]
+    Flag { flag: &'static str, why: String },
+    #[error("cannot compare `{truth}` with `{estimate}`: {why}")]
+    Compare {
+        truth: String,
+        estimate: String,
+        why: String,
+    },
+    #[error("{source}; nothing was written to `{}`\n  hint: a smaller learning rate (--lr) or β usually helps", .out.display())]
+    Diverged { source: Diverged, out: PathBuf },
+    #[error("cannot write `{}`: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the output: {0}")]
+    Stdout(std::io::Error),
+}
+
+impl CliError {
+    /// 2 for bad input, 1 for a job that failed.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Model { .. }
+            | CliError::ModelRead { .. }
+            | CliError::Data(_)
+            | CliError::FitFile(_)
+            | CliError::Flag { .. }
+            | CliError::Compare { .. } => 2,
+            CliError::Diverged { .. } | CliError::Write { .. } | CliError::Stdout(_) => 1,
+        }
+    }
+
+    /// What is printed on standard error, ending in a line break.
+    pub fn message(&self) -> String {
+        match self {
+            CliError::Model { rendered } => rendered.clone(),
+            other => format!("error: {other}\n"),
+        }
+    }
+}
+
+/// `Result` of a command.
+pub type Outcome = Result<(), CliError>;

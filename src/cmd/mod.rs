@@ -1,0 +1,172 @@
+//! What each command does with files: reading inputs, writing outputs, reporting. The
+//! numerics live in the library; this layer only moves data in and out, and lives in the
+//! binary (the library prints nothing and writes no file).
+
+pub mod error;
+pub mod files;
+pub mod fit;
+
+use error::{CliError, Outcome};
+use files::write_atomically;
+use pdgc::data::{read_table, write_csv_to, Precision, Wanted};
+use pdgc::eval::recovery;
+use pdgc::fitted::Fitted;
+use pdgc::matrix::Matrix;
+use pdgc::simulate::Scenario;
+use pdgc::spec::{Encoder, ModelSpec};
+use std::path::Path;
+
+/// Reads a model file and checks it; diagnostics rendered against the file's text.
+pub fn load_model(path: &Path) -> Result<ModelSpec, CliError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| CliError::ModelRead {
+        file: file.clone(),
+        source,
+    })?;
+    let source = pdgc::decode(&bytes).map_err(|(d, text)| CliError::Model {
+        rendered: d.render(&file, &text),
+    })?;
+    pdgc::compile(&source).map_err(|d| CliError::Model {
+        rendered: d.render(&file, &source),
+    })
+}
+
+/// `pdgc check`: print the normalised model, or the diagnostics.
+pub fn check(model: &Path, as_pdg: bool) -> Outcome {
+    let spec = load_model(model)?;
+    if as_pdg {
+        emit_text(&spec.to_pdg())
+    } else {
+        emit_text(&format!("{}\n", spec.to_ron()))
+    }
+}
+
+/// `pdgc simulate`: the paper's scenario as DIR/data.csv and DIR/truth.csv.
+pub fn simulate(scenario: Scenario, samples: usize, seed: u64, out: &Path) -> Outcome {
+    if samples < 2 {
+        return Err(CliError::Flag {
+            flag: "--samples",
+            why: "must be at least 2".into(),
+        });
+    }
+    let sim = pdgc::simulate::simulate(scenario, samples, seed);
+    let names = |prefix: &str, n: usize| (0..n).map(|j| format!("{prefix}{j}")).collect::<Vec<_>>();
+    write_atomically(out, |dir| {
+        let double = Precision::Double;
+        files::write_csv(
+            &dir.join("data.csv"),
+            &names("x", sim.data.cols),
+            &sim.data,
+            double,
+        )?;
+        files::write_csv(
+            &dir.join("truth.csv"),
+            &names("s", sim.truth.cols),
+            &sim.truth,
+            double,
+        )
+    })
+}
+
+/// `pdgc eval`: MCC of estimated sources against the truth.
+pub fn eval(truth: &Path, sources: &Path, json: bool) -> Outcome {
+    let truth_table = read_table(truth, Wanted::All)?;
+    let est_table = read_table(sources, Wanted::All)?;
+    // A fit's sources.csv also holds posterior standard deviations: compare the means.
+    let keep: Vec<usize> = (0..est_table.columns.len())
+        .filter(|&c| !est_table.columns[c].ends_with("_sd"))
+        .collect();
+    let estimate = est_table.values.select_columns(&keep);
+    let rec = recovery(&truth_table.values, &estimate).map_err(|why| CliError::Compare {
+        truth: truth.display().to_string(),
+        estimate: sources.display().to_string(),
+        why,
+    })?;
+    let report = if json {
+        let text = serde_json::to_string_pretty(&rec).expect("plain numbers serialise");
+        format!("{text}\n")
+    } else {
+        let mut text = format!(
+            "MCC (Pearson)  {:.4}\nMCC (Spearman) {:.4}\n{:<12} {:<12} |corr|\n",
+            rec.mcc, rec.mcc_spearman, "source", "matched"
+        );
+        for (i, &j) in rec.matching.iter().enumerate() {
+            text += &format!(
+                "{:<12} {:<12} {:.4}\n",
+                truth_table.columns[i], est_table.columns[keep[j]], rec.per_source[i]
+            );
+        }
+        text
+    };
+    emit_text(&report)
+}
+
+/// Writes a CSV to `out`, or to standard output.
+fn emit_csv(out: Option<&Path>, header: &[String], x: &Matrix) -> Outcome {
+    match out {
+        Some(path) => files::write_csv(path, header, x, Precision::Single),
+        None => stdout(write_csv_to(
+            std::io::stdout().lock(),
+            header,
+            x,
+            Precision::Single,
+        )),
+    }
+}
+
+/// Writes a report to standard output.
+fn emit_text(text: &str) -> Outcome {
+    use std::io::Write;
+    stdout(std::io::stdout().lock().write_all(text.as_bytes()))
+}
+
+fn stdout(result: std::io::Result<()>) -> Outcome {
+    match result {
+        Ok(()) => Ok(()),
+        // A reader that stopped early (`| head`) is not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::Stdout(e)),
+    }
+}
+
+/// `pdgc encode FIT DATA`: sources of new data with a fitted model, preprocessed as the
+/// training data was. Without an encoder (Half-VAE) each new row's latents are fitted
+/// against the frozen decoder and priors, for as many steps as the model's epochs.
+pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
+    let Fitted {
+        model,
+        preprocessing,
+        ..
+    } = Fitted::read(fit_dir)?;
+    let spec = model.spec().clone();
+    let table = read_table(data, Wanted::Observed(&spec))?;
+    let y = preprocessing.apply(&table.values);
+    let (means, sds) = match spec.encoder {
+        Encoder::None => model
+            .fit_latents(&y, spec.train.epochs, spec.train.seed)
+            .encode(&y),
+        Encoder::Mlp(_) => model.encode(&y),
+    };
+    let (header, table) = fit::sources_table(&spec, &means, &sds);
+    emit_csv(out, &header, &table)
+}
+
+/// `pdgc sample FIT N`: N draws from the fitted generative model, in the data's units:
+/// the observed columns (the decoder's mean g(z), without observation noise), then z.
+pub fn sample(fit_dir: &Path, rows: usize, seed: u64, out: Option<&Path>) -> Outcome {
+    let Fitted {
+        model,
+        preprocessing,
+        ..
+    } = Fitted::read(fit_dir)?;
+    let (z, y) = model.sample(rows, seed);
+    let y = preprocessing.invert(&y);
+    let zname = &model.spec().latent.name;
+    let header: Vec<String> = preprocessing
+        .columns
+        .iter()
+        .cloned()
+        .chain((0..z.cols).map(|j| format!("{zname}{j}")))
+        .collect();
+    emit_csv(out, &header, &y.beside(&z))
+}

@@ -1,0 +1,11 @@
+//! Every integration test in one binary, so the crate is linked once (ripgrep's
+//! `tests/tests.rs`). Each module is one area; `util` runs the real `pdgc` binary.
+
+mod util;
+
+mod backend;
+mod cli;
+mod language;
+mod language_props;
+mod recovery;
+mod theory;
