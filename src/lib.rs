@@ -13,6 +13,7 @@ pub mod eval;
 pub mod fitted;
 pub mod front;
 pub mod matrix;
+pub mod numeric;
 pub mod simulate;
 pub mod spec;
 pub mod theory;

@@ -27,8 +27,9 @@
 //! }
 //! ```
 
-use crate::backend::{Mixture, Model};
+use crate::backend::{Mixture, Model, Part};
 use crate::matrix::Matrix;
+use crate::numeric::{log_sum_exp, normal_log_density};
 use crate::spec::ModelSpec;
 use std::f64::consts::PI;
 use std::num::NonZeroUsize;
@@ -42,7 +43,7 @@ pub struct Normal {
 
 impl Normal {
     pub fn log_density(&self, z: f64) -> f64 {
-        -0.5 * ((2.0 * PI * self.variance).ln() + (z - self.mean).powi(2) / self.variance)
+        normal_log_density(z, self.mean, self.variance)
     }
 }
 
@@ -162,12 +163,9 @@ pub fn component(p: &Mixture, k: usize) -> Normal {
 
 /// r_k(z), the posterior responsibility of each component at z (eq. 74).
 pub fn responsibilities(p: &Mixture, z: f64) -> Vec<f64> {
-    let log_terms: Vec<f64> = (0..p.weights.len())
-        .map(|k| p.weights[k].ln() + component(p, k).log_density(z))
-        .collect();
-    let max = log_terms.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let total: f64 = log_terms.iter().map(|t| (t - max).exp()).sum();
-    log_terms.iter().map(|t| (t - max).exp() / total).collect()
+    let log_terms = p.component_log_densities(z);
+    let total = log_sum_exp(&log_terms);
+    log_terms.iter().map(|t| (t - total).exp()).collect()
 }
 
 /// ρ_k*(z) = Σ_{l≠k*} π_l N_l(z) / (π_k* N_k*(z)) (eq. 60), as log(1 + ρ) computed stably.
@@ -236,20 +234,14 @@ impl KlProbe {
         );
         let spec: ModelSpec = crate::compile(&text).expect("the probe model checks");
         let mut model = Model::<f64>::new(&spec, rows, 0);
-        let index = |name: &str| {
-            model
-                .parameters()
-                .iter()
-                .position(|p| p.name == name)
-                .expect("probe parameter")
-        };
+        let index = |part: Part| model.index_of(part).expect("the probe model has it");
         let (weight, logits, means, log_vars) = (
-            index("decoder.out.weight"),
-            index("prior.logits"),
-            index("prior.means"),
-            index("prior.log_vars"),
+            index(Part::DecoderOutputWeight),
+            index(Part::PriorLogits),
+            index(Part::PriorMeans),
+            index(Part::PriorLogVariances),
         );
-        let (latent, log_var) = (index("latent.means"), index("posterior.log_var"));
+        let (latent, log_var) = (index(Part::LatentMeans), index(Part::PosteriorLogVariance));
         let p = &self.prior;
         model.set_parameter(weight, &[0.0]);
         model.set_parameter(
@@ -334,48 +326,7 @@ pub fn per_sample_objective(model: &Model<f64>, y: &Matrix, eps: &[Matrix]) -> V
 /// the old one. Encoder outputs, posterior-variance parameters and decoder inputs move;
 /// the prior stays where it is (permute the noise columns the same way to compare).
 pub fn permute_latents(model: &mut Model<f64>, perm: &[usize]) {
-    let n = perm.len();
-    for (i, p) in model.parameters().iter().enumerate() {
-        let (rows, cols) = p.shape;
-        let moved: Option<Vec<f64>> = if p.name == "encoder.out.weight"
-            || p.name == "encoder.out.bias"
-            || p.name.starts_with("encoder.log_var.")
-            || p.name == "latent.means"
-            || p.name == "posterior.log_var"
-        {
-            // Latent coordinates are the columns.
-            Some(
-                (0..rows * cols)
-                    .map(|e| p.values[(e / cols) * cols + perm[e % cols]])
-                    .collect(),
-            )
-        } else if p.name.starts_with("decoder.")
-            && p.name.ends_with(".weight")
-            && rows == n
-            && is_first_decoder_layer(&p.name, model)
-        {
-            // Latent coordinates are the rows of the first decoder layer.
-            Some(
-                (0..rows * cols)
-                    .map(|e| p.values[perm[e / cols] * cols + e % cols])
-                    .collect(),
-            )
-        } else {
-            None
-        };
-        if let Some(values) = moved {
-            model.set_parameter(i, &values);
-        }
-    }
-}
-
-fn is_first_decoder_layer(name: &str, model: &Model<f64>) -> bool {
-    let first = if model.spec().decoder.is_empty() {
-        "decoder.out.weight"
-    } else {
-        "decoder.0.weight"
-    };
-    name == first
+    model.permute_latents(perm);
 }
 
 /// Permutes the columns of a noise matrix the same way as `permute_latents`.

@@ -129,3 +129,24 @@ fn training_lowers_the_objective_for_every_variant() {
         assert!(after < before, "variant {v}: loss {before} → {after}");
     }
 }
+
+/// The count a fitted-model file is checked against before loading is the count the
+/// built model holds, for every variant and the shipped models.
+#[test]
+fn parameter_count_matches_the_built_model() {
+    let shipped = crate::util::shipped_models()
+        .into_iter()
+        .map(|p| std::fs::read_to_string(p).unwrap());
+    for text in VARIANTS.iter().map(|t| t.to_string()).chain(shipped) {
+        let spec = spec(&text);
+        for rows in [1, 7] {
+            let model = Model::<f64>::new(&spec, rows, 0);
+            let held: usize = model.parameters().iter().map(|p| p.values.len()).sum();
+            assert_eq!(
+                pdgc::backend::parameter_count(&spec, rows),
+                Some(held as u128),
+                "{text}"
+            );
+        }
+    }
+}

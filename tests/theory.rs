@@ -12,7 +12,7 @@
 //! Each check is a function returning `Err` on a violation; a companion test feeds it a
 //! deliberate violation and asserts that it is caught, so no property passes vacuously.
 
-use pdgc::backend::{Mixture, Model};
+use pdgc::backend::{Mixture, Model, Part};
 use pdgc::matrix::Matrix;
 use pdgc::theory::*;
 use proptest::prelude::*;
@@ -72,7 +72,7 @@ fn random_model(prior_line: &str, n: usize, seed: u64) -> (Model<f64>, Matrix, V
     let mut rng = StdRng::seed_from_u64(seed ^ 77);
     // Random prior parameters (the initial ones are too regular to test anything).
     for (i, p) in model.parameters().iter().enumerate() {
-        if p.name.starts_with("prior.") {
+        if is_prior(&model, i) {
             let values: Vec<f64> = p
                 .values
                 .iter()
@@ -163,12 +163,15 @@ fn changed_under(
 /// Shifts dimension j's prior means by 1.5·j, so that random priors are not only distinct
 /// but clearly so: two nearly equal priors make a permutation change the objective by
 /// only a little (seed 4718 moved it by 3e-6 relative), which says nothing about Thm 3.3.
+/// Whether parameter `i` is one of the prior's.
+fn is_prior(model: &Model<f64>, i: usize) -> bool {
+    [Part::PriorLogits, Part::PriorMeans, Part::PriorLogVariances]
+        .into_iter()
+        .any(|part| model.index_of(part) == Some(i))
+}
+
 fn separate_priors(model: &mut Model<f64>) {
-    let i = model
-        .parameters()
-        .iter()
-        .position(|p| p.name == "prior.means")
-        .unwrap();
+    let i = model.index_of(Part::PriorMeans).unwrap();
     let p = &model.parameters()[i];
     let k = p.shape.1;
     let values: Vec<f64> = p
@@ -182,7 +185,7 @@ fn separate_priors(model: &mut Model<f64>) {
 
 fn copy_prior_row(model: &mut Model<f64>, from: usize, to: usize) {
     for (i, p) in model.parameters().iter().enumerate() {
-        if p.name.starts_with("prior.") {
+        if is_prior(model, i) {
             let k = p.shape.1;
             let mut v = p.values.clone();
             for c in 0..k {
@@ -234,11 +237,7 @@ fn thm_3_3_check_detects_a_broken_stabiliser() {
     let (mut model, y, eps) = random_model("~ gmm(K = 2)", 3, 9);
     copy_prior_row(&mut model, 0, 2);
     // Move one prior parameter of dimension 2 a little: no longer in the stabiliser.
-    let i = model
-        .parameters()
-        .iter()
-        .position(|p| p.name == "prior.means")
-        .unwrap();
+    let i = model.index_of(Part::PriorMeans).unwrap();
     let mut v = model.parameters()[i].values.clone();
     v[2 * 2] += 1e-3;
     model.set_parameter(i, &v);
@@ -518,11 +517,10 @@ proptest! {
             );
             let spec = pdgc::compile(&text).unwrap();
             let mut model = Model::<f64>::new(&spec, 5, seed);
-            for (i, p) in model.parameters().iter().enumerate() {
-                let fixed = match p.name.as_str() { "prior.means" => Some(0.0), "prior.log_vars" => Some(0.0), _ => None };
-                if let Some(v) = fixed {
-                    model.set_parameter(i, &vec![v; p.values.len()]);
-                }
+            for part in [Part::PriorMeans, Part::PriorLogVariances] {
+                let i = model.index_of(part).unwrap();
+                let len = model.parameters()[i].values.len();
+                model.set_parameter(i, &vec![0.0; len]);
             }
             let mut rng = StdRng::seed_from_u64(seed);
             let y = Matrix::from_fn(5, 3, |_, _| StandardNormal.sample(&mut rng));

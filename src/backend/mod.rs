@@ -14,6 +14,8 @@
 mod params;
 
 use crate::matrix::Matrix;
+pub use crate::numeric::Mixture;
+use crate::numeric::LN_2PI;
 use crate::spec::{Activation, Encoder, Family, ModelSpec, PosteriorVariance, Prior};
 use dfdx::optim::AdamConfig;
 use dfdx::prelude::*;
@@ -79,7 +81,6 @@ pub const LOG_VAR_RANGE: (f64, f64) = (-12.0, 8.0);
 /// Log-weight of a padding component (dimension j has K_j < K_max components). Finite on
 /// purpose: logsumexp of a row of −∞ is NaN in dfdx 0.13.
 const PAD_LOGIT: f64 = -1e30;
-const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
 type Mat<E> = Tensor<(usize, usize), E, Cpu>;
 type Traced<E> = Tensor<(usize, usize), E, Cpu, OwnedTape<E, Cpu>>;
@@ -131,28 +132,20 @@ pub struct Step {
     pub posterior_variances: Vec<f64>,
 }
 
-/// A mixture prior of one latent dimension, as numbers.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Mixture {
-    pub weights: Vec<f64>,
-    pub means: Vec<f64>,
-    pub variances: Vec<f64>,
-}
-
-impl Mixture {
-    /// log p(z) of this 1-D mixture, computed stably.
-    pub fn log_density(&self, z: f64) -> f64 {
-        let terms: Vec<f64> = (0..self.weights.len())
-            .map(|k| {
-                let v = self.variances[k];
-                self.weights[k].ln()
-                    - 0.5 * (LN_2PI + v.ln())
-                    - 0.5 * (z - self.means[k]).powi(2) / v
-            })
-            .collect();
-        let max = terms.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln()
-    }
+/// Parameters that code outside the backend addresses by what they are (the theory
+/// probes set them directly), never by their names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// (rows, K) prior log-weights before the softmax; rows = 1 shared, n otherwise.
+    PriorLogits,
+    PriorMeans,
+    PriorLogVariances,
+    /// Half-VAE's (T, n) free posterior means.
+    LatentMeans,
+    /// The posterior log-variance parameter ((1, n) per dimension, (T, n) per sample).
+    PosteriorLogVariance,
+    /// The decoder's last (output) weight matrix.
+    DecoderOutputWeight,
 }
 
 /// Where the prior parameters of every dimension come from.
@@ -553,16 +546,10 @@ where
     /// A model with an encoder needs no fitting: use `encode` directly.
     pub fn fit_latents(&self, y: &Matrix, steps: usize, seed: u64) -> Model<E> {
         let mut fresh = Model::<E>::new(&self.spec, y.rows, seed);
-        let mut own = Vec::new();
-        for (i, p) in self.params.infos().into_iter().enumerate() {
-            // Per-row parameters: the free means, and per-sample variances without an encoder.
-            let per_row = p.name == "latent.means"
-                || (p.name == "posterior.log_var"
-                    && self.spec.posterior_variance == PosteriorVariance::PerSample);
-            if per_row {
-                own.push(i);
-            } else {
-                fresh.params.set(i, &p.values);
+        let own = self.per_row_parameters();
+        for i in 0..self.params.len() {
+            if !own.contains(&i) {
+                fresh.params.set(i, &self.params.values(i));
             }
         }
         let mut rng = StdRng::seed_from_u64(seed);
@@ -572,6 +559,46 @@ where
             fresh.adam_step(loss, &own);
         }
         fresh
+    }
+
+    /// The parameters with one row per data row: Half-VAE's free means, and its
+    /// per-sample log-variances.
+    fn per_row_parameters(&self) -> Vec<usize> {
+        let per_sample = self.spec.posterior_variance == PosteriorVariance::PerSample;
+        let per_row_variance = self
+            .log_var
+            .filter(|_| per_sample && self.encoder.is_none());
+        self.free_means
+            .into_iter()
+            .chain(per_row_variance)
+            .collect()
+    }
+
+    /// Relabels the latent coordinates: coordinate j of the new model is coordinate
+    /// perm[j] of the old one. Encoder outputs, posterior-variance parameters and decoder
+    /// inputs move; the prior stays where it is.
+    pub fn permute_latents(&mut self, perm: &[usize]) {
+        // Parameters whose columns are the latent coordinates.
+        let mut by_column: Vec<usize> = Vec::new();
+        if let Some(enc) = &self.encoder {
+            by_column.extend([enc.out.w, enc.out.b]);
+        }
+        if let Some(head) = &self.log_var_head {
+            by_column.extend([head.w, head.b]);
+        }
+        by_column.extend(self.free_means.iter().chain(&self.log_var));
+        for i in by_column {
+            let moved = self.params.values_matrix(i).select_columns(perm);
+            self.params.set(i, &moved.data);
+        }
+        // The first decoder layer's weight: its rows are the latent coordinates.
+        let first = self
+            .decoder
+            .hidden
+            .first()
+            .map_or(self.decoder.out.w, |(l, _)| l.w);
+        let moved = self.params.values_matrix(first).select_rows(perm);
+        self.params.set(first, &moved.data);
     }
 
     /// `rows` draws from the fitted generative model: z from each dimension's prior
@@ -627,6 +654,18 @@ where
                 }
             })
             .collect()
+    }
+
+    /// Where a named part of the model sits in `parameters()` order, if the model has it.
+    pub fn index_of(&self, part: Part) -> Option<usize> {
+        match part {
+            Part::PriorLogits => Some(self.prior_logits),
+            Part::PriorMeans => Some(self.prior_means),
+            Part::PriorLogVariances => Some(self.prior_log_vars),
+            Part::LatentMeans => self.free_means,
+            Part::PosteriorLogVariance => self.log_var,
+            Part::DecoderOutputWeight => Some(self.decoder.out.w),
+        }
     }
 
     /// Names, shapes and values of every parameter.

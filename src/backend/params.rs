@@ -162,16 +162,27 @@ where
         }
     }
 
+    /// Parameter `i`'s values, row-major.
+    pub fn values(&self, i: usize) -> Vec<f64> {
+        self.values[i]
+            .as_vec()
+            .iter()
+            .map(|x| x.to_f64().unwrap_or(f64::NAN))
+            .collect()
+    }
+
+    /// Parameter `i` as a matrix.
+    pub fn values_matrix(&self, i: usize) -> crate::matrix::Matrix {
+        let (rows, cols) = *self.values[i].shape();
+        crate::matrix::Matrix::new(rows, cols, self.values(i))
+    }
+
     pub fn infos(&self) -> Vec<ParamInfo> {
         (0..self.len())
             .map(|i| ParamInfo {
                 name: self.names[i].clone(),
                 shape: *self.values[i].shape(),
-                values: self.values[i]
-                    .as_vec()
-                    .iter()
-                    .map(|x| x.to_f64().unwrap_or(f64::NAN))
-                    .collect(),
+                values: self.values(i),
                 learned: self.learned[i].clone(),
             })
             .collect()
