@@ -11,14 +11,15 @@
 //! none loses its gradient. The element type is generic: f32 for training, f64 for the
 //! gradient checks and the property tests.
 
+mod optim;
 mod params;
 
 use crate::matrix::Matrix;
 pub use crate::numeric::Mixture;
 use crate::numeric::LN_2PI;
 use crate::spec::{Activation, Encoder, Family, ModelSpec, PosteriorVariance, Prior};
-use dfdx::optim::AdamConfig;
 use dfdx::prelude::*;
+use optim::Adam;
 use params::{Linear, Mlp, ParamStore};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -185,9 +186,10 @@ where
     prior_means: usize,
     prior_log_vars: usize,
     layout: PriorLayout<E>,
-    adam: AdamConfig,
-    moments: (Gradients<E, Cpu>, Gradients<E, Cpu>),
-    adam_t: i32,
+    /// Adam over every parameter: what `step` trains with.
+    optimiser: Adam<E>,
+    /// Adam over the prior's parameters alone, for `step_prior`; made on first use.
+    prior_optimiser: Option<Adam<E>>,
 }
 
 impl<E: Real> Model<E>
@@ -264,6 +266,7 @@ where
         params.set_learned(prior_means, learned(1));
         params.set_learned(prior_log_vars, learned(1));
 
+        let every_parameter = (0..params.len()).collect();
         Model {
             spec: spec.clone(),
             dev,
@@ -277,12 +280,8 @@ where
             prior_means,
             prior_log_vars,
             layout,
-            adam: AdamConfig {
-                lr: spec.train.lr,
-                ..AdamConfig::default()
-            },
-            moments: (Gradients::leaky(), Gradients::leaky()),
-            adam_t: 0,
+            optimiser: Adam::new(spec.train.lr, every_parameter),
+            prior_optimiser: None,
         }
     }
 
@@ -508,24 +507,8 @@ where
         if !step.terms.loss.is_finite() {
             return step; // the caller reports divergence; parameters stay as they were
         }
-        let all: Vec<usize> = (0..self.params.len()).collect();
-        self.adam_step(loss, &all);
+        self.optimiser.step(&mut self.params, loss);
         step
-    }
-
-    /// Adam on the parameters `which`, from the gradients of `loss`.
-    fn adam_step(&mut self, loss: Scalar<E>, which: &[usize]) {
-        let mut grads = loss.backward();
-        self.adam_t += 1;
-        for &i in which {
-            let p = self.params.value_mut(i);
-            let g = grads.get_or_alloc_mut(p).expect("gradient buffer");
-            let m1 = self.moments.0.get_or_alloc_mut(p).expect("moment buffer");
-            let m2 = self.moments.1.get_or_alloc_mut(p).expect("moment buffer");
-            self.adam
-                .try_update(self.adam_t, p, m1, m2, g)
-                .expect("Adam update on the CPU");
-        }
     }
 
     /// One Adam step of the prior parameters alone towards maximum likelihood of the
@@ -535,8 +518,11 @@ where
         let zt = self.tensor(z).leaky_trace();
         let loss = self.log_prior(zt) * c::<E>(-1.0 / z.rows as f64);
         let before = value(&loss);
-        let prior = [self.prior_logits, self.prior_means, self.prior_log_vars];
-        self.adam_step(loss, &prior);
+        let prior = vec![self.prior_logits, self.prior_means, self.prior_log_vars];
+        let lr = self.spec.train.lr;
+        self.prior_optimiser
+            .get_or_insert_with(|| Adam::new(lr, prior))
+            .step(&mut self.params, loss);
         before
     }
 
@@ -553,10 +539,11 @@ where
             }
         }
         let mut rng = StdRng::seed_from_u64(seed);
+        let mut adam = Adam::new(self.spec.train.lr, own);
         for _ in 0..steps {
             let eps = fresh.draw_noise(y.rows, &mut rng);
             let (loss, _) = fresh.objective(y, &eps);
-            fresh.adam_step(loss, &own);
+            adam.step(&mut fresh.params, loss);
         }
         fresh
     }

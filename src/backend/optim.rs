@@ -1,0 +1,53 @@
+//! The optimiser: dfdx's own Adam kernel over a chosen set of parameters of a store, with
+//! its moments and step count (candle-nn's `optim.rs` is the model). dfdx 0.13's
+//! `Optimizer` wants compile-time-shaped modules, so the moments live in
+//! `Gradients::leaky()` keyed by each parameter tensor.
+
+use super::params::ParamStore;
+use super::{Real, Scalar};
+use dfdx::optim::AdamConfig;
+use dfdx::prelude::*;
+
+pub(crate) struct Adam<E: Real>
+where
+    Cpu: Device<E>,
+{
+    config: AdamConfig,
+    /// Indices, in the store, of the parameters this optimiser moves.
+    params: Vec<usize>,
+    moments: (Gradients<E, Cpu>, Gradients<E, Cpu>),
+    t: i32,
+}
+
+impl<E: Real> Adam<E>
+where
+    Cpu: Device<E>,
+{
+    /// Adam with PyTorch's defaults and learning rate `lr`, over `params` only.
+    pub fn new(lr: f64, params: Vec<usize>) -> Self {
+        Adam {
+            config: AdamConfig {
+                lr,
+                ..AdamConfig::default()
+            },
+            params,
+            moments: (Gradients::leaky(), Gradients::leaky()),
+            t: 0,
+        }
+    }
+
+    /// One step of this optimiser's parameters down the gradient of `loss`.
+    pub fn step(&mut self, store: &mut ParamStore<E>, loss: Scalar<E>) {
+        let mut grads = loss.backward();
+        self.t += 1;
+        for &i in &self.params {
+            let p = store.value_mut(i);
+            let g = grads.get_or_alloc_mut(p).expect("gradient buffer");
+            let m1 = self.moments.0.get_or_alloc_mut(p).expect("moment buffer");
+            let m2 = self.moments.1.get_or_alloc_mut(p).expect("moment buffer");
+            self.config
+                .try_update(self.t, p, m1, m2, g)
+                .expect("Adam update on the CPU");
+        }
+    }
+}
