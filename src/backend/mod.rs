@@ -209,45 +209,59 @@ where
         let mut params = ParamStore::new(dev.clone());
 
         let encoder = match &spec.encoder {
-            Encoder::Mlp(layers) => Some(params.mlp("encoder", m, layers, n, &mut rng)),
+            Encoder::Mlp(layers) => Some(params.builder("encoder").mlp(m, layers, n, &mut rng)),
             Encoder::None => None,
         };
         let log_var_head = match (&encoder, &spec.posterior_variance) {
             (Some(enc), PosteriorVariance::PerSample) => {
                 let width = enc.output_width_of_hidden(m);
-                let head = params.linear("encoder.log_var", width, n, &mut rng);
+                let head = params
+                    .builder("encoder")
+                    .pp("log_var")
+                    .linear(width, n, &mut rng);
                 // Start the head near log σ² = −2, the same start as the other modes.
                 params.fill(head.b, -2.0);
                 Some(head)
             }
             _ => None,
         };
-        let decoder = params.mlp("decoder", n, &spec.decoder, m, &mut rng);
+        let decoder = params.builder("decoder").mlp(n, &spec.decoder, m, &mut rng);
         let free_means = encoder.is_none().then(|| {
-            params.add("latent.means", rows, n, |_, _| {
+            params.builder("latent").add("means", rows, n, |_, _| {
                 Distribution::<f64>::sample(&StandardNormal, &mut rng)
             })
         });
         let log_var = match (&spec.posterior_variance, &encoder) {
-            (PosteriorVariance::PerDimension, _) => {
-                Some(params.add("posterior.log_var", 1, n, |_, _| -2.0))
-            }
-            (PosteriorVariance::PerSample, None) => {
-                Some(params.add("posterior.log_var", rows, n, |_, _| -2.0))
-            }
+            (PosteriorVariance::PerDimension, _) => Some(params.builder("posterior").add(
+                "log_var",
+                1,
+                n,
+                |_, _| -2.0,
+            )),
+            (PosteriorVariance::PerSample, None) => Some(params.builder("posterior").add(
+                "log_var",
+                rows,
+                n,
+                |_, _| -2.0,
+            )),
             _ => None,
         };
 
         let (layout, init) = prior_layout::<E>(&dev, &spec.prior, n, &mut rng);
-        let prior_logits = params.add("prior.logits", layout.rows, layout.k_max, |r, k| {
-            init.0.get(r, k)
-        });
-        let prior_means = params.add("prior.means", layout.rows, layout.k_max, |r, k| {
-            init.1.get(r, k)
-        });
-        let prior_log_vars = params.add("prior.log_vars", layout.rows, layout.k_max, |r, k| {
-            init.2.get(r, k)
-        });
+        let prior_logits =
+            params
+                .builder("prior")
+                .add("logits", layout.rows, layout.k_max, |r, k| init.0.get(r, k));
+        let prior_means =
+            params
+                .builder("prior")
+                .add("means", layout.rows, layout.k_max, |r, k| init.1.get(r, k));
+        let prior_log_vars =
+            params
+                .builder("prior")
+                .add("log_vars", layout.rows, layout.k_max, |r, k| {
+                    init.2.get(r, k)
+                });
         let families: Vec<&Family> = match &spec.prior {
             Prior::Shared(f) => vec![f],
             Prior::PerDimension(fs) => fs.iter().collect(),

@@ -73,7 +73,15 @@ where
         &mut self.values[i]
     }
 
-    pub fn add(
+    /// A builder that names what it adds `name.…`.
+    pub fn builder(&mut self, name: &str) -> VarBuilder<'_, E> {
+        VarBuilder {
+            store: self,
+            prefix: name.to_string(),
+        }
+    }
+
+    fn add(
         &mut self,
         name: &str,
         rows: usize,
@@ -117,51 +125,6 @@ where
         self.values[i] = self.dev.tensor_from_vec(data, shape);
     }
 
-    /// A dense layer with PyTorch's default initialisation, U(±1/√fan_in).
-    pub fn linear(
-        &mut self,
-        name: &str,
-        inputs: usize,
-        outputs: usize,
-        rng: &mut StdRng,
-    ) -> Linear {
-        let bound = 1.0 / (inputs as f64).sqrt();
-        let u = Uniform::new_inclusive(-bound, bound);
-        let w = self.add(&format!("{name}.weight"), inputs, outputs, |_, _| {
-            u.sample(rng)
-        });
-        let b = self.add(&format!("{name}.bias"), 1, outputs, |_, _| u.sample(rng));
-        Linear { w, b }
-    }
-
-    /// Hidden layers as given, then a linear projection to `outputs`.
-    pub fn mlp(
-        &mut self,
-        name: &str,
-        inputs: usize,
-        layers: &[Dense],
-        outputs: usize,
-        rng: &mut StdRng,
-    ) -> Mlp {
-        let mut width = inputs;
-        let mut hidden = Vec::new();
-        let mut widths = Vec::new();
-        for (i, layer) in layers.iter().enumerate() {
-            hidden.push((
-                self.linear(&format!("{name}.{i}"), width, layer.width, rng),
-                layer.activation,
-            ));
-            width = layer.width;
-            widths.push(width);
-        }
-        let out = self.linear(&format!("{name}.out"), width, outputs, rng);
-        Mlp {
-            hidden,
-            out,
-            widths,
-        }
-    }
-
     /// Parameter `i`'s values, row-major.
     pub fn values(&self, i: usize) -> Vec<f64> {
         self.values[i]
@@ -186,5 +149,74 @@ where
                 learned: self.learned[i].clone(),
             })
             .collect()
+    }
+}
+
+/// Adds parameters to a store under a dotted path, so a layer never spells its full name:
+/// `store.builder("encoder").pp("0")` makes `encoder.0.weight` and `encoder.0.bias`
+/// (candle-nn's `VarBuilder`).
+pub struct VarBuilder<'a, E: Real>
+where
+    Cpu: Device<E>,
+{
+    store: &'a mut ParamStore<E>,
+    prefix: String,
+}
+
+impl<E: Real> VarBuilder<'_, E>
+where
+    Cpu: Device<E>,
+{
+    /// A builder one level further down the path.
+    pub fn pp(&mut self, name: impl std::fmt::Display) -> VarBuilder<'_, E> {
+        VarBuilder {
+            prefix: format!("{}.{name}", self.prefix),
+            store: self.store,
+        }
+    }
+
+    /// A (rows, cols) parameter named `prefix.name`, with entries `init(r, c)`; its index.
+    pub fn add(
+        &mut self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        init: impl FnMut(usize, usize) -> f64,
+    ) -> usize {
+        let full = format!("{}.{name}", self.prefix);
+        self.store.add(&full, rows, cols, init)
+    }
+
+    /// A dense layer with PyTorch's default initialisation, U(±1/√fan_in).
+    pub fn linear(&mut self, inputs: usize, outputs: usize, rng: &mut StdRng) -> Linear {
+        let bound = 1.0 / (inputs as f64).sqrt();
+        let u = Uniform::new_inclusive(-bound, bound);
+        let w = self.add("weight", inputs, outputs, |_, _| u.sample(rng));
+        let b = self.add("bias", 1, outputs, |_, _| u.sample(rng));
+        Linear { w, b }
+    }
+
+    /// Hidden layers `0`, `1`, … as given, then a linear projection `out` to `outputs`.
+    pub fn mlp(
+        &mut self,
+        inputs: usize,
+        layers: &[Dense],
+        outputs: usize,
+        rng: &mut StdRng,
+    ) -> Mlp {
+        let mut width = inputs;
+        let mut hidden = Vec::new();
+        let mut widths = Vec::new();
+        for (i, layer) in layers.iter().enumerate() {
+            hidden.push((self.pp(i).linear(width, layer.width, rng), layer.activation));
+            width = layer.width;
+            widths.push(width);
+        }
+        let out = self.pp("out").linear(width, outputs, rng);
+        Mlp {
+            hidden,
+            out,
+            widths,
+        }
     }
 }
