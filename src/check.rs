@@ -8,11 +8,7 @@ use crate::front::ast::*;
 use crate::front::parse;
 use crate::spec::*;
 
-const FAMILIES: [&str; 2] = ["gmm", "normal"];
-const NETWORK_WORDS: [&str; 2] = ["linear", "none"];
-const LAYER_KINDS: [&str; 1] = ["dense"];
-const POSTERIOR_MODES: [&str; 3] = ["per_dimension", "per_sample", "fixed"];
-const SETTINGS: [&str; 5] = ["epochs", "lr", "batch", "seed", "samples"];
+use crate::words::{self, FAMILIES, LAYERS, NETWORKS, POSTERIOR_MODES, SETTINGS};
 
 /// The most latent or observed dimensions, or mixture components, a model may have.
 const DIMENSIONS_MAX: u64 = 1 << 16;
@@ -508,7 +504,7 @@ impl Checker {
     fn family(&mut self, f: &FamilyExpr) -> Option<Family> {
         let args = arguments(f);
         match f.name.value.as_str() {
-            "gmm" => {
+            words::GMM => {
                 let [(key, value)] = args.as_slice() else {
                     self.error(
                         Diagnostic::new(
@@ -522,7 +518,7 @@ impl Checker {
                     return None;
                 };
                 if let Some(key) = key {
-                    if key.value != "K" {
+                    if key.value != words::GMM_COMPONENTS {
                         self.error(
                             Diagnostic::new(
                                 Rule::WrongArguments,
@@ -539,7 +535,7 @@ impl Checker {
                     self.count_up_to(value, "K, the number of mixture components", DIMENSIONS_MAX)?;
                 Some(Family::Gmm { k })
             }
-            "normal" => {
+            words::NORMAL => {
                 if args.is_empty() && f.arguments.is_none() {
                     return Some(Family::LearnableNormal);
                 }
@@ -609,9 +605,9 @@ impl Checker {
     fn network(&mut self, net: &NetworkExpr, is_encoder: bool) -> Option<Encoder> {
         match net {
             NetworkExpr::Word(w) => match (w.value.as_str(), is_encoder) {
-                ("linear", _) => Some(Encoder::Mlp(Vec::new())),
-                ("none", true) => Some(Encoder::None),
-                ("none", false) => {
+                (words::LINEAR, _) => Some(Encoder::Mlp(Vec::new())),
+                (words::NONE, true) => Some(Encoder::None),
+                (words::NONE, false) => {
                     self.error(
                         Diagnostic::new(Rule::Conflict, w.span.clone(), "the decoder cannot be `none`")
                             .label("a decoder is needed")
@@ -621,9 +617,9 @@ impl Checker {
                 }
                 (other, _) => {
                     let words: &[&str] = if is_encoder {
-                        &NETWORK_WORDS
+                        &NETWORKS
                     } else {
-                        &NETWORK_WORDS[..1]
+                        &NETWORKS[..1]
                     };
                     self.error(
                         Diagnostic::new(
@@ -656,7 +652,7 @@ impl Checker {
 
     fn layer(&mut self, l: &LayerExpr) -> Option<Dense> {
         let mut ok = true;
-        if l.kind.value != "dense" {
+        if l.kind.value != words::DENSE {
             ok = false;
             self.error(
                 Diagnostic::new(
@@ -664,8 +660,8 @@ impl Checker {
                     l.kind.span.clone(),
                     format!("unknown layer `{}`", l.kind.value),
                 )
-                .label(format!("expected {}", one_of(&LAYER_KINDS)))
-                .help_opt(suggestion(&l.kind.value, &LAYER_KINDS)),
+                .label(format!("expected {}", one_of(&LAYERS)))
+                .help_opt(suggestion(&l.kind.value, &LAYERS)),
             );
         }
         let width = self.count(&l.width, "a layer width");
@@ -695,7 +691,7 @@ impl Checker {
         let mode = f.name.value.as_str();
         let args = arguments(f);
         match mode {
-            "per_dimension" | "per_sample" if f.arguments.is_some() => {
+            words::PER_DIMENSION | words::PER_SAMPLE if f.arguments.is_some() => {
                 self.error(
                     Diagnostic::new(
                         Rule::WrongArguments,
@@ -706,9 +702,9 @@ impl Checker {
                 );
                 None
             }
-            "per_dimension" => Some(PosteriorVariance::PerDimension),
-            "per_sample" => Some(PosteriorVariance::PerSample),
-            "fixed" => {
+            words::PER_DIMENSION => Some(PosteriorVariance::PerDimension),
+            words::PER_SAMPLE => Some(PosteriorVariance::PerSample),
+            words::FIXED => {
                 let [(None, value)] = args.as_slice() else {
                     self.error(
                         Diagnostic::new(
@@ -789,10 +785,10 @@ impl Checker {
             seen.push(&s.key);
             let v = &s.value;
             let set = match key {
-                "epochs" => self.count(v, "epochs").map(|x| t.epochs = x),
-                "samples" => self.count(v, "samples").map(|x| t.samples = x),
-                "seed" => self.whole(v, "the seed").map(|x| t.seed = x),
-                "lr" => self.number(v, "the learning rate").and_then(|x| {
+                words::EPOCHS => self.count(v, "epochs").map(|x| t.epochs = x),
+                words::SAMPLES => self.count(v, "samples").map(|x| t.samples = x),
+                words::SEED => self.whole(v, "the seed").map(|x| t.seed = x),
+                words::LR => self.number(v, "the learning rate").and_then(|x| {
                     if x > 0.0 {
                         t.lr = x;
                         Some(())
@@ -808,11 +804,11 @@ impl Checker {
                         None
                     }
                 }),
-                "batch" if v.value == "full" => {
+                words::BATCH if v.value == words::FULL => {
                     t.batch = Batch::Full;
                     Some(())
                 }
-                "batch" => {
+                words::BATCH => {
                     if v.value.starts_with(|c: char| c.is_ascii_alphabetic()) {
                         self.error(
                             Diagnostic::new(
@@ -821,7 +817,7 @@ impl Checker {
                                 format!("expected `full` or a batch size, found `{}`", v.value),
                             )
                             .label("not a batch size")
-                            .help_opt(suggestion(&v.value, &["full"])),
+                            .help_opt(suggestion(&v.value, &[words::FULL])),
                         );
                         None
                     } else {

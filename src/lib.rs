@@ -18,6 +18,7 @@ pub mod simulate;
 pub mod spec;
 pub mod theory;
 pub mod train;
+pub mod words;
 
 pub use check::{compile, decode};
 pub use diagnostic::{render, Diagnostic, Diagnostics, Rule};

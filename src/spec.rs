@@ -4,6 +4,7 @@
 //! `pdgc check` and embedded in every fitted model, and it prints back to `.pdg` text
 //! (`to_pdg`) that parses to the same value.
 
+use crate::words;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
@@ -281,30 +282,37 @@ impl ModelSpec {
             }
         }
         match &self.encoder {
-            Encoder::None => s.push_str("encoder none\n"),
+            Encoder::None => {
+                let _ = writeln!(s, "encoder {}", words::NONE);
+            }
             Encoder::Mlp(layers) => {
                 let _ = writeln!(s, "encoder {}", network_text(layers));
             }
         }
         let _ = writeln!(s, "decoder {}", network_text(&self.decoder));
         let pv = match self.posterior_variance {
-            PosteriorVariance::PerDimension => "per_dimension".to_string(),
-            PosteriorVariance::PerSample => "per_sample".to_string(),
-            PosteriorVariance::Fixed(v) => format!("fixed({})", number_text(v)),
+            PosteriorVariance::PerDimension => words::PER_DIMENSION.to_string(),
+            PosteriorVariance::PerSample => words::PER_SAMPLE.to_string(),
+            PosteriorVariance::Fixed(v) => format!("{}({})", words::FIXED, number_text(v)),
         };
         let _ = writeln!(s, "posterior variance {pv}");
         let _ = writeln!(s, "beta {}", number_text(self.beta));
         let t = &self.train;
         let batch = match t.batch {
-            Batch::Full => "full".to_string(),
+            Batch::Full => words::FULL.to_string(),
             Batch::Size(b) => b.to_string(),
         };
         let _ = writeln!(
             s,
-            "train {{ epochs {}; lr {}; batch {batch}; seed {}; samples {} }}",
+            "train {{ {} {}; {} {}; {} {batch}; {} {}; {} {} }}",
+            words::EPOCHS,
             t.epochs,
+            words::LR,
             number_text(t.lr),
+            words::BATCH,
+            words::SEED,
             t.seed,
+            words::SAMPLES,
             t.samples
         );
         s
@@ -313,21 +321,26 @@ impl ModelSpec {
 
 fn family_text(f: &Family) -> String {
     match f {
-        Family::Gmm { k } => format!("gmm(K = {k})"),
+        Family::Gmm { k } => format!("{}({} = {k})", words::GMM, words::GMM_COMPONENTS),
         Family::Normal { mean, variance } => {
-            format!("normal({}, {})", number_text(*mean), number_text(*variance))
+            format!(
+                "{}({}, {})",
+                words::NORMAL,
+                number_text(*mean),
+                number_text(*variance)
+            )
         }
-        Family::LearnableNormal => "normal".to_string(),
+        Family::LearnableNormal => words::NORMAL.to_string(),
     }
 }
 
 fn network_text(layers: &[Dense]) -> String {
     if layers.is_empty() {
-        return "linear".to_string();
+        return words::LINEAR.to_string();
     }
     let parts: Vec<String> = layers
         .iter()
-        .map(|l| format!("dense {} {}", l.width, l.activation.keyword()))
+        .map(|l| format!("{} {} {}", words::DENSE, l.width, l.activation.keyword()))
         .collect();
     format!("{{ {} }}", parts.join("; "))
 }

@@ -8,6 +8,7 @@ pub mod ast;
 
 use crate::diagnostic::{did_you_mean, one_of, Diagnostic, Rule as Check, Span};
 use crate::spec::Preprocess;
+use crate::words::STATEMENTS;
 use ast::*;
 use pest::error::{Error as PestError, InputLocation};
 use pest::iterators::Pair;
@@ -17,19 +18,6 @@ use pest_derive::Parser;
 #[derive(Parser)]
 #[grammar = "../grammar/pdg.pest"]
 struct PdgParser;
-
-/// The words that begin a statement.
-pub const STATEMENT_KEYWORDS: [&str; 9] = [
-    "model",
-    "observed",
-    "preprocess",
-    "latent",
-    "encoder",
-    "decoder",
-    "posterior",
-    "beta",
-    "train",
-];
 
 /// Parses a model file into statements. Statements that failed to parse are left out and
 /// reported in the diagnostics; the returned statements are the ones that parsed.
@@ -68,7 +56,7 @@ pub fn parse(source: &str) -> (Vec<Statement>, Vec<Diagnostic>) {
 
 /// Whether `word` starts a statement.
 pub fn is_keyword(word: &str) -> bool {
-    STATEMENT_KEYWORDS.contains(&word)
+    STATEMENTS.contains(&word)
 }
 
 /// Where the parser gave up: the furthest point any alternative reached.
@@ -148,14 +136,13 @@ fn syntax_error(
     if !is_keyword(first_word) && !names_a_dimension {
         let span = token_span(source, statement_start);
         let found = describe_found(source, statement_start);
-        let help =
-            did_you_mean(first_word, &STATEMENT_KEYWORDS).map(|k| format!("did you mean `{k}`?"));
+        let help = did_you_mean(first_word, &STATEMENTS).map(|k| format!("did you mean `{k}`?"));
         return Diagnostic::new(
             Check::Syntax,
             span,
             format!(
                 "expected a statement ({}), found {found}",
-                one_of(&STATEMENT_KEYWORDS)
+                one_of(&STATEMENTS)
             ),
         )
         .label("not a statement")

@@ -1,0 +1,51 @@
+//! Every word of the model language, defined once: the front end, the checker (with its
+//! "did you mean") and the printer (`ModelSpec::to_pdg`) all read them from here.
+//! Activations and preprocessing words belong to their enums (`spec::Activation::ALL`,
+//! `spec::Preprocess::ALL`, each with `keyword()`), which are lists of their own. The
+//! grammar (`grammar/pdg.pest`) is structural: it parses these as names, except the
+//! statement keywords and `shared`, which it must know to find statement boundaries.
+
+/// The words that begin a statement.
+pub const STATEMENTS: [&str; 9] = [
+    "model",
+    "observed",
+    "preprocess",
+    "latent",
+    "encoder",
+    "decoder",
+    "posterior",
+    "beta",
+    "train",
+];
+
+/// Prior families.
+pub const GMM: &str = "gmm";
+pub const NORMAL: &str = "normal";
+pub const FAMILIES: [&str; 2] = [GMM, NORMAL];
+/// The name of `gmm`'s one argument, the number of components.
+pub const GMM_COMPONENTS: &str = "K";
+
+/// An encoder or decoder without hidden layers, and no encoder at all (Half-VAE).
+pub const LINEAR: &str = "linear";
+pub const NONE: &str = "none";
+pub const NETWORKS: [&str; 2] = [LINEAR, NONE];
+
+/// Layer kinds.
+pub const DENSE: &str = "dense";
+pub const LAYERS: [&str; 1] = [DENSE];
+
+/// Posterior variance modes.
+pub const PER_DIMENSION: &str = "per_dimension";
+pub const PER_SAMPLE: &str = "per_sample";
+pub const FIXED: &str = "fixed";
+pub const POSTERIOR_MODES: [&str; 3] = [PER_DIMENSION, PER_SAMPLE, FIXED];
+
+/// Settings of the `train { }` block.
+pub const EPOCHS: &str = "epochs";
+pub const LR: &str = "lr";
+pub const BATCH: &str = "batch";
+pub const SEED: &str = "seed";
+pub const SAMPLES: &str = "samples";
+pub const SETTINGS: [&str; 5] = [EPOCHS, LR, BATCH, SEED, SAMPLES];
+/// `batch full`: every row in every step.
+pub const FULL: &str = "full";
