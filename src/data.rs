@@ -353,7 +353,7 @@ impl Whitening {
                 columns: m,
             });
         }
-        let rows = nalgebra::DMatrix::from_row_slice(y.rows, m, &y.data);
+        let rows = y.to_nalgebra();
         let correlation = rows.tr_mul(&rows) / y.rows as f64;
         let eigen = nalgebra::SymmetricEigen::new(correlation);
         let largest = eigen.eigenvalues.max();
@@ -387,11 +387,10 @@ impl Whitening {
     }
 }
 
-/// Each row of `y` multiplied by `rows`ᵀ: y · rowsᵀ.
+/// y · rowsᵀ, with `rows` a matrix given row by row.
 fn times_transpose(y: &Matrix, rows: &[Vec<f64>]) -> Matrix {
-    Matrix::from_fn(y.rows, rows.len(), |r, c| {
-        y.row(r).iter().zip(&rows[c]).map(|(a, b)| a * b).sum()
-    })
+    let cols = rows.first().map_or(0, Vec::len);
+    y.matmul_transpose(&Matrix::new(rows.len(), cols, rows.concat()))
 }
 
 /// `` `a` ``, `` `a` and `b` ``, `` `a`, `b` and `c` ``.

@@ -1,5 +1,7 @@
 //! A plain row-major matrix of f64: how data, sources and parameters travel between the
 //! I/O layer, the training loop and the backend, without anyone else knowing dfdx.
+//! Row-major because CSV rows and dfdx tensors are; linear algebra (products, and the
+//! eigendecompositions in `data`) is nalgebra's, through `to_nalgebra`/`From`.
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matrix {
@@ -62,16 +64,18 @@ impl Matrix {
     /// self · other
     pub fn matmul(&self, other: &Matrix) -> Matrix {
         assert_eq!(self.cols, other.rows, "matmul shapes");
-        let mut out = Matrix::zeros(self.rows, other.cols);
-        for r in 0..self.rows {
-            for k in 0..self.cols {
-                let a = self.get(r, k);
-                for c in 0..other.cols {
-                    out.data[r * other.cols + c] += a * other.get(k, c);
-                }
-            }
-        }
-        out
+        (self.to_nalgebra() * other.to_nalgebra()).into()
+    }
+
+    /// self · otherᵀ
+    pub fn matmul_transpose(&self, other: &Matrix) -> Matrix {
+        assert_eq!(self.cols, other.cols, "matmul shapes");
+        (self.to_nalgebra() * other.to_nalgebra().transpose()).into()
+    }
+
+    /// The same matrix as nalgebra's (column-major) type.
+    pub fn to_nalgebra(&self) -> nalgebra::DMatrix<f64> {
+        nalgebra::DMatrix::from_row_slice(self.rows, self.cols, &self.data)
     }
 
     /// This matrix's columns followed by `other`'s (same number of rows).
@@ -104,5 +108,11 @@ impl Matrix {
             self.cols,
             self.data.iter().map(|&x| f(x)).collect(),
         )
+    }
+}
+
+impl From<nalgebra::DMatrix<f64>> for Matrix {
+    fn from(m: nalgebra::DMatrix<f64>) -> Matrix {
+        Matrix::from_fn(m.nrows(), m.ncols(), |r, c| m[(r, c)])
     }
 }

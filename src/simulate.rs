@@ -86,11 +86,10 @@ fn mixing_matrix(rng: &mut StdRng) -> Matrix {
 pub fn simulate(scenario: Scenario, samples: usize, seed: u64) -> Simulation {
     let mut rng = StdRng::seed_from_u64(seed);
     let truth = sources(samples, &mut rng);
-    let transpose = |m: &Matrix| Matrix::from_fn(m.cols, m.rows, |r, c| m.get(c, r));
     match scenario {
         Scenario::Linear => {
             let a = mixing_matrix(&mut rng);
-            let data = truth.matmul(&transpose(&a));
+            let data = truth.matmul_transpose(&a);
             Simulation {
                 data,
                 truth,
@@ -100,8 +99,8 @@ pub fn simulate(scenario: Scenario, samples: usize, seed: u64) -> Simulation {
         Scenario::Nonlinear => {
             let a1 = mixing_matrix(&mut rng);
             let a2 = mixing_matrix(&mut rng);
-            let h = truth.matmul(&transpose(&a1)).map(f64::tanh);
-            let data = h.matmul(&transpose(&a2)).map(f64::tanh);
+            let h = truth.matmul_transpose(&a1).map(f64::tanh);
+            let data = h.matmul_transpose(&a2).map(f64::tanh);
             Simulation {
                 data,
                 truth,
