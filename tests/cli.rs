@@ -321,6 +321,12 @@ fn encode_and_sample_use_the_fitted_model_file() {
     );
     let missing = pdgc(&["sample", s(&sim.join("nothing")), "3"]);
     assert_eq!(missing.status.code(), Some(2));
+    let none = pdgc(&["sample", s(&out), "0"]);
+    assert_eq!(none.status.code(), Some(2));
+    assert_eq!(
+        stderr(&none),
+        "error: the number of draws must be at least 1\n"
+    );
 }
 
 #[test]

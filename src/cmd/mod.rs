@@ -154,6 +154,13 @@ pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
 /// `pdgc sample FIT N`: N draws from the fitted generative model, in the data's units:
 /// the observed columns (the decoder's mean g(z), without observation noise), then z.
 pub fn sample(fit_dir: &Path, rows: usize, seed: u64, out: Option<&Path>) -> Outcome {
+    if rows == 0 {
+        let why = "must be at least 1".to_string();
+        return Err(CliError::Flag {
+            flag: "the number of draws",
+            why,
+        });
+    }
     let Fitted {
         model,
         preprocessing,
