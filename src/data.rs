@@ -122,12 +122,14 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
+/// Each name in backticks.
+fn quoted(names: &[String]) -> Vec<String> {
+    names.iter().map(|h| format!("`{h}`")).collect()
+}
+
+/// `` `a`, `b`, `c` ``
 fn quoted_list(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|h| format!("`{h}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    quoted(names).join(", ")
 }
 
 /// Which columns of a data file to read as numbers; the others are only checked for shape.
@@ -196,25 +198,26 @@ pub fn parse_table(file: &str, bytes: &[u8], wanted: Wanted) -> Result<Table, Da
         }
         for &c in &chosen {
             let cell = record.get(c).unwrap_or("");
-            let column = header[c].clone();
-            if MISSING.contains(&cell.to_ascii_lowercase().as_str()) {
-                let cell = cell.to_string();
-                return Err(DataError::MissingValue {
-                    file,
-                    line,
-                    column,
-                    cell,
-                });
-            }
             match cell.parse::<f64>() {
                 Ok(x) if x.is_finite() => data.push(x),
+                // Only a cell that is not a finite number is looked at again (and its
+                // text copied): the common case allocates nothing.
                 _ => {
-                    let cell = cell.to_string();
-                    return Err(DataError::NotANumber {
-                        file,
-                        line,
-                        column,
-                        cell,
+                    let (column, cell) = (header[c].clone(), cell.to_string());
+                    return Err(if MISSING.contains(&cell.to_ascii_lowercase().as_str()) {
+                        DataError::MissingValue {
+                            file,
+                            line,
+                            column,
+                            cell,
+                        }
+                    } else {
+                        DataError::NotANumber {
+                            file,
+                            line,
+                            column,
+                            cell,
+                        }
                     });
                 }
             }
@@ -395,8 +398,7 @@ fn times_transpose(y: &Matrix, rows: &[Vec<f64>]) -> Matrix {
 
 /// `` `a` ``, `` `a` and `b` ``, `` `a`, `b` and `c` ``.
 fn and_list(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|i| format!("`{i}`")).collect();
-    match quoted.as_slice() {
+    match quoted(items).as_slice() {
         [] => String::new(),
         [one] => one.clone(),
         [init @ .., last] => format!("{} and {last}", init.join(", ")),

@@ -231,37 +231,24 @@ where
                 Distribution::<f64>::sample(&StandardNormal, &mut rng)
             })
         });
-        let log_var = match (&spec.posterior_variance, &encoder) {
-            (PosteriorVariance::PerDimension, _) => Some(params.builder("posterior").add(
-                "log_var",
-                1,
-                n,
-                |_, _| -2.0,
-            )),
-            (PosteriorVariance::PerSample, None) => Some(params.builder("posterior").add(
-                "log_var",
-                rows,
-                n,
-                |_, _| -2.0,
-            )),
+        // One σ² per dimension, or per sample when no encoder head gives it: its rows.
+        let log_var_rows = match (&spec.posterior_variance, &encoder) {
+            (PosteriorVariance::PerDimension, _) => Some(1),
+            (PosteriorVariance::PerSample, None) => Some(rows),
             _ => None,
         };
+        let log_var = log_var_rows.map(|r| {
+            params
+                .builder("posterior")
+                .add("log_var", r, n, |_, _| -2.0)
+        });
 
         let (layout, init) = prior_layout::<E>(&dev, &spec.prior, n, &mut rng);
-        let prior_logits =
-            params
-                .builder("prior")
-                .add("logits", layout.rows, layout.k_max, |r, k| init.0.get(r, k));
-        let prior_means =
-            params
-                .builder("prior")
-                .add("means", layout.rows, layout.k_max, |r, k| init.1.get(r, k));
-        let prior_log_vars =
-            params
-                .builder("prior")
-                .add("log_vars", layout.rows, layout.k_max, |r, k| {
-                    init.2.get(r, k)
-                });
+        let (prior_rows, k_max) = (layout.rows, layout.k_max);
+        let mut prior = params.builder("prior");
+        let prior_logits = prior.add("logits", prior_rows, k_max, |r, k| init.0.get(r, k));
+        let prior_means = prior.add("means", prior_rows, k_max, |r, k| init.1.get(r, k));
+        let prior_log_vars = prior.add("log_vars", prior_rows, k_max, |r, k| init.2.get(r, k));
         let families: Vec<&Family> = match &spec.prior {
             Prior::Shared(f) => vec![f],
             Prior::PerDimension(fs) => fs.iter().collect(),

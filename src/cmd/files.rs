@@ -7,7 +7,8 @@ use pdgc::matrix::Matrix;
 use serde::Serialize;
 use std::path::Path;
 
-fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> CliError + '_ {
+/// The error of a failed write to `path`.
+pub fn write_error(path: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
     move |source| CliError::Write {
         path: path.to_path_buf(),
         source,
@@ -30,10 +31,7 @@ pub fn write_csv(
 
 pub fn write_ron(path: &Path, value: &impl Serialize) -> Result<(), CliError> {
     let text = ron::ser::to_string_pretty(value, ron::ser::PrettyConfig::new().struct_names(true))
-        .map_err(|e| CliError::Write {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(e),
-        })?;
+        .map_err(|e| write_error(path)(std::io::Error::other(e)))?;
     write_bytes(path, (text + "\n").as_bytes())
 }
 

@@ -1,7 +1,7 @@
 //! `pdgc fit MODEL DATA -o DIR`: read, train, write every output at once or not at all.
 
 use super::error::{CliError, Outcome};
-use super::files::{write_atomically, write_bytes, write_csv, write_ron};
+use super::files::{write_atomically, write_bytes, write_csv, write_error, write_ron};
 use super::load_model;
 use indicatif::{ProgressBar, ProgressStyle};
 use pdgc::backend::{Mixture, Model};
@@ -173,7 +173,7 @@ pub fn fit(config: &FitConfig) -> Outcome {
     let rows = y.rows;
     let fitted_model = Fitted {
         model,
-        preprocessing: preprocessing.clone(),
+        preprocessing,
         rows,
     };
     write_atomically(&config.out, |dir| {
@@ -224,10 +224,7 @@ fn progress_bar(epochs: usize, quiet: bool) -> ProgressBar {
 
 /// trace.csv: one row per epoch; the prior columns are filled every few epochs.
 fn write_trace(path: &Path, spec: &ModelSpec, trace: &[TraceRow]) -> Result<(), CliError> {
-    let io_error = |source: std::io::Error| CliError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_error = write_error(path);
     let z = &spec.latent.name;
     let n = spec.n();
     let mut header: Vec<String> = ["epoch", "loss", "reconstruction", "kl", "log_q", "log_p"]
