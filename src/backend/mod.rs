@@ -13,14 +13,16 @@
 
 mod optim;
 mod params;
+mod prior;
 
 use crate::matrix::Matrix;
 pub use crate::numeric::Mixture;
 use crate::numeric::LN_2PI;
-use crate::spec::{Activation, Encoder, Family, ModelSpec, PosteriorVariance, Prior};
+use crate::spec::{Activation, Encoder, ModelSpec, PosteriorVariance};
 use dfdx::prelude::*;
 use optim::Adam;
 use params::{Linear, Mlp, ParamStore};
+use prior::PriorFamily;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
@@ -67,28 +69,18 @@ pub fn parameter_count(spec: &ModelSpec, rows: usize) -> Option<u128> {
     if spec.posterior_variance == PosteriorVariance::PerDimension {
         total = total.checked_add(n)?;
     }
-    let (prior_rows, k_max) = match &spec.prior {
-        Prior::Shared(f) => (1, f.components() as u128),
-        Prior::PerDimension(fs) => (
-            n,
-            fs.iter().map(|f| f.components()).max().unwrap_or(1) as u128,
-        ),
-    };
-    total.checked_add(prior_rows.checked_mul(k_max)?.checked_mul(3)?)
+    total.checked_add(prior::parameter_count(&spec.prior, spec.n())?)
 }
 
 /// Log-variances are clamped to this range: exp stays finite and no variance reaches 0.
 pub const LOG_VAR_RANGE: (f64, f64) = (-12.0, 8.0);
-/// Log-weight of a padding component (dimension j has K_j < K_max components). Finite on
-/// purpose: logsumexp of a row of −∞ is NaN in dfdx 0.13.
-const PAD_LOGIT: f64 = -1e30;
 
-type Mat<E> = Tensor<(usize, usize), E, Cpu>;
-type Traced<E> = Tensor<(usize, usize), E, Cpu, OwnedTape<E, Cpu>>;
-type Scalar<E> = Tensor<(), E, Cpu, OwnedTape<E, Cpu>>;
+pub(crate) type Mat<E> = Tensor<(usize, usize), E, Cpu>;
+pub(crate) type Traced<E> = Tensor<(usize, usize), E, Cpu, OwnedTape<E, Cpu>>;
+pub(crate) type Scalar<E> = Tensor<(), E, Cpu, OwnedTape<E, Cpu>>;
 
 /// Element types the backend runs in.
-pub trait Real: Dtype + std::fmt::Display {}
+pub trait Real: Dtype + std::fmt::Display + 'static {}
 impl Real for f32 {}
 impl Real for f64 {}
 
@@ -149,21 +141,6 @@ pub enum Part {
     DecoderOutputWeight,
 }
 
-/// Where the prior parameters of every dimension come from.
-struct PriorLayout<E: Dtype> {
-    /// Rows of the parameter tensors: 1 when shared, n otherwise.
-    rows: usize,
-    k_max: usize,
-    /// (n, rows) 0/1: which parameter row each dimension reads (all ones when shared).
-    select: Mat<E>,
-    /// (n, K_max) 1 where the entry is learned, 0 where fixed or padding.
-    learned: Mat<E>,
-    /// (n, K_max) values of the fixed and padding entries (0 where learned).
-    fixed_logits: Mat<E>,
-    fixed_means: Mat<E>,
-    fixed_log_vars: Mat<E>,
-}
-
 /// A model compiled from a `ModelSpec`: its parameters, its optimiser state, and how
 /// to evaluate the objective.
 pub struct Model<E: Real>
@@ -182,10 +159,8 @@ where
     /// The posterior log-variance parameter: (1, n) per dimension, or (T, n) per sample
     /// without an encoder.
     log_var: Option<usize>,
-    prior_logits: usize,
-    prior_means: usize,
-    prior_log_vars: usize,
-    layout: PriorLayout<E>,
+    /// The prior family (or families) of the latent dimensions.
+    prior: Box<dyn PriorFamily<E>>,
     /// Adam over every parameter: what `step` trains with.
     optimiser: Adam<E>,
     /// Adam over the prior's parameters alone, for `step_prior`; made on first use.
@@ -243,29 +218,7 @@ where
                 .add("log_var", r, n, |_, _| -2.0)
         });
 
-        let (layout, init) = prior_layout::<E>(&dev, &spec.prior, n, &mut rng);
-        let (prior_rows, k_max) = (layout.rows, layout.k_max);
-        let mut prior = params.builder("prior");
-        let prior_logits = prior.add("logits", prior_rows, k_max, |r, k| init.0.get(r, k));
-        let prior_means = prior.add("means", prior_rows, k_max, |r, k| init.1.get(r, k));
-        let prior_log_vars = prior.add("log_vars", prior_rows, k_max, |r, k| init.2.get(r, k));
-        let families: Vec<&Family> = match &spec.prior {
-            Prior::Shared(f) => vec![f],
-            Prior::PerDimension(fs) => fs.iter().collect(),
-        };
-        let learned = |min_components: usize| -> Vec<bool> {
-            families
-                .iter()
-                .flat_map(|f| {
-                    let live = f.is_learnable() && f.components() >= min_components;
-                    (0..layout.k_max).map(move |k| live && k < f.components())
-                })
-                .collect()
-        };
-        // Softmax over one component is 1 whatever its logit: that logit never moves.
-        params.set_learned(prior_logits, learned(2));
-        params.set_learned(prior_means, learned(1));
-        params.set_learned(prior_log_vars, learned(1));
+        let prior = prior::build(&spec.prior, n, &dev, &mut params.builder("prior"), &mut rng);
 
         let every_parameter = (0..params.len()).collect();
         Model {
@@ -277,10 +230,7 @@ where
             decoder,
             free_means,
             log_var,
-            prior_logits,
-            prior_means,
-            prior_log_vars,
-            layout,
+            prior,
             optimiser: Adam::new(spec.train.lr, every_parameter),
             prior_optimiser: None,
         }
@@ -350,38 +300,14 @@ where
         (mu, clamp_log_var(lv))
     }
 
-    /// The (n, K_max) prior log-weights, means and log-variances as traced tensors.
-    fn prior_tensors(&self) -> (Traced<E>, Traced<E>, Traced<E>) {
-        let l = &self.layout;
-        let expand = |i: usize, fixed: &Mat<E>| {
-            let per_dim = l.select.clone().leaky_trace().matmul(self.traced(i));
-            per_dim * l.learned.clone() + fixed.clone()
-        };
-        let log_pi = expand(self.prior_logits, &l.fixed_logits).log_softmax::<Axis<1>>();
-        let means = expand(self.prior_means, &l.fixed_means);
-        let log_vars = clamp_log_var(expand(self.prior_log_vars, &l.fixed_log_vars));
-        (log_pi, means, log_vars)
-    }
-
-    /// Σ_t Σ_j log p_j(z_tj), each p_j a 1-D mixture (eq. 21–22).
+    /// Σ_t Σ_j log p_j(z_tj), each p_j the dimension's prior (eq. 21–22).
     fn log_prior(&self, z: Traced<E>) -> Scalar<E> {
         self.log_prior_elements(z).sum()
     }
 
     /// log p_j(z_tj) for every row t and dimension j, as a (rows, n) tensor.
     fn log_prior_elements(&self, z: Traced<E>) -> Traced<E> {
-        let (b, n) = *z.shape();
-        let k = self.layout.k_max;
-        let shape = (b, n, k);
-        let (log_pi, means, log_vars) = self.prior_tensors();
-        let z = z.broadcast_like::<_, Axis<2>>(&shape);
-        let means = means.broadcast_like::<_, Axis<0>>(&shape);
-        let log_vars = log_vars.broadcast_like::<_, Axis<0>>(&shape);
-        let log_pi = log_pi.broadcast_like::<_, Axis<0>>(&shape);
-        let inv_var = log_vars.with_empty_tape().negate().exp();
-        let quad = (z - means).square() * inv_var;
-        let comp = log_pi - log_vars * c::<E>(0.5) - quad * c::<E>(0.5) - c::<E>(0.5 * LN_2PI);
-        comp.logsumexp::<(usize, usize), Axis<2>>()
+        self.prior.log_density(&self.params, z)
     }
 
     /// log N(z̃_tj | μ_tj, σ²_tj) for every row and dimension. With z̃ − μ = σε exactly, the
@@ -519,7 +445,7 @@ where
         let zt = self.tensor(z).leaky_trace();
         let loss = self.log_prior(zt) * c::<E>(-1.0 / z.rows as f64);
         let before = value(&loss);
-        let prior = vec![self.prior_logits, self.prior_means, self.prior_log_vars];
+        let prior = self.prior.parameters();
         let lr = self.spec.train.lr;
         self.prior_optimiser
             .get_or_insert_with(|| Adam::new(lr, prior))
@@ -625,31 +551,15 @@ where
         to_matrix(&self.linear(self.hidden(zt, &self.decoder), &self.decoder.out))
     }
 
-    /// Each dimension's prior mixture (padding components left out).
+    /// Each dimension's fitted prior.
     pub fn priors(&self) -> Vec<Mixture> {
-        let (log_pi, means, log_vars) = self.prior_tensors();
-        let k = self.layout.k_max;
-        let (lp, mu, lv) = (log_pi.as_vec(), means.as_vec(), log_vars.as_vec());
-        let f = |x: E| x.to_f64().unwrap_or(f64::NAN);
-        (0..self.spec.n())
-            .map(|j| {
-                let kj = self.spec.prior.family(j).components();
-                let at = |v: &[E], i: usize| f(v[j * k + i]);
-                Mixture {
-                    weights: (0..kj).map(|i| at(&lp, i).exp()).collect(),
-                    means: (0..kj).map(|i| at(&mu, i)).collect(),
-                    variances: (0..kj).map(|i| at(&lv, i).exp()).collect(),
-                }
-            })
-            .collect()
+        self.prior.fitted(&self.params)
     }
 
     /// Where a named part of the model sits in `parameters()` order, if the model has it.
     pub fn index_of(&self, part: Part) -> Option<usize> {
         match part {
-            Part::PriorLogits => Some(self.prior_logits),
-            Part::PriorMeans => Some(self.prior_means),
-            Part::PriorLogVariances => Some(self.prior_log_vars),
+            Part::PriorLogits | Part::PriorMeans | Part::PriorLogVariances => self.prior.part(part),
             Part::LatentMeans => self.free_means,
             Part::PosteriorLogVariance => self.log_var,
             Part::DecoderOutputWeight => Some(self.decoder.out.w),
@@ -685,7 +595,7 @@ fn value<E: Dtype>(t: &Scalar<E>) -> f64 {
     t.array().to_f64().unwrap_or(f64::NAN)
 }
 
-fn clamp_log_var<E: Dtype>(t: Traced<E>) -> Traced<E>
+pub(crate) fn clamp_log_var<E: Dtype>(t: Traced<E>) -> Traced<E>
 where
     Cpu: Device<E>,
 {
@@ -710,85 +620,4 @@ where
         Activation::Sigmoid => x.sigmoid(),
         Activation::Identity => x,
     }
-}
-
-/// Prior initial values `(logits, means, log_vars)` as (rows, K_max) matrices, and the
-/// constant tensors that map them to the n dimensions.
-fn prior_layout<E: Dtype>(
-    dev: &Cpu,
-    prior: &Prior,
-    n: usize,
-    rng: &mut StdRng,
-) -> (PriorLayout<E>, (Matrix, Matrix, Matrix))
-where
-    Cpu: Device<E>,
-{
-    let families: Vec<&Family> = match prior {
-        Prior::Shared(f) => vec![f],
-        Prior::PerDimension(fs) => fs.iter().collect(),
-    };
-    let rows = families.len();
-    let k_max = families.iter().map(|f| f.components()).max().unwrap_or(1);
-    let jitter = Uniform::new(-0.1, 0.1);
-    // Learned GMMs start spread over [−1.5, 1.5] with a little jitter so that the
-    // components of one mixture, and the mixtures of different dimensions, differ.
-    let init_mean = |f: &Family, k: usize, rng: &mut StdRng| match f {
-        Family::Gmm { k: kk } if *kk > 1 => {
-            -1.5 + 3.0 * k as f64 / (*kk - 1) as f64 + jitter.sample(rng)
-        }
-        Family::Gmm { .. } | Family::LearnableNormal => jitter.sample(rng),
-        Family::Normal { mean, .. } => *mean,
-    };
-    let logits = Matrix::zeros(rows, k_max);
-    let mut means = Matrix::zeros(rows, k_max);
-    let mut log_vars = Matrix::zeros(rows, k_max);
-    for (r, f) in families.iter().enumerate() {
-        for k in 0..f.components() {
-            means.data[r * k_max + k] = init_mean(f, k, rng);
-            log_vars.data[r * k_max + k] = match f {
-                Family::Gmm { k: kk } if *kk > 1 => -1.0,
-                Family::Normal { variance, .. } => variance.ln(),
-                _ => 0.0,
-            };
-        }
-    }
-    let family_of_dim = |j: usize| if rows == 1 { families[0] } else { families[j] };
-    let select = Matrix::from_fn(n, rows, |j, r| if rows == 1 || r == j { 1.0 } else { 0.0 });
-    let learned = Matrix::from_fn(n, k_max, |j, k| {
-        let f = family_of_dim(j);
-        if f.is_learnable() && k < f.components() {
-            1.0
-        } else {
-            0.0
-        }
-    });
-    let fixed = |source: &Matrix, pad: f64| {
-        Matrix::from_fn(n, k_max, |j, k| {
-            let f = family_of_dim(j);
-            let r = if rows == 1 { 0 } else { j };
-            if k >= f.components() {
-                pad
-            } else if f.is_learnable() {
-                0.0
-            } else {
-                source.get(r, k)
-            }
-        })
-    };
-    let t = |m: &Matrix| {
-        dev.tensor_from_vec(
-            m.data.iter().map(|&v| c::<E>(v)).collect(),
-            (m.rows, m.cols),
-        )
-    };
-    let layout = PriorLayout {
-        rows,
-        k_max,
-        select: t(&select),
-        learned: t(&learned),
-        fixed_logits: t(&fixed(&logits, PAD_LOGIT)),
-        fixed_means: t(&fixed(&means, 0.0)),
-        fixed_log_vars: t(&fixed(&log_vars, 0.0)),
-    };
-    (layout, (logits, means, log_vars))
 }

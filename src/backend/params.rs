@@ -187,6 +187,11 @@ where
         self.store.add(&full, rows, cols, init)
     }
 
+    /// Marks which entries of parameter `i` the objective depends on.
+    pub fn set_learned(&mut self, i: usize, learned: Vec<bool>) {
+        self.store.set_learned(i, learned);
+    }
+
     /// A dense layer with PyTorch's default initialisation, U(±1/√fan_in).
     pub fn linear(&mut self, inputs: usize, outputs: usize, rng: &mut StdRng) -> Linear {
         let bound = 1.0 / (inputs as f64).sqrt();
