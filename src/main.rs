@@ -65,6 +65,9 @@ enum Command {
         seed: u64,
         #[arg(short, long, default_value = "simulated")]
         out: PathBuf,
+        /// Replace the output folder even if it holds more than an earlier simulation.
+        #[arg(long)]
+        force: bool,
     },
     /// Compare estimated sources with the true ones: MCC after Hungarian matching.
     Eval {
@@ -87,6 +90,7 @@ fn scenario_parser() -> impl clap::builder::TypedValueParser<Value = Scenario> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    cmd::files::clean_up_on_signals();
     let outcome = match args.command {
         Command::Check { model, pdg } => cmd::check(&model, pdg),
         Command::Fit(args) => {
@@ -108,7 +112,8 @@ fn main() -> ExitCode {
             samples,
             seed,
             out,
-        } => cmd::simulate(scenario, samples, seed, &out),
+            force,
+        } => cmd::simulate(scenario, samples, seed, &out, force),
         Command::Eval {
             truth,
             sources,

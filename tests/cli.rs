@@ -438,3 +438,130 @@ fn an_edited_fitted_model_is_bad_input_not_a_crash() {
         }
     }
 }
+
+/// `-o` replaces only an earlier output of the same command (or an empty folder); a file,
+/// the current folder, and the folder holding the input are never replaced.
+#[test]
+fn fit_and_simulate_replace_only_their_own_earlier_output() {
+    let sim = simulate(40);
+    let data = sim.join("data.csv");
+    let note = sim.join("note.txt");
+    std::fs::write(&note, "keep me").unwrap();
+    let other = sim.join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("notes.md"), "mine").unwrap();
+    let refused = [
+        (note.clone(), vec![], "is a file; the results are a folder"),
+        (sim.to_path_buf(), vec!["--force"], "holds the input"),
+        (
+            other.clone(),
+            vec![],
+            "is a folder that does not hold an earlier pdgc fit",
+        ),
+        (
+            ".".into(),
+            vec!["--force"],
+            "is the current folder, or holds it",
+        ),
+        (
+            "/".into(),
+            vec!["--force"],
+            "is the current folder, or holds it",
+        ),
+    ];
+    for (out, flags, why) in refused {
+        let mut args = vec!["--epochs", "2"];
+        args.extend(flags);
+        let o = fit("models/linear.pdg", s(&data), s(&out), &args);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}: {}",
+            out.display(),
+            stderr(&o)
+        );
+        let expected = format!("error: -o `{}` {why}", out.display());
+        assert!(stderr(&o).starts_with(&expected), "{}", stderr(&o));
+    }
+    assert_eq!(std::fs::read_to_string(&note).unwrap(), "keep me");
+    assert!(
+        data.is_file() && sim.join("truth.csv").is_file(),
+        "the input is intact"
+    );
+    assert_eq!(
+        std::fs::read_to_string(other.join("notes.md")).unwrap(),
+        "mine"
+    );
+    let o = pdgc(&["simulate", "linear", "-o", s(&other)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    // --force replaces another folder; an earlier fit or simulation is replaced anyway.
+    let o = fit(
+        "models/linear.pdg",
+        s(&data),
+        s(&other),
+        &["--epochs", "2", "--force"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(other.join("run.ron").is_file() && !other.join("notes.md").exists());
+    let o = fit("models/linear.pdg", s(&data), s(&other), &["--epochs", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again = pdgc(&[
+        "simulate",
+        "linear",
+        "--samples",
+        "50",
+        "--seed",
+        "3",
+        "-o",
+        s(&sim.join("sim2")),
+    ]);
+    assert!(again.status.success());
+    let again = pdgc(&[
+        "simulate",
+        "linear",
+        "--samples",
+        "50",
+        "-o",
+        s(&sim.join("sim2")),
+    ]);
+    assert!(again.status.success(), "{}", stderr(&again));
+}
+
+/// SIGTERM (or SIGINT) stops a fit, leaves the earlier output as it was and no staging
+/// folder behind, and exits 130.
+#[test]
+fn a_signal_leaves_the_earlier_output_and_no_staging_folder() {
+    let sim = simulate(200);
+    let data = sim.join("data.csv");
+    let out = sim.join("fit");
+    let o = fit("models/linear.pdg", s(&data), s(&out), &["--epochs", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = std::fs::read(out.join("sources.csv")).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_pdgc"))
+        .args(["fit", "models/linear.pdg", s(&data), "-o", s(&out), "-q"])
+        .args(["--epochs", "1000000"])
+        .current_dir(root())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "error: interrupted; no output was written or replaced\n"
+    );
+    assert_eq!(std::fs::read(out.join("sources.csv")).unwrap(), before);
+    let leftovers: Vec<_> = std::fs::read_dir(&*sim)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "no staging folders left behind");
+}

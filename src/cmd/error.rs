@@ -23,6 +23,9 @@ pub enum CliError {
     /// A flag's value breaks the rule the model file's setting keeps.
     #[error("{flag} {why}")]
     Flag { flag: &'static str, why: String },
+    /// An output path that must not be written to, or replaced.
+    #[error("-o `{}` {why}", .path.display())]
+    Output { path: PathBuf, why: String },
     #[error("cannot compare `{truth}` with `{estimate}`: {why}")]
     Compare {
         truth: String,
@@ -49,6 +52,7 @@ impl CliError {
             | CliError::Data(_)
             | CliError::FitFile(_)
             | CliError::Flag { .. }
+            | CliError::Output { .. }
             | CliError::Compare { .. } => 2,
             CliError::Diverged { .. } | CliError::Write { .. } | CliError::Stdout(_) => 1,
         }

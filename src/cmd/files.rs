@@ -1,11 +1,13 @@
 //! Every file the commands write goes through here: CSV and RON files, and whole output
-//! folders that appear at once or not at all.
+//! folders that appear at once or not at all, and only where they replace nothing but an
+//! earlier output of the same command.
 
 use super::error::CliError;
 use pdgc::data::{write_csv_to, Precision};
 use pdgc::matrix::Matrix;
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// The error of a failed write to `path`.
 pub fn write_error(path: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
@@ -19,12 +21,16 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     std::fs::write(path, bytes).map_err(write_error(path))
 }
 
+/// Writes a CSV file, making its folder first if needed.
 pub fn write_csv(
     path: &Path,
     header: &[String],
     x: &Matrix,
     precision: Precision,
 ) -> Result<(), CliError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(write_error(parent))?;
+    }
     let file = std::fs::File::create(path).map_err(write_error(path))?;
     write_csv_to(file, header, x, precision).map_err(write_error(path))
 }
@@ -33,6 +39,122 @@ pub fn write_ron(path: &Path, value: &impl Serialize) -> Result<(), CliError> {
     let text = ron::ser::to_string_pretty(value, ron::ser::PrettyConfig::new().struct_names(true))
         .map_err(|e| write_error(path)(std::io::Error::other(e)))?;
     write_bytes(path, (text + "\n").as_bytes())
+}
+
+/// What a folder written by a command holds, so that a later run knows it may replace it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// `pdgc fit`: recognised by its `run.ron`.
+    Fit,
+    /// `pdgc simulate`: `data.csv` and `truth.csv`, nothing else.
+    Simulation,
+}
+
+impl OutputKind {
+    fn holds_earlier_output(self, dir: &Path) -> bool {
+        match self {
+            OutputKind::Fit => dir.join("run.ron").is_file(),
+            OutputKind::Simulation => std::fs::read_dir(dir).is_ok_and(|entries| {
+                entries.filter_map(Result::ok).all(|e| {
+                    let name = e.file_name();
+                    name == "data.csv" || name == "truth.csv"
+                })
+            }),
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            OutputKind::Fit => "an earlier pdgc fit (it has no run.ron)",
+            OutputKind::Simulation => "an earlier `pdgc simulate` (only data.csv and truth.csv)",
+        }
+    }
+}
+
+/// Whether `out` may receive a command's output folder; checked before any work is done.
+/// A missing or empty folder, or one holding an earlier output of the same kind, may be
+/// replaced; `force` allows any other folder. Never: a file, the current folder or one
+/// that contains it, or a folder that holds one of the command's `inputs`.
+pub fn check_output(
+    out: &Path,
+    kind: OutputKind,
+    inputs: &[&Path],
+    force: bool,
+) -> Result<(), CliError> {
+    let refuse = |why: String| {
+        Err(CliError::Output {
+            path: out.to_path_buf(),
+            why,
+        })
+    };
+    if !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        return refuse("is a file; the results are a folder: choose a new folder name".into());
+    }
+    let Ok(folder) = out.canonicalize() else {
+        return refuse("cannot be resolved to a folder".into());
+    };
+    let here = std::env::current_dir().and_then(|d| d.canonicalize());
+    if here.is_ok_and(|here| here.starts_with(&folder)) {
+        return refuse(
+            "is the current folder, or holds it; choose a new folder for the results".into(),
+        );
+    }
+    for input in inputs {
+        if input.canonicalize().is_ok_and(|i| i.starts_with(&folder)) {
+            return refuse(format!(
+                "holds the input `{}`, and is never replaced: choose another folder",
+                input.display()
+            ));
+        }
+    }
+    let empty = std::fs::read_dir(&folder).is_ok_and(|mut e| e.next().is_none());
+    if empty || force || kind.holds_earlier_output(&folder) {
+        return Ok(());
+    }
+    refuse(format!(
+        "is a folder that does not hold {}; it is not replaced: choose another name, or add --force",
+        kind.what()
+    ))
+}
+
+/// The output folders being swapped in right now, so that a signal can undo the swap.
+static SWAPS: Mutex<Vec<Swap>> = Mutex::new(Vec::new());
+
+#[derive(Clone)]
+struct Swap {
+    staging: PathBuf,
+    previous: PathBuf,
+    out: PathBuf,
+}
+
+impl Swap {
+    /// Leaves `out` as it was before the swap began, whatever step it had reached.
+    fn undo(&self) {
+        let _ = std::fs::remove_dir_all(&self.staging);
+        if self.previous.exists() {
+            if self.out.exists() {
+                let _ = std::fs::remove_dir_all(&self.previous);
+            } else {
+                let _ = std::fs::rename(&self.previous, &self.out);
+            }
+        }
+    }
+}
+
+/// On SIGINT or SIGTERM: undo any output swap under way (no staging folder is left
+/// behind, an earlier result stays in place), say so, and exit 130.
+pub fn clean_up_on_signals() {
+    let _ = ctrlc::set_handler(|| {
+        let swaps = SWAPS.lock().map(|s| s.clone()).unwrap_or_default();
+        for swap in &swaps {
+            swap.undo();
+        }
+        eprintln!("error: interrupted; no output was written or replaced");
+        std::process::exit(130);
+    });
 }
 
 /// Writes into a fresh sibling folder and only then puts it in place of `out`, so a run
@@ -50,32 +172,29 @@ pub fn write_atomically(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".to_string());
     std::fs::create_dir_all(parent).map_err(write_error(parent))?;
-    let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir(&staging).map_err(write_error(&staging))?;
-    if let Err(e) = write(&staging) {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(e);
+    let swap = Swap {
+        staging: parent.join(format!(".{name}.partial-{}", std::process::id())),
+        previous: parent.join(format!(".{name}.previous-{}", std::process::id())),
+        out: out.to_path_buf(),
+    };
+    let registry = || SWAPS.lock().unwrap_or_else(|e| e.into_inner());
+    registry().push(swap.clone());
+    let result = swap_in(&swap, write);
+    if result.is_err() {
+        swap.undo();
     }
-    let previous = parent.join(format!(".{name}.previous-{}", std::process::id()));
-    if out.exists() {
-        if let Err(source) = std::fs::rename(out, &previous) {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(CliError::Write {
-                path: out.to_path_buf(),
-                source,
-            });
-        }
+    registry().retain(|s| s.staging != swap.staging);
+    result
+}
+
+fn swap_in(swap: &Swap, write: impl FnOnce(&Path) -> Result<(), CliError>) -> Result<(), CliError> {
+    let _ = std::fs::remove_dir_all(&swap.staging);
+    std::fs::create_dir(&swap.staging).map_err(write_error(&swap.staging))?;
+    write(&swap.staging)?;
+    if swap.out.exists() {
+        std::fs::rename(&swap.out, &swap.previous).map_err(write_error(&swap.out))?;
     }
-    if let Err(source) = std::fs::rename(&staging, out) {
-        // Put the earlier result back where it was.
-        let _ = std::fs::rename(&previous, out);
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(CliError::Write {
-            path: out.to_path_buf(),
-            source,
-        });
-    }
-    let _ = std::fs::remove_dir_all(&previous);
+    std::fs::rename(&swap.staging, &swap.out).map_err(write_error(&swap.out))?;
+    let _ = std::fs::remove_dir_all(&swap.previous);
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! `pdgc fit MODEL DATA -o DIR`: read, train, write every output at once or not at all.
 
 use super::error::{CliError, Outcome};
-use super::files::{write_atomically, write_bytes, write_csv, write_error, write_ron};
+use super::files::{
+    check_output, write_atomically, write_bytes, write_csv, write_error, write_ron, OutputKind,
+};
 use super::load_model;
 use indicatif::{ProgressBar, ProgressStyle};
 use pdgc::backend::{Mixture, Model};
@@ -40,6 +42,10 @@ pub struct FitArgs {
     /// No progress bar and no summary line.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Replace the output folder even if it holds something other than an earlier fit
+    /// (never a file, nor a folder holding the model or the data).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// What `fit` will do, validated once: the checked model with the flags applied under the
@@ -57,6 +63,8 @@ pub struct FitConfig {
 impl FitConfig {
     pub fn from_args(args: FitArgs) -> Result<FitConfig, CliError> {
         let mut spec = load_model(&args.model)?;
+        let inputs = [args.model.as_path(), args.data.as_path()];
+        check_output(&args.out, OutputKind::Fit, &inputs, args.force)?;
         // Flags replace values the checker validated in the file: held to the same rules.
         if let Some(e) = args.epochs {
             if e == 0 {

@@ -42,13 +42,14 @@ pub fn check(model: &Path, as_pdg: bool) -> Outcome {
 }
 
 /// `pdgc simulate`: the paper's scenario as DIR/data.csv and DIR/truth.csv.
-pub fn simulate(scenario: Scenario, samples: usize, seed: u64, out: &Path) -> Outcome {
+pub fn simulate(scenario: Scenario, samples: usize, seed: u64, out: &Path, force: bool) -> Outcome {
     if samples < 2 {
         return Err(CliError::Flag {
             flag: "--samples",
             why: "must be at least 2".into(),
         });
     }
+    files::check_output(out, files::OutputKind::Simulation, &[], force)?;
     let sim = pdgc::simulate::simulate(scenario, samples, seed);
     let names = |prefix: &str, n: usize| (0..n).map(|j| format!("{prefix}{j}")).collect::<Vec<_>>();
     write_atomically(out, |dir| {
