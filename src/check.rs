@@ -284,6 +284,57 @@ impl Checker {
         }
     }
 
+    /// A variance: positive, and inside the range training keeps log-variances in (a value
+    /// outside it would be clamped, i.e. silently changed).
+    fn variance(&mut self, w: &Word, what: &str) -> Option<f64> {
+        let v = self.number(w, what)?;
+        let (lo, hi) = VARIANCE_RANGE;
+        let d = if v <= 0.0 {
+            Diagnostic::new(
+                Rule::OutOfRange,
+                w.span.clone(),
+                format!("a variance must be > 0, found {}", w.value),
+            )
+            .label("not positive")
+        } else if !(lo..=hi).contains(&v) {
+            Diagnostic::new(
+                Rule::OutOfRange,
+                w.span.clone(),
+                format!(
+                    "a variance must be between {lo:e} and {hi}, found {}",
+                    w.value
+                ),
+            )
+            .label("outside the range training keeps")
+            .help("training keeps variances within these bounds (the data are standardised)")
+        } else {
+            return Some(v);
+        };
+        self.error(d);
+        None
+    }
+
+    /// The mean of a fixed normal prior, within ±`PRIOR_MEAN_LIMIT`.
+    fn prior_mean(&mut self, w: &Word) -> Option<f64> {
+        let mean = self.number(w, "the mean")?;
+        if mean.abs() <= PRIOR_MEAN_LIMIT {
+            return Some(mean);
+        }
+        self.error(
+            Diagnostic::new(
+                Rule::OutOfRange,
+                w.span.clone(),
+                format!(
+                    "a prior mean must be within ±{PRIOR_MEAN_LIMIT:e}, found {}",
+                    w.value
+                ),
+            )
+            .label("too far from 0")
+            .help("the latents are on the scale of standardised data"),
+        );
+        None
+    }
+
     /// A whole number ≥ 1 that sizes something.
     fn count(&mut self, w: &Word, what: &str) -> Option<usize> {
         self.count_up_to(w, what, 1 << 40)
@@ -563,19 +614,8 @@ impl Checker {
                         }
                     }
                 }
-                let mean = self.number(args[0].1, "the mean");
-                let variance = self.number(args[1].1, "the variance")?;
-                if variance <= 0.0 {
-                    self.error(
-                        Diagnostic::new(
-                            Rule::OutOfRange,
-                            args[1].1.span.clone(),
-                            format!("a variance must be > 0, found {}", args[1].1.value),
-                        )
-                        .label("not positive"),
-                    );
-                    return None;
-                }
+                let mean = self.prior_mean(args[0].1);
+                let variance = self.variance(args[1].1, "the variance")?;
                 Some(Family::Normal {
                     mean: mean?,
                     variance,
@@ -717,18 +757,7 @@ impl Checker {
                     );
                     return None;
                 };
-                let v = self.number(value, "the posterior variance")?;
-                if v <= 0.0 {
-                    self.error(
-                        Diagnostic::new(
-                            Rule::OutOfRange,
-                            value.span.clone(),
-                            format!("a variance must be > 0, found {}", value.value),
-                        )
-                        .label("not positive"),
-                    );
-                    return None;
-                }
+                let v = self.variance(value, "the posterior variance")?;
                 Some(PosteriorVariance::Fixed(v))
             }
             other => {

@@ -206,6 +206,26 @@ pub enum Batch {
 }
 
 /// The defaults the language documents; the checker fills these in.
+/// Log-variances (of the priors and the posterior) are kept in this range during training,
+/// so exp stays finite and no variance reaches 0. A variance given in a model file must lie
+/// inside it: the checker refuses one that training would silently clamp.
+pub const LOG_VARIANCE_RANGE: (f64, f64) = (-12.0, 8.0);
+
+/// The variances a model file may give (priors and `posterior variance fixed(…)`): round
+/// numbers inside exp(`LOG_VARIANCE_RANGE`), so a value the message calls allowed is
+/// used exactly as written.
+pub const VARIANCE_RANGE: (f64, f64) = (1e-5, 2980.0);
+
+/// The largest |mean| of a fixed normal prior: the latents are on the scale of
+/// standardised data, and a larger mean's square overflows single precision.
+pub const PRIOR_MEAN_LIMIT: f64 = 1e6;
+
+#[test]
+fn the_allowed_variances_are_never_clamped() {
+    let (lo, hi) = LOG_VARIANCE_RANGE;
+    assert!(lo.exp() < VARIANCE_RANGE.0 && VARIANCE_RANGE.1 < hi.exp());
+}
+
 pub mod defaults {
     use super::*;
 

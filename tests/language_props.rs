@@ -18,14 +18,21 @@ fn number() -> impl Strategy<Value = f64> {
     ]
 }
 
+/// A variance the checker accepts (`spec::VARIANCE_RANGE`).
 fn positive() -> impl Strategy<Value = f64> {
-    prop_oneof![1e-9f64..1e6, (1u32..100).prop_map(f64::from)]
+    let (lo, hi) = VARIANCE_RANGE;
+    prop_oneof![lo..=hi, (1u32..100).prop_map(f64::from)]
 }
 
 fn family() -> impl Strategy<Value = Family> {
     prop_oneof![
         (1usize..8).prop_map(|k| Family::Gmm { k }),
-        (number(), positive()).prop_map(|(mean, variance)| Family::Normal { mean, variance }),
+        (
+            number().prop_filter("a mean the checker accepts", |m| m.abs()
+                <= PRIOR_MEAN_LIMIT),
+            positive()
+        )
+            .prop_map(|(mean, variance)| Family::Normal { mean, variance }),
         Just(Family::LearnableNormal),
     ]
 }

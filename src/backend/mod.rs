@@ -73,7 +73,7 @@ pub fn parameter_count(spec: &ModelSpec, rows: usize) -> Option<u128> {
 }
 
 /// Log-variances are clamped to this range: exp stays finite and no variance reaches 0.
-pub const LOG_VAR_RANGE: (f64, f64) = (-12.0, 8.0);
+pub const LOG_VAR_RANGE: (f64, f64) = crate::spec::LOG_VARIANCE_RANGE;
 
 pub(crate) type Mat<E> = Tensor<(usize, usize), E, Cpu>;
 pub(crate) type Traced<E> = Tensor<(usize, usize), E, Cpu, OwnedTape<E, Cpu>>;
