@@ -164,7 +164,7 @@ pub fn parse_table(file: &str, bytes: &[u8], wanted: Wanted) -> Result<Table, Da
         .from_reader(bytes);
     let header: Vec<String> = reader
         .headers()
-        .map_err(|e| csv_error(&file, e))?
+        .map_err(|e| csv_error(&file, bytes, e))?
         .iter()
         .map(str::to_string)
         .collect();
@@ -181,17 +181,31 @@ pub fn parse_table(file: &str, bytes: &[u8], wanted: Wanted) -> Result<Table, Da
     };
 
     let mut data = Vec::new();
+    // In a one-column file an empty cell is a blank line, which the CSV reader skips: a
+    // blank line with data after it is a missing value, not a row to drop.
+    if header.len() == 1 {
+        if let Some(line) = blank_line_before_data(bytes) {
+            let column = header[0].clone();
+            let cell = String::new();
+            return Err(DataError::MissingValue {
+                file,
+                line,
+                column,
+                cell,
+            });
+        }
+    }
     let mut rows = 0;
     for record in reader.records() {
-        let record = record.map_err(|e| csv_error(&file, e))?;
-        let line = record.position().map_or(0, |p| p.line());
+        let record = record.map_err(|e| csv_error(&file, bytes, e))?;
         if record.len() == 1 && record.get(0) == Some("") {
             continue; // a blank line
         }
+        let line = || line_of(bytes, record.position());
         if record.len() != header.len() {
             return Err(DataError::RaggedRow {
                 file,
-                line,
+                line: line(),
                 found: record.len(),
                 expected: header.len(),
             });
@@ -207,14 +221,14 @@ pub fn parse_table(file: &str, bytes: &[u8], wanted: Wanted) -> Result<Table, Da
                     return Err(if MISSING.contains(&cell.to_ascii_lowercase().as_str()) {
                         DataError::MissingValue {
                             file,
-                            line,
+                            line: line(),
                             column,
                             cell,
                         }
                     } else {
                         DataError::NotANumber {
                             file,
-                            line,
+                            line: line(),
                             column,
                             cell,
                         }
@@ -233,9 +247,9 @@ pub fn parse_table(file: &str, bytes: &[u8], wanted: Wanted) -> Result<Table, Da
     })
 }
 
-fn csv_error(file: &str, e: csv::Error) -> DataError {
+fn csv_error(file: &str, bytes: &[u8], e: csv::Error) -> DataError {
     let file = file.to_string();
-    let line = e.position().map_or(0, |p| p.line());
+    let line = line_of(bytes, e.position());
     match e.kind() {
         csv::ErrorKind::Utf8 { .. } => DataError::NotUtf8 { file, line },
         _ => DataError::Csv {
@@ -244,6 +258,31 @@ fn csv_error(file: &str, e: csv::Error) -> DataError {
             message: e.to_string(),
         },
     }
+}
+
+/// The 1-based line of the record at `position`. The CSV reader's own line count is off
+/// after blank lines and for CRLF line ends, and its byte offset is where the previous
+/// line's end began: the record starts at the first byte after it that is not blank.
+/// Counting is linear in the file, so it is done only for a message.
+fn line_of(bytes: &[u8], position: Option<&csv::Position>) -> u64 {
+    let Some(position) = position else {
+        return 0;
+    };
+    let mut at = (position.byte() as usize).min(bytes.len());
+    while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
+        at += 1;
+    }
+    1 + bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// The first blank line after the header that has a non-blank line after it.
+fn blank_line_before_data(bytes: &[u8]) -> Option<u64> {
+    let blank = |line: &[u8]| line.iter().all(u8::is_ascii_whitespace);
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    let last_data = lines.iter().rposition(|l| !blank(l))?;
+    (1..last_data)
+        .find(|&i| blank(lines[i]))
+        .map(|i| i as u64 + 1)
 }
 
 /// The columns of `header` that the model observes, in the model's order.

@@ -198,6 +198,9 @@ fn bad_data_gets_one_golden_message_and_exit_2() {
         ("dependent_columns.csv", "error: tests/data/dependent_columns.csv: columns `x0`, `x1` and `x2` are linearly dependent; `preprocess whiten` needs columns of which none is a combination of the others (drop one, or use `preprocess standardise`)\n"),
         ("three_rows.csv", "error: tests/data/three_rows.csv: 3 data rows; `preprocess whiten` of 3 columns needs at least 4\n"),
         ("header_only.csv", "error: tests/data/header_only.csv: 0 data rows; at least two are needed\n"),
+        // Windows line ends and blank lines: the line named is the row's own.
+        ("crlf_ragged_row.csv", "error: tests/data/crlf_ragged_row.csv:4: 2 fields, expected 3 as in the header row\n"),
+        ("non_numeric_after_blank_lines.csv", "error: tests/data/non_numeric_after_blank_lines.csv:5: column `x2` has `abc`; expected a number\n"),
     ];
     let scratch = scratch();
     let out = scratch.join("out");
@@ -564,4 +567,35 @@ fn a_signal_leaves_the_earlier_output_and_no_staging_folder() {
         .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
         .collect();
     assert!(leftovers.is_empty(), "no staging folders left behind");
+}
+
+/// In a one-column file an empty cell is a blank line: it is a missing value, not a row
+/// to drop; blank lines at the end are only the end.
+#[test]
+fn an_empty_cell_of_a_one_column_file_is_a_missing_value() {
+    let dir = scratch();
+    let model = dir.join("one.pdg");
+    std::fs::write(
+        &model,
+        "observed x[1]\nlatent z[1] ~ gmm(K = 2)\nencoder linear\ndecoder linear\n",
+    )
+    .unwrap();
+    let out = dir.join("fit");
+    let o = fit(
+        s(&model),
+        "tests/data/one_column_empty_cell.csv",
+        s(&out),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "error: tests/data/one_column_empty_cell.csv:4: column `x0` has a missing value (``); expected a number\n"
+    );
+    let trailing = dir.join("trailing.csv");
+    std::fs::write(&trailing, "x0\n1\n2\n4\n5\n\n\n").unwrap();
+    let o = fit(s(&model), s(&trailing), s(&out), &["--epochs", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = std::fs::read_to_string(out.join("run.ron")).unwrap();
+    assert!(run.contains("rows: 4,"), "{run}");
 }
