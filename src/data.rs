@@ -98,7 +98,7 @@ pub enum DataError {
     },
     #[error("{file}: {rows} data row{}; at least two are needed", plural(*.rows))]
     TooFewRows { file: String, rows: usize },
-    #[error("{file}: column `{column}` is constant (every row is {value}); it carries no signal and cannot be standardised")]
+    #[error("{file}: column `{column}` is constant (every row is {}); it carries no signal and cannot be standardised", short_number(*.value))]
     ConstantColumn {
         file: String,
         column: String,
@@ -112,6 +112,16 @@ pub enum DataError {
     },
     #[error("{file}: columns {} are linearly dependent; `preprocess whiten` needs columns of which none is a combination of the others (drop one, or use `preprocess standardise`)", and_list(.columns))]
     DependentColumns { file: String, columns: Vec<String> },
+}
+
+/// A number as written, or in exponent form when that is much shorter (1e-300).
+fn short_number(x: f64) -> String {
+    let plain = format!("{x}");
+    if plain.len() > 16 {
+        format!("{x:e}")
+    } else {
+        plain
+    }
 }
 
 fn plural(n: usize) -> &'static str {
@@ -329,8 +339,9 @@ impl Preprocessing {
         let mut means = Vec::new();
         let mut sds = Vec::new();
         for (c, (mean, sd)) in x.column_moments().into_iter().enumerate() {
-            // NaN-safe: a deviation that is not clearly positive counts as constant.
-            if sd.is_nan() || sd <= 1e-12 * mean.abs().max(1.0) {
+            // NaN-safe: a deviation that is not clearly positive, relative to the values'
+            // own size (columns of 1e-300 are not constant), counts as constant.
+            if sd.is_nan() || sd == 0.0 || sd <= 1e-12 * mean.abs() {
                 return Err(DataError::ConstantColumn {
                     file: file.to_string(),
                     column: table.columns[c].clone(),
@@ -444,6 +455,20 @@ fn and_list(items: &[String]) -> String {
     }
 }
 
+/// `v` with the digits an f32 carries. A value outside f32's range (data in its own units,
+/// as `sample` writes them, may be 1e200 or 1e-300) keeps those nine digits in exponent
+/// form instead of becoming `inf` or 0.
+fn single(v: f64) -> String {
+    let f = v as f32;
+    if f.is_finite() && (f != 0.0 || v == 0.0) {
+        format!("{f}")
+    } else if v.is_finite() {
+        format!("{v:.8e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// How many digits a number written to CSV needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precision {
@@ -465,7 +490,7 @@ pub fn write_csv_to(
     w.write_record(header)?;
     for r in 0..x.rows {
         w.write_record(x.row(r).iter().map(|&v| match precision {
-            Precision::Single => format!("{}", v as f32),
+            Precision::Single => single(v),
             Precision::Double => format!("{v}"),
         }))?;
     }

@@ -3,6 +3,7 @@
 //! literature and `../shared/anchors/metrics.py`.
 
 use crate::matrix::Matrix;
+use crate::numeric::centred_unit;
 use pathfinding::prelude::{kuhn_munkres, Matrix as Weights};
 use serde::Serialize;
 
@@ -20,17 +21,17 @@ pub struct Recovery {
     pub abs_corr: Vec<Vec<f64>>,
 }
 
+/// Pearson correlation, at any magnitude (each series is centred and scaled to at most 1
+/// first); 0 when either series is constant.
 pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma) * (x - ma);
-        sbb += (y - mb) * (y - mb);
-    }
-    if saa == 0.0 || sbb == 0.0 {
+    let (Some(a), Some(b)) = (centred_unit(a), centred_unit(b)) else {
         return 0.0;
+    };
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(&b) {
+        sab += x * y;
+        saa += x * x;
+        sbb += y * y;
     }
     sab / (saa * sbb).sqrt()
 }
@@ -134,6 +135,19 @@ mod tests {
         let rec = recovery(&truth, &est).unwrap();
         assert!((rec.mcc - 1.0).abs() < 1e-12);
         assert_eq!(rec.matching, vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn correlation_holds_at_any_magnitude() {
+        let a: Vec<f64> = (0..20).map(|i| f64::from(i).sin()).collect();
+        let b: Vec<f64> = (0..20)
+            .map(|i| f64::from(i).sin() + 0.3 * f64::from(i).cos())
+            .collect();
+        let r = pearson(&a, &b);
+        for scale in [1e200, 1e-300] {
+            let big: Vec<f64> = a.iter().map(|v| v * scale).collect();
+            assert!((pearson(&big, &b) - r).abs() < 1e-12, "{scale}");
+        }
     }
 
     #[test]

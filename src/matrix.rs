@@ -90,15 +90,10 @@ impl Matrix {
         })
     }
 
-    /// Each column's mean and population standard deviation.
+    /// Each column's mean and population standard deviation, at any magnitude.
     pub fn column_moments(&self) -> Vec<(f64, f64)> {
         (0..self.cols)
-            .map(|c| {
-                let col = self.column(c);
-                let mean = col.iter().sum::<f64>() / self.rows as f64;
-                let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / self.rows as f64;
-                (mean, var.sqrt())
-            })
+            .map(|c| crate::numeric::mean_and_sd(&self.column(c)))
             .collect()
     }
 

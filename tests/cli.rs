@@ -599,3 +599,60 @@ fn an_empty_cell_of_a_one_column_file_is_a_missing_value() {
     let run = std::fs::read_to_string(out.join("run.ron")).unwrap();
     assert!(run.contains("rows: 4,"), "{run}");
 }
+
+/// Data at 1e200 or 1e-300 fits like any other (moments are computed scaled), `sample`
+/// writes it back in its own units, and correlations hold at any magnitude.
+#[test]
+fn data_of_any_magnitude_fits_and_evaluates() {
+    let sim = simulate(120);
+    // A copy of the CSV `name` with every number multiplied by `scale`.
+    let scaled = |name: &str, scale: f64| {
+        let text = std::fs::read_to_string(sim.join(name)).unwrap();
+        let mut lines = text.lines();
+        let mut out = format!("{}\n", lines.next().unwrap());
+        for line in lines {
+            let row: Vec<String> = line
+                .split(',')
+                .map(|v| format!("{:e}", v.parse::<f64>().unwrap() * scale))
+                .collect();
+            out += &format!("{}\n", row.join(","));
+        }
+        let file = sim.join(format!("{scale:e}-{name}"));
+        std::fs::write(&file, out).unwrap();
+        file
+    };
+    for scale in [1e200, 1e-300] {
+        let file = scaled("data.csv", scale);
+        let out = sim.join(format!("fit-{scale:e}"));
+        let o = fit("models/linear.pdg", s(&file), s(&out), &["--epochs", "30"]);
+        assert!(o.status.success(), "{scale:e}: {}", stderr(&o));
+        let run = std::fs::read_to_string(out.join("run.ron")).unwrap();
+        assert!(!run.contains("inf") && !run.contains("NaN"), "{run}");
+        let sources = std::fs::read_to_string(out.join("sources.csv")).unwrap();
+        let first: Vec<&str> = sources.lines().skip(1).take(2).collect();
+        assert_ne!(first[0], first[1], "sources vary by row");
+        let d = pdgc(&["sample", s(&out), "3"]);
+        assert!(d.status.success(), "{}", stderr(&d));
+        let x0: f64 = stdout(&d)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            x0 != 0.0 && x0.is_finite() && (x0 / scale).abs() < 1e3,
+            "{x0}"
+        );
+    }
+    // eval: the truth scaled by 1e200 against itself unscaled.
+    let big_truth = scaled("truth.csv", 1e200);
+    let e = pdgc(&["eval", s(&big_truth), s(&sim.join("truth.csv"))]);
+    assert!(
+        stdout(&e).starts_with("MCC (Pearson)  1.0000\n"),
+        "{}",
+        stdout(&e)
+    );
+}
