@@ -149,6 +149,8 @@ pub enum Wanted<'a> {
     All,
     /// The columns a model observes, in the model's order.
     Observed(&'a ModelSpec),
+    /// These columns by header name, in this order (the columns a fit was trained on).
+    Named(&'a [String]),
 }
 
 /// Reads a CSV data file with a header row (see [`parse_table`]).
@@ -188,6 +190,7 @@ pub fn parse_table(file: &str, bytes: &[u8], wanted: Wanted) -> Result<Table, Da
     let chosen = match wanted {
         Wanted::All => (0..header.len()).collect(),
         Wanted::Observed(spec) => observed_columns(&file, spec, &header)?,
+        Wanted::Named(names) => named_columns(&file, names, &header)?,
     };
 
     let mut data = Vec::new();
@@ -314,20 +317,25 @@ fn observed_columns(
                 Ok((0..*m).collect())
             }
         }
-        Columns::Named(names) => names
-            .iter()
-            .map(|n| {
-                header
-                    .iter()
-                    .position(|h| h == n)
-                    .ok_or_else(|| DataError::NoSuchColumn {
-                        file: file.to_string(),
-                        column: n.clone(),
-                        header: header.to_vec(),
-                    })
-            })
-            .collect(),
+        Columns::Named(names) => named_columns(file, names, header),
     }
+}
+
+/// The positions of `names` in `header`, in the order of `names`.
+fn named_columns(file: &str, names: &[String], header: &[String]) -> Result<Vec<usize>, DataError> {
+    names
+        .iter()
+        .map(|n| {
+            header
+                .iter()
+                .position(|h| h == n)
+                .ok_or_else(|| DataError::NoSuchColumn {
+                    file: file.to_string(),
+                    column: n.clone(),
+                    header: header.to_vec(),
+                })
+        })
+        .collect()
 }
 
 impl Preprocessing {

@@ -324,6 +324,26 @@ fn encode_and_sample_use_the_fitted_model_file() {
     );
     let missing = pdgc(&["sample", s(&sim.join("nothing")), "3"]);
     assert_eq!(missing.status.code(), Some(2));
+    // Columns are matched by the names the fit recorded: reordered columns give the same
+    // sources, renamed ones are refused.
+    let text = std::fs::read_to_string(&data).unwrap();
+    let permuted: String = text
+        .lines()
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            format!("{},{},{}\n", c[2], c[0], c[1])
+        })
+        .collect();
+    let reordered = sim.join("reordered.csv");
+    std::fs::write(&reordered, permuted).unwrap();
+    let r = pdgc(&["encode", s(&out), s(&reordered)]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(stdout(&r), stdout(&e), "read by name, not position");
+    let renamed = sim.join("renamed.csv");
+    std::fs::write(&renamed, text.replacen("x0,x1,x2", "a,b,c", 1)).unwrap();
+    let r = pdgc(&["encode", s(&out), s(&renamed)]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(stderr(&r).contains("the model observes column `x0`, but the header has no such column (it has `a`, `b`, `c`)"), "{}", stderr(&r));
     let none = pdgc(&["sample", s(&out), "0"]);
     assert_eq!(none.status.code(), Some(2));
     assert_eq!(

@@ -131,7 +131,7 @@ fn stdout(result: std::io::Result<()>) -> Outcome {
 }
 
 /// `pdgc encode FIT DATA`: sources of new data with a fitted model, preprocessed as the
-/// training data was. Without an encoder (Half-VAE) each new row's latents are fitted
+/// training data was, its columns matched by the names the fit recorded. Without an encoder (Half-VAE) each new row's latents are fitted
 /// against the frozen decoder and priors, for as many steps as the model's epochs.
 pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
     let Fitted {
@@ -140,7 +140,9 @@ pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
         ..
     } = Fitted::read(fit_dir)?;
     let spec = model.spec().clone();
-    let table = read_table(data, Wanted::Observed(&spec))?;
+    // The columns the model was trained on, by name: a file whose columns were renamed or
+    // reordered since is bad input, not data to read by position.
+    let table = read_table(data, Wanted::Named(&preprocessing.columns))?;
     let y = preprocessing.apply(&table.values);
     let (means, sds) = match spec.encoder {
         Encoder::None => model
