@@ -104,6 +104,10 @@ impl Diagnostics {
     }
 }
 
+/// At most this many diagnostics are rendered; a line counts the rest. A file of a
+/// million broken statements gets a page of errors, not a hundred megabytes.
+pub const MAX_SHOWN: usize = 50;
+
 /// Renders diagnostics as `error: …` blocks with `file:line:col`, the source line and a caret.
 pub fn render(file_name: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
     let file = SimpleFile::new(file_name, source);
@@ -112,7 +116,7 @@ pub fn render(file_name: &str, source: &str, diagnostics: &[Diagnostic]) -> Stri
         ..Config::default()
     };
     let mut out = NoColor::new(Vec::new());
-    for d in diagnostics {
+    for d in diagnostics.iter().take(MAX_SHOWN) {
         let mut labels = vec![Label::primary((), clamp(&d.span, source)).with_message(&d.label)];
         if let Some((span, text)) = &d.related {
             labels.push(Label::secondary((), clamp(span, source)).with_message(text));
@@ -126,7 +130,14 @@ pub fn render(file_name: &str, source: &str, diagnostics: &[Diagnostic]) -> Stri
         // Writing into a Vec cannot fail, and the spans were clamped to the source.
         term::emit(&mut out, &config, &file, &cs).expect("rendering a diagnostic");
     }
-    String::from_utf8_lossy(&out.into_inner()).into_owned()
+    let mut text = String::from_utf8_lossy(&out.into_inner()).into_owned();
+    if diagnostics.len() > MAX_SHOWN {
+        text += &format!(
+            "error: and {} more errors (the first {MAX_SHOWN} are shown)\n",
+            diagnostics.len() - MAX_SHOWN
+        );
+    }
+    text
 }
 
 /// Keeps a span inside the source and on character boundaries, so rendering never panics.

@@ -42,7 +42,13 @@ pub fn parse(source: &str) -> (Vec<Statement>, Vec<Diagnostic>) {
             }
             Err(error) => {
                 let start = pos + leading_gap(rest);
-                diagnostics.push(syntax_error(source, start, pos, &error));
+                let diagnostic = syntax_error(source, start, pos, &error);
+                // The rest of the file is inside an unterminated comment: nothing to parse.
+                let in_comment = unterminated_comment(source, diagnostic.span.start);
+                diagnostics.push(diagnostic);
+                if in_comment {
+                    break;
+                }
                 let error_at = pos + error_position(&error);
                 match next_statement_start(source, error_at.max(start)) {
                     Some(next) => pos = next,
@@ -57,6 +63,14 @@ pub fn parse(source: &str) -> (Vec<Statement>, Vec<Diagnostic>) {
 /// Whether `word` starts a statement.
 pub fn is_keyword(word: &str) -> bool {
     STATEMENTS.contains(&word)
+}
+
+/// Whether a `/*` at `at` is never closed (a closed one is whitespace to the grammar, so
+/// a parse that fails at a `/*` has met an unterminated one).
+fn unterminated_comment(source: &str, at: usize) -> bool {
+    source
+        .get(at..)
+        .is_some_and(|rest| rest.starts_with("/*") && !rest[2..].contains("*/"))
 }
 
 /// Where the parser gave up: the furthest point any alternative reached.
@@ -128,6 +142,18 @@ fn syntax_error(
     error: &PestError<Rule>,
 ) -> Diagnostic {
     let at = offset + error_position(error);
+    if let Some(open) = [statement_start, at]
+        .into_iter()
+        .find(|&i| unterminated_comment(source, i))
+    {
+        return Diagnostic::new(
+            Check::Syntax,
+            open..open + 2,
+            "unterminated comment: this `/*` has no closing `*/`",
+        )
+        .label("the comment opens here and runs to the end of the file")
+        .help("close it with `*/`");
+    }
     let first_word = word_at(source, statement_start);
 
     // A statement that does not start with a keyword (and is not `z[j] ~ …`).
