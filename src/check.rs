@@ -8,6 +8,7 @@ use crate::front::ast::*;
 use crate::front::parse;
 use crate::spec::*;
 
+use crate::resources::{human, Cause};
 use crate::words::{self, FAMILIES, LAYERS, NETWORKS, POSTERIOR_MODES, SETTINGS};
 
 /// The most latent or observed dimensions, or mixture components, a model may have.
@@ -32,11 +33,20 @@ pub fn decode(bytes: &[u8]) -> Result<String, (Diagnostics, String)> {
     })
 }
 
+///
+/// A model whose smallest fit (two rows) would need more memory than this machine has
+/// is refused at the statement that asks for most of it.
 pub fn compile(source: &str) -> Result<ModelSpec, Diagnostics> {
+    compile_within(source, crate::resources::machine_memory())
+}
+
+/// `compile` for a machine with `memory` bytes (`None`: no size is refused).
+pub fn compile_within(source: &str, memory: Option<u128>) -> Result<ModelSpec, Diagnostics> {
     let (statements, mut diagnostics) = parse(source);
     let mut checker = Checker {
         diagnostics: Vec::new(),
         syntax_ok: diagnostics.is_empty(),
+        memory,
     };
     let spec = checker.check(&statements);
     diagnostics.extend(checker.diagnostics);
@@ -52,6 +62,8 @@ struct Checker {
     /// With syntax errors, a missing statement may only have failed to parse: don't
     /// report it as missing.
     syntax_ok: bool,
+    /// The machine's memory in bytes, for refusing models too large to train.
+    memory: Option<u128>,
 }
 
 /// One statement kind may appear once; this remembers where it first did.
@@ -80,6 +92,11 @@ impl<T> Once<T> {
         } else {
             self.first = Some((at.clone(), value));
         }
+    }
+
+    /// Where the statement was given first.
+    fn span(&self) -> Option<Span> {
+        self.first.as_ref().map(|(span, _)| span.clone())
     }
 
     fn value(self) -> Option<T> {
@@ -165,6 +182,13 @@ impl Checker {
             }
         }
 
+        let statement_at = [
+            (Cause::Encoder, encoder.span()),
+            (Cause::Decoder, decoder.span()),
+            (Cause::Prior, latent.span()),
+            (Cause::Rows, latent.span()),
+            (Cause::Samples, train.span()),
+        ];
         let observed = observed.value();
         let latent = latent.value();
         if self.syntax_ok {
@@ -202,7 +226,7 @@ impl Checker {
             .unwrap_or(Some(defaults::POSTERIOR_VARIANCE));
         let beta = beta.value().unwrap_or(Some(defaults::BETA));
         let preprocess = preprocess.value().unwrap_or(Some(Preprocess::default()));
-        let train_at = train.first.as_ref().map(|(span, _)| span.clone());
+        let train_at = train.span();
         let train = train.value().unwrap_or(Some(defaults::train()));
 
         if let (Some(Encoder::None), Some(t), Some(at)) = (&encoder, &train, &train_at) {
@@ -224,7 +248,7 @@ impl Checker {
         }
 
         let (observed, latent) = (observed??, latent?);
-        Some(ModelSpec {
+        let spec = ModelSpec {
             name: name
                 .value()
                 .unwrap_or_else(|| defaults::MODEL_NAME.to_string()),
@@ -240,7 +264,31 @@ impl Checker {
             posterior_variance: posterior_variance?,
             beta: beta?,
             train: train?,
-        })
+        };
+        if let Some(memory) = self.memory {
+            if let Some(e) = crate::resources::fit_refusal(&spec, 2, memory) {
+                let at = statement_at
+                    .iter()
+                    .find(|(cause, _)| *cause == e.largest)
+                    .and_then(|(_, at)| at.clone())
+                    .unwrap_or(0..0);
+                self.error(
+                    Diagnostic::new(
+                        Rule::TooLarge,
+                        at,
+                        format!(
+                            "the model needs {} to train on even two rows; this machine has {}",
+                            human(e.bytes),
+                            human(memory)
+                        ),
+                    )
+                    .label(format!("{} is too large", e.largest.what()))
+                    .help("make it smaller"),
+                );
+                return None;
+            }
+        }
+        Some(spec)
     }
 
     // ---- numbers ------------------------------------------------------------------------

@@ -36,6 +36,8 @@ pub enum Rule {
     WrongArguments,
     /// Two statements that cannot hold together.
     Conflict,
+    /// The model needs more memory than the machine has.
+    TooLarge,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

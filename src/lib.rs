@@ -14,12 +14,13 @@ pub mod fitted;
 pub mod front;
 pub mod matrix;
 pub mod numeric;
+pub mod resources;
 pub mod simulate;
 pub mod spec;
 pub mod theory;
 pub mod train;
 pub mod words;
 
-pub use check::{compile, decode};
+pub use check::{compile, compile_within, decode};
 pub use diagnostic::{render, Diagnostic, Diagnostics, Rule};
 pub use spec::ModelSpec;

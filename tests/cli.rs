@@ -676,3 +676,55 @@ fn data_of_any_magnitude_fits_and_evaluates() {
         stdout(&e)
     );
 }
+
+/// Requests larger than the machine's memory are refused before anything is allocated
+/// (exit 2), naming the flag or the file and the estimate.
+#[test]
+fn requests_larger_than_memory_are_refused_before_allocating() {
+    let sim = simulate(60);
+    let o = pdgc(&[
+        "simulate",
+        "linear",
+        "--samples",
+        "10000000000",
+        "-o",
+        s(&sim.join("big")),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("error: --samples 10000000000 needs about "),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!sim.join("big").exists());
+
+    let out = sim.join("fit");
+    let o = fit(
+        "models/linear.pdg",
+        s(&sim.join("data.csv")),
+        s(&out),
+        &["--epochs", "2"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = pdgc(&["sample", s(&out), "1000000000000"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("error: drawing 1000000000000 samples needs about "));
+    assert!(stderr(&o).contains("; this machine has about "));
+
+    let model = sim.join("k.pdg");
+    std::fs::write(&model, "observed x[3]\nlatent z[3] ~ gmm(K = 60000)\n").unwrap();
+    let big = sim.join("rows.csv");
+    let mut text = String::from("x0,x1,x2\n");
+    for i in 0..20000 {
+        text += &format!("{},{},{}\n", i % 7, i % 11, i % 13);
+    }
+    std::fs::write(&big, text).unwrap();
+    let o = fit(s(&model), s(&big), s(&sim.join("k")), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("rows of")
+            && stderr(&o).contains("(mostly the prior's number of components) needs about "),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -160,3 +160,36 @@ fn a_byte_order_mark_is_skipped() {
     let (d, _) = pdgc::decode(b"model a\xff").unwrap_err();
     assert_eq!(d.rules(), [pdgc::Rule::NotUtf8]);
 }
+
+/// A model too large to train on even two rows is refused at the statement that asks for
+/// most of the memory (here for a machine of 24 GiB).
+#[test]
+fn a_model_too_large_for_the_machine_is_refused_at_its_statement() {
+    let base = "observed x[3]\nlatent z[3] ~ gmm(K = 3)\n";
+    let text = format!("{base}decoder {{ dense 1000000000000 tanh }}\n");
+    let d = pdgc::compile_within(&text, Some(24 << 30)).unwrap_err();
+    assert_eq!(d.rules(), [pdgc::Rule::TooLarge]);
+    assert_eq!(
+        d.render("wide.pdg", &text),
+        "error: the model needs about 218 TiB to train on even two rows; this machine has about 24 GiB
+  --> wide.pdg:3:1
+  |
+3 | decoder { dense 1000000000000 tanh }
+  | ^^^^^^^ the decoder is too large
+  |
+  = help: make it smaller
+
+"
+    );
+    let text = format!("{base}train {{ samples 100000000 }}\n");
+    let d = pdgc::compile_within(&text, Some(24 << 30)).unwrap_err();
+    assert!(d
+        .render("s.pdg", &text)
+        .contains("the number of Monte-Carlo samples is too large"));
+    // Without a known memory size nothing is refused; the shipped models fit easily.
+    assert!(pdgc::compile_within(&text, None).is_ok());
+    for model in shipped_models() {
+        let text = std::fs::read_to_string(model).unwrap();
+        assert!(pdgc::compile_within(&text, Some(1 << 30)).is_ok());
+    }
+}

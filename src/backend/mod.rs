@@ -29,11 +29,32 @@ use rand_distr::{Distribution, StandardNormal, Uniform};
 
 pub use params::ParamInfo;
 
-/// How many numbers the parameters of `spec`'s model hold for data with `rows` rows
-/// (Half-VAE's latents grow with the rows), computed without building it: the sizes of
-/// a fitted-model file are checked against this before anything is allocated. `None`
-/// when the count overflows. `tests/backend.rs` holds it equal to the built model's.
-pub fn parameter_count(spec: &ModelSpec, rows: usize) -> Option<u128> {
+/// How many numbers the parameters of `spec`'s model hold, part by part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParameterCounts {
+    /// The encoder's layers (and its per-sample variance head).
+    pub encoder: u128,
+    /// The decoder's layers.
+    pub decoder: u128,
+    /// Posterior parameters: Half-VAE's per-row means and variances, or the per-dimension
+    /// variances.
+    pub latents: u128,
+    pub prior: u128,
+}
+
+impl ParameterCounts {
+    pub fn total(&self) -> Option<u128> {
+        self.encoder
+            .checked_add(self.decoder)?
+            .checked_add(self.latents)?
+            .checked_add(self.prior)
+    }
+}
+
+/// The parameter counts of `spec`'s model for data with `rows` rows (Half-VAE's latents
+/// grow with the rows), computed without building it. `None` when a count overflows.
+/// `tests/backend.rs` holds the total equal to the built model's.
+pub fn parameter_counts(spec: &ModelSpec, rows: usize) -> Option<ParameterCounts> {
     let (m, n) = (spec.m() as u128, spec.n() as u128);
     let rows = rows as u128;
     // Hidden layers from `inputs`, then a projection to `outputs`: (count, last width).
@@ -50,26 +71,44 @@ pub fn parameter_count(spec: &ModelSpec, rows: usize) -> Option<u128> {
             width,
         ))
     };
-    let mut total = mlp(n, &spec.decoder, m)?.0;
-    match &spec.encoder {
+    let per_sample = spec.posterior_variance == PosteriorVariance::PerSample;
+    let (encoder, latents) = match &spec.encoder {
         Encoder::Mlp(layers) => {
             let (count, width) = mlp(m, layers, n)?;
-            total = total.checked_add(count)?;
-            if spec.posterior_variance == PosteriorVariance::PerSample {
-                total = total.checked_add(width.checked_mul(n)?.checked_add(n)?)?;
-            }
+            let head = match per_sample {
+                true => width.checked_mul(n)?.checked_add(n)?,
+                false => 0,
+            };
+            (count.checked_add(head)?, 0)
         }
         Encoder::None => {
-            total = total.checked_add(rows.checked_mul(n)?)?;
-            if spec.posterior_variance == PosteriorVariance::PerSample {
-                total = total.checked_add(rows.checked_mul(n)?)?;
-            }
+            let means = rows.checked_mul(n)?;
+            (
+                0,
+                if per_sample {
+                    means.checked_mul(2)?
+                } else {
+                    means
+                },
+            )
         }
-    }
-    if spec.posterior_variance == PosteriorVariance::PerDimension {
-        total = total.checked_add(n)?;
-    }
-    total.checked_add(prior::parameter_count(&spec.prior, spec.n())?)
+    };
+    let latents = match spec.posterior_variance {
+        PosteriorVariance::PerDimension => latents.checked_add(n)?,
+        _ => latents,
+    };
+    Some(ParameterCounts {
+        encoder,
+        decoder: mlp(n, &spec.decoder, m)?.0,
+        latents,
+        prior: prior::parameter_count(&spec.prior, spec.n())?,
+    })
+}
+
+/// How many numbers the parameters of `spec`'s model hold for data with `rows` rows: the
+/// sizes of a fitted-model file are checked against this before anything is allocated.
+pub fn parameter_count(spec: &ModelSpec, rows: usize) -> Option<u128> {
+    parameter_counts(spec, rows)?.total()
 }
 
 /// Log-variances are clamped to this range: exp stays finite and no variance reaches 0.

@@ -3,6 +3,7 @@
 
 use pdgc::data::DataError;
 use pdgc::fitted::FitFileError;
+use pdgc::resources::{human, Estimate};
 use pdgc::train::Diverged;
 use std::path::PathBuf;
 
@@ -26,6 +27,13 @@ pub enum CliError {
     /// An output path that must not be written to, or replaced.
     #[error("-o `{}` {why}", .path.display())]
     Output { path: PathBuf, why: String },
+    /// A request that needs more memory than this machine has.
+    #[error("{what} needs {}; this machine has {}", human(*.needs), human(*.has))]
+    TooLarge {
+        what: String,
+        needs: u128,
+        has: u128,
+    },
     #[error("cannot compare `{truth}` with `{estimate}`: {why}")]
     Compare {
         truth: String,
@@ -53,6 +61,7 @@ impl CliError {
             | CliError::FitFile(_)
             | CliError::Flag { .. }
             | CliError::Output { .. }
+            | CliError::TooLarge { .. }
             | CliError::Compare { .. } => 2,
             CliError::Diverged { .. } | CliError::Write { .. } | CliError::Stdout(_) => 1,
         }
@@ -69,3 +78,15 @@ impl CliError {
 
 /// `Result` of a command.
 pub type Outcome = Result<(), CliError>;
+
+/// Refuses a request whose `estimate` exceeds this machine's memory, saying `what` it was.
+pub fn within_memory(estimate: Estimate, what: impl FnOnce() -> String) -> Outcome {
+    match pdgc::resources::machine_memory() {
+        Some(has) if !estimate.fits(has) => Err(CliError::TooLarge {
+            what: what(),
+            needs: estimate.bytes,
+            has,
+        }),
+        _ => Ok(()),
+    }
+}

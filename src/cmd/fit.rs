@@ -132,6 +132,20 @@ pub fn fit(config: &FitConfig) -> Outcome {
     let spec = &config.spec;
     let data_name = config.data.display().to_string();
     let table = read_table(&config.data, Wanted::Observed(spec))?;
+    let rows = table.values.rows;
+    if let Some(memory) = pdgc::resources::machine_memory() {
+        if let Some(e) = pdgc::resources::fit_refusal(spec, rows, memory) {
+            return Err(CliError::TooLarge {
+                what: format!(
+                    "training `{}` on the {rows} rows of `{data_name}` (mostly {})",
+                    spec.name,
+                    e.largest.what()
+                ),
+                needs: e.bytes,
+                has: memory,
+            });
+        }
+    }
     let preprocessing = Preprocessing::fit(&data_name, &table, spec.preprocess)?;
     let y = preprocessing.apply(&table.values);
 
@@ -178,7 +192,6 @@ pub fn fit(config: &FitConfig) -> Outcome {
         final_reconstruction: last.terms.reconstruction,
         final_kl: last.terms.kl(),
     };
-    let rows = y.rows;
     let fitted_model = Fitted {
         model,
         preprocessing,

@@ -6,7 +6,7 @@ pub mod error;
 pub mod files;
 pub mod fit;
 
-use error::{CliError, Outcome};
+use error::{within_memory, CliError, Outcome};
 use files::write_atomically;
 use pdgc::data::{read_table, write_csv_to, Precision, Wanted};
 use pdgc::eval::recovery;
@@ -50,6 +50,10 @@ pub fn simulate(scenario: Scenario, samples: usize, seed: u64, out: &Path, force
         });
     }
     files::check_output(out, files::OutputKind::Simulation, &[], force)?;
+    let columns = pdgc::simulate::SOURCES * 3;
+    within_memory(pdgc::resources::simulate(samples, columns), || {
+        format!("--samples {samples}")
+    })?;
     let sim = pdgc::simulate::simulate(scenario, samples, seed);
     let names = |prefix: &str, n: usize| (0..n).map(|j| format!("{prefix}{j}")).collect::<Vec<_>>();
     write_atomically(out, |dir| {
@@ -143,6 +147,16 @@ pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
     // The columns the model was trained on, by name: a file whose columns were renamed or
     // reordered since is bad input, not data to read by position.
     let table = read_table(data, Wanted::Named(&preprocessing.columns))?;
+    if spec.encoder == Encoder::None {
+        // Each new row's latents are fitted: as much memory as training on these rows.
+        within_memory(pdgc::resources::fit(&spec, table.values.rows), || {
+            format!(
+                "encoding the {} rows of `{}`",
+                table.values.rows,
+                data.display()
+            )
+        })?;
+    }
     let y = preprocessing.apply(&table.values);
     let (means, sds) = match spec.encoder {
         Encoder::None => model
@@ -169,6 +183,9 @@ pub fn sample(fit_dir: &Path, rows: usize, seed: u64, out: Option<&Path>) -> Out
         preprocessing,
         ..
     } = Fitted::read(fit_dir)?;
+    within_memory(pdgc::resources::sample(model.spec(), rows), || {
+        format!("drawing {rows} samples")
+    })?;
     let (z, y) = model.sample(rows, seed);
     let y = preprocessing.invert(&y);
     let zname = &model.spec().latent.name;

@@ -1,0 +1,237 @@
+//! How much memory a request needs, estimated before anything is allocated, so that a
+//! model file, a data file or a flag that asks for more than the machine has is refused
+//! with a message (exit 2) instead of aborting on a failed allocation.
+//!
+//! The estimates are deliberately rough (within a small factor of the measured peak:
+//! `nonlinear.pdg` at T = 5000 is estimated at 90 MB for 137 MB of peak RSS, the process
+//! included): they exist to catch requests that are off by orders of magnitude.
+
+use crate::backend::parameter_counts;
+use crate::spec::{Batch, Encoder, ModelSpec};
+
+/// What a part of an estimate is for, so the message can name the statement or flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The encoder's layers (`encoder { … }`).
+    Encoder,
+    /// The decoder's layers (`decoder { … }`).
+    Decoder,
+    /// The prior's components (`latent … ~ gmm(K = …)`).
+    Prior,
+    /// The Monte-Carlo samples (`train { samples … }`), when one sample would fit.
+    Samples,
+    /// The data rows themselves (the data file, `--samples`, the number of draws).
+    Rows,
+}
+
+impl Cause {
+    /// What is too large, in the words of the model file.
+    pub fn what(self) -> &'static str {
+        match self {
+            Cause::Encoder => "the encoder",
+            Cause::Decoder => "the decoder",
+            Cause::Prior => "the prior's number of components",
+            Cause::Samples => "the number of Monte-Carlo samples",
+            Cause::Rows => "the number of rows",
+        }
+    }
+}
+
+/// An estimate in bytes, with the cause of its largest part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    pub bytes: u128,
+    pub largest: Cause,
+}
+
+/// Bytes of one f32 / f64.
+const F32: u128 = 4;
+const F64: u128 = 8;
+/// f32 copies of each parameter while training: the value, its gradient, Adam's two moments.
+const PARAMETER_COPIES: u128 = 4;
+/// Tensors a dense layer keeps per row and unit for the backward pass (product, bias,
+/// the activation's pieces), and what the prior keeps per row, dimension and component.
+const LAYER_TENSORS: u128 = 16;
+const PRIOR_TENSORS: u128 = 24;
+
+impl Estimate {
+    fn of(parts: &[(Cause, Option<u128>)]) -> Estimate {
+        let bytes = parts
+            .iter()
+            .try_fold(0u128, |sum, (_, b)| sum.checked_add((*b)?))
+            .unwrap_or(u128::MAX);
+        let largest = parts
+            .iter()
+            .max_by_key(|(_, b)| b.unwrap_or(u128::MAX))
+            .map_or(Cause::Rows, |(cause, _)| *cause);
+        Estimate { bytes, largest }
+    }
+
+    /// Whether it fits in `memory` bytes.
+    pub fn fits(&self, memory: u128) -> bool {
+        self.bytes <= memory
+    }
+}
+
+/// Training `spec` on `rows` data rows: parameters with gradients and Adam moments, and,
+/// for every Monte-Carlo sample, the activations of a batch kept for the backward pass,
+/// each counted for the part of the model that makes it.
+pub fn fit(spec: &ModelSpec, rows: usize) -> Estimate {
+    let (m, n, rows) = (spec.m() as u128, spec.n() as u128, rows as u128);
+    let params = parameter_counts(spec, rows as usize);
+    let stored = |count: Option<u128>| count?.checked_mul(PARAMETER_COPIES * F32);
+    let batch = match spec.train.batch {
+        Batch::Full => rows,
+        Batch::Size(b) => (b as u128).min(rows),
+    };
+    let in_flight = batch.saturating_mul(spec.train.samples as u128);
+    // Bytes kept for `units` values per row in flight, `tensors` tensors each.
+    let activations =
+        |units: u128, tensors: u128| in_flight.checked_mul(units)?.checked_mul(tensors * F32);
+    let widths = |layers: &[crate::spec::Dense]| layers.iter().map(|l| l.width as u128).sum();
+    let encoder_units: u128 = match &spec.encoder {
+        Encoder::Mlp(layers) => widths(layers),
+        Encoder::None => 0,
+    };
+    let k_max = (0..spec.n())
+        .map(|j| spec.prior.family(j).components())
+        .max()
+        .unwrap_or(1) as u128;
+    let plus = |a: Option<u128>, b: Option<u128>| a?.checked_add(b?);
+    // The data as read, standardised, and as a tensor; the posterior and its noise.
+    let data = rows.checked_mul(m).and_then(|c| c.checked_mul(3 * F64));
+    let posterior = activations(2 * n, LAYER_TENSORS);
+    Estimate::of(&[
+        (
+            Cause::Encoder,
+            plus(
+                stored(params.map(|p| p.encoder)),
+                activations(encoder_units, LAYER_TENSORS),
+            ),
+        ),
+        (
+            Cause::Decoder,
+            plus(
+                stored(params.map(|p| p.decoder)),
+                activations(widths(&spec.decoder) + m, LAYER_TENSORS),
+            ),
+        ),
+        (
+            Cause::Prior,
+            plus(
+                stored(params.map(|p| p.prior)),
+                activations(n.saturating_mul(k_max), PRIOR_TENSORS),
+            ),
+        ),
+        (
+            Cause::Rows,
+            plus(plus(stored(params.map(|p| p.latents)), posterior), data),
+        ),
+    ])
+}
+
+/// Why training `spec` on `rows` rows cannot fit in `memory` bytes: the estimate and the
+/// part to name, or `None` when it fits. The Monte-Carlo samples are named when the same
+/// request would fit with one sample.
+pub fn fit_refusal(spec: &ModelSpec, rows: usize, memory: u128) -> Option<Estimate> {
+    let estimate = fit(spec, rows);
+    if estimate.fits(memory) {
+        return None;
+    }
+    let mut one_sample = spec.clone();
+    one_sample.train.samples = 1;
+    let largest = match spec.train.samples > 1 && fit(&one_sample, rows).fits(memory) {
+        true => Cause::Samples,
+        false => estimate.largest,
+    };
+    Some(Estimate {
+        bytes: estimate.bytes,
+        largest,
+    })
+}
+
+/// Drawing `rows` samples from a fitted `spec`: latents, the decoder's activations and
+/// the output, in f64 and f32.
+pub fn sample(spec: &ModelSpec, rows: usize) -> Estimate {
+    let units: u128 =
+        spec.decoder.iter().map(|l| l.width as u128).sum::<u128>() + (spec.m() + spec.n()) as u128;
+    let bytes = (rows as u128).checked_mul(units.saturating_mul(LAYER_TENSORS * F64));
+    Estimate::of(&[(Cause::Rows, bytes)])
+}
+
+/// Simulating `rows` rows of `columns` sources and observations: sources, hidden layers
+/// and observations in f64, several copies while mixing and writing.
+pub fn simulate(rows: usize, columns: usize) -> Estimate {
+    let bytes = (rows as u128)
+        .checked_mul(columns as u128)
+        .and_then(|c| c.checked_mul(8 * F64));
+    Estimate::of(&[(Cause::Rows, bytes)])
+}
+
+/// This machine's memory in bytes (`MemTotal` of /proc/meminfo); `None` where it cannot
+/// be read, and then nothing is refused for its size.
+pub fn machine_memory() -> Option<u128> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u128 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// `bytes` in binary units with two or three significant digits: `12 TiB`, `24 GiB`.
+pub fn human(bytes: u128) -> String {
+    if bytes == u128::MAX {
+        return "more than can be counted".to_string();
+    }
+    let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let digits = if value < 10.0 && unit > 0 { 1 } else { 0 };
+    format!("about {value:.digits$} {}", units[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The model of `text`, however large (no memory limit while checking).
+    fn spec(text: &str) -> ModelSpec {
+        crate::compile_within(text, None).unwrap()
+    }
+
+    #[test]
+    fn the_shipped_size_is_within_a_small_factor_of_its_measured_peak() {
+        let text = std::fs::read_to_string("models/nonlinear.pdg").unwrap();
+        let e = fit(&spec(&text), 5000);
+        // Measured: 137 MB peak RSS for the whole process (benches, README).
+        assert!(
+            (30e6..140e6).contains(&(e.bytes as f64)),
+            "{}",
+            human(e.bytes)
+        );
+    }
+
+    #[test]
+    fn the_largest_part_is_named() {
+        let base = "observed x[3]\nlatent z[3] ~ gmm(K = 3)\n";
+        let wide = spec(&format!("{base}decoder {{ dense 1000000000000 tanh }}"));
+        assert_eq!(fit(&wide, 100).largest, Cause::Decoder);
+        let mixture = spec("observed x[3]\nlatent z[3] ~ gmm(K = 60000)\n");
+        assert_eq!(fit(&mixture, 5000).largest, Cause::Prior);
+        let samples = spec(&format!("{base}train {{ samples 100000000 }}"));
+        let refused = fit_refusal(&samples, 100, 24 << 30).expect("too large");
+        assert_eq!(refused.largest, Cause::Samples);
+        assert!(refused.bytes > 1 << 40);
+        assert_eq!(fit_refusal(&mixture, 100, 24 << 30), None);
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human(24 << 30), "about 24 GiB");
+        assert_eq!(human(3 << 39), "about 1.5 TiB");
+        assert_eq!(human(512), "about 512 bytes");
+    }
+}
