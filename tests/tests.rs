@@ -5,6 +5,7 @@ mod util;
 
 mod backend;
 mod cli;
+mod fuzz;
 mod language;
 mod language_props;
 mod recovery;
