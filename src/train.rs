@@ -26,10 +26,14 @@ pub struct TraceRow {
 #[error("training diverged at epoch {epoch}: the {term} term became {value}")]
 pub struct Diverged {
     pub epoch: usize,
-    /// The term that went bad first: "reconstruction", "log q" or "log p" (or "loss").
+    /// The term that went bad first: "reconstruction", "log q" or "log p" (or "loss"), or
+    /// "gradient" when the terms were finite but a gradient entry was not.
     pub term: &'static str,
     pub value: f64,
 }
+
+/// Steps in a row whose objective or gradient is not finite before training stops.
+pub const BAD_STEPS_TO_STOP: usize = 5;
 
 pub struct Options {
     pub epochs: usize,
@@ -39,8 +43,9 @@ pub struct Options {
 }
 
 /// Trains `model` on `y` (standardised, rows are samples) for `options.epochs` epochs.
-/// `progress` is called after every epoch. On divergence the model keeps the parameters
-/// of the last finite step and the error says where it went wrong.
+/// `progress` is called after every epoch. A step whose objective or gradient is not
+/// finite is skipped; `BAD_STEPS_TO_STOP` in a row stop training, the model keeping the
+/// parameters of the last finite step, and the error says where it went wrong.
 pub fn train(
     model: &mut Model<f32>,
     y: &Matrix,
@@ -54,6 +59,7 @@ pub fn train(
     };
     let mut order: Vec<usize> = (0..y.rows).collect();
     let mut trace = Vec::with_capacity(options.epochs);
+    let mut bad_steps = 0;
     for epoch in 1..=options.epochs {
         let mut sum = Terms::default();
         let mut variances = vec![0.0; model.spec().n()];
@@ -70,9 +76,16 @@ pub fn train(
             };
             let eps = model.draw_noise(rows.len(), &mut rng);
             let step = model.step(y_step, &eps);
-            if let Some(bad) = diverged(&step.terms, epoch) {
-                return Err(bad);
+            if !step.applied {
+                // Skipped: the parameters keep their last finite values. A transient fault
+                // (one unlucky noise draw) passes; several in a row stop training.
+                bad_steps += 1;
+                if bad_steps >= BAD_STEPS_TO_STOP {
+                    return Err(diverged(&step.terms, epoch));
+                }
+                continue;
             }
+            bad_steps = 0;
             let w = rows.len() as f64 / y.rows as f64;
             sum.add_scaled(&step.terms, w);
             for (v, s) in variances.iter_mut().zip(&step.posterior_variances) {
@@ -93,15 +106,20 @@ pub fn train(
     Ok(trace)
 }
 
-fn diverged(t: &Terms, epoch: usize) -> Option<Diverged> {
+/// The first term that is not finite, or the gradient when every term is.
+fn diverged(t: &Terms, epoch: usize) -> Diverged {
     let terms = [
         ("reconstruction", t.reconstruction),
         ("log q", t.log_q),
         ("log p", t.log_p),
         ("loss", t.loss),
     ];
-    terms
-        .into_iter()
-        .find(|(_, v)| !v.is_finite())
-        .map(|(term, value)| Diverged { epoch, term, value })
+    terms.into_iter().find(|(_, v)| !v.is_finite()).map_or(
+        Diverged {
+            epoch,
+            term: "gradient",
+            value: f64::NAN,
+        },
+        |(term, value)| Diverged { epoch, term, value },
+    )
 }

@@ -150,3 +150,23 @@ fn parameter_count_matches_the_built_model() {
         }
     }
 }
+
+/// A step whose objective is not finite moves nothing; the next finite step moves again.
+#[test]
+fn a_non_finite_step_is_not_applied() {
+    for text in VARIANTS {
+        let spec = spec(text);
+        let mut model = Model::<f32>::new(&spec, 6, 1);
+        let y = random(6, spec.m(), 2);
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut eps = model.draw_noise(6, &mut rng);
+        let before = model.parameters();
+        eps[0].data[0] = f64::NAN;
+        let step = model.step(&y, &eps);
+        assert!(!step.applied, "{text}");
+        assert_eq!(model.parameters(), before, "{text}: nothing moved");
+        let eps = model.draw_noise(6, &mut rng);
+        assert!(model.step(&y, &eps).applied, "{text}");
+        assert_ne!(model.parameters(), before, "{text}");
+    }
+}

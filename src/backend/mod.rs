@@ -162,6 +162,9 @@ pub struct Step {
     pub terms: Terms,
     /// Mean posterior variance σ_j² of each dimension over the step's rows.
     pub posterior_variances: Vec<f64>,
+    /// Whether the parameters moved: not when the objective or a gradient entry was not
+    /// finite (they keep their last finite values).
+    pub applied: bool,
 }
 
 /// Parameters that code outside the backend addresses by what they are (the theory
@@ -426,6 +429,7 @@ where
             Step {
                 terms,
                 posterior_variances,
+                applied: false,
             },
         )
     }
@@ -469,11 +473,9 @@ where
 
     /// One Adam step on the objective; reports the terms before the step.
     pub fn step(&mut self, y: &Matrix, eps: &[Matrix]) -> Step {
-        let (loss, step) = self.objective(y, eps);
-        if !step.terms.loss.is_finite() {
-            return step; // the caller reports divergence; parameters stay as they were
-        }
-        self.optimiser.step(&mut self.params, loss);
+        let (loss, mut step) = self.objective(y, eps);
+        // A non-finite objective moves nothing; the caller decides whether training goes on.
+        step.applied = step.terms.loss.is_finite() && self.optimiser.step(&mut self.params, loss);
         step
     }
 

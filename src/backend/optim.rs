@@ -36,9 +36,19 @@ where
         }
     }
 
-    /// One step of this optimiser's parameters down the gradient of `loss`.
-    pub fn step(&mut self, store: &mut ParamStore<E>, loss: Scalar<E>) {
+    /// One step of this optimiser's parameters down the gradient of `loss`, all or
+    /// nothing: when any gradient entry is not finite no parameter moves (NumPyro's stable
+    /// update) and the step returns false.
+    pub fn step(&mut self, store: &mut ParamStore<E>, loss: Scalar<E>) -> bool {
         let mut grads = loss.backward();
+        for &i in &self.params {
+            let p = store.value(i);
+            grads.get_or_alloc_mut(p).expect("gradient buffer");
+            let finite = |x: &E| x.to_f64().is_some_and(f64::is_finite);
+            if !grads.get(p).as_vec().iter().all(finite) {
+                return false;
+            }
+        }
         self.t += 1;
         for &i in &self.params {
             let p = store.value_mut(i);
@@ -49,5 +59,6 @@ where
                 .try_update(self.t, p, m1, m2, g)
                 .expect("Adam update on the CPU");
         }
+        true
     }
 }
