@@ -71,15 +71,7 @@ impl Fitted {
     /// The file's bytes: the same model always gives the same bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, FitFileError> {
         let infos = self.model.parameters();
-        let bytes: Vec<Vec<u8>> = infos
-            .iter()
-            .map(|p| {
-                p.values
-                    .iter()
-                    .flat_map(|&v| (v as f32).to_le_bytes())
-                    .collect()
-            })
-            .collect();
+        let bytes: Vec<Vec<u8>> = infos.iter().map(|p| f32_bytes(&p.values)).collect();
         let mut views = Vec::new();
         for (p, b) in infos.iter().zip(&bytes) {
             let view = TensorView::new(Dtype::F32, vec![p.shape.0, p.shape.1], b).map_err(|e| {
@@ -185,11 +177,7 @@ impl Fitted {
                     p.shape.1
                 )));
             }
-            let values: Vec<f64> = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-                .collect();
+            let values = f32_values(&view);
             if values.iter().any(|v| !v.is_finite()) {
                 return Err(bad("holds a value that is not a finite number".into()));
             }
@@ -201,6 +189,22 @@ impl Fitted {
             rows: header.rows,
         })
     }
+}
+
+/// Values as little-endian f32 bytes, a safetensors tensor's data.
+pub(crate) fn f32_bytes(values: &[f64]) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|&v| (v as f32).to_le_bytes())
+        .collect()
+}
+
+/// An F32 tensor's values.
+pub(crate) fn f32_values(view: &TensorView) -> Vec<f64> {
+    view.data()
+        .chunks_exact(4)
+        .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+        .collect()
 }
 
 /// The header, or the three keys files had before it.

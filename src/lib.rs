@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod check;
+pub mod checkpoint;
 pub mod data;
 pub mod diagnostic;
 pub mod eval;

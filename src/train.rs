@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 /// One epoch of the trace.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TraceRow {
     pub epoch: usize,
     /// Terms averaged over the epoch's batches (weighted by batch size).
@@ -42,25 +42,46 @@ pub struct Options {
     pub prior_every: usize,
 }
 
-/// Trains `model` on `y` (standardised, rows are samples) for `options.epochs` epochs.
-/// `progress` is called after every epoch. A step whose objective or gradient is not
-/// finite is skipped; `BAD_STEPS_TO_STOP` in a row stop training, the model keeping the
-/// parameters of the last finite step, and the error says where it went wrong.
+/// What the caller decides after each epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Continue,
+    /// Stop after this epoch (an interrupt): the trace so far is returned.
+    Stop,
+}
+
+/// The noise and minibatch order of one epoch come from their own generator, seeded by the
+/// run's seed and the epoch: training resumed at any epoch draws what it would have drawn.
+fn epoch_rng(seed: u64, epoch: usize) -> StdRng {
+    StdRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// Trains `model` on `y` (standardised, rows are samples) up to `options.epochs` epochs,
+/// going on after the epochs of `earlier` (empty for a fresh start; a resumed run passes
+/// its checkpoint's trace, with the model restored to that epoch). After every epoch
+/// `after_epoch` sees the model and the whole trace, and may stop training.
+///
+/// A step whose objective or gradient is not finite is skipped; `BAD_STEPS_TO_STOP` in a
+/// row stop training, the model keeping the parameters of the last finite step, and the
+/// error says where it went wrong.
 pub fn train(
     model: &mut Model<f32>,
     y: &Matrix,
     options: &Options,
-    progress: &mut dyn FnMut(&TraceRow),
+    earlier: Vec<TraceRow>,
+    after_epoch: &mut dyn FnMut(&mut Model<f32>, &[TraceRow]) -> Control,
 ) -> Result<Vec<TraceRow>, Diverged> {
-    let mut rng = StdRng::seed_from_u64(options.seed);
     let batch = match model.spec().train.batch {
         Batch::Full => y.rows,
         Batch::Size(b) => b.min(y.rows),
     };
-    let mut order: Vec<usize> = (0..y.rows).collect();
-    let mut trace = Vec::with_capacity(options.epochs);
+    let first = earlier.len() + 1;
+    let mut trace = earlier;
+    trace.reserve(options.epochs.saturating_sub(trace.len()));
     let mut bad_steps = 0;
-    for epoch in 1..=options.epochs {
+    for epoch in first..=options.epochs {
+        let mut rng = epoch_rng(options.seed, epoch);
+        let mut order: Vec<usize> = (0..y.rows).collect();
         let mut sum = Terms::default();
         let mut variances = vec![0.0; model.spec().n()];
         if batch < y.rows {
@@ -94,14 +115,15 @@ pub fn train(
         }
         let record_priors =
             epoch % options.prior_every.max(1) == 0 || epoch == options.epochs || epoch == 1;
-        let row = TraceRow {
+        trace.push(TraceRow {
             epoch,
             terms: sum,
             posterior_variances: variances,
             priors: record_priors.then(|| model.priors()),
-        };
-        progress(&row);
-        trace.push(row);
+        });
+        if after_epoch(model, &trace) == Control::Stop {
+            break;
+        }
     }
     Ok(trace)
 }

@@ -572,24 +572,28 @@ fn fit_and_simulate_replace_only_their_own_earlier_output() {
     assert!(again.status.success(), "{}", stderr(&again));
 }
 
-/// SIGTERM (or SIGINT) stops a fit, leaves the earlier output as it was and no staging
-/// folder behind, and exits 130.
+/// SIGTERM (or SIGINT) during training stops the fit after its epoch: the earlier output
+/// stays as it was, no staging folder is left, a checkpoint is written and the message
+/// says how to resume; the resumed fit ends byte-identical to one never interrupted.
 #[test]
-fn a_signal_leaves_the_earlier_output_and_no_staging_folder() {
+fn an_interrupted_fit_resumes_to_the_same_bytes() {
     let sim = simulate(200);
     let data = sim.join("data.csv");
     let out = sim.join("fit");
+    // Long enough to be still training when the signal comes (about 1300 epochs run in
+    // the first 0.7 s here).
+    let epochs = "6000";
     let o = fit("models/linear.pdg", s(&data), s(&out), &["--epochs", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let before = std::fs::read(out.join("sources.csv")).unwrap();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_pdgc"))
         .args(["fit", "models/linear.pdg", s(&data), "-o", s(&out), "-q"])
-        .args(["--epochs", "1000000"])
+        .args(["--epochs", epochs])
         .current_dir(root())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::thread::sleep(std::time::Duration::from_millis(700));
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -597,17 +601,88 @@ fn a_signal_leaves_the_earlier_output_and_no_staging_folder() {
     assert!(kill.success());
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
-    assert_eq!(
-        stderr(&o),
-        "error: interrupted; no output was written or replaced\n"
+    let checkpoint = sim.join("fit.checkpoint");
+    let message = stderr(&o);
+    assert!(
+        message.starts_with("error: interrupted after epoch "),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(&format!("--resume {}\n", checkpoint.display())),
+        "{message}"
     );
     assert_eq!(std::fs::read(out.join("sources.csv")).unwrap(), before);
-    let leftovers: Vec<_> = std::fs::read_dir(&*sim)
+    let hidden: Vec<_> = std::fs::read_dir(&*sim)
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
         .collect();
-    assert!(leftovers.is_empty(), "no staging folders left behind");
+    assert!(hidden.is_empty(), "no staging folders left behind");
+    assert!(checkpoint.is_file());
+
+    // A checkpoint is for its own model, flags and data.
+    let other = fit(
+        "models/nonlinear.pdg",
+        s(&data),
+        s(&out),
+        &["--epochs", epochs, "--resume", s(&checkpoint)],
+    );
+    assert_eq!(other.status.code(), Some(2), "{}", stderr(&other));
+    assert!(stderr(&other).contains("it was made for another model, or with other flags"));
+    let data2 = sim.join("data2.csv");
+    std::fs::write(
+        &data2,
+        std::fs::read_to_string(&data)
+            .unwrap()
+            .replacen('1', "2", 1),
+    )
+    .unwrap();
+    let other = fit(
+        "models/linear.pdg",
+        s(&data2),
+        s(&out),
+        &["--epochs", epochs, "--resume", s(&checkpoint)],
+    );
+    assert_eq!(other.status.code(), Some(2), "{}", stderr(&other));
+    assert!(stderr(&other).contains("it was made on other data"));
+
+    let resumed = fit(
+        "models/linear.pdg",
+        s(&data),
+        s(&out),
+        &["--epochs", epochs, "--resume", s(&checkpoint)],
+    );
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(
+        !checkpoint.exists(),
+        "a completed fit's checkpoint is removed"
+    );
+    let whole = sim.join("whole");
+    let o = fit(
+        "models/linear.pdg",
+        s(&data),
+        s(&whole),
+        &["--epochs", epochs],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    for file in [
+        "sources.csv",
+        "trace.csv",
+        "priors.ron",
+        "model.safetensors",
+    ] {
+        assert_eq!(
+            std::fs::read(out.join(file)).unwrap(),
+            std::fs::read(whole.join(file)).unwrap(),
+            "{file}: resumed = uninterrupted"
+        );
+    }
+
+    // A user's file where the checkpoint would go is never overwritten.
+    std::fs::write(&checkpoint, "mine").unwrap();
+    let o = fit("models/linear.pdg", s(&data), s(&out), &["--epochs", "2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&checkpoint).unwrap(), "mine");
 }
 
 /// In a one-column file an empty cell is a blank line: it is a missing value, not a row

@@ -1,9 +1,10 @@
 //! Fuzzing: random and mutated bytes fed to every reader of user files: the model
-//! parser, the CSV reader and the fitted-model loader. None may panic; each returns a
+//! parser, the CSV reader, the fitted-model loader and the checkpoint loader. None may panic; each returns a
 //! value or an error. The default run has 300 cases per property;
 //! `PDGC_FUZZ_CASES=100000 cargo test --release --test integration fuzz::` is the long
 //! run (README, Tests).
 
+use pdgc::checkpoint::{Checkpoint, DataFingerprint};
 use pdgc::compile;
 use pdgc::data::{parse_table, Preprocessing, Wanted};
 use pdgc::fitted::Fitted;
@@ -99,8 +100,46 @@ fn fitted_files() -> &'static [Vec<u8>] {
     })
 }
 
+/// A valid checkpoint: a small model after two training steps.
+fn checkpoint_file() -> &'static [u8] {
+    static FILE: OnceLock<Vec<u8>> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let spec = compile(
+            "observed x[3]\nlatent z[2] ~ gmm(K = 2)\nencoder { dense 4 tanh }\ndecoder linear",
+        )
+        .unwrap();
+        let table = parse_table("fuzz.csv", &csv_text(), Wanted::All).unwrap();
+        let y = Preprocessing::fit("fuzz.csv", &table, spec.preprocess)
+            .unwrap()
+            .apply(&table.values);
+        let mut model = pdgc::backend::Model::<f32>::new(&spec, 40, 0);
+        let options = pdgc::train::Options {
+            epochs: 2,
+            seed: 0,
+            prior_every: 1,
+        };
+        let trace = pdgc::train::train(&mut model, &y, &options, Vec::new(), &mut |_, _| {
+            pdgc::train::Control::Continue
+        })
+        .unwrap();
+        let checkpoint = Checkpoint {
+            model: spec,
+            data: DataFingerprint::of(&csv_text(), 40),
+            trace,
+            state: model.training_state(),
+        };
+        checkpoint.to_bytes().unwrap()
+    })
+}
+
 #[test]
 fn the_fuzzed_fitted_files_are_valid_to_begin_with() {
+    assert_eq!(
+        Checkpoint::from_bytes("fuzz", checkpoint_file())
+            .unwrap()
+            .epoch(),
+        2
+    );
     for bytes in fitted_files() {
         assert!(Fitted::from_bytes("fuzz", bytes).is_ok());
     }
@@ -160,6 +199,12 @@ proptest! {
                 }
             }
         }
+    }
+
+    #[test]
+    fn mutated_checkpoints_never_crash_the_loader(mutations in prop::collection::vec(mutation(), 1..4)) {
+        let bytes = mutate(checkpoint_file().to_vec(), &mutations);
+        let _ = Checkpoint::from_bytes("mutated.checkpoint", &bytes);
     }
 
     #[test]

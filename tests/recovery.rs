@@ -7,7 +7,7 @@ use pdgc::data::{Preprocessing, Table};
 use pdgc::eval::recovery;
 use pdgc::matrix::Matrix;
 use pdgc::simulate::{simulate, Scenario};
-use pdgc::train::{train, Options};
+use pdgc::train::{train, Control, Options};
 use pdgc::ModelSpec;
 
 fn shipped(name: &str) -> ModelSpec {
@@ -33,7 +33,10 @@ fn fit(spec: &ModelSpec, y: &Matrix, epochs: usize) -> (Model<f32>, f64) {
         seed: spec.train.seed,
         prior_every: 10,
     };
-    let trace = train(&mut model, y, &options, &mut |_| {}).expect("training stays finite");
+    let trace = train(&mut model, y, &options, Vec::new(), &mut |_, _| {
+        Control::Continue
+    })
+    .expect("training stays finite");
     let last = trace.last().unwrap().terms.loss;
     (model, last)
 }

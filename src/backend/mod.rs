@@ -27,6 +27,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
 
+pub use optim::AdamState;
 pub use params::ParamInfo;
 
 /// How many numbers the parameters of `spec`'s model hold, part by part.
@@ -128,7 +129,7 @@ pub(crate) fn c<E: Dtype>(x: f64) -> E {
 }
 
 /// The objective's terms for one step, as numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Terms {
     /// L, eq. 39 (averaged over the Monte-Carlo samples).
     pub loss: f64,
@@ -615,6 +616,31 @@ where
     /// Replaces the values of parameter `i` (finite-difference checks, loading).
     pub fn set_parameter(&mut self, i: usize, values: &[f64]) {
         self.params.set(i, values);
+    }
+}
+
+/// Everything training needs to go on from where it stopped: the parameters' values and
+/// the optimiser's state (a checkpoint holds this).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingState {
+    pub parameters: Vec<ParamInfo>,
+    pub adam: AdamState,
+}
+
+impl Model<f32> {
+    pub fn training_state(&mut self) -> TrainingState {
+        TrainingState {
+            parameters: self.parameters(),
+            adam: self.optimiser.state(&self.params),
+        }
+    }
+
+    /// Continues from `state` (taken from a model of the same spec and rows).
+    pub fn restore_training(&mut self, state: &TrainingState) {
+        for (i, p) in state.parameters.iter().enumerate() {
+            self.params.set(i, &p.values);
+        }
+        self.optimiser.restore(&self.params, &state.adam);
     }
 }
 

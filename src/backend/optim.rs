@@ -62,3 +62,49 @@ where
         true
     }
 }
+
+/// An optimiser's state as numbers: step count and both moments of each parameter, in
+/// the order of its parameters (what a checkpoint keeps).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdamState {
+    pub t: i32,
+    pub first: Vec<Vec<f32>>,
+    pub second: Vec<Vec<f32>>,
+}
+
+impl Adam<f32> {
+    pub fn state(&mut self, store: &ParamStore<f32>) -> AdamState {
+        let mut moments = |which: usize| -> Vec<Vec<f32>> {
+            self.params
+                .iter()
+                .map(|&i| {
+                    let p = store.value(i);
+                    let m = if which == 0 {
+                        &mut self.moments.0
+                    } else {
+                        &mut self.moments.1
+                    };
+                    m.get_or_alloc_mut(p).expect("moment buffer").to_vec()
+                })
+                .collect()
+        };
+        let (first, second) = (moments(0), moments(1));
+        AdamState {
+            t: self.t,
+            first,
+            second,
+        }
+    }
+
+    /// Puts `state` back for the parameters now in `store` (after their values were set).
+    pub fn restore(&mut self, store: &ParamStore<f32>, state: &AdamState) {
+        self.t = state.t;
+        for (k, &i) in self.params.iter().enumerate() {
+            let p = store.value(i);
+            let m1 = self.moments.0.get_or_alloc_mut(p).expect("moment buffer");
+            m1.copy_from_slice(&state.first[k]);
+            let m2 = self.moments.1.get_or_alloc_mut(p).expect("moment buffer");
+            m2.copy_from_slice(&state.second[k]);
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Every way a command can fail, turned into one message and one exit code here, and
 //! nowhere else: `error:` is printed once, by `main`.
 
+use pdgc::checkpoint::CheckpointError;
 use pdgc::data::DataError;
 use pdgc::fitted::FitFileError;
 use pdgc::resources::{human, Estimate};
@@ -21,6 +22,19 @@ pub enum CliError {
     Data(#[from] DataError),
     #[error(transparent)]
     FitFile(#[from] FitFileError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// A checkpoint that does not belong to this model or data.
+    #[error("cannot resume from `{}`: {why}", .path.display())]
+    Resume { path: PathBuf, why: String },
+    /// SIGINT or SIGTERM during training: a checkpoint was written.
+    #[error("interrupted after epoch {epoch} of {epochs}; nothing was written to `{}`\n  resume with: {resume}", .out.display())]
+    Interrupted {
+        epoch: usize,
+        epochs: usize,
+        out: PathBuf,
+        resume: String,
+    },
     /// A flag's value breaks the rule the model file's setting keeps.
     #[error("{flag} {why}")]
     Flag { flag: &'static str, why: String },
@@ -59,11 +73,17 @@ impl CliError {
             | CliError::ModelRead { .. }
             | CliError::Data(_)
             | CliError::FitFile(_)
+            | CliError::Resume { .. }
             | CliError::Flag { .. }
             | CliError::Output { .. }
             | CliError::TooLarge { .. }
             | CliError::Compare { .. } => 2,
-            CliError::Diverged { .. } | CliError::Write { .. } | CliError::Stdout(_) => 1,
+            CliError::Diverged { .. }
+            | CliError::Write { .. }
+            | CliError::Stdout(_)
+            | CliError::Checkpoint(CheckpointError::Store(_)) => 1,
+            CliError::Checkpoint(_) => 2,
+            CliError::Interrupted { .. } => 130,
         }
     }
 

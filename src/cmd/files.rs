@@ -7,6 +7,7 @@ use pdgc::data::{write_csv_to, Precision};
 use pdgc::matrix::Matrix;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// The error of a failed write to `path`.
@@ -144,10 +145,29 @@ impl Swap {
     }
 }
 
-/// On SIGINT or SIGTERM: undo any output swap under way (no staging folder is left
+/// Set while a fit trains: a signal then asks training to stop after the current epoch
+/// (and write a checkpoint) instead of ending the process.
+static TRAINING: AtomicBool = AtomicBool::new(false);
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Marks the training phase, in which a signal stops training instead of the process.
+pub fn training(on: bool) {
+    TRAINING.store(on, Ordering::SeqCst);
+}
+
+/// Whether a signal asked training to stop.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// On SIGINT or SIGTERM while training: ask training to stop after this epoch. Otherwise
+/// (or on a second signal): undo any output swap under way (no staging folder is left
 /// behind, an earlier result stays in place), say so, and exit 130.
 pub fn clean_up_on_signals() {
     let _ = ctrlc::set_handler(|| {
+        if TRAINING.load(Ordering::SeqCst) && !INTERRUPTED.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let swaps = SWAPS.lock().map(|s| s.clone()).unwrap_or_default();
         for swap in &swaps {
             swap.undo();

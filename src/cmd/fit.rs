@@ -2,16 +2,18 @@
 
 use super::error::{CliError, Outcome};
 use super::files::{
-    check_output, write_atomically, write_bytes, write_csv, write_error, write_ron, OutputKind,
+    self, check_output, write_atomically, write_bytes, write_csv, write_error, write_ron,
+    OutputKind,
 };
 use super::load_model;
 use indicatif::{ProgressBar, ProgressStyle};
 use pdgc::backend::{Mixture, Model};
-use pdgc::data::{read_table, Precision, Preprocessing, Wanted};
+use pdgc::checkpoint::{Checkpoint, DataFingerprint};
+use pdgc::data::{parse_table, DataError, Precision, Preprocessing, Wanted};
 use pdgc::fitted::Fitted;
 use pdgc::matrix::Matrix;
 use pdgc::spec::ModelSpec;
-use pdgc::train::{train, Options, TraceRow};
+use pdgc::train::{train, Control, Options, TraceRow};
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -46,6 +48,14 @@ pub struct FitArgs {
     /// (never a file, nor a folder holding the model or the data).
     #[arg(long)]
     pub force: bool,
+    /// Write a checkpoint (OUT.checkpoint) every N epochs; one is also written when the
+    /// fit is interrupted (SIGINT, SIGTERM).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: Option<u64>,
+    /// Go on from a checkpoint of the same model and data (with the same flags; --epochs
+    /// may be larger).
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub resume: Option<PathBuf>,
 }
 
 /// What `fit` will do, validated once: the checked model with the flags applied under the
@@ -58,6 +68,11 @@ pub struct FitConfig {
     pub out: PathBuf,
     pub threads: u16,
     pub quiet: bool,
+    /// Where checkpoints go: OUT.checkpoint, beside the output folder (which appears
+    /// only when the fit succeeds).
+    pub checkpoint: PathBuf,
+    pub checkpoint_every: Option<usize>,
+    pub resume: Option<PathBuf>,
 }
 
 impl FitConfig {
@@ -86,6 +101,16 @@ impl FitConfig {
         if let Some(seed) = args.seed {
             spec.train.seed = seed;
         }
+        let mut checkpoint = args.out.clone().into_os_string();
+        checkpoint.push(".checkpoint");
+        let checkpoint = PathBuf::from(checkpoint);
+        // The checkpoint's name may be taken by a user's file: never overwrite that.
+        if checkpoint.exists() && Some(&checkpoint) != args.resume.as_ref() {
+            read_checkpoint(&checkpoint).map_err(|_| CliError::Output {
+                path: checkpoint.clone(),
+                why: "is where this fit keeps its checkpoint, and holds something else: move it, or choose another -o".into(),
+            })?;
+        }
         Ok(FitConfig {
             model_file: args.model,
             spec,
@@ -93,6 +118,9 @@ impl FitConfig {
             out: args.out,
             threads: args.threads,
             quiet: args.quiet,
+            checkpoint,
+            checkpoint_every: args.checkpoint_every.map(|n| n as usize),
+            resume: args.resume,
         })
     }
 }
@@ -131,8 +159,14 @@ pub fn fit(config: &FitConfig) -> Outcome {
     let started = Instant::now();
     let spec = &config.spec;
     let data_name = config.data.display().to_string();
-    let table = read_table(&config.data, Wanted::Observed(spec))?;
+    let bytes = std::fs::read(&config.data).map_err(|source| DataError::Read {
+        file: data_name.clone(),
+        source,
+    })?;
+    let table = parse_table(&data_name, &bytes, Wanted::Observed(spec))?;
     let rows = table.values.rows;
+    let fingerprint = DataFingerprint::of(&bytes, rows);
+    drop(bytes);
     if let Some(memory) = pdgc::resources::machine_memory() {
         if let Some(e) = pdgc::resources::fit_refusal(spec, rows, memory) {
             return Err(CliError::TooLarge {
@@ -150,27 +184,66 @@ pub fn fit(config: &FitConfig) -> Outcome {
     let y = preprocessing.apply(&table.values);
 
     let mut model = Model::<f32>::new(spec, y.rows, spec.train.seed);
+    let earlier = match &config.resume {
+        Some(path) => resume(path, spec, fingerprint, &mut model)?,
+        None => Vec::new(),
+    };
     let bar = progress_bar(spec.train.epochs, config.quiet);
+    bar.set_position(earlier.len() as u64);
     let train_started = Instant::now();
     let options = Options {
         epochs: spec.train.epochs,
         seed: spec.train.seed,
         prior_every: (spec.train.epochs / 100).max(1),
     };
-    let result = train(&mut model, &y, &options, &mut |row| {
+    let mut failed_write = None;
+    files::training(true);
+    let result = train(&mut model, &y, &options, earlier, &mut |model, trace| {
+        let row = trace.last().expect("after an epoch");
         bar.set_message(format!(
             "loss {:.5}  {:.0} epochs/s",
             row.terms.loss,
             bar.per_sec()
         ));
         bar.inc(1);
+        let due = config.checkpoint_every.is_some_and(|n| row.epoch % n == 0);
+        let stop = files::interrupted();
+        if due || stop {
+            let checkpoint = Checkpoint {
+                model: spec.clone(),
+                data: fingerprint,
+                trace: trace.to_vec(),
+                state: model.training_state(),
+            };
+            if let Err(e) = write_checkpoint(&config.checkpoint, &checkpoint) {
+                failed_write = Some(e);
+                return Control::Stop;
+            }
+        }
+        if stop {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
     });
+    files::training(false);
     bar.finish_and_clear();
     let train_seconds = train_started.elapsed().as_secs_f64();
     let trace = result.map_err(|source| CliError::Diverged {
         source,
         out: config.out.clone(),
     })?;
+    if let Some(e) = failed_write {
+        return Err(e);
+    }
+    if trace.len() < spec.train.epochs {
+        return Err(CliError::Interrupted {
+            epoch: trace.len(),
+            epochs: spec.train.epochs,
+            out: config.out.clone(),
+            resume: resume_command(&config.checkpoint),
+        });
+    }
 
     let (means, sds) = model.encode(&y);
     let last = trace.last().expect("at least one epoch");
@@ -219,6 +292,10 @@ pub fn fit(config: &FitConfig) -> Outcome {
         let bytes = fitted_model.to_bytes()?;
         write_bytes(&path, &bytes)
     })?;
+    // The fit is complete: its checkpoint has served (it is pdgc's own file).
+    if config.checkpoint.exists() {
+        let _ = std::fs::remove_file(&config.checkpoint);
+    }
     if !config.quiet {
         eprintln!(
             "fitted {} to {rows} rows in {train_seconds:.1}s ({:.0} epochs/s); final loss {:.5}; wrote {}",
@@ -229,6 +306,86 @@ pub fn fit(config: &FitConfig) -> Outcome {
         );
     }
     Ok(())
+}
+
+/// Reads a checkpoint file.
+fn read_checkpoint(path: &Path) -> Result<Checkpoint, CliError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| CliError::Resume {
+        path: path.to_path_buf(),
+        why: source.to_string(),
+    })?;
+    Ok(Checkpoint::from_bytes(&file, &bytes)?)
+}
+
+/// Restores `model` from the checkpoint at `path`, made for the same model (but for its
+/// number of epochs) and the same data; returns the trace so far.
+fn resume(
+    path: &Path,
+    spec: &ModelSpec,
+    data: DataFingerprint,
+    model: &mut Model<f32>,
+) -> Result<Vec<TraceRow>, CliError> {
+    let checkpoint = read_checkpoint(path)?;
+    let refuse = |why: String| CliError::Resume {
+        path: path.to_path_buf(),
+        why,
+    };
+    let mut same = checkpoint.model.clone();
+    same.train.epochs = spec.train.epochs;
+    if &same != spec {
+        return Err(refuse(
+            "it was made for another model, or with other flags (only --epochs may differ)".into(),
+        ));
+    }
+    if checkpoint.data != data {
+        return Err(refuse("it was made on other data".into()));
+    }
+    if checkpoint.epoch() > spec.train.epochs {
+        return Err(refuse(format!(
+            "it has trained {} epochs already, more than the {} asked for",
+            checkpoint.epoch(),
+            spec.train.epochs
+        )));
+    }
+    model.restore_training(&checkpoint.state);
+    Ok(checkpoint.trace)
+}
+
+/// Writes a checkpoint whole or not at all (a sibling file renamed into place).
+fn write_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), CliError> {
+    let bytes = checkpoint.to_bytes()?;
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(format!(".partial-{}", std::process::id()));
+    let partial = PathBuf::from(partial);
+    write_bytes(&partial, &bytes)?;
+    std::fs::rename(&partial, path).map_err(|e| {
+        let _ = std::fs::remove_file(&partial);
+        files::write_error(path)(e)
+    })
+}
+
+/// This command line again, resuming from `checkpoint`.
+fn resume_command(checkpoint: &Path) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--resume" {
+            args.next();
+        } else if !arg.starts_with("--resume=") {
+            words.push(arg);
+        }
+    }
+    words.push("--resume".into());
+    words.push(checkpoint.display().to_string());
+    let quote = |w: &String| match w.contains(|c: char| c.is_whitespace() || c == '\'') {
+        true => format!("'{}'", w.replace('\'', "'\\''")),
+        false => w.clone(),
+    };
+    format!(
+        "pdgc {}",
+        words.iter().map(quote).collect::<Vec<_>>().join(" ")
+    )
 }
 
 fn progress_bar(epochs: usize, quiet: bool) -> ProgressBar {
