@@ -67,6 +67,8 @@ pub enum DataError {
         column: String,
         header: Vec<String>,
     },
+    #[error("{file}:1: the header names column `{column}` twice; the model observes it by name, so which one is meant is unclear")]
+    AmbiguousColumn { file: String, column: String },
     #[error("{file}:{line}: {found} fields, expected {expected} as in the header row")]
     RaggedRow {
         file: String,
@@ -326,14 +328,23 @@ fn named_columns(file: &str, names: &[String], header: &[String]) -> Result<Vec<
     names
         .iter()
         .map(|n| {
-            header
+            let mut at = header
                 .iter()
-                .position(|h| h == n)
-                .ok_or_else(|| DataError::NoSuchColumn {
+                .enumerate()
+                .filter(|(_, h)| *h == n)
+                .map(|(i, _)| i);
+            match (at.next(), at.next()) {
+                (Some(i), None) => Ok(i),
+                (Some(_), Some(_)) => Err(DataError::AmbiguousColumn {
+                    file: file.to_string(),
+                    column: n.clone(),
+                }),
+                (None, _) => Err(DataError::NoSuchColumn {
                     file: file.to_string(),
                     column: n.clone(),
                     header: header.to_vec(),
-                })
+                }),
+            }
         })
         .collect()
 }

@@ -445,7 +445,7 @@ fn an_edited_fitted_model_is_bad_input_not_a_crash() {
         &["--epochs", "2"],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let cases: [(&str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str); 7] = [
         ("k0", "k:3", "k:0"),
         ("latent0", "dim:3", "dim:0"),
         ("wide", "dim:3", "dim:1000000000000"),
@@ -459,6 +459,12 @@ fn an_edited_fitted_model_is_bad_input_not_a_crash() {
             "matrix:[[",
             "matrix:[[1.0],[0.0],[0.0]],unused:[[",
         ),
+        (
+            "whitening_1x1",
+            "whitening:Some((matrix:[[",
+            "whitening:Some((matrix:[[1.0]],unused:[[",
+        ),
+        ("width", "width:64", "width:1000000000000"),
     ];
     for (name, from, to) in cases {
         let bytes = edited_fit(&out, |ron| {
@@ -822,5 +828,49 @@ fn requests_larger_than_memory_are_refused_before_allocating() {
             && stderr(&o).contains("(mostly the prior's number of components) needs about "),
         "{}",
         stderr(&o)
+    );
+}
+
+/// `encode -o` and `sample -o` make missing parent folders, and a write that fails names
+/// its path (exit 1).
+#[test]
+fn encode_and_sample_write_where_asked_or_say_why_not() {
+    let sim = simulate(40);
+    let data = sim.join("data.csv");
+    let out = sim.join("fit");
+    let o = fit("models/linear.pdg", s(&data), s(&out), &["--epochs", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let nested = sim.join("new/deeper/sources.csv");
+    let e = pdgc(&["encode", s(&out), s(&data), "-o", s(&nested)]);
+    assert!(e.status.success(), "{}", stderr(&e));
+    assert!(nested.is_file());
+    let drawn = sim.join("draws/x.csv");
+    let d = pdgc(&["sample", s(&out), "4", "-o", s(&drawn)]);
+    assert!(d.status.success(), "{}", stderr(&d));
+    assert_eq!(std::fs::read_to_string(&drawn).unwrap().lines().count(), 5);
+    // The parent is a file: no folder can be made there.
+    let blocked = data.join("x.csv");
+    let e = pdgc(&["encode", s(&out), s(&data), "-o", s(&blocked)]);
+    assert_eq!(e.status.code(), Some(1), "{}", stderr(&e));
+    assert!(
+        stderr(&e).starts_with(&format!("error: cannot write `{}`", data.display())),
+        "{}",
+        stderr(&e)
+    );
+}
+
+/// A column the model observes by name must be named once in the header.
+#[test]
+fn a_column_named_twice_in_the_header_is_ambiguous() {
+    let dir = scratch();
+    let model = dir.join("named.pdg");
+    std::fs::write(&model, "observed x = [x0, x2]\nlatent z[2] ~ gmm(K = 2)\n").unwrap();
+    let data = dir.join("dup.csv");
+    std::fs::write(&data, "x0,x0,x2\n1,5,3\n2,6,4\n3,8,1\n").unwrap();
+    let o = fit(s(&model), s(&data), s(&dir.join("fit")), &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        format!("error: {}:1: the header names column `x0` twice; the model observes it by name, so which one is meant is unclear\n", data.display())
     );
 }
