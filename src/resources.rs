@@ -150,6 +150,20 @@ pub fn fit_refusal(spec: &ModelSpec, rows: usize, memory: u128) -> Option<Estima
     })
 }
 
+/// Encoding `rows` new rows with a fitted `spec`: a Half-VAE fits each row's latents (as
+/// much as training on them); an encoder only runs forward.
+pub fn encode(spec: &ModelSpec, rows: usize) -> Estimate {
+    match &spec.encoder {
+        Encoder::None => fit(spec, rows),
+        Encoder::Mlp(layers) => {
+            let units: u128 = layers.iter().map(|l| l.width as u128).sum::<u128>()
+                + (spec.m() + 2 * spec.n()) as u128;
+            let bytes = (rows as u128).checked_mul(units.saturating_mul(LAYER_TENSORS * F64));
+            Estimate::of(&[(Cause::Rows, bytes)])
+        }
+    }
+}
+
 /// Drawing `rows` samples from a fitted `spec`: latents, the decoder's activations and
 /// the output, in f64 and f32.
 pub fn sample(spec: &ModelSpec, rows: usize) -> Estimate {

@@ -147,16 +147,13 @@ pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
     // The columns the model was trained on, by name: a file whose columns were renamed or
     // reordered since is bad input, not data to read by position.
     let table = read_table(data, Wanted::Named(&preprocessing.columns))?;
-    if spec.encoder == Encoder::None {
-        // Each new row's latents are fitted: as much memory as training on these rows.
-        within_memory(pdgc::resources::fit(&spec, table.values.rows), || {
-            format!(
-                "encoding the {} rows of `{}`",
-                table.values.rows,
-                data.display()
-            )
-        })?;
-    }
+    within_memory(pdgc::resources::encode(&spec, table.values.rows), || {
+        format!(
+            "encoding the {} rows of `{}`",
+            table.values.rows,
+            data.display()
+        )
+    })?;
     let y = preprocessing.apply(&table.values);
     let (means, sds) = match spec.encoder {
         Encoder::None => model
