@@ -5,7 +5,7 @@
 //! trace so far, as RON. The noise needs no state: each epoch draws from its own seed.
 
 use crate::backend::{AdamState, Model, TrainingState};
-use crate::fitted::{f32_bytes, f32_values};
+use crate::fitted::{f32_bytes, f32_values, passes_checker, values_held};
 use crate::spec::ModelSpec;
 use crate::train::TraceRow;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -114,19 +114,12 @@ impl Checkpoint {
             .get(HEADER_KEY)
             .ok_or_else(|| bad(format!("no `{HEADER_KEY}` entry")))?;
         let header: Header = ron::from_str(text).map_err(|e| bad(format!("its header: {e}")))?;
-        match crate::compile(&header.model.to_pdg()) {
-            Ok(checked) if checked == header.model => {}
-            _ => return Err(bad("its model does not pass the checker".into())),
-        }
+        passes_checker(&header.model)
+            .map_err(|why| bad(format!("its model does not pass the checker: {why}")))?;
         let rows = header.data.rows;
         let needed = crate::backend::parameter_count(&header.model, rows).map(|n| n * 3);
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("{e:?}")))?;
-        let held: u128 = tensors
-            .tensors()
-            .iter()
-            .map(|(_, v)| v.shape().iter().map(|&d| d as u128).product::<u128>())
-            .sum();
-        if needed != Some(held) {
+        if needed != Some(values_held(&tensors)) {
             return Err(bad("its tensors do not fit its model".into()));
         }
         let model = Model::<f32>::new(&header.model, rows, header.model.train.seed);

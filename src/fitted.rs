@@ -124,17 +124,11 @@ impl Fitted {
         let meta = meta.metadata().clone().unwrap_or_default();
         let header = read_header(&meta).map_err(not_a_fit)?;
         let spec = header.model;
-        // The embedded model is text a user could have edited: it must pass the checker
-        // as if it were a model file, and come back as the same model.
         let invalid = |why: String| FitFileError::InvalidModel {
             file: file.to_string(),
             why,
         };
-        match crate::compile(&spec.to_pdg()) {
-            Ok(checked) if checked == spec => {}
-            Ok(_) => return Err(invalid("it does not print back as itself".into())),
-            Err(d) => return Err(invalid(d.0[0].message.clone())),
-        }
+        passes_checker(&spec).map_err(invalid)?;
         check_preprocessing(&spec, &header.preprocessing).map_err(|why| {
             FitFileError::BadPreprocessing {
                 file: file.to_string(),
@@ -144,11 +138,7 @@ impl Fitted {
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| not_a_fit(format!("{e:?}")))?;
         // Before building the model (which allocates what the spec asks for), the file
         // must hold exactly as many values as the spec needs.
-        let held: u128 = tensors
-            .tensors()
-            .iter()
-            .map(|(_, v)| v.shape().iter().map(|&d| d as u128).product::<u128>())
-            .sum();
+        let held = values_held(&tensors);
         let needed = parameter_count(&spec, header.rows);
         if needed != Some(held) {
             return Err(not_a_fit(format!(
@@ -189,6 +179,25 @@ impl Fitted {
             rows: header.rows,
         })
     }
+}
+
+/// An embedded model is text a user could have edited: it must pass the checker as if it
+/// were a model file (sizes included), and come back as the same model. The reason if not.
+pub(crate) fn passes_checker(spec: &ModelSpec) -> Result<(), String> {
+    match crate::compile(&spec.to_pdg()) {
+        Ok(checked) if &checked == spec => Ok(()),
+        Ok(_) => Err("it does not print back as itself".into()),
+        Err(d) => Err(d.0[0].message.clone()),
+    }
+}
+
+/// How many values a file's tensors hold together, read from their shapes alone.
+pub(crate) fn values_held(tensors: &SafeTensors) -> u128 {
+    tensors
+        .tensors()
+        .iter()
+        .map(|(_, v)| v.shape().iter().map(|&d| d as u128).product::<u128>())
+        .sum()
 }
 
 /// Values as little-endian f32 bytes, a safetensors tensor's data.
