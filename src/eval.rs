@@ -79,6 +79,19 @@ fn abs_corr(truth: &Matrix, estimate: &Matrix, corr: fn(&[f64], &[f64]) -> f64) 
         .collect()
 }
 
+/// The Pearson part of [`recovery`], for checks during training: the matching, each true
+/// source's |corr| with its match, and the whole |corr| matrix. Shapes as `recovery` needs.
+pub fn matched_pearson(truth: &Matrix, estimate: &Matrix) -> (Vec<usize>, Vec<f64>, Vec<Vec<f64>>) {
+    let pearson_abs = abs_corr(truth, estimate, pearson);
+    let matching = best_matching(&pearson_abs);
+    let per_source = matching
+        .iter()
+        .enumerate()
+        .map(|(i, &j)| pearson_abs[i][j])
+        .collect();
+    (matching, per_source, pearson_abs)
+}
+
 /// MCC of `estimate` against `truth` (rows are samples). Needs at least as many estimated
 /// sources as true ones, and the same number of rows.
 pub fn recovery(truth: &Matrix, estimate: &Matrix) -> Result<Recovery, String> {
@@ -94,13 +107,7 @@ pub fn recovery(truth: &Matrix, estimate: &Matrix) -> Result<Recovery, String> {
             truth.cols, estimate.cols
         ));
     }
-    let pearson_abs = abs_corr(truth, estimate, pearson);
-    let matching = best_matching(&pearson_abs);
-    let per_source: Vec<f64> = matching
-        .iter()
-        .enumerate()
-        .map(|(i, &j)| pearson_abs[i][j])
-        .collect();
+    let (matching, per_source, pearson_abs) = matched_pearson(truth, estimate);
     let spearman_abs = abs_corr(truth, estimate, spearman);
     let s_match = best_matching(&spearman_abs);
     let n = truth.cols as f64;

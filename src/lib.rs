@@ -15,10 +15,12 @@ pub mod fitted;
 pub mod front;
 pub mod matrix;
 pub mod numeric;
+pub mod report;
 pub mod resources;
 pub mod simulate;
 pub mod spec;
 pub mod theory;
+pub mod trace;
 pub mod train;
 pub mod words;
 

@@ -69,6 +69,20 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Draw a fit's figures and report.html again from its folder (with new truth, say).
+    Report {
+        /// A fit's output folder (or its model.safetensors).
+        fit: PathBuf,
+        /// The true sources of the fitted rows; by default the fit's own --truth, if any.
+        #[arg(long, value_name = "TRUTH.csv")]
+        truth: Option<PathBuf>,
+        /// Write only this self-contained page instead of FIT/report.html and FIT/plots/.
+        #[arg(short, long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// How many of the first rows the sources figure shows.
+        #[arg(long, value_name = "N", default_value_t = 300, value_parser = clap::value_parser!(u64).range(2..))]
+        plot_rows: u64,
+    },
     /// Compare estimated sources with the true ones: MCC after Hungarian matching.
     Eval {
         /// CSV of the true sources.
@@ -114,6 +128,17 @@ fn main() -> ExitCode {
             out,
             force,
         } => cmd::simulate(scenario, samples, seed, &out, force),
+        Command::Report {
+            fit,
+            truth,
+            out,
+            plot_rows,
+        } => cmd::report::report(
+            &fit,
+            truth.as_deref(),
+            out.as_deref(),
+            usize::try_from(plot_rows).unwrap_or(usize::MAX),
+        ),
         Command::Eval {
             truth,
             sources,

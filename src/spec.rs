@@ -289,15 +289,15 @@ impl ModelSpec {
         let (z, n) = (&self.latent.name, self.latent.dim);
         match &self.prior {
             Prior::Shared(f) => {
-                let _ = writeln!(s, "latent {z}[{n}] ~ shared {}", family_text(f));
+                let _ = writeln!(s, "latent {z}[{n}] ~ shared {}", f.to_pdg());
             }
             Prior::PerDimension(fs) if fs.iter().all(|f| f == &fs[0]) => {
-                let _ = writeln!(s, "latent {z}[{n}] ~ {}", family_text(&fs[0]));
+                let _ = writeln!(s, "latent {z}[{n}] ~ {}", Family::to_pdg(&fs[0]));
             }
             Prior::PerDimension(fs) => {
                 let _ = writeln!(s, "latent {z}[{n}]");
                 for (j, f) in fs.iter().enumerate() {
-                    let _ = writeln!(s, "{z}[{j}] ~ {}", family_text(f));
+                    let _ = writeln!(s, "{z}[{j}] ~ {}", f.to_pdg());
                 }
             }
         }
@@ -339,18 +339,21 @@ impl ModelSpec {
     }
 }
 
-fn family_text(f: &Family) -> String {
-    match f {
-        Family::Gmm { k } => format!("{}({} = {k})", words::GMM, words::GMM_COMPONENTS),
-        Family::Normal { mean, variance } => {
-            format!(
-                "{}({}, {})",
-                words::NORMAL,
-                number_text(*mean),
-                number_text(*variance)
-            )
+impl Family {
+    /// The family as the model language writes it: `gmm(K = 3)`, `gaussian(0, 1)`.
+    pub fn to_pdg(&self) -> String {
+        match self {
+            Family::Gmm { k } => format!("{}({} = {k})", words::GMM, words::GMM_COMPONENTS),
+            Family::Normal { mean, variance } => {
+                format!(
+                    "{}({}, {})",
+                    words::NORMAL,
+                    number_text(*mean),
+                    number_text(*variance)
+                )
+            }
+            Family::LearnableNormal => words::NORMAL.to_string(),
         }
-        Family::LearnableNormal => words::NORMAL.to_string(),
     }
 }
 

@@ -19,6 +19,10 @@ pub struct TraceRow {
     pub posterior_variances: Vec<f64>,
     /// The prior mixtures, recorded every `prior_every` epochs and at the last one.
     pub priors: Option<Vec<Mixture>>,
+    /// With the truth known: each true source's |corr| with its matched posterior mean,
+    /// recorded with the priors.
+    #[serde(default)]
+    pub recovery: Option<Vec<f64>>,
 }
 
 /// Training stopped because the objective stopped being a finite number.
@@ -35,11 +39,14 @@ pub struct Diverged {
 /// Steps in a row whose objective or gradient is not finite before training stops.
 pub const BAD_STEPS_TO_STOP: usize = 5;
 
-pub struct Options {
+pub struct Options<'a> {
     pub epochs: usize,
     pub seed: u64,
     /// Record the prior parameters in the trace every this many epochs.
     pub prior_every: usize,
+    /// The true sources of the training rows, when known: the recovery is recorded with
+    /// the priors (it costs one pass of the encoder).
+    pub truth: Option<&'a Matrix>,
 }
 
 /// What the caller decides after each epoch.
@@ -120,6 +127,10 @@ pub fn train(
             terms: sum,
             posterior_variances: variances,
             priors: record_priors.then(|| model.priors()),
+            recovery: options
+                .truth
+                .filter(|_| record_priors)
+                .map(|truth| crate::eval::matched_pearson(truth, &model.encode(y).0).1),
         });
         if after_epoch(model, &trace) == Control::Stop {
             break;

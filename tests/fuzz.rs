@@ -1,5 +1,6 @@
 //! Fuzzing: random and mutated bytes fed to every reader of user files: the model
-//! parser, the CSV reader, the fitted-model loader and the checkpoint loader. None may panic; each returns a
+//! parser, the CSV reader, the fitted-model loader, the checkpoint loader and the trace
+//! reader (with the report drawn from whatever it reads). None may panic; each returns a
 //! value or an error. The default run has 300 cases per property;
 //! `PDGC_FUZZ_CASES=100000 cargo test --release --test integration fuzz::` is the long
 //! run (README, Tests).
@@ -117,6 +118,7 @@ fn checkpoint_file() -> &'static [u8] {
             epochs: 2,
             seed: 0,
             prior_every: 1,
+            truth: None,
         };
         let trace = pdgc::train::train(&mut model, &y, &options, Vec::new(), &mut |_, _| {
             pdgc::train::Control::Continue
@@ -217,6 +219,20 @@ proptest! {
             // Whatever loads can be used.
             let (z, y) = fitted.model.sample(3, 0);
             prop_assert_eq!((z.rows, y.rows), (3, 3));
+        }
+    }
+
+    #[test]
+    fn mutated_traces_never_crash_the_reader_or_the_report(
+        truth: bool,
+        mutations in prop::collection::vec(mutation(), 1..6),
+    ) {
+        let (mut view, bytes) = crate::report::view_and_trace(truth);
+        let bytes = mutate(bytes, &mutations);
+        if let Ok(trace) = pdgc::trace::Trace::parse("mutated.csv", &view.spec, &bytes) {
+            view.trace = trace;
+            let report = pdgc::report::render(&view, &pdgc::report::Options { rows: 50 });
+            prop_assert!(report.is_ok());
         }
     }
 }

@@ -32,6 +32,7 @@ fn fit(spec: &ModelSpec, y: &Matrix, epochs: usize) -> (Model<f32>, f64) {
         epochs,
         seed: spec.train.seed,
         prior_every: 10,
+        truth: None,
     };
     let trace = train(&mut model, y, &options, Vec::new(), &mut |_, _| {
         Control::Continue

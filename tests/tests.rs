@@ -9,4 +9,5 @@ mod fuzz;
 mod language;
 mod language_props;
 mod recovery;
+mod report;
 mod theory;

@@ -4,7 +4,9 @@
 use pdgc::checkpoint::CheckpointError;
 use pdgc::data::DataError;
 use pdgc::fitted::FitFileError;
+use pdgc::report::ReportError;
 use pdgc::resources::{human, Estimate};
+use pdgc::trace::TraceError;
 use pdgc::train::Diverged;
 use std::path::PathBuf;
 
@@ -63,6 +65,13 @@ pub enum CliError {
     },
     #[error("cannot write the output: {0}")]
     Stdout(std::io::Error),
+    /// A fit folder that `report` cannot read.
+    #[error("`{}` {why}", .path.display())]
+    FitFolder { path: PathBuf, why: String },
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
 }
 
 impl CliError {
@@ -77,11 +86,15 @@ impl CliError {
             | CliError::Flag { .. }
             | CliError::Output { .. }
             | CliError::TooLarge { .. }
-            | CliError::Compare { .. } => 2,
+            | CliError::Compare { .. }
+            | CliError::FitFolder { .. }
+            | CliError::Trace(_)
+            | CliError::Report(ReportError::Truth { .. }) => 2,
             CliError::Diverged { .. }
             | CliError::Write { .. }
             | CliError::Stdout(_)
-            | CliError::Checkpoint(CheckpointError::Store(_)) => 1,
+            | CliError::Checkpoint(CheckpointError::Store(_))
+            | CliError::Report(ReportError::Draw { .. }) => 1,
             CliError::Checkpoint(_) => 2,
             CliError::Interrupted { .. } => 130,
         }

@@ -22,6 +22,22 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     std::fs::write(path, bytes).map_err(write_error(path))
 }
 
+/// Writes a file whole or not at all: a sibling file renamed into place, so a reader (or
+/// a failure half-way) never sees part of it, and a file it replaces stays until then.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(write_error(parent))?;
+    }
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(format!(".partial-{}", std::process::id()));
+    let partial = PathBuf::from(partial);
+    write_bytes(&partial, bytes)?;
+    std::fs::rename(&partial, path).map_err(|e| {
+        let _ = std::fs::remove_file(&partial);
+        write_error(path)(e)
+    })
+}
+
 /// Writes a CSV file, making its folder first if needed.
 pub fn write_csv(
     path: &Path,

@@ -2,19 +2,20 @@
 
 use super::error::{CliError, Outcome};
 use super::files::{
-    self, check_output, write_atomically, write_bytes, write_csv, write_error, write_ron,
-    OutputKind,
+    self, check_output, write_atomically, write_bytes, write_csv, write_ron, OutputKind,
 };
 use super::load_model;
+use super::report::{self, read_truth};
 use indicatif::{ProgressBar, ProgressStyle};
-use pdgc::backend::{Mixture, Model};
+use pdgc::backend::Model;
 use pdgc::checkpoint::{Checkpoint, DataFingerprint};
 use pdgc::data::{parse_table, DataError, Precision, Preprocessing, Wanted};
 use pdgc::fitted::Fitted;
 use pdgc::matrix::Matrix;
+use pdgc::report::Truth;
 use pdgc::spec::ModelSpec;
 use pdgc::train::{train, Control, Options, TraceRow};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -56,6 +57,16 @@ pub struct FitArgs {
     /// may be larger).
     #[arg(long, value_name = "CHECKPOINT")]
     pub resume: Option<PathBuf>,
+    /// The true sources of the data's rows (a CSV with a header): the report shows the
+    /// recovery, and the trace records each source's |corr| as training goes.
+    #[arg(long, value_name = "TRUTH.csv")]
+    pub truth: Option<PathBuf>,
+    /// Write no report.html and no plots/.
+    #[arg(long)]
+    pub no_plots: bool,
+    /// How many of the first rows the report's sources figure shows.
+    #[arg(long, value_name = "N", default_value_t = 300, value_parser = clap::value_parser!(u64).range(2..))]
+    pub plot_rows: u64,
 }
 
 /// What `fit` will do, validated once: the checked model with the flags applied under the
@@ -73,12 +84,16 @@ pub struct FitConfig {
     pub checkpoint: PathBuf,
     pub checkpoint_every: Option<usize>,
     pub resume: Option<PathBuf>,
+    pub truth: Option<PathBuf>,
+    /// `None` with --no-plots; otherwise how the report is drawn.
+    pub report: Option<pdgc::report::Options>,
 }
 
 impl FitConfig {
     pub fn from_args(args: FitArgs) -> Result<FitConfig, CliError> {
         let mut spec = load_model(&args.model)?;
-        let inputs = [args.model.as_path(), args.data.as_path()];
+        let mut inputs = vec![args.model.as_path(), args.data.as_path()];
+        inputs.extend(args.truth.as_deref());
         check_output(&args.out, OutputKind::Fit, &inputs, args.force)?;
         // Flags replace values the checker validated in the file: held to the same rules.
         if let Some(e) = args.epochs {
@@ -121,38 +136,53 @@ impl FitConfig {
             checkpoint,
             checkpoint_every: args.checkpoint_every.map(|n| n as usize),
             resume: args.resume,
+            truth: args.truth,
+            report: (!args.no_plots).then_some(pdgc::report::Options {
+                rows: usize::try_from(args.plot_rows).unwrap_or(usize::MAX),
+            }),
         })
     }
 }
 
-/// `run.ron`: everything needed to re-run and to judge the result.
-#[derive(Serialize)]
-struct RunRecord {
-    pdgc_version: &'static str,
-    model_file: String,
-    data_file: String,
-    data_bytes: u64,
-    rows: usize,
-    columns: Vec<String>,
-    threads: u16,
-    model: ModelSpec,
-    preprocessing: Preprocessing,
-    wall_seconds: f64,
-    train_seconds: f64,
-    epochs_per_second: f64,
-    final_loss: f64,
-    final_reconstruction: f64,
-    final_kl: f64,
+/// `run.ron`: everything needed to re-run and to judge the result. Fields added since the
+/// first release are optional, so `report` reads older fits too.
+#[derive(Serialize, Deserialize)]
+pub struct RunRecord {
+    pub pdgc_version: String,
+    pub model_file: String,
+    /// The model file as written, comments and all.
+    #[serde(default)]
+    pub model_text: Option<String>,
+    pub data_file: String,
+    pub data_bytes: u64,
+    pub rows: usize,
+    pub columns: Vec<String>,
+    pub threads: u16,
+    pub model: ModelSpec,
+    pub preprocessing: Preprocessing,
+    pub wall_seconds: f64,
+    pub train_seconds: f64,
+    pub epochs_per_second: f64,
+    pub final_loss: f64,
+    pub final_reconstruction: f64,
+    pub final_kl: f64,
+    /// The true sources given with `--truth`, and the recovery against them.
+    #[serde(default)]
+    pub truth_file: Option<String>,
+    #[serde(default)]
+    pub mcc: Option<f64>,
+    #[serde(default)]
+    pub mcc_spearman: Option<f64>,
 }
 
 /// `priors.ron`: one entry per latent dimension.
-#[derive(Serialize)]
-struct FittedPrior {
-    dimension: String,
-    weights: Vec<f64>,
-    means: Vec<f64>,
-    variances: Vec<f64>,
-    posterior_variance: f64,
+#[derive(Serialize, Deserialize)]
+pub struct FittedPrior {
+    pub dimension: String,
+    pub weights: Vec<f64>,
+    pub means: Vec<f64>,
+    pub variances: Vec<f64>,
+    pub posterior_variance: f64,
 }
 
 pub fn fit(config: &FitConfig) -> Outcome {
@@ -182,6 +212,10 @@ pub fn fit(config: &FitConfig) -> Outcome {
     }
     let preprocessing = Preprocessing::fit(&data_name, &table, spec.preprocess)?;
     let y = preprocessing.apply(&table.values);
+    let truth = config.truth.as_deref().map(read_truth).transpose()?;
+    if let Some(t) = &truth {
+        check_truth(t, rows, spec, &data_name)?;
+    }
 
     let mut model = Model::<f32>::new(spec, y.rows, spec.train.seed);
     let earlier = match &config.resume {
@@ -195,6 +229,7 @@ pub fn fit(config: &FitConfig) -> Outcome {
         epochs: spec.train.epochs,
         seed: spec.train.seed,
         prior_every: (spec.train.epochs / 100).max(1),
+        truth: truth.as_ref().map(|t| &t.values),
     };
     let mut failed_write = None;
     files::training(true);
@@ -248,9 +283,13 @@ pub fn fit(config: &FitConfig) -> Outcome {
     let (means, sds) = model.encode(&y);
     let last = trace.last().expect("at least one epoch");
     let priors = model.priors();
+    let recovery = truth
+        .as_ref()
+        .map(|t| pdgc::eval::recovery(&t.values, &means).expect("shapes checked before training"));
     let record = RunRecord {
-        pdgc_version: env!("CARGO_PKG_VERSION"),
+        pdgc_version: env!("CARGO_PKG_VERSION").to_string(),
         model_file: config.model_file.display().to_string(),
+        model_text: std::fs::read_to_string(&config.model_file).ok(),
         data_file: data_name,
         data_bytes: std::fs::metadata(&config.data).map_or(0, |m| m.len()),
         rows: y.rows,
@@ -264,7 +303,11 @@ pub fn fit(config: &FitConfig) -> Outcome {
         final_loss: last.terms.loss,
         final_reconstruction: last.terms.reconstruction,
         final_kl: last.terms.kl(),
+        truth_file: truth.as_ref().map(|t| t.file.clone()),
+        mcc: recovery.as_ref().map(|r| r.mcc),
+        mcc_spearman: recovery.as_ref().map(|r| r.mcc_spearman),
     };
+    let truth_names: Vec<String> = truth.as_ref().map_or(Vec::new(), |t| t.columns.clone());
     let fitted_model = Fitted {
         model,
         preprocessing,
@@ -274,7 +317,10 @@ pub fn fit(config: &FitConfig) -> Outcome {
         let z = &spec.latent.name;
         let (header, both) = sources_table(spec, &means, &sds);
         write_csv(&dir.join("sources.csv"), &header, &both, Precision::Single)?;
-        write_trace(&dir.join("trace.csv"), spec, &trace)?;
+        write_bytes(
+            &dir.join("trace.csv"),
+            &pdgc::trace::to_csv(spec, &trace, &truth_names),
+        )?;
         let fitted: Vec<FittedPrior> = priors
             .iter()
             .enumerate()
@@ -290,22 +336,57 @@ pub fn fit(config: &FitConfig) -> Outcome {
         write_ron(&dir.join("run.ron"), &record)?;
         let path = dir.join("model.safetensors");
         let bytes = fitted_model.to_bytes()?;
-        write_bytes(&path, &bytes)
+        write_bytes(&path, &bytes)?;
+        // The report is drawn from the files just written, as `pdgc report` draws it.
+        if let Some(options) = &config.report {
+            let view = report::load(dir, &record, truth.clone())?;
+            report::write_into(dir, &pdgc::report::render(&view, options)?)?;
+        }
+        Ok(())
     })?;
     // The fit is complete: its checkpoint has served (it is pdgc's own file).
     if config.checkpoint.exists() {
         let _ = std::fs::remove_file(&config.checkpoint);
     }
     if !config.quiet {
+        let mcc = record
+            .mcc
+            .map_or(String::new(), |m| format!("; MCC {m:.4}"));
         eprintln!(
-            "fitted {} to {rows} rows in {train_seconds:.1}s ({:.0} epochs/s); final loss {:.5}; wrote {}",
+            "fitted {} to {rows} rows in {train_seconds:.1}s ({:.0} epochs/s); final loss {:.5}{mcc}; wrote {}",
             spec.name,
             record.epochs_per_second,
             last.terms.loss,
             config.out.display()
         );
+        if config.report.is_some() {
+            eprintln!("report: {}", config.out.join("report.html").display());
+        }
     }
     Ok(())
+}
+
+/// The truth must describe the data's rows, and have no more sources than the model has
+/// latent dimensions (each is matched to one).
+fn check_truth(truth: &Truth, rows: usize, spec: &ModelSpec, data: &str) -> Result<(), CliError> {
+    let why = if truth.values.rows != rows {
+        format!(
+            "has {} rows, but `{data}` has {rows}: the truth must describe the data's rows",
+            truth.values.rows
+        )
+    } else if truth.values.cols > spec.n() {
+        format!(
+            "has {} sources, more than the model's {} latent dimensions",
+            truth.values.cols,
+            spec.n()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(CliError::Flag {
+        flag: "--truth",
+        why: format!("`{}` {why}", truth.file),
+    })
 }
 
 /// Reads a checkpoint file.
@@ -352,17 +433,9 @@ fn resume(
     Ok(checkpoint.trace)
 }
 
-/// Writes a checkpoint whole or not at all (a sibling file renamed into place).
+/// Writes a checkpoint whole or not at all.
 fn write_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), CliError> {
-    let bytes = checkpoint.to_bytes()?;
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(format!(".partial-{}", std::process::id()));
-    let partial = PathBuf::from(partial);
-    write_bytes(&partial, &bytes)?;
-    std::fs::rename(&partial, path).map_err(|e| {
-        let _ = std::fs::remove_file(&partial);
-        files::write_error(path)(e)
-    })
+    files::write_file_atomically(path, &checkpoint.to_bytes()?)
 }
 
 /// This command line again, resuming from `checkpoint`.
@@ -398,61 +471,6 @@ fn progress_bar(epochs: usize, quiet: bool) -> ProgressBar {
             .expect("a valid progress template"),
     );
     bar
-}
-
-/// trace.csv: one row per epoch; the prior columns are filled every few epochs.
-fn write_trace(path: &Path, spec: &ModelSpec, trace: &[TraceRow]) -> Result<(), CliError> {
-    let io_error = write_error(path);
-    let z = &spec.latent.name;
-    let n = spec.n();
-    let mut header: Vec<String> = ["epoch", "loss", "reconstruction", "kl", "log_q", "log_p"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    header.extend((0..n).map(|j| format!("sigma2_{z}{j}")));
-    for j in 0..n {
-        for k in 0..spec.prior.family(j).components() {
-            header.extend(
-                ["weight", "mean", "var"]
-                    .iter()
-                    .map(|what| format!("{z}{j}_{what}{k}")),
-            );
-        }
-    }
-    let csv_error = |e: csv::Error| io_error(e.into());
-    let mut w = csv::Writer::from_path(path).map_err(csv_error)?;
-    w.write_record(&header).map_err(csv_error)?;
-    for row in trace {
-        let t = &row.terms;
-        let mut cells: Vec<String> = vec![row.epoch.to_string()];
-        cells.extend(
-            [t.loss, t.reconstruction, t.kl(), t.log_q, t.log_p]
-                .iter()
-                .map(|v| format!("{}", *v as f32)),
-        );
-        cells.extend(
-            row.posterior_variances
-                .iter()
-                .map(|v| format!("{}", *v as f32)),
-        );
-        match &row.priors {
-            Some(priors) => {
-                for p in priors {
-                    cells.extend(prior_cells(p));
-                }
-            }
-            None => cells.resize(header.len(), String::new()),
-        }
-        w.write_record(&cells).map_err(csv_error)?;
-    }
-    w.flush().map_err(io_error)
-}
-
-fn prior_cells(p: &Mixture) -> Vec<String> {
-    (0..p.weights.len())
-        .flat_map(|k| [p.weights[k], p.means[k], p.variances[k]])
-        .map(|v| format!("{}", v as f32))
-        .collect()
 }
 
 /// The sources table: `z0..z{n-1}` posterior means, then `z0_sd..` standard deviations.

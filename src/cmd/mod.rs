@@ -5,6 +5,7 @@
 pub mod error;
 pub mod files;
 pub mod fit;
+pub mod report;
 
 use error::{within_memory, CliError, Outcome};
 use files::write_atomically;

@@ -1,0 +1,249 @@
+//! `pdgc report FIT`: the figures and `report.html` of a fit, drawn from its folder's files,
+//! so that a fit made earlier (or one seen against new truth) is looked at without
+//! refitting. `fit` draws its own report the same way, from the folder it is writing.
+
+use super::error::CliError;
+use super::files::{self, write_file_atomically};
+use super::fit::{FittedPrior, RunRecord};
+use pdgc::data::{read_table, Table, Wanted};
+use pdgc::numeric::Mixture;
+use pdgc::report::{render, FitView, Options, Report, Truth};
+use pdgc::trace::Trace;
+use std::path::{Path, PathBuf};
+
+/// What marks a page as pdgc's own, which a later report may replace.
+const GENERATOR: &str = "<meta name=\"generator\" content=\"pdgc\">";
+
+/// Reads the true sources for a report.
+pub fn read_truth(path: &Path) -> Result<Truth, CliError> {
+    let Table { columns, values } = read_table(path, Wanted::All)?;
+    Ok(Truth {
+        file: path.display().to_string(),
+        columns,
+        values,
+    })
+}
+
+fn unreadable(dir: &Path, why: String) -> CliError {
+    CliError::FitFolder {
+        path: dir.to_path_buf(),
+        why,
+    }
+}
+
+fn read_text(dir: &Path, name: &str) -> Result<String, CliError> {
+    std::fs::read_to_string(dir.join(name)).map_err(|e| {
+        unreadable(
+            dir,
+            format!("is not a pdgc fit folder that can be read: {name}: {e}"),
+        )
+    })
+}
+
+/// The record of the fit in `dir`.
+pub fn read_record(dir: &Path) -> Result<RunRecord, CliError> {
+    let text = read_text(dir, "run.ron")?;
+    ron::from_str(&text).map_err(|e| {
+        unreadable(
+            dir,
+            format!("holds a run.ron that is not a pdgc fit's record: {e}"),
+        )
+    })
+}
+
+/// Everything the report shows, from the files of the fit in `dir`.
+pub fn load(dir: &Path, record: &RunRecord, truth: Option<Truth>) -> Result<FitView, CliError> {
+    let spec = &record.model;
+    let n = spec.n();
+    let z = &spec.latent.name;
+    let sources = read_table(&dir.join("sources.csv"), Wanted::All)?;
+    let expected: Vec<String> = (0..n)
+        .map(|j| format!("{z}{j}"))
+        .chain((0..n).map(|j| format!("{z}{j}_sd")))
+        .collect();
+    if sources.columns != expected {
+        return Err(unreadable(
+            dir,
+            format!(
+                "holds a sources.csv whose columns are not those of model `{}` ({})",
+                spec.name,
+                expected.join(", ")
+            ),
+        ));
+    }
+    let means = sources.values.select_columns(&(0..n).collect::<Vec<_>>());
+    let sds = sources
+        .values
+        .select_columns(&(n..2 * n).collect::<Vec<_>>());
+    let priors: Vec<FittedPrior> = ron::from_str(&read_text(dir, "priors.ron")?)
+        .map_err(|e| unreadable(dir, format!("holds a priors.ron that cannot be read: {e}")))?;
+    let components_fit = priors.len() == n
+        && priors.iter().enumerate().all(|(j, p)| {
+            let k = spec.prior.family(j).components();
+            p.weights.len() == k && p.means.len() == k && p.variances.len() == k
+        });
+    if !components_fit {
+        return Err(unreadable(
+            dir,
+            format!(
+                "holds a priors.ron that does not match model `{}`",
+                spec.name
+            ),
+        ));
+    }
+    let trace_path = dir.join("trace.csv");
+    let trace_bytes = std::fs::read(&trace_path)
+        .map_err(|e| unreadable(dir, format!("has no readable trace.csv: {e}")))?;
+    let trace = Trace::parse(&trace_path.display().to_string(), spec, &trace_bytes)?;
+    let mut settings = vec![
+        ("model file".to_string(), record.model_file.clone()),
+        ("data file".into(), record.data_file.clone()),
+        ("rows".into(), record.rows.to_string()),
+        ("columns".into(), record.columns.join(", ")),
+        ("preprocess".into(), spec.preprocess.keyword().to_string()),
+        ("epochs".into(), spec.train.epochs.to_string()),
+        ("learning rate".into(), spec.train.lr.to_string()),
+        (
+            "batch".into(),
+            format!("{:?}", spec.train.batch).to_lowercase(),
+        ),
+        ("Monte-Carlo samples".into(), spec.train.samples.to_string()),
+        ("β".into(), spec.beta.to_string()),
+        ("seed".into(), spec.train.seed.to_string()),
+        ("threads".into(), record.threads.to_string()),
+        (
+            "training time".into(),
+            format!(
+                "{:.1} s ({:.0} epochs/s)",
+                record.train_seconds, record.epochs_per_second
+            ),
+        ),
+        ("pdgc version".into(), record.pdgc_version.clone()),
+    ];
+    if let Some(t) = &truth {
+        settings.push(("truth file".into(), t.file.clone()));
+    }
+    Ok(FitView {
+        spec: spec.clone(),
+        model_text: record.model_text.clone(),
+        settings,
+        trace,
+        means,
+        sds,
+        priors: priors
+            .iter()
+            .map(|p| Mixture {
+                weights: p.weights.clone(),
+                means: p.means.clone(),
+                variances: p.variances.clone(),
+            })
+            .collect(),
+        posterior_variances: priors.iter().map(|p| p.posterior_variance).collect(),
+        truth,
+    })
+}
+
+/// Writes `report.html` and `plots/*.svg` into the fit folder `dir`.
+pub fn write_into(dir: &Path, report: &Report) -> Result<(), CliError> {
+    files::write_atomically(&dir.join("plots"), |plots| {
+        for f in &report.figures {
+            files::write_bytes(&plots.join(format!("{}.svg", f.name)), f.svg.as_bytes())?;
+        }
+        Ok(())
+    })?;
+    write_file_atomically(&dir.join("report.html"), report.html.as_bytes())
+}
+
+/// A path a report may be written to: missing, or an earlier pdgc report.
+fn check_page(path: &Path) -> Result<(), CliError> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let ours = std::fs::read_to_string(path).is_ok_and(|text| text.contains(GENERATOR));
+    if path.is_file() && ours {
+        return Ok(());
+    }
+    Err(CliError::Output {
+        path: path.to_path_buf(),
+        why: "exists and is not a pdgc report; it is not replaced: choose another name".into(),
+    })
+}
+
+/// `plots/` in a fit folder may be replaced when it holds only figures.
+fn check_plots(dir: &Path) -> Result<(), CliError> {
+    let plots = dir.join("plots");
+    if !plots.exists() {
+        return Ok(());
+    }
+    let only_figures = std::fs::read_dir(&plots).is_ok_and(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .all(|e| e.path().extension().is_some_and(|x| x == "svg") && e.path().is_file())
+    });
+    if only_figures {
+        return Ok(());
+    }
+    Err(CliError::Output {
+        path: plots,
+        why: "holds more than pdgc's figures; it is not replaced: move what you keep there".into(),
+    })
+}
+
+/// `pdgc report FIT [--truth T] [-o FILE] [--rows N]`.
+pub fn report(
+    fit: &Path,
+    truth: Option<&Path>,
+    out: Option<&Path>,
+    rows: usize,
+) -> Result<(), CliError> {
+    let dir = if fit.is_file() && fit.file_name().is_some_and(|n| n == "model.safetensors") {
+        fit.parent().unwrap_or(Path::new(".")).to_path_buf()
+    } else {
+        fit.to_path_buf()
+    };
+    if !dir.is_dir() {
+        return Err(unreadable(
+            &dir,
+            "is not a folder; expected a fit's output folder".into(),
+        ));
+    }
+    let record = read_record(&dir)?;
+    let page = match out {
+        Some(file) => file.to_path_buf(),
+        None => dir.join("report.html"),
+    };
+    check_page(&page)?;
+    if out.is_none() {
+        check_plots(&dir)?;
+    }
+    // The truth given now, or the one the fit was given if it is still there.
+    let truth_path: Option<PathBuf> = match truth {
+        Some(t) => Some(t.to_path_buf()),
+        None => record
+            .truth_file
+            .as_ref()
+            .map(PathBuf::from)
+            .filter(|p| p.is_file()),
+    };
+    if truth.is_none() {
+        if let Some(gone) = record
+            .truth_file
+            .as_ref()
+            .filter(|p| !Path::new(p).is_file())
+        {
+            eprintln!(
+                "note: the fit's truth file `{gone}` is gone; drawing without it (give --truth)"
+            );
+        }
+    }
+    let truth = truth_path.as_deref().map(read_truth).transpose()?;
+    let view = load(&dir, &record, truth)?;
+    let report = render(&view, &Options { rows })?;
+    match out {
+        None => write_into(&dir, &report)?,
+        Some(_) => write_file_atomically(&page, report.html.as_bytes())?,
+    }
+    // Said on standard output: where to look is the command's result.
+    println!("{}", page.display());
+    Ok(())
+}

@@ -1,0 +1,278 @@
+//! `trace.csv`, the training trace as a file: written by `fit`, read back by `report` to
+//! draw the training curves of a fit made earlier. One row per epoch; the prior's
+//! parameters (and, when the truth was given, each true source's |corr|) are filled on the
+//! epochs where they were recorded and left empty on the others.
+
+use crate::numeric::Mixture;
+use crate::spec::ModelSpec;
+use crate::train::TraceRow;
+
+/// The columns every trace starts with.
+const TERMS: [&str; 6] = ["epoch", "loss", "reconstruction", "kl", "log_q", "log_p"];
+
+/// What a trace file holds, column by column: what the report draws.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Trace {
+    pub epochs: Vec<usize>,
+    pub loss: Vec<f64>,
+    pub reconstruction: Vec<f64>,
+    pub kl: Vec<f64>,
+    /// `posterior_variances[j][i]`: dimension j's mean posterior variance at epoch row i.
+    pub posterior_variances: Vec<Vec<f64>>,
+    /// Every dimension's prior, at the epochs where it was recorded.
+    pub priors: Vec<(usize, Vec<Mixture>)>,
+    /// The true sources' names, when the fit was given the truth.
+    pub truth_names: Vec<String>,
+    /// Each true source's |corr| with its matched estimate, at the epochs recorded.
+    pub recovery: Vec<(usize, Vec<f64>)>,
+}
+
+/// A trace file that is not the one `fit` writes for this model.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("{file}: {why}")]
+    Csv { file: String, why: String },
+    #[error("{file}:{line}: {why}")]
+    Cell {
+        file: String,
+        line: u64,
+        why: String,
+    },
+}
+
+/// The header of `model`'s trace, with a `corr_NAME` column for each true source given.
+fn header(spec: &ModelSpec, truth_names: &[String]) -> Vec<String> {
+    let z = &spec.latent.name;
+    let n = spec.n();
+    let mut header: Vec<String> = TERMS.iter().map(|s| s.to_string()).collect();
+    header.extend((0..n).map(|j| format!("sigma2_{z}{j}")));
+    for j in 0..n {
+        for k in 0..spec.prior.family(j).components() {
+            header.extend(
+                ["weight", "mean", "var"]
+                    .iter()
+                    .map(|what| format!("{z}{j}_{what}{k}")),
+            );
+        }
+    }
+    header.extend(truth_names.iter().map(|name| format!("corr_{name}")));
+    header
+}
+
+/// The trace as CSV text. Values are written at single precision, which they were
+/// computed in.
+pub fn to_csv(spec: &ModelSpec, trace: &[TraceRow], truth_names: &[String]) -> Vec<u8> {
+    let header = header(spec, truth_names);
+    let prior_cells: usize = (0..spec.n())
+        .map(|j| 3 * spec.prior.family(j).components())
+        .sum();
+    let single = |v: f64| format!("{}", v as f32);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut write = |cells: &[String]| w.write_record(cells).expect("writing to memory");
+    write(&header);
+    for row in trace {
+        let t = &row.terms;
+        let mut cells: Vec<String> = vec![row.epoch.to_string()];
+        cells.extend([t.loss, t.reconstruction, t.kl(), t.log_q, t.log_p].map(single));
+        cells.extend(row.posterior_variances.iter().map(|&v| single(v)));
+        match &row.priors {
+            Some(priors) => {
+                for p in priors {
+                    cells.extend(
+                        (0..p.weights.len())
+                            .flat_map(|k| [p.weights[k], p.means[k], p.variances[k]])
+                            .map(single),
+                    );
+                }
+            }
+            None => cells.extend(std::iter::repeat_n(String::new(), prior_cells)),
+        }
+        match &row.recovery {
+            Some(corr) => cells.extend(corr.iter().map(|&v| single(v))),
+            None => cells.extend(std::iter::repeat_n(String::new(), truth_names.len())),
+        }
+        write(&cells);
+    }
+    w.into_inner().expect("writing to memory")
+}
+
+impl Trace {
+    /// Reads back the trace `fit` wrote for `spec`, named `file` in messages.
+    pub fn parse(file: &str, spec: &ModelSpec, bytes: &[u8]) -> Result<Trace, TraceError> {
+        let csv_error = |why: String| TraceError::Csv {
+            file: file.to_string(),
+            why,
+        };
+        let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
+        let found: Vec<String> = reader
+            .headers()
+            .map_err(|e| csv_error(e.to_string()))?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        let truth_names: Vec<String> = found
+            .iter()
+            .filter_map(|c| c.strip_prefix("corr_").map(str::to_string))
+            .collect();
+        let expected = header(spec, &truth_names);
+        if found != expected {
+            let first = found.iter().zip(&expected).position(|(a, b)| a != b);
+            let why = match first {
+                Some(i) => format!(
+                    "column {} is `{}`; a trace of model `{}` has `{}` there",
+                    i + 1,
+                    found[i],
+                    spec.name,
+                    expected[i]
+                ),
+                None => format!(
+                    "it has {} columns; a trace of model `{}` has {}",
+                    found.len(),
+                    spec.name,
+                    expected.len()
+                ),
+            };
+            return Err(csv_error(why));
+        }
+        let n = spec.n();
+        let components: Vec<usize> = (0..n).map(|j| spec.prior.family(j).components()).collect();
+        let mut trace = Trace {
+            posterior_variances: vec![Vec::new(); n],
+            truth_names,
+            ..Trace::default()
+        };
+        for record in reader.records() {
+            let record = record.map_err(|e| csv_error(e.to_string()))?;
+            let line = record.position().map_or(0, |p| p.line());
+            let cell_error = |why: String| TraceError::Cell {
+                file: file.to_string(),
+                line,
+                why,
+            };
+            let number = |i: usize| -> Result<Option<f64>, TraceError> {
+                let text = record.get(i).unwrap_or("").trim();
+                if text.is_empty() {
+                    return Ok(None);
+                }
+                text.parse::<f64>()
+                    .map(Some)
+                    .map_err(|_| cell_error(format!("`{}` is not a number", expected[i])))
+            };
+            let required = |i: usize| {
+                number(i)?.ok_or_else(|| cell_error(format!("`{}` is empty", expected[i])))
+            };
+            let epoch = required(0)?;
+            if !(epoch >= 1.0 && epoch.fract() == 0.0) {
+                return Err(cell_error("`epoch` is not a whole number from 1".into()));
+            }
+            let epoch = epoch as usize;
+            trace.epochs.push(epoch);
+            trace.loss.push(required(1)?);
+            trace.reconstruction.push(required(2)?);
+            trace.kl.push(required(3)?);
+            let mut i = TERMS.len();
+            for variances in &mut trace.posterior_variances {
+                variances.push(required(i)?);
+                i += 1;
+            }
+            // The prior's cells are all filled or all empty.
+            let prior_cells: usize = components.iter().map(|k| 3 * k).sum();
+            let cells: Vec<Option<f64>> =
+                (i..i + prior_cells).map(number).collect::<Result<_, _>>()?;
+            if cells.iter().all(Option::is_some) {
+                let mut values = cells.into_iter().flatten();
+                let mixtures = components
+                    .iter()
+                    .map(|&k| {
+                        let mut m = Mixture {
+                            weights: Vec::with_capacity(k),
+                            means: Vec::with_capacity(k),
+                            variances: Vec::with_capacity(k),
+                        };
+                        for _ in 0..k {
+                            m.weights.push(values.next().expect("counted"));
+                            m.means.push(values.next().expect("counted"));
+                            m.variances.push(values.next().expect("counted"));
+                        }
+                        m
+                    })
+                    .collect();
+                trace.priors.push((epoch, mixtures));
+            } else if cells.iter().any(Option::is_some) {
+                return Err(cell_error(
+                    "the prior's columns are partly filled: all or none are".into(),
+                ));
+            }
+            i += prior_cells;
+            let corr: Vec<Option<f64>> =
+                (i..expected.len()).map(number).collect::<Result<_, _>>()?;
+            if !corr.is_empty() && corr.iter().all(Option::is_some) {
+                trace
+                    .recovery
+                    .push((epoch, corr.into_iter().flatten().collect()));
+            }
+        }
+        Ok(trace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Terms;
+
+    fn row(epoch: usize, recorded: bool) -> TraceRow {
+        TraceRow {
+            epoch,
+            terms: Terms {
+                loss: 1.5 / epoch as f64,
+                reconstruction: 1.0,
+                log_q: 0.25,
+                log_p: -0.25,
+            },
+            posterior_variances: vec![0.5, 0.125],
+            priors: recorded.then(|| {
+                vec![
+                    Mixture {
+                        weights: vec![0.5, 0.5],
+                        means: vec![-1.0, 1.0],
+                        variances: vec![0.25, 0.5],
+                    },
+                    Mixture {
+                        weights: vec![1.0],
+                        means: vec![0.0],
+                        variances: vec![1.0],
+                    },
+                ]
+            }),
+            recovery: recorded.then(|| vec![0.75, 0.5]),
+        }
+    }
+
+    #[test]
+    fn a_trace_reads_back_as_written() {
+        let spec = crate::compile(
+            "model m\nobserved x[2]\nlatent z[2] ~ gmm(K = 2)\nz[1] ~ normal(0, 1)\ndecoder linear\n",
+        )
+        .unwrap();
+        let rows = [row(1, true), row(2, false), row(3, true)];
+        let names = ["s0".to_string(), "s1".to_string()];
+        let bytes = to_csv(&spec, &rows, &names);
+        let trace = Trace::parse("trace.csv", &spec, &bytes).unwrap();
+        assert_eq!(trace.epochs, [1, 2, 3]);
+        assert_eq!(trace.loss, [1.5, 0.75, 0.5]);
+        assert_eq!(trace.kl, [0.5; 3]);
+        assert_eq!(trace.posterior_variances, [[0.5; 3], [0.125; 3]]);
+        assert_eq!(trace.priors.len(), 2);
+        assert_eq!(trace.priors[1].0, 3);
+        assert_eq!(trace.priors[1].1, rows[2].priors.clone().unwrap());
+        assert_eq!(trace.truth_names, names);
+        assert_eq!(trace.recovery, [(1, vec![0.75, 0.5]), (3, vec![0.75, 0.5])]);
+
+        let other =
+            crate::compile("model m\nobserved x[2]\nlatent z[2] ~ gmm(K = 2)\ndecoder linear\n")
+                .unwrap();
+        let e = Trace::parse("trace.csv", &other, &bytes).unwrap_err();
+        assert!(e.to_string().contains("column 18 is `corr_s0`"), "{e}");
+    }
+}

@@ -1,0 +1,488 @@
+//! The report: every figure is well-formed SVG with the panels and series it should hold,
+//! the page holds every figure and its text is golden; through the binary, `fit` writes it
+//! (or not, with --no-plots) and `pdgc report` draws it again, replacing only its own files.
+
+use crate::util::*;
+use pdgc::backend::Terms;
+use pdgc::matrix::Matrix;
+use pdgc::numeric::Mixture;
+use pdgc::report::{render, FitView, Options, Truth};
+use pdgc::train::TraceRow;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+/// A small fit in memory: 2 latent dimensions (a learnable 3-component GMM and a fixed
+/// normal), 400 rows, 50 epochs, with or without the truth.
+pub fn view(with_truth: bool) -> FitView {
+    view_and_trace(with_truth).0
+}
+
+/// The small fit and its trace.csv.
+pub fn view_and_trace(with_truth: bool) -> (FitView, Vec<u8>) {
+    let text = "model tiny\nobserved x[2]\nlatent z[2] ~ gmm(K = 3)\nz[1] ~ normal(0, 1)\ndecoder linear\ntrain { epochs 50 }\n";
+    let spec = pdgc::compile(text).unwrap();
+    let rows = 400;
+    let truth = Matrix::from_fn(rows, 2, |r, c| {
+        let t = r as f64;
+        if c == 0 {
+            (t * 0.37).sin().signum() + 0.2 * (t * 1.3).cos()
+        } else {
+            (t * 0.11).cos()
+        }
+    });
+    // The estimates are the truth swapped, one of them flipped and scaled, with a little noise.
+    let means = Matrix::from_fn(rows, 2, |r, c| match c {
+        0 => 3.0 * truth.get(r, 1) + 0.1 * (r as f64 * 2.1).sin(),
+        _ => -0.5 * truth.get(r, 0),
+    });
+    let sds = Matrix::from_fn(rows, 2, |r, c| 0.1 + 0.01 * ((r + c) % 5) as f64);
+    let gmm = |shift: f64| Mixture {
+        weights: vec![0.2, 0.3, 0.5],
+        means: vec![-1.0 + shift, 0.0, 1.0],
+        variances: vec![0.3, 0.2, 0.4 + shift],
+    };
+    let normal = Mixture {
+        weights: vec![1.0],
+        means: vec![0.0],
+        variances: vec![1.0],
+    };
+    let trace: Vec<TraceRow> = (1..=50)
+        .map(|epoch| {
+            let e = epoch as f64;
+            let recorded = epoch % 5 == 0 || epoch == 1;
+            TraceRow {
+                epoch,
+                terms: Terms {
+                    loss: 2.0 / e,
+                    reconstruction: 1.0 / (e * e * e),
+                    log_q: 0.5,
+                    log_p: -0.1 * e,
+                },
+                posterior_variances: vec![1.0 / e, 0.5],
+                priors: recorded.then(|| vec![gmm(0.01 * e), normal.clone()]),
+                recovery: (with_truth && recorded).then(|| vec![0.5 + 0.009 * e, 0.9]),
+            }
+        })
+        .collect();
+    let bytes = trace_csv(&spec, &trace, with_truth);
+    let trace = pdgc::trace::Trace::parse("trace.csv", &spec, &bytes).unwrap();
+    let view = FitView {
+        model_text: Some(text.to_string()),
+        settings: vec![
+            ("data file".into(), "tiny.csv".into()),
+            ("seed".into(), "0".into()),
+        ],
+        trace,
+        means,
+        sds,
+        priors: vec![gmm(0.5), normal],
+        posterior_variances: vec![0.02, 0.5],
+        truth: with_truth.then(|| Truth {
+            file: "truth.csv".into(),
+            columns: vec!["s0".into(), "s1".into()],
+            values: truth,
+        }),
+        spec,
+    };
+    (view, bytes)
+}
+
+/// The trace as `fit` writes it.
+pub fn trace_csv(spec: &pdgc::ModelSpec, trace: &[TraceRow], with_truth: bool) -> Vec<u8> {
+    let names = ["s0".to_string(), "s1".to_string()];
+    let names: &[String] = if with_truth { &names } else { &[] };
+    pdgc::trace::to_csv(spec, trace, names)
+}
+
+/// Per panel (nested `<svg class="panel">`): its title and the number of data series,
+/// which are the only lines two pixels wide, each in its own colour.
+fn panels(svg: &str) -> Vec<(String, usize)> {
+    let doc = roxmltree::Document::parse(svg).expect("the SVG parses as XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    root.children()
+        .filter(|n| n.has_tag_name("svg") && n.attribute("class") == Some("panel"))
+        .map(|panel| {
+            let title = panel
+                .children()
+                .find(|n| n.has_tag_name("title"))
+                .and_then(|t| t.text())
+                .unwrap_or("")
+                .to_string();
+            let colours: BTreeSet<&str> = panel
+                .descendants()
+                .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke-width") == Some("2"))
+                .filter_map(|n| n.attribute("stroke"))
+                .collect();
+            (title, colours.len())
+        })
+        .collect()
+}
+
+fn figure<'a>(report: &'a pdgc::report::Report, name: &str) -> &'a str {
+    &report
+        .figures
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no {name} figure"))
+        .svg
+}
+
+#[test]
+fn every_figure_holds_its_panels_and_series() {
+    let report = render(&view(true), &Options { rows: 120 }).unwrap();
+    let names: Vec<&str> = report.figures.iter().map(|f| f.name).collect();
+    assert_eq!(names, ["training", "distributions", "sources", "recovery"]);
+
+    // Loss, reconstruction, KL: one line each; σ²: one per dimension; |corr|: one per
+    // true source; then the learnable prior's weights, means, variances: one per component.
+    let training = panels(figure(&report, "training"));
+    let expected: Vec<(&str, usize)> = vec![
+        ("loss (eq. 39)", 1),
+        ("reconstruction", 1),
+        ("KL term (log q − log p)/Tm", 1),
+        ("posterior variance σ²", 2),
+        ("|corr| with the truth", 2),
+        ("z0 prior weights", 3),
+        ("z0 prior means", 3),
+        ("z0 prior variances", 3),
+    ];
+    let got: Vec<(&str, usize)> = training.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+    assert_eq!(got, expected);
+
+    // Matched in truth order: s0 ↔ z1, s1 ↔ z0. The estimate's panel has the prior and
+    // its three dashed components (z0), or the prior alone (z1: one component); the
+    // truth's panel is a histogram only.
+    let distributions = panels(figure(&report, "distributions"));
+    let got: Vec<(&str, usize)> = distributions
+        .iter()
+        .map(|(t, n)| (t.as_str(), *n))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("z1: posterior means and prior", 1),
+            ("s0: true source", 0),
+            ("z0: posterior means and prior", 4),
+            ("s1: true source", 0),
+        ]
+    );
+    // Histogram bars: √400 = 20 per panel.
+    let doc = roxmltree::Document::parse(figure(&report, "distributions")).unwrap();
+    let bars = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect") && n.attribute("opacity") != Some("1"))
+        .count();
+    assert!(bars >= 4 * 20, "{bars} bars");
+
+    // Sources: the estimate and the truth in each; recovery: one scatter per source.
+    let sources = panels(figure(&report, "sources"));
+    assert_eq!(sources.len(), 2);
+    assert!(sources.iter().all(|(_, n)| *n == 2), "{sources:?}");
+    assert!(sources[0].0.starts_with("s0 and z1"), "{sources:?}");
+    let recovery = panels(figure(&report, "recovery"));
+    assert_eq!(recovery.len(), 2);
+    let doc = roxmltree::Document::parse(figure(&report, "recovery")).unwrap();
+    assert_eq!(
+        doc.descendants()
+            .filter(|n| n.has_tag_name("circle"))
+            .count(),
+        2 * 400,
+        "every row of both sources, under the thinning limit"
+    );
+    let rec = report.recovery.as_ref().unwrap();
+    assert_eq!(rec.matching, [1, 0]);
+    assert!(rec.mcc > 0.99, "{}", rec.mcc);
+}
+
+#[test]
+fn without_the_truth_there_is_no_recovery_figure() {
+    let report = render(&view(false), &Options::default()).unwrap();
+    let names: Vec<&str> = report.figures.iter().map(|f| f.name).collect();
+    assert_eq!(names, ["training", "distributions", "sources"]);
+    let training = panels(figure(&report, "training"));
+    assert_eq!(training.len(), 7, "no |corr| panel");
+    let distributions = panels(figure(&report, "distributions"));
+    assert_eq!(
+        distributions,
+        [
+            ("z0: posterior means and prior".to_string(), 4),
+            ("z1: posterior means and prior".to_string(), 1)
+        ]
+    );
+    assert!(!report.html.contains("Recovery"));
+}
+
+/// The page without its figures, which the SVG tests cover.
+fn text_of(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<!-- figure:") {
+        let end = rest[start..].find("<!-- /figure -->").expect("closed") + start;
+        out.push_str(&rest[..start]);
+        out.push_str("[figure]\n");
+        rest = &rest[end + "<!-- /figure -->".len()..];
+    }
+    out + rest
+}
+
+#[test]
+fn the_page_holds_every_figure_and_its_text_is_golden() {
+    let report = render(&view(true), &Options { rows: 120 }).unwrap();
+    for f in &report.figures {
+        assert!(
+            report.html.contains(&format!("<figure id=\"{}\">", f.name)),
+            "{} is on the page",
+            f.name
+        );
+        assert!(report.html.contains(&f.svg), "{} is inline", f.name);
+    }
+    assert!(!report.html.contains("<script"), "no scripts");
+    assert!(!report.html.contains("http://") || !report.html.contains("src=\"http"));
+    // Nothing is fetched: no external sources or stylesheets.
+    assert!(!report.html.contains("src=") && !report.html.contains("<link"));
+    let text = text_of(&report.html);
+    let golden = root().join("tests/golden/report.html");
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&golden, &text).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&golden).expect("tests/golden/report.html (BLESS=1)");
+    assert_eq!(
+        text, expected,
+        "report text differs from tests/golden/report.html"
+    );
+}
+
+#[test]
+fn large_fits_draw_thinned() {
+    let mut v = view(true);
+    let rows = 100_000;
+    let wave = |r: usize, c: usize| ((r * (c + 3)) as f64 * 0.001).sin();
+    v.means = Matrix::from_fn(rows, 2, wave);
+    v.sds = Matrix::from_fn(rows, 2, |_, _| 0.1);
+    v.truth.as_mut().unwrap().values = Matrix::from_fn(rows, 2, wave);
+    let started = std::time::Instant::now();
+    let report = render(&v, &Options::default()).unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let doc = roxmltree::Document::parse(figure(&report, "recovery")).unwrap();
+    let points = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("circle"))
+        .count();
+    assert!(
+        points <= 2 * (pdgc::report::MAX_SCATTER_POINTS + 1),
+        "{points}"
+    );
+    assert!(report.html.len() < 4_000_000, "{} bytes", report.html.len());
+    // Generous for a loaded CI machine; the README quotes the measured time.
+    assert!(seconds < 5.0, "{seconds} s");
+}
+
+/// `pdgc fit … --truth` on 150 rows of linear data, 30 epochs, into `out`.
+fn fit_with_truth(dir: &Path, out: &Path, flags: &[&str]) -> std::process::Output {
+    let o = pdgc(&[
+        "simulate",
+        "linear",
+        "--samples",
+        "150",
+        "--seed",
+        "4",
+        "-o",
+        s(&dir.join("sim")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut args = vec![
+        "fit",
+        "models/linear.pdg",
+        s(&dir.join("sim/data.csv")).to_string().leak(),
+        "--truth",
+        s(&dir.join("sim/truth.csv")).to_string().leak(),
+        "-o",
+        s(out).to_string().leak(),
+        "--epochs",
+        "30",
+    ];
+    args.extend_from_slice(flags);
+    pdgc(&args)
+}
+
+#[test]
+fn fit_writes_the_report_and_report_draws_it_again() {
+    let dir = scratch();
+    let out = dir.join("fit");
+    let o = fit_with_truth(&dir, &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("; MCC 0."), "{err}");
+    assert!(
+        err.contains(&format!("report: {}", out.join("report.html").display())),
+        "{err}"
+    );
+    for name in ["training", "distributions", "sources", "recovery"] {
+        let svg = std::fs::read_to_string(out.join(format!("plots/{name}.svg"))).unwrap();
+        assert!(!panels(&svg).is_empty(), "{name}");
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("MCC 0."));
+    assert!(
+        html.contains("// PDGMM-VAE for linear mixtures"),
+        "the model file as written"
+    );
+    // The trace records each true source's |corr|, run.ron the final recovery.
+    let trace = std::fs::read_to_string(out.join("trace.csv")).unwrap();
+    assert!(trace
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with(",corr_s0,corr_s1,corr_s2"));
+    let run = std::fs::read_to_string(out.join("run.ron")).unwrap();
+    assert!(run.contains("mcc: Some(0."), "{run}");
+
+    // Drawn again from the folder: the same page.
+    std::fs::remove_dir_all(out.join("plots")).unwrap();
+    let o = pdgc(&["report", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), s(&out.join("report.html")));
+    assert_eq!(
+        std::fs::read_to_string(out.join("report.html")).unwrap(),
+        html
+    );
+    assert!(out.join("plots/recovery.svg").is_file());
+
+    // To a page elsewhere, without the truth's file: drawn without the recovery.
+    std::fs::remove_file(dir.join("sim/truth.csv")).unwrap();
+    let page = dir.join("elsewhere/page.html");
+    let o = pdgc(&["report", s(&out), "-o", s(&page)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is gone; drawing without it"),
+        "{}",
+        stderr(&o)
+    );
+    let text = std::fs::read_to_string(&page).unwrap();
+    assert!(!text.contains("MCC"));
+    assert!(
+        !dir.join("elsewhere/plots").exists(),
+        "-o writes only the page"
+    );
+}
+
+#[test]
+fn no_plots_writes_no_report() {
+    let dir = scratch();
+    let out = dir.join("fit");
+    let o = fit_with_truth(&dir, &out, &["--no-plots", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!out.join("report.html").exists());
+    assert!(!out.join("plots").exists());
+    assert!(out.join("sources.csv").is_file());
+}
+
+#[test]
+fn report_refuses_bad_truth_and_replaces_only_its_own_files() {
+    let dir = scratch();
+    let out = dir.join("fit");
+    let o = fit_with_truth(&dir, &out, &["--no-plots", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // A truth of other rows.
+    let short = dir.join("short.csv");
+    std::fs::write(&short, "s0,s1\n1,2\n3,4\n5,6\n").unwrap();
+    let o = pdgc(&["report", s(&out), "--truth", s(&short)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "error: {}: cannot be compared with the fit's sources: the truth has 3 rows but the estimate has 150\n",
+            short.display()
+        )
+    );
+    // fit holds the truth to the data's rows before training.
+    let o = pdgc(&[
+        "fit",
+        "models/linear.pdg",
+        s(&dir.join("sim/data.csv")),
+        "--truth",
+        s(&short),
+        "-o",
+        s(&dir.join("other")),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("has 3 rows, but"), "{}", stderr(&o));
+
+    // A page of the user's is never replaced; nor a plots/ folder holding other files.
+    let mine = dir.join("mine.html");
+    std::fs::write(&mine, "<p>my notes</p>").unwrap();
+    let o = pdgc(&["report", s(&out), "-o", s(&mine)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is not a pdgc report"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "<p>my notes</p>");
+    std::fs::create_dir(out.join("plots")).unwrap();
+    std::fs::write(out.join("plots/notes.txt"), "keep").unwrap();
+    let o = pdgc(&["report", s(&out)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("holds more than pdgc's figures"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(out.join("plots/notes.txt").is_file());
+
+    // Not a fit folder at all.
+    let o = pdgc(&["report", s(&dir.join("sim"))]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("run.ron"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_fit_from_before_reports_kept_the_model_text_still_reports() {
+    let dir = scratch();
+    let out = dir.join("fit");
+    let o = fit_with_truth(&dir, &out, &["--no-plots", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // run.ron as the first release wrote it: none of the fields added since.
+    let run = std::fs::read_to_string(out.join("run.ron")).unwrap();
+    let old: String = run
+        .lines()
+        .filter(|l| {
+            !["model_text:", "truth_file:", "mcc:", "mcc_spearman:"]
+                .iter()
+                .any(|k| l.trim_start().starts_with(k))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(old, run);
+    std::fs::write(out.join("run.ron"), old).unwrap();
+    let o = pdgc(&["report", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("did not keep the model file as written"));
+    assert!(!html.contains("MCC"));
+}
+
+#[test]
+fn extreme_values_are_drawn_without_failing() {
+    let mut v = view(true);
+    let n = v.trace.loss.len();
+    v.trace.loss = (0..n)
+        .map(|i| [1e308, -1e308, f64::INFINITY, f64::NAN, 0.0][i % 5])
+        .collect();
+    v.trace.kl = vec![5e-324; n];
+    v.trace.posterior_variances[0] = (0..n).map(|i| 10f64.powi(i as i32 * 12 - 300)).collect();
+    v.means = v.means.map(|x| x * 1e300);
+    v.sds = v.sds.map(|_| f64::MAX);
+    v.priors[0].variances = vec![1e-300, 1e300, f64::MIN_POSITIVE];
+    let report = render(&v, &Options::default()).unwrap();
+    for f in &report.figures {
+        roxmltree::Document::parse(&f.svg).unwrap();
+    }
+}
