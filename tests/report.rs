@@ -486,3 +486,25 @@ fn extreme_values_are_drawn_without_failing() {
         roxmltree::Document::parse(&f.svg).unwrap();
     }
 }
+
+#[test]
+fn a_shared_prior_is_drawn_once() {
+    let mut v = view(false);
+    v.spec =
+        pdgc::compile("model m\nobserved x[2]\nlatent z[2] ~ shared gmm(K = 3)\ndecoder linear\n")
+            .unwrap();
+    let report = render(&v, &Options::default()).unwrap();
+    let titles: Vec<String> = panels(figure(&report, "training"))
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|t| t.contains("prior"))
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "shared prior weights",
+            "shared prior means",
+            "shared prior variances"
+        ]
+    );
+}

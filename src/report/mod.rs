@@ -258,7 +258,10 @@ fn training(view: &FitView) -> Svg {
     }
     // Each learnable prior over the epochs where it was recorded.
     let at: Vec<f64> = trace.priors.iter().map(|(e, _)| *e as f64).collect();
-    for j in (0..drawn).filter(|&j| view.spec.prior.family(j).is_learnable()) {
+    // A shared prior is one set of parameters: drawn once.
+    let shared = matches!(view.spec.prior, crate::spec::Prior::Shared(_));
+    let dimensions = if shared { 0..drawn.min(1) } else { 0..drawn };
+    for j in dimensions.filter(|&j| view.spec.prior.family(j).is_learnable()) {
         grid.next_row();
         let k_drawn = view.spec.prior.family(j).components().min(MAX_DRAWN);
         for (what, pick) in [
@@ -283,7 +286,10 @@ fn training(view: &FitView) -> Svg {
                     dashed: false,
                 })
                 .collect();
-            let title = format!("{z}{j} prior {what}");
+            let title = match shared {
+                true => format!("shared prior {what}"),
+                false => format!("{z}{j} prior {what}"),
+            };
             grid.panel(&title, |area| figures::lines(area, &title, "epoch", &lines))?;
         }
     }
