@@ -125,6 +125,30 @@ pub fn recovery(truth: &Matrix, estimate: &Matrix) -> Result<Recovery, String> {
     })
 }
 
+/// The Amari distance of an unmixing W (n × m) from the inverse of a mixing A (m × n):
+/// with P = W A, (1 / 2n(n − 1)) [Σᵢ (Σⱼ |pᵢⱼ| / maxₖ |pᵢₖ| − 1) + Σⱼ (Σᵢ |pᵢⱼ| / maxₖ |pₖⱼ| − 1)].
+/// 0 when P is a scaled permutation (perfect separation), at most 1. Amari, Cichocki and
+/// Yang (1996), normalised as in most ICA benchmarks.
+pub fn amari_distance(unmixing: &Matrix, mixing: &Matrix) -> f64 {
+    let p = unmixing.matmul(mixing).map(f64::abs);
+    let n = p.rows;
+    if n < 2 || p.cols != n {
+        return 0.0;
+    }
+    let mut total = 0.0;
+    for i in 0..n {
+        let row = p.row(i);
+        let max = row.iter().copied().fold(0.0, f64::max);
+        total += row.iter().sum::<f64>() / max - 1.0;
+    }
+    for j in 0..n {
+        let col = p.column(j);
+        let max = col.iter().copied().fold(0.0, f64::max);
+        total += col.iter().sum::<f64>() / max - 1.0;
+    }
+    total / (2.0 * n as f64 * (n as f64 - 1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

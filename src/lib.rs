@@ -6,6 +6,7 @@
 //! the `pdgc` binary (`src/main.rs`, `src/cmd/`) does both.
 
 pub mod backend;
+pub mod baseline;
 pub mod check;
 pub mod checkpoint;
 pub mod data;

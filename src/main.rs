@@ -5,7 +5,7 @@ mod cmd;
 
 use clap::{Parser, Subcommand};
 use cmd::fit::{FitArgs, FitConfig};
-use pdgc::simulate::Scenario;
+use pdgc::simulate::{Marginal, Scenario, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,7 +54,8 @@ enum Command {
         #[arg(short, long)]
         out: Option<PathBuf>,
     },
-    /// Write one of the paper's synthetic scenarios: DIR/data.csv and DIR/truth.csv.
+    /// Simulate data with known sources: DIR/data.csv, DIR/truth.csv (and DIR/mixing.csv
+    /// for a linear mixing).
     Simulate {
         #[arg(value_parser = scenario_parser())]
         scenario: Scenario,
@@ -63,6 +64,25 @@ enum Command {
         samples: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Number of sources n.
+        #[arg(long, default_value_t = 3)]
+        sources: usize,
+        /// Number of observed columns m (default n; m < n only for linear).
+        #[arg(long)]
+        observed: Option<usize>,
+        /// Mixing layers (mlp).
+        #[arg(long, default_value_t = 3)]
+        layers: usize,
+        /// Orthogonal weight matrices (mlp), instead of condition-filtered ones.
+        #[arg(long)]
+        orthogonal: bool,
+        /// Standard deviation of Gaussian noise added to the observations.
+        #[arg(long, default_value_t = 0.0)]
+        noise: f64,
+        /// Source marginals, one for all or one per source: bimodal, uniform, laplace,
+        /// exponential, gaussian (default: the scenario's own, see README).
+        #[arg(long, value_delimiter = ',', value_parser = marginal_parser())]
+        marginals: Vec<Marginal>,
         #[arg(short, long, default_value = "simulated")]
         out: PathBuf,
         /// Replace the output folder even if it holds more than an earlier simulation.
@@ -92,10 +112,41 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// The true mixing matrix (simulate's mixing.csv); with --unmixing, the Amari
+        /// distance is reported too.
+        #[arg(long, value_name = "MIXING.csv", requires = "unmixing")]
+        mixing: Option<PathBuf>,
+        /// The estimated linear unmixing (fastica's --unmixing file).
+        #[arg(long, value_name = "UNMIXING.csv", requires = "mixing")]
+        unmixing: Option<PathBuf>,
+    },
+    /// FastICA (linfa-ica, scikit-learn's defaults) of a CSV's columns: the classical
+    /// baseline. Writes the sources (z0..) and optionally the unmixing matrix.
+    Fastica {
+        /// A CSV with a header row; every column is used.
+        data: PathBuf,
+        /// Number of sources (default: the number of columns).
+        #[arg(long)]
+        sources: Option<usize>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Write the sources here instead of standard output.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Write the n × m unmixing matrix W here (s = W (x − mean)).
+        #[arg(long, value_name = "FILE")]
+        unmixing: Option<PathBuf>,
     },
 }
 
-/// `linear` | `nonlinear`, from the library's own list of scenario names.
+/// A source marginal, from the library's own list of names.
+fn marginal_parser() -> impl clap::builder::TypedValueParser<Value = Marginal> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Marginal::ALL.map(Marginal::name))
+        .map(|name: String| Marginal::from_name(&name).expect("a listed marginal"))
+}
+
+/// A scenario, from the library's own list of scenario names.
 fn scenario_parser() -> impl clap::builder::TypedValueParser<Value = Scenario> {
     use clap::builder::TypedValueParser;
     clap::builder::PossibleValuesParser::new(Scenario::ALL.map(Scenario::name))
@@ -125,9 +176,28 @@ fn main() -> ExitCode {
             scenario,
             samples,
             seed,
+            sources,
+            observed,
+            layers,
+            orthogonal,
+            noise,
+            marginals,
             out,
             force,
-        } => cmd::simulate(scenario, samples, seed, &out, force),
+        } => {
+            let mut settings = Settings::new(scenario);
+            settings.samples = samples;
+            settings.seed = seed;
+            settings.sources = sources;
+            settings.observed = observed.unwrap_or(sources);
+            settings.layers = layers;
+            settings.orthogonal = orthogonal;
+            settings.noise = noise;
+            if !marginals.is_empty() {
+                settings.marginals = marginals;
+            }
+            cmd::simulate(&settings, &out, force)
+        }
         Command::Report {
             fit,
             truth,
@@ -143,7 +213,21 @@ fn main() -> ExitCode {
             truth,
             sources,
             json,
-        } => cmd::eval(&truth, &sources, json),
+            mixing,
+            unmixing,
+        } => cmd::eval(
+            &truth,
+            &sources,
+            json,
+            mixing.as_deref().zip(unmixing.as_deref()),
+        ),
+        Command::Fastica {
+            data,
+            sources,
+            seed,
+            out,
+            unmixing,
+        } => cmd::fastica(&data, sources, seed, out.as_deref(), unmixing.as_deref()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

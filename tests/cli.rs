@@ -874,3 +874,129 @@ fn a_column_named_twice_in_the_header_is_ambiguous() {
         format!("error: {}:1: the header names column `x0` twice; the model observes it by name, so which one is meant is unclear\n", data.display())
     );
 }
+
+#[test]
+fn simulate_draws_every_scenario_with_its_options() {
+    let dir = scratch();
+    for scenario in ["linear", "nonlinear", "moebius", "mlp", "post-nonlinear"] {
+        let out = dir.join(scenario);
+        let observed = if scenario == "moebius" { "4" } else { "5" };
+        let o = pdgc(&[
+            "simulate",
+            scenario,
+            "--samples",
+            "60",
+            "--sources",
+            "4",
+            "--observed",
+            observed,
+            "--noise",
+            "0.01",
+            "--marginals",
+            "uniform,gaussian,laplace,exponential",
+            "-o",
+            s(&out),
+        ]);
+        assert!(o.status.success(), "{scenario}: {}", stderr(&o));
+        let data = std::fs::read_to_string(out.join("data.csv")).unwrap();
+        assert_eq!(
+            data.lines().next().unwrap().split(',').count(),
+            observed.parse::<usize>().unwrap()
+        );
+        let truth = std::fs::read_to_string(out.join("truth.csv")).unwrap();
+        assert!(truth.starts_with("s0,s1,s2,s3\n"), "{scenario}");
+        assert_eq!(
+            out.join("mixing.csv").is_file(),
+            scenario == "linear",
+            "{scenario}"
+        );
+    }
+    // Fewer observations than sources only for linear; Möbius maps R^n to itself.
+    let o = pdgc(&[
+        "simulate",
+        "mlp",
+        "--sources",
+        "3",
+        "--observed",
+        "2",
+        "-o",
+        s(&dir.join("x")),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "error: --observed must be at least --sources (3) for mlp: fewer observations than sources is only simulated for `linear`\n"
+    );
+    let o = pdgc(&[
+        "simulate",
+        "linear",
+        "--marginals",
+        "uniform,laplace",
+        "-o",
+        s(&dir.join("x")),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--marginals names one marginal for every source"),
+        "{}",
+        stderr(&o)
+    );
+    let o = pdgc(&[
+        "simulate",
+        "linear",
+        "--sources",
+        "3",
+        "--observed",
+        "2",
+        "-o",
+        s(&dir.join("under")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn fastica_is_built_in_and_eval_gives_the_amari_distance() {
+    let sim = simulate(1000);
+    let sources = sim.join("ica.csv");
+    let unmixing = sim.join("W.csv");
+    let o = pdgc(&[
+        "fastica",
+        s(&sim.join("data.csv")),
+        "-o",
+        s(&sources),
+        "--unmixing",
+        s(&unmixing),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = pdgc(&[
+        "eval",
+        s(&sim.join("truth.csv")),
+        s(&sources),
+        "--json",
+        "--mixing",
+        s(&sim.join("mixing.csv")),
+        "--unmixing",
+        s(&unmixing),
+    ]);
+    assert!(e.status.success(), "{}", stderr(&e));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&e)).unwrap();
+    assert!(json["mcc"].as_f64().unwrap() > 0.99, "{json}");
+    let amari = json["amari"].as_f64().unwrap();
+    assert!((0.0..0.05).contains(&amari), "{amari}");
+    // A mixing and an unmixing that do not fit each other.
+    let e = pdgc(&[
+        "eval",
+        s(&sim.join("truth.csv")),
+        s(&sources),
+        "--mixing",
+        s(&sim.join("mixing.csv")),
+        "--unmixing",
+        s(&sim.join("truth.csv")),
+    ]);
+    assert_eq!(e.status.code(), Some(2));
+    assert!(
+        stderr(&e).contains("the unmixing must be 3×3"),
+        "{}",
+        stderr(&e)
+    );
+}

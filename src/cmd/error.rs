@@ -65,6 +65,9 @@ pub enum CliError {
     },
     #[error("cannot write the output: {0}")]
     Stdout(std::io::Error),
+    /// The baseline could not run on this data.
+    #[error("{file}: {why}")]
+    Baseline { file: String, why: String },
     /// A fit folder that `report` cannot read.
     #[error("`{}` {why}", .path.display())]
     FitFolder { path: PathBuf, why: String },
@@ -88,6 +91,7 @@ impl CliError {
             | CliError::TooLarge { .. }
             | CliError::Compare { .. }
             | CliError::FitFolder { .. }
+            | CliError::Baseline { .. }
             | CliError::Trace(_)
             | CliError::Report(ReportError::Truth { .. }) => 2,
             CliError::Diverged { .. }

@@ -74,7 +74,7 @@ impl OutputKind {
             OutputKind::Simulation => std::fs::read_dir(dir).is_ok_and(|entries| {
                 entries.filter_map(Result::ok).all(|e| {
                     let name = e.file_name();
-                    name == "data.csv" || name == "truth.csv"
+                    name == "data.csv" || name == "truth.csv" || name == "mixing.csv"
                 })
             }),
         }
@@ -83,7 +83,9 @@ impl OutputKind {
     fn what(self) -> &'static str {
         match self {
             OutputKind::Fit => "an earlier pdgc fit (it has no run.ron)",
-            OutputKind::Simulation => "an earlier `pdgc simulate` (only data.csv and truth.csv)",
+            OutputKind::Simulation => {
+                "an earlier `pdgc simulate` (only data.csv, truth.csv and mixing.csv)"
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use pdgc::data::{read_table, write_csv_to, Precision, Wanted};
 use pdgc::eval::recovery;
 use pdgc::fitted::Fitted;
 use pdgc::matrix::Matrix;
-use pdgc::simulate::Scenario;
+use pdgc::simulate::Settings;
 use pdgc::spec::{Encoder, ModelSpec};
 use std::path::Path;
 
@@ -42,20 +42,24 @@ pub fn check(model: &Path, as_pdg: bool) -> Outcome {
     }
 }
 
-/// `pdgc simulate`: the paper's scenario as DIR/data.csv and DIR/truth.csv.
-pub fn simulate(scenario: Scenario, samples: usize, seed: u64, out: &Path, force: bool) -> Outcome {
-    if samples < 2 {
+/// `pdgc simulate`: DIR/data.csv, DIR/truth.csv and, for a linear mixing, DIR/mixing.csv
+/// (rows: observed columns, columns: sources).
+pub fn simulate(settings: &Settings, out: &Path, force: bool) -> Outcome {
+    if settings.samples < 2 {
         return Err(CliError::Flag {
             flag: "--samples",
             why: "must be at least 2".into(),
         });
     }
+    if let Some((flag, why)) = settings.problem() {
+        return Err(CliError::Flag { flag, why });
+    }
     files::check_output(out, files::OutputKind::Simulation, &[], force)?;
-    let columns = pdgc::simulate::SOURCES * 3;
-    within_memory(pdgc::resources::simulate(samples, columns), || {
-        format!("--samples {samples}")
+    let columns = settings.sources + settings.observed;
+    within_memory(pdgc::resources::simulate(settings.samples, columns), || {
+        format!("--samples {}", settings.samples)
     })?;
-    let sim = pdgc::simulate::simulate(scenario, samples, seed);
+    let sim = pdgc::simulate::simulate_with(settings);
     let names = |prefix: &str, n: usize| (0..n).map(|j| format!("{prefix}{j}")).collect::<Vec<_>>();
     write_atomically(out, |dir| {
         let double = Precision::Double;
@@ -70,12 +74,16 @@ pub fn simulate(scenario: Scenario, samples: usize, seed: u64, out: &Path, force
             &names("s", sim.truth.cols),
             &sim.truth,
             double,
-        )
+        )?;
+        match &sim.mixing {
+            Some(a) => files::write_csv(&dir.join("mixing.csv"), &names("s", a.cols), a, double),
+            None => Ok(()),
+        }
     })
 }
 
 /// `pdgc eval`: MCC of estimated sources against the truth.
-pub fn eval(truth: &Path, sources: &Path, json: bool) -> Outcome {
+pub fn eval(truth: &Path, sources: &Path, json: bool, linear: Option<(&Path, &Path)>) -> Outcome {
     let truth_table = read_table(truth, Wanted::All)?;
     let est_table = read_table(sources, Wanted::All)?;
     // A fit's sources.csv also holds posterior standard deviations: compare the means.
@@ -88,14 +96,26 @@ pub fn eval(truth: &Path, sources: &Path, json: bool) -> Outcome {
         estimate: sources.display().to_string(),
         why,
     })?;
+    let amari = match linear {
+        None => None,
+        Some((mixing, unmixing)) => Some(amari(mixing, unmixing)?),
+    };
     let report = if json {
-        let text = serde_json::to_string_pretty(&rec).expect("plain numbers serialise");
+        let mut value = serde_json::to_value(&rec).expect("plain numbers serialise");
+        if let Some(d) = amari {
+            value["amari"] = serde_json::json!(d);
+        }
+        let text = serde_json::to_string_pretty(&value).expect("plain numbers serialise");
         format!("{text}\n")
     } else {
         let mut text = format!(
-            "MCC (Pearson)  {:.4}\nMCC (Spearman) {:.4}\n{:<12} {:<12} |corr|\n",
-            rec.mcc, rec.mcc_spearman, "source", "matched"
+            "MCC (Pearson)  {:.4}\nMCC (Spearman) {:.4}\n",
+            rec.mcc, rec.mcc_spearman
         );
+        if let Some(d) = amari {
+            text += &format!("Amari distance {d:.4}\n");
+        }
+        text += &format!("{:<12} {:<12} |corr|\n", "source", "matched");
         for (i, &j) in rec.matching.iter().enumerate() {
             text += &format!(
                 "{:<12} {:<12} {:.4}\n",
@@ -105,6 +125,54 @@ pub fn eval(truth: &Path, sources: &Path, json: bool) -> Outcome {
         text
     };
     emit_text(&report)
+}
+
+/// The Amari distance between a mixing (m × n) and an unmixing (n × m) file.
+fn amari(mixing: &Path, unmixing: &Path) -> Result<f64, CliError> {
+    let a = read_table(mixing, Wanted::All)?.values;
+    let w = read_table(unmixing, Wanted::All)?.values;
+    if w.cols != a.rows || w.rows != a.cols {
+        return Err(CliError::Compare {
+            truth: mixing.display().to_string(),
+            estimate: unmixing.display().to_string(),
+            why: format!(
+                "the mixing is {}×{} and the unmixing {}×{}; the unmixing must be {}×{}",
+                a.rows, a.cols, w.rows, w.cols, a.cols, a.rows
+            ),
+        });
+    }
+    Ok(pdgc::eval::amari_distance(&w, &a))
+}
+
+/// `pdgc fastica DATA`: the baseline's sources, and its unmixing matrix.
+pub fn fastica(
+    data: &Path,
+    sources: Option<usize>,
+    seed: u64,
+    out: Option<&Path>,
+    unmixing: Option<&Path>,
+) -> Outcome {
+    let table = read_table(data, Wanted::All)?;
+    let n = sources.unwrap_or(table.values.cols);
+    if n == 0 || n > table.values.cols {
+        return Err(CliError::Flag {
+            flag: "--sources",
+            why: format!(
+                "must be between 1 and the data's {} columns, found {n}",
+                table.values.cols
+            ),
+        });
+    }
+    let result =
+        pdgc::baseline::fastica(&table.values, n, seed).map_err(|why| CliError::Baseline {
+            file: data.display().to_string(),
+            why,
+        })?;
+    if let Some(path) = unmixing {
+        files::write_csv(path, &table.columns, &result.unmixing, Precision::Double)?;
+    }
+    let header: Vec<String> = (0..n).map(|j| format!("z{j}")).collect();
+    emit_csv(out, &header, &result.sources)
 }
 
 /// Writes a CSV to `out`, or to standard output.
