@@ -155,6 +155,16 @@ pub enum Wanted<'a> {
     Named(&'a [String]),
 }
 
+/// The columns of a table already read (with `Wanted::All`) that `spec` observes, in the
+/// model's order: what `parse_table` with `Wanted::Observed` would have given.
+pub fn select_observed(table: &Table, spec: &ModelSpec) -> Result<Table, DataError> {
+    let chosen = observed_columns("data", spec, &table.columns)?;
+    Ok(Table {
+        columns: chosen.iter().map(|&c| table.columns[c].clone()).collect(),
+        values: table.values.select_columns(&chosen),
+    })
+}
+
 /// Reads a CSV data file with a header row (see [`parse_table`]).
 pub fn read_table(path: &Path, wanted: Wanted) -> Result<Table, DataError> {
     let file = path.display().to_string();

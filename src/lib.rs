@@ -9,6 +9,7 @@ pub mod backend;
 pub mod baseline;
 pub mod check;
 pub mod checkpoint;
+pub mod compare;
 pub mod data;
 pub mod diagnostic;
 pub mod eval;

@@ -4,6 +4,7 @@
 mod cmd;
 
 use clap::{Parser, Subcommand};
+use cmd::compare::CompareArgs;
 use cmd::fit::{FitArgs, FitConfig};
 use pdgc::simulate::{Marginal, Scenario, Settings};
 use std::path::PathBuf;
@@ -57,7 +58,7 @@ enum Command {
     /// Simulate data with known sources: DIR/data.csv, DIR/truth.csv (and DIR/mixing.csv
     /// for a linear mixing).
     Simulate {
-        #[arg(value_parser = scenario_parser())]
+        #[arg(value_parser = cmd::scenario_parser())]
         scenario: Scenario,
         /// Number of samples T.
         #[arg(long, default_value_t = 5000)]
@@ -89,6 +90,8 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Fit every model with every seed (and FastICA beside them); a table of MCC per method.
+    Compare(CompareArgs),
     /// Draw a fit's figures and report.html again from its folder (with new truth, say).
     Report {
         /// A fit's output folder (or its model.safetensors).
@@ -146,13 +149,6 @@ fn marginal_parser() -> impl clap::builder::TypedValueParser<Value = Marginal> {
         .map(|name: String| Marginal::from_name(&name).expect("a listed marginal"))
 }
 
-/// A scenario, from the library's own list of scenario names.
-fn scenario_parser() -> impl clap::builder::TypedValueParser<Value = Scenario> {
-    use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(Scenario::ALL.map(Scenario::name))
-        .map(|name: String| Scenario::from_name(&name).expect("a listed scenario"))
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     cmd::files::clean_up_on_signals();
@@ -198,6 +194,7 @@ fn main() -> ExitCode {
             }
             cmd::simulate(&settings, &out, force)
         }
+        Command::Compare(args) => cmd::compare::compare(args),
         Command::Report {
             fit,
             truth,

@@ -1000,3 +1000,130 @@ fn fastica_is_built_in_and_eval_gives_the_amari_distance() {
         stderr(&e)
     );
 }
+
+#[test]
+fn compare_fits_every_model_with_every_seed_whatever_the_jobs() {
+    let dir = scratch();
+    let run = |jobs: &str, csv: &Path| {
+        pdgc(&[
+            "compare",
+            "models/linear.pdg",
+            "models/standard_vae.pdg",
+            "--scenario",
+            "linear",
+            "--samples",
+            "120",
+            "--seeds",
+            "2",
+            "--epochs",
+            "15",
+            "--jobs",
+            jobs,
+            "--json",
+            "--csv",
+            s(csv),
+            "--plot",
+            s(&dir.join("mcc.svg")),
+            "-q",
+        ])
+    };
+    let (a, b) = (dir.join("a.csv"), dir.join("b.csv"));
+    let o = run("1", &a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let methods: Vec<&str> = json["summaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["linear", "standard_vae", "fastica"]);
+    assert_eq!(json["runs"].as_array().unwrap().len(), 6);
+    for s in json["summaries"].as_array().unwrap() {
+        assert_eq!(s["runs"], 2);
+        let mcc = s["mcc"]["mean"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&mcc), "{s}");
+    }
+    let o = run("2", &b);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Every column but the time is the same, whatever runs at once.
+    let untimed = |p: &Path| -> Vec<String> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let cells: Vec<&str> = l.split(',').collect();
+                format!("{}{}", cells[..5].join(","), cells[6..].join(","))
+            })
+            .collect()
+    };
+    assert_eq!(untimed(&a), untimed(&b));
+    let svg = std::fs::read_to_string(dir.join("mcc.svg")).unwrap();
+    roxmltree::Document::parse(svg.trim_start_matches("<!-- pdgc compare -->\n")).unwrap();
+
+    // The table, from given data; a user's file is not replaced by --csv.
+    let sim = simulate(100);
+    let mine = dir.join("mine.csv");
+    std::fs::write(&mine, "my,notes\n").unwrap();
+    let args = |csv: &Path| {
+        pdgc(&[
+            "compare",
+            "models/linear.pdg",
+            "--data",
+            s(&sim.join("data.csv")),
+            "--truth",
+            s(&sim.join("truth.csv")),
+            "--seeds",
+            "1",
+            "--epochs",
+            "5",
+            "--csv",
+            s(csv),
+            "-q",
+        ])
+    };
+    let o = args(&mine);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is not an earlier `pdgc compare` output"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "my,notes\n");
+    let o = args(&a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = stdout(&o);
+    assert!(
+        table.starts_with("method   runs      MCC mean ± sd"),
+        "{table}"
+    );
+    assert!(
+        table.contains("\nlinear      1  ") && table.contains("\nfastica     1  "),
+        "{table}"
+    );
+
+    // Data a model cannot read is refused before any fit.
+    let narrow = dir.join("narrow.csv");
+    let text: String = std::fs::read_to_string(sim.join("data.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
+        .collect();
+    std::fs::write(&narrow, text).unwrap();
+    let o = pdgc(&[
+        "compare",
+        "models/linear.pdg",
+        "--data",
+        s(&narrow),
+        "--truth",
+        s(&sim.join("truth.csv")),
+        "--baseline",
+        "none",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("error: --data does not suit model `linear`"),
+        "{}",
+        stderr(&o)
+    );
+}

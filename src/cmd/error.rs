@@ -65,6 +65,9 @@ pub enum CliError {
     },
     #[error("cannot write the output: {0}")]
     Stdout(std::io::Error),
+    /// Some runs of `compare` failed (their errors were printed as they happened).
+    #[error("{failed} of {total} runs failed; the table summarises the others")]
+    RunsFailed { failed: usize, total: usize },
     /// The baseline could not run on this data.
     #[error("{file}: {why}")]
     Baseline { file: String, why: String },
@@ -98,7 +101,8 @@ impl CliError {
             | CliError::Write { .. }
             | CliError::Stdout(_)
             | CliError::Checkpoint(CheckpointError::Store(_))
-            | CliError::Report(ReportError::Draw { .. }) => 1,
+            | CliError::Report(ReportError::Draw { .. })
+            | CliError::RunsFailed { .. } => 1,
             CliError::Checkpoint(_) => 2,
             CliError::Interrupted { .. } => 130,
         }

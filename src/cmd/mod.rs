@@ -2,6 +2,7 @@
 //! numerics live in the library; this layer only moves data in and out, and lives in the
 //! binary (the library prints nothing and writes no file).
 
+pub mod compare;
 pub mod error;
 pub mod files;
 pub mod fit;
@@ -13,7 +14,7 @@ use pdgc::data::{read_table, write_csv_to, Precision, Wanted};
 use pdgc::eval::recovery;
 use pdgc::fitted::Fitted;
 use pdgc::matrix::Matrix;
-use pdgc::simulate::Settings;
+use pdgc::simulate::{Scenario, Settings};
 use pdgc::spec::{Encoder, ModelSpec};
 use std::path::Path;
 
@@ -262,4 +263,11 @@ pub fn sample(fit_dir: &Path, rows: usize, seed: u64, out: Option<&Path>) -> Out
         .chain((0..z.cols).map(|j| format!("{zname}{j}")))
         .collect();
     emit_csv(out, &header, &y.beside(&z))
+}
+
+/// A scenario, from the library's own list of scenario names.
+pub fn scenario_parser() -> impl clap::builder::TypedValueParser<Value = Scenario> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Scenario::ALL.map(Scenario::name))
+        .map(|name: String| Scenario::from_name(&name).expect("a listed scenario"))
 }

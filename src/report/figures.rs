@@ -509,6 +509,72 @@ pub fn scatter(
     Ok(())
 }
 
+/// One box per group: the quartiles as a box, the median as a line, whiskers to the
+/// minimum and maximum, every value as a dot.
+pub fn boxes(
+    area: &DrawingArea<SVGBackend, Shift>,
+    title: &str,
+    y_label: &str,
+    groups: &[(String, Vec<f64>)],
+) -> Drawn {
+    let (y0, y1) = range(groups.iter().flat_map(|(_, v)| v.iter().copied()));
+    let count = groups.len().max(1);
+    let names: Vec<String> = groups.iter().map(|(n, _)| n.clone()).collect();
+    let label = move |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() < 1e-9 && i >= 0.0 && (i as usize) < names.len() {
+            names[i as usize].clone()
+        } else {
+            String::new()
+        }
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 15))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(-0.6..count as f64 - 0.4, y0..y1)?;
+    chart
+        .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .x_labels(count + 1)
+        .y_labels(6)
+        .x_label_formatter(&label)
+        .y_label_formatter(&plain_label)
+        .y_desc(y_label)
+        .label_style((FONT, 12))
+        .draw()?;
+    for (i, (_, values)) in groups.iter().enumerate() {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            continue;
+        }
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| {
+            let at = p * (v.len() - 1) as f64;
+            let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
+            v[lo] + (v[hi] - v[lo]) * (at - lo as f64)
+        };
+        let x = i as f64;
+        let c = colour(i);
+        let style = c.stroke_width(SERIES_WIDTH);
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(x - 0.3, q(0.25)), (x + 0.3, q(0.75))],
+            c.mix(0.25).filled(),
+        )))?;
+        for (a, b) in [
+            ((x - 0.3, q(0.5)), (x + 0.3, q(0.5))),
+            ((x, v[0]), (x, q(0.25))),
+            ((x, q(0.75)), (x, v[v.len() - 1])),
+        ] {
+            chart.draw_series(std::iter::once(PathElement::new(vec![a, b], style)))?;
+        }
+        chart.draw_series(v.iter().map(|&y| Circle::new((x, y), 3, c.filled())))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

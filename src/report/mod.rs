@@ -393,6 +393,22 @@ fn scatter(view: &FitView, m: &Matched) -> Svg {
     Ok(grid.finish())
 }
 
+/// A box plot of each group's values (MCC per method, over seeds): one SVG document.
+pub fn box_plot(
+    title: &str,
+    y_label: &str,
+    groups: &[(String, Vec<f64>)],
+) -> Result<String, ReportError> {
+    let width = (160 * groups.len() as u32).clamp(480, 1600);
+    let mut grid = Grid::new(1, (width, 420));
+    grid.panel(title, |area| figures::boxes(area, title, y_label, groups))
+        .map_err(|e| ReportError::Draw {
+            figure: "box plot",
+            why: e.to_string(),
+        })?;
+    Ok(grid.finish())
+}
+
 /// Text made safe inside HTML and SVG.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

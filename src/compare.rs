@@ -1,0 +1,233 @@
+//! Comparison runs: every model (and the FastICA baseline) fitted with every seed, scored
+//! against the truth, and summarised per model. Independent fits run in parallel, each on
+//! its own one-thread pool, so a run's numbers depend on its seed only, never on how many
+//! run at once.
+
+use crate::data::{Preprocessing, Table};
+use crate::eval::recovery;
+use crate::matrix::Matrix;
+use crate::spec::ModelSpec;
+use crate::train::{train, Control, Options};
+use serde::Serialize;
+use std::time::Instant;
+
+/// What is fitted in one run.
+#[derive(Debug, Clone)]
+pub enum Method {
+    Model { name: String, spec: Box<ModelSpec> },
+    FastIca,
+}
+
+impl Method {
+    pub fn name(&self) -> &str {
+        match self {
+            Method::Model { name, .. } => name,
+            Method::FastIca => "fastica",
+        }
+    }
+}
+
+/// One fit's data: the observed table (every column the models may read) and the truth.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub seed: u64,
+    pub data: Table,
+    pub truth: Matrix,
+}
+
+/// One run's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub method: String,
+    pub seed: u64,
+    pub mcc: Option<f64>,
+    pub mcc_spearman: Option<f64>,
+    /// The final objective (eq. 39) of a model's fit; none for FastICA.
+    pub final_loss: Option<f64>,
+    pub seconds: f64,
+    /// Why the run failed (bad data for this model, divergence), if it did.
+    pub error: Option<String>,
+}
+
+/// Fits `method` to `problem` with the problem's seed and scores it.
+pub fn run(method: &Method, problem: &Problem) -> Run {
+    let started = Instant::now();
+    let outcome = match method {
+        Method::FastIca => {
+            let n = problem.truth.cols.min(problem.data.values.cols);
+            crate::baseline::fastica(&problem.data.values, n, problem.seed)
+                .map(|u| (u.sources, None))
+        }
+        Method::Model { spec, .. } => fit_model(spec, problem),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let scored =
+        outcome.and_then(|(sources, loss)| recovery(&problem.truth, &sources).map(|r| (r, loss)));
+    match scored {
+        Ok((r, loss)) => Run {
+            method: method.name().to_string(),
+            seed: problem.seed,
+            mcc: Some(r.mcc),
+            mcc_spearman: Some(r.mcc_spearman),
+            final_loss: loss,
+            seconds,
+            error: None,
+        },
+        Err(why) => Run {
+            method: method.name().to_string(),
+            seed: problem.seed,
+            mcc: None,
+            mcc_spearman: None,
+            final_loss: None,
+            seconds,
+            error: Some(why),
+        },
+    }
+}
+
+/// Trains `spec` (its seed replaced by the problem's) and returns the posterior means.
+fn fit_model(spec: &ModelSpec, problem: &Problem) -> Result<(Matrix, Option<f64>), String> {
+    let mut spec = spec.clone();
+    spec.train.seed = problem.seed;
+    let table = crate::data::select_observed(&problem.data, &spec).map_err(|e| e.to_string())?;
+    let preprocessing =
+        Preprocessing::fit("data", &table, spec.preprocess).map_err(|e| e.to_string())?;
+    let y = preprocessing.apply(&table.values);
+    let mut model = crate::backend::Model::<f32>::new(&spec, y.rows, spec.train.seed);
+    let options = Options {
+        epochs: spec.train.epochs,
+        seed: spec.train.seed,
+        prior_every: spec.train.epochs.max(1),
+        truth: None,
+    };
+    let trace = train(&mut model, &y, &options, Vec::new(), &mut |_, _| {
+        Control::Continue
+    })
+    .map_err(|e| e.to_string())?;
+    let loss = trace.last().map(|row| row.terms.loss);
+    Ok((model.encode(&y).0, loss))
+}
+
+/// Runs every method on every problem, `jobs` at a time, each on its own one-thread rayon
+/// pool. `done` is told of each run as it finishes. The runs come back in the order of the
+/// problems, then the methods.
+pub fn run_all(
+    methods: &[Method],
+    problems: &[Problem],
+    jobs: usize,
+    done: &(dyn Fn(&Run) + Sync),
+) -> Vec<Run> {
+    let tasks: Vec<(usize, usize)> = (0..problems.len())
+        .flat_map(|p| (0..methods.len()).map(move |m| (p, m)))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(vec![None; tasks.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1).min(tasks.len().max(1)) {
+            scope.spawn(|| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .build()
+                    .expect("a one-thread pool");
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&(p, m)) = tasks.get(i) else { break };
+                    let r = pool.install(|| run(&methods[m], &problems[p]));
+                    done(&r);
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.expect("every task ran"))
+        .collect()
+}
+
+/// A method's results over its runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub method: String,
+    pub runs: usize,
+    pub failed: usize,
+    pub mcc: Stats,
+    pub mcc_spearman: Stats,
+    pub final_loss: Option<f64>,
+    pub mean_seconds: f64,
+}
+
+/// Mean, sample standard deviation, minimum and maximum of the successful runs.
+#[derive(Debug, Clone, Copy, Serialize, Default)]
+pub struct Stats {
+    pub mean: f64,
+    pub sd: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Stats {
+    pub fn of(values: &[f64]) -> Stats {
+        if values.is_empty() {
+            return Stats {
+                mean: f64::NAN,
+                sd: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+            };
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let sd = if values.len() > 1 {
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        Stats {
+            mean,
+            sd,
+            min: values.iter().copied().fold(f64::INFINITY, f64::min),
+            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
+}
+
+/// One summary per method, in the methods' order.
+pub fn summarise(methods: &[Method], runs: &[Run]) -> Vec<Summary> {
+    methods
+        .iter()
+        .map(|m| {
+            let mine: Vec<&Run> = runs.iter().filter(|r| r.method == m.name()).collect();
+            let ok: Vec<&&Run> = mine.iter().filter(|r| r.error.is_none()).collect();
+            let losses: Vec<f64> = ok.iter().filter_map(|r| r.final_loss).collect();
+            Summary {
+                method: m.name().to_string(),
+                runs: mine.len(),
+                failed: mine.len() - ok.len(),
+                mcc: Stats::of(&ok.iter().filter_map(|r| r.mcc).collect::<Vec<_>>()),
+                mcc_spearman: Stats::of(
+                    &ok.iter().filter_map(|r| r.mcc_spearman).collect::<Vec<_>>(),
+                ),
+                final_loss: (!losses.is_empty())
+                    .then(|| losses.iter().sum::<f64>() / losses.len() as f64),
+                mean_seconds: mine.iter().map(|r| r.seconds).sum::<f64>()
+                    / mine.len().max(1) as f64,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_are_the_sample_statistics() {
+        let s = Stats::of(&[1.0, 2.0, 3.0]);
+        assert_eq!((s.mean, s.sd, s.min, s.max), (2.0, 1.0, 1.0, 3.0));
+        assert_eq!(Stats::of(&[0.5]).sd, 0.0);
+        assert!(Stats::of(&[]).mean.is_nan());
+    }
+}
