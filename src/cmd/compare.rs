@@ -2,7 +2,7 @@
 //! with every seed, in parallel; a table of MCC per method, and the runs for scripts.
 
 use super::error::{within_memory, CliError, Outcome};
-use super::files::write_file_atomically;
+use super::files::{check_own_file, write_file_atomically};
 use super::load_model;
 use super::report::read_truth;
 use pdgc::compare::{run_all, summarise, Method, Problem, Run, Summary};
@@ -56,21 +56,7 @@ pub struct CompareArgs {
 
 const CSV_HEADER: &str = "method,seed,mcc,mcc_spearman,final_loss,seconds,error";
 const PLOT_MARK: &str = "<!-- pdgc compare -->";
-
-/// An output file may be new, or an earlier output of `compare` (recognised by `mark`).
-fn check_file(path: &Path, mark: &str) -> Outcome {
-    if !path.exists() {
-        return Ok(());
-    }
-    let ours = std::fs::read_to_string(path).is_ok_and(|t| t.contains(mark));
-    if path.is_file() && ours {
-        return Ok(());
-    }
-    Err(CliError::Output {
-        path: path.to_path_buf(),
-        why: "exists and is not an earlier `pdgc compare` output; it is not replaced".into(),
-    })
-}
+const OURS: &str = "an earlier `pdgc compare` output";
 
 fn model_name(path: &Path, all: &[PathBuf]) -> String {
     let stem = path.file_stem().map_or_else(
@@ -90,10 +76,10 @@ fn model_name(path: &Path, all: &[PathBuf]) -> String {
 
 pub fn compare(args: CompareArgs) -> Outcome {
     if let Some(p) = &args.csv {
-        check_file(p, CSV_HEADER)?;
+        check_own_file(p, CSV_HEADER, OURS)?;
     }
     if let Some(p) = &args.plot {
-        check_file(p, PLOT_MARK)?;
+        check_own_file(p, PLOT_MARK, OURS)?;
     }
     let mut methods = Vec::new();
     for path in &args.models {

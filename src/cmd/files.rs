@@ -22,6 +22,22 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     std::fs::write(path, bytes).map_err(write_error(path))
 }
 
+/// A file an output may replace: a missing one, or one pdgc wrote (it holds `mark`).
+/// Anything else is the user's, and refused as `what` it is not.
+pub fn check_own_file(path: &Path, mark: &str, what: &str) -> Result<(), CliError> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let ours = std::fs::read_to_string(path).is_ok_and(|text| text.contains(mark));
+    if path.is_file() && ours {
+        return Ok(());
+    }
+    Err(CliError::Output {
+        path: path.to_path_buf(),
+        why: format!("exists and is not {what}; it is not replaced: choose another name"),
+    })
+}
+
 /// Writes a file whole or not at all: a sibling file renamed into place, so a reader (or
 /// a failure half-way) never sees part of it, and a file it replaces stays until then.
 pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {

@@ -154,21 +154,6 @@ pub fn write_into(dir: &Path, report: &Report) -> Result<(), CliError> {
     write_file_atomically(&dir.join("report.html"), report.html.as_bytes())
 }
 
-/// A path a report may be written to: missing, or an earlier pdgc report.
-fn check_page(path: &Path) -> Result<(), CliError> {
-    if !path.exists() {
-        return Ok(());
-    }
-    let ours = std::fs::read_to_string(path).is_ok_and(|text| text.contains(GENERATOR));
-    if path.is_file() && ours {
-        return Ok(());
-    }
-    Err(CliError::Output {
-        path: path.to_path_buf(),
-        why: "exists and is not a pdgc report; it is not replaced: choose another name".into(),
-    })
-}
-
 /// `plots/` in a fit folder may be replaced when it holds only figures.
 fn check_plots(dir: &Path) -> Result<(), CliError> {
     let plots = dir.join("plots");
@@ -212,7 +197,7 @@ pub fn report(
         Some(file) => file.to_path_buf(),
         None => dir.join("report.html"),
     };
-    check_page(&page)?;
+    files::check_own_file(&page, GENERATOR, "a pdgc report")?;
     if out.is_none() {
         check_plots(&dir)?;
     }

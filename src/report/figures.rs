@@ -8,6 +8,7 @@
 //! and histogram bars are drawn otherwise.
 
 use crate::numeric::{normal_log_density, Mixture};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -41,6 +42,60 @@ pub const GREY: RGBColor = RGBColor(90, 90, 90);
 
 pub fn colour(i: usize) -> RGBColor {
     COLOURS[i % COLOURS.len()]
+}
+
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// What a panel's axes say: label counts, formats and descriptions.
+struct Axes<'f> {
+    x_labels: usize,
+    y_labels: usize,
+    x_format: &'f dyn Fn(&f64) -> String,
+    y_format: &'f dyn Fn(&f64) -> String,
+    x_desc: &'f str,
+    y_desc: &'f str,
+}
+
+impl Default for Axes<'_> {
+    fn default() -> Self {
+        Axes {
+            x_labels: 5,
+            y_labels: 5,
+            x_format: &plain_label,
+            y_format: &plain_label,
+            x_desc: "",
+            y_desc: "",
+        }
+    }
+}
+
+/// The axes every panel shares: light grey grid lines at the labels, small text.
+fn draw_axes(chart: &mut Chart, axes: Axes) -> Drawn {
+    chart
+        .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .x_labels(axes.x_labels)
+        .y_labels(axes.y_labels)
+        .x_label_formatter(axes.x_format)
+        .y_label_formatter(axes.y_format)
+        .x_desc(axes.x_desc)
+        .y_desc(axes.y_desc)
+        .label_style((FONT, 11))
+        .draw()?;
+    Ok(())
+}
+
+/// The legend of the labelled series, top right.
+fn draw_legend<'a>(chart: &mut Chart<'a, 'a>) -> Drawn {
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 11))
+        .background_style(WHITE.mix(0.8))
+        .border_style(RGBColor(200, 200, 200))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()?;
+    Ok(())
 }
 
 /// A figure under construction: panels of one size, laid out in rows of `columns`.
@@ -219,17 +274,12 @@ pub fn lines(
         .y_label_area_size(56)
         .build_cartesian_2d(x0..x1, y0..y1)?;
     let y_format: &dyn Fn(&f64) -> String = if log { &log_label } else { &plain_label };
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(225, 225, 225))
-        .x_labels(5)
-        .y_labels(5)
-        .x_label_formatter(&plain_label)
-        .y_label_formatter(y_format)
-        .x_desc(x_label)
-        .label_style((FONT, 11))
-        .draw()?;
+    let axes = Axes {
+        y_format,
+        x_desc: x_label,
+        ..Axes::default()
+    };
+    draw_axes(&mut chart, axes)?;
     for line in lines {
         let points = inside(
             thinned(line.x.len().min(line.y.len()), MAX_LINE_POINTS)
@@ -248,13 +298,7 @@ pub fn lines(
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
     }
     if (2..=10).contains(&lines.len()) {
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 11))
-            .background_style(WHITE.mix(0.8))
-            .border_style(RGBColor(200, 200, 200))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
+        draw_legend(&mut chart)?;
     }
     Ok(())
 }
@@ -337,17 +381,12 @@ pub fn distribution(
         .x_label_area_size(32)
         .y_label_area_size(48)
         .build_cartesian_2d(x0..x1, 0.0..top)?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(225, 225, 225))
-        .x_labels(5)
-        .y_labels(4)
-        .x_label_formatter(&plain_label)
-        .y_label_formatter(&plain_label)
-        .y_desc("density")
-        .label_style((FONT, 11))
-        .draw()?;
+    let axes = Axes {
+        y_labels: 4,
+        y_desc: "density",
+        ..Axes::default()
+    };
+    draw_axes(&mut chart, axes)?;
     chart.draw_series(hist.density.iter().enumerate().map(|(b, &d)| {
         Rectangle::new(
             [(hist.edges[b], 0.0), (hist.edges[b + 1], d)],
@@ -371,13 +410,7 @@ pub fn distribution(
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
     }
     if !curves.is_empty() {
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 11))
-            .background_style(WHITE.mix(0.8))
-            .border_style(RGBColor(200, 200, 200))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
+        draw_legend(&mut chart)?;
     }
     Ok(())
 }
@@ -411,17 +444,13 @@ pub fn track(area: &DrawingArea<SVGBackend, Shift>, title: &str, t: &Track) -> D
         .y_label_area_size(48)
         .build_cartesian_2d(0.0..(rows.max(2) - 1) as f64, y0..y1)?;
     let frame = ((0.0, (rows.max(2) - 1) as f64), (y0, y1));
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(225, 225, 225))
-        .x_labels(8)
-        .y_labels(4)
-        .x_label_formatter(&plain_label)
-        .y_label_formatter(&plain_label)
-        .x_desc("row")
-        .label_style((FONT, 11))
-        .draw()?;
+    let axes = Axes {
+        x_labels: 8,
+        y_labels: 4,
+        x_desc: "row",
+        ..Axes::default()
+    };
+    draw_axes(&mut chart, axes)?;
     let band = inside(
         x.iter()
             .zip(&upper)
@@ -454,13 +483,7 @@ pub fn track(area: &DrawingArea<SVGBackend, Shift>, title: &str, t: &Track) -> D
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
     }
     if t.truth.is_some() {
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 11))
-            .background_style(WHITE.mix(0.8))
-            .border_style(RGBColor(200, 200, 200))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
+        draw_legend(&mut chart)?;
     }
     Ok(())
 }
@@ -480,18 +503,12 @@ pub fn scatter(
         .x_label_area_size(32)
         .y_label_area_size(48)
         .build_cartesian_2d(lo..hi, lo..hi)?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(225, 225, 225))
-        .x_labels(5)
-        .y_labels(5)
-        .x_label_formatter(&plain_label)
-        .y_label_formatter(&plain_label)
-        .x_desc("true (z-scored)")
-        .y_desc("recovered (z-scored)")
-        .label_style((FONT, 11))
-        .draw()?;
+    let axes = Axes {
+        x_desc: "true (z-scored)",
+        y_desc: "recovered (z-scored)",
+        ..Axes::default()
+    };
+    draw_axes(&mut chart, axes)?;
     chart.draw_series(std::iter::once(PathElement::new(
         vec![(lo, lo), (hi, hi)],
         RGBColor(160, 160, 160).stroke_width(1),
@@ -534,17 +551,14 @@ pub fn boxes(
         .x_label_area_size(36)
         .y_label_area_size(56)
         .build_cartesian_2d(-0.6..count as f64 - 0.4, y0..y1)?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(225, 225, 225))
-        .x_labels(count + 1)
-        .y_labels(6)
-        .x_label_formatter(&label)
-        .y_label_formatter(&plain_label)
-        .y_desc(y_label)
-        .label_style((FONT, 12))
-        .draw()?;
+    let axes = Axes {
+        x_labels: count + 1,
+        y_labels: 6,
+        x_format: &label,
+        y_desc: y_label,
+        ..Axes::default()
+    };
+    draw_axes(&mut chart, axes)?;
     for (i, (_, values)) in groups.iter().enumerate() {
         let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
         if v.is_empty() {
