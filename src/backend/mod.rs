@@ -119,8 +119,16 @@ pub(crate) type Mat<E> = Tensor<(usize, usize), E, Cpu>;
 pub(crate) type Traced<E> = Tensor<(usize, usize), E, Cpu, OwnedTape<E, Cpu>>;
 pub(crate) type Scalar<E> = Tensor<(), E, Cpu, OwnedTape<E, Cpu>>;
 
-/// Element types the backend runs in.
-pub trait Real: Dtype + std::fmt::Display + 'static {}
+/// The dfdx bound, kept out of the public signatures: `Real` is sealed on it, so code
+/// outside the backend sees only `Real` (f32 to train, f64 to check) and cannot name dfdx.
+mod sealed {
+    pub trait Engine: dfdx::dtypes::Dtype {}
+    impl Engine for f32 {}
+    impl Engine for f64 {}
+}
+
+/// Element types the backend runs in: f32 and f64, no others.
+pub trait Real: sealed::Engine + std::fmt::Display + 'static {}
 impl Real for f32 {}
 impl Real for f64 {}
 
