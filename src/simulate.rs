@@ -129,7 +129,8 @@ pub struct Settings {
     pub orthogonal: bool,
     /// Standard deviation of Gaussian noise added to every observation.
     pub noise: f64,
-    /// One marginal for every source, or one per source.
+    /// One marginal for every source, or one per source; empty: the scenario's own,
+    /// repeated over the sources.
     pub marginals: Vec<Marginal>,
 }
 
@@ -147,7 +148,7 @@ impl Settings {
             layers: 3,
             orthogonal: false,
             noise: 0.0,
-            marginals: scenario.default_marginals(),
+            marginals: Vec::new(),
         }
     }
 
@@ -203,7 +204,7 @@ impl Settings {
                 format!("must be a number ≥ 0, found {}", self.noise),
             ));
         }
-        if self.marginals.len() != 1 && self.marginals.len() != n {
+        if self.marginals.len() > 1 && self.marginals.len() != n {
             return Some((
                 "--marginals",
                 format!(
@@ -216,7 +217,13 @@ impl Settings {
     }
 
     fn marginal(&self, j: usize) -> Marginal {
-        self.marginals[j % self.marginals.len()]
+        let defaults = self.scenario.default_marginals();
+        let list = if self.marginals.is_empty() {
+            &defaults
+        } else {
+            &self.marginals
+        };
+        list[j % list.len()]
     }
 }
 
