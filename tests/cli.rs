@@ -952,6 +952,21 @@ fn simulate_draws_every_scenario_with_its_options() {
         s(&dir.join("under")),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // The scenario's own marginals repeat over any number of sources.
+    let five = dir.join("five");
+    let o = pdgc(&[
+        "simulate",
+        "linear",
+        "--sources",
+        "5",
+        "--samples",
+        "20",
+        "-o",
+        s(&five),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let truth = std::fs::read_to_string(five.join("truth.csv")).unwrap();
+    assert!(truth.starts_with("s0,s1,s2,s3,s4\n"), "{truth}");
 }
 
 #[test]
