@@ -156,7 +156,11 @@ impl Checker {
                     let p = self.posterior_variance(f);
                     posterior.set(self, at, p);
                 }
-                StatementKind::Beta(w) => {
+                StatementKind::Beta { value: w, schedule } => {
+                    let warmup = match schedule {
+                        None => Some(0),
+                        Some((key, count)) => self.beta_schedule(key, count),
+                    };
                     let b = self.number(w, "β").and_then(|b| {
                         if b < 0.0 {
                             self.error(
@@ -173,7 +177,7 @@ impl Checker {
                             Some(b)
                         }
                     });
-                    beta.set(self, at, b);
+                    beta.set(self, at, b.zip(warmup));
                 }
                 StatementKind::Train(settings) => {
                     let t = self.train(settings);
@@ -224,7 +228,10 @@ impl Checker {
         let posterior_variance = posterior
             .value()
             .unwrap_or(Some(defaults::POSTERIOR_VARIANCE));
-        let beta = beta.value().unwrap_or(Some(defaults::BETA));
+        let (beta, beta_warmup) = match beta.value().unwrap_or(Some((defaults::BETA, 0))) {
+            Some((b, w)) => (Some(b), w),
+            None => (None, 0),
+        };
         let preprocess = preprocess.value().unwrap_or(Some(Preprocess::default()));
         let train_at = train.span();
         let train = train.value().unwrap_or(Some(defaults::train()));
@@ -263,6 +270,7 @@ impl Checker {
             decoder: decoder?,
             posterior_variance: posterior_variance?,
             beta: beta?,
+            beta_warmup,
             train: train?,
         };
         if let Some(memory) = self.memory {
@@ -821,6 +829,23 @@ impl Checker {
                 None
             }
         }
+    }
+
+    /// `warmup N` after β: the epochs over which β rises linearly from 0.
+    fn beta_schedule(&mut self, key: &Word, count: &Word) -> Option<usize> {
+        if key.value != words::WARMUP {
+            self.error(
+                Diagnostic::new(
+                    Rule::UnknownWord,
+                    key.span.clone(),
+                    format!("unknown β schedule `{}`", key.value),
+                )
+                .label(format!("expected {}", one_of(&words::BETA_SCHEDULES)))
+                .help_opt(suggestion(&key.value, &words::BETA_SCHEDULES)),
+            );
+            return None;
+        }
+        self.count(count, "warm-up epochs")
     }
 
     fn preprocess(&mut self, w: &Word) -> Option<Preprocess> {

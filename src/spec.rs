@@ -22,6 +22,9 @@ pub struct ModelSpec {
     pub decoder: Vec<Dense>,
     pub posterior_variance: PosteriorVariance,
     pub beta: f64,
+    /// `beta β warmup W`: β rises linearly from 0 over the first W epochs (0: none).
+    #[serde(default)]
+    pub beta_warmup: usize,
     pub train: Train,
 }
 
@@ -273,6 +276,15 @@ impl ModelSpec {
 
     /// The normalised `.pdg` text of this model: every setting spelled out.
     /// Parsing it back gives the same `ModelSpec`.
+    /// The β in force at `epoch` (from 1): β·(epoch − 1)/W during a warm-up of W epochs,
+    /// then β.
+    pub fn beta_at(&self, epoch: usize) -> f64 {
+        match self.beta_warmup {
+            0 => self.beta,
+            w => self.beta * (epoch.saturating_sub(1) as f64 / w as f64).min(1.0),
+        }
+    }
+
     pub fn to_pdg(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "model {}", self.name);
@@ -316,7 +328,14 @@ impl ModelSpec {
             PosteriorVariance::Fixed(v) => format!("{}({})", words::FIXED, number_text(v)),
         };
         let _ = writeln!(s, "posterior variance {pv}");
-        let _ = writeln!(s, "beta {}", number_text(self.beta));
+        match self.beta_warmup {
+            0 => {
+                let _ = writeln!(s, "beta {}", number_text(self.beta));
+            }
+            w => {
+                let _ = writeln!(s, "beta {} {} {w}", number_text(self.beta), words::WARMUP);
+            }
+        }
         let t = &self.train;
         let batch = match t.batch {
             Batch::Full => words::FULL.to_string(),

@@ -7,8 +7,10 @@ use crate::numeric::Mixture;
 use crate::spec::ModelSpec;
 use crate::train::TraceRow;
 
-/// The columns every trace starts with.
+/// The columns every trace starts with, then the β in force (traces written before β
+/// warm-up existed lack that column; they still read).
 const TERMS: [&str; 6] = ["epoch", "loss", "reconstruction", "kl", "log_q", "log_p"];
+const BETA: &str = "beta";
 
 /// What a trace file holds, column by column: what the report draws.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -17,6 +19,8 @@ pub struct Trace {
     pub loss: Vec<f64>,
     pub reconstruction: Vec<f64>,
     pub kl: Vec<f64>,
+    /// The β in force at each epoch row (empty for a trace from before it was recorded).
+    pub beta: Vec<f64>,
     /// `posterior_variances[j][i]`: dimension j's mean posterior variance at epoch row i.
     pub posterior_variances: Vec<Vec<f64>>,
     /// Every dimension's prior, at the epochs where it was recorded.
@@ -41,10 +45,13 @@ pub enum TraceError {
 }
 
 /// The header of `model`'s trace, with a `corr_NAME` column for each true source given.
-fn header(spec: &ModelSpec, truth_names: &[String]) -> Vec<String> {
+fn header(spec: &ModelSpec, truth_names: &[String], with_beta: bool) -> Vec<String> {
     let z = &spec.latent.name;
     let n = spec.n();
     let mut header: Vec<String> = TERMS.iter().map(|s| s.to_string()).collect();
+    if with_beta {
+        header.push(BETA.to_string());
+    }
     header.extend((0..n).map(|j| format!("sigma2_{z}{j}")));
     for j in 0..n {
         for k in 0..spec.prior.family(j).components() {
@@ -62,7 +69,7 @@ fn header(spec: &ModelSpec, truth_names: &[String]) -> Vec<String> {
 /// The trace as CSV text. Values are written at single precision, which they were
 /// computed in.
 pub fn to_csv(spec: &ModelSpec, trace: &[TraceRow], truth_names: &[String]) -> Vec<u8> {
-    let header = header(spec, truth_names);
+    let header = header(spec, truth_names, true);
     let prior_cells: usize = (0..spec.n())
         .map(|j| 3 * spec.prior.family(j).components())
         .sum();
@@ -73,7 +80,7 @@ pub fn to_csv(spec: &ModelSpec, trace: &[TraceRow], truth_names: &[String]) -> V
     for row in trace {
         let t = &row.terms;
         let mut cells: Vec<String> = vec![row.epoch.to_string()];
-        cells.extend([t.loss, t.reconstruction, t.kl(), t.log_q, t.log_p].map(single));
+        cells.extend([t.loss, t.reconstruction, t.kl(), t.log_q, t.log_p, row.beta].map(single));
         cells.extend(row.posterior_variances.iter().map(|&v| single(v)));
         match &row.priors {
             Some(priors) => {
@@ -114,7 +121,8 @@ impl Trace {
             .iter()
             .filter_map(|c| c.strip_prefix("corr_").map(str::to_string))
             .collect();
-        let expected = header(spec, &truth_names);
+        let with_beta = found.get(TERMS.len()).is_some_and(|c| c == BETA);
+        let expected = header(spec, &truth_names, with_beta);
         if found != expected {
             let first = found.iter().zip(&expected).position(|(a, b)| a != b);
             let why = match first {
@@ -171,6 +179,10 @@ impl Trace {
             trace.reconstruction.push(required(2)?);
             trace.kl.push(required(3)?);
             let mut i = TERMS.len();
+            if with_beta {
+                trace.beta.push(required(i)?);
+                i += 1;
+            }
             for variances in &mut trace.posterior_variances {
                 variances.push(required(i)?);
                 i += 1;
@@ -230,6 +242,7 @@ mod tests {
                 log_q: 0.25,
                 log_p: -0.25,
             },
+            beta: 0.5,
             posterior_variances: vec![0.5, 0.125],
             priors: recorded.then(|| {
                 vec![
@@ -262,6 +275,7 @@ mod tests {
         assert_eq!(trace.epochs, [1, 2, 3]);
         assert_eq!(trace.loss, [1.5, 0.75, 0.5]);
         assert_eq!(trace.kl, [0.5; 3]);
+        assert_eq!(trace.beta, [0.5; 3]);
         assert_eq!(trace.posterior_variances, [[0.5; 3], [0.125; 3]]);
         assert_eq!(trace.priors.len(), 2);
         assert_eq!(trace.priors[1].0, 3);
@@ -273,6 +287,6 @@ mod tests {
             crate::compile("model m\nobserved x[2]\nlatent z[2] ~ gmm(K = 2)\ndecoder linear\n")
                 .unwrap();
         let e = Trace::parse("trace.csv", &other, &bytes).unwrap_err();
-        assert!(e.to_string().contains("column 18 is `corr_s0`"), "{e}");
+        assert!(e.to_string().contains("column 19 is `corr_s0`"), "{e}");
     }
 }

@@ -15,6 +15,9 @@ pub struct TraceRow {
     pub epoch: usize,
     /// Terms averaged over the epoch's batches (weighted by batch size).
     pub terms: Terms,
+    /// The β in force this epoch (below the model's β during a warm-up).
+    #[serde(default)]
+    pub beta: f64,
     /// Mean posterior variance σ_j² per dimension over the epoch's data.
     pub posterior_variances: Vec<f64>,
     /// The prior mixtures, recorded every `prior_every` epochs and at the last one.
@@ -88,6 +91,8 @@ pub fn train(
     let mut bad_steps = 0;
     for epoch in first..=options.epochs {
         let mut rng = epoch_rng(options.seed, epoch);
+        let beta = model.spec().beta_at(epoch);
+        model.set_beta(beta);
         let mut order: Vec<usize> = (0..y.rows).collect();
         let mut sum = Terms::default();
         let mut variances = vec![0.0; model.spec().n()];
@@ -125,6 +130,7 @@ pub fn train(
         trace.push(TraceRow {
             epoch,
             terms: sum,
+            beta,
             posterior_variances: variances,
             priors: record_priors.then(|| model.priors()),
             recovery: options

@@ -18,6 +18,10 @@ pub const STATEMENTS: [&str; 9] = [
     "train",
 ];
 
+/// `beta 1 warmup 500`: β rises linearly from 0 over the first 500 epochs.
+pub const WARMUP: &str = "warmup";
+pub const BETA_SCHEDULES: [&str; 1] = [WARMUP];
+
 /// Prior families.
 pub const GMM: &str = "gmm";
 pub const NORMAL: &str = "normal";

@@ -70,6 +70,7 @@ prop_compose! {
         ],
         preprocess in prop::sample::select(Preprocess::ALL.to_vec()),
         beta in prop_oneof![Just(0.0), positive()],
+        beta_warmup in prop_oneof![Just(0usize), 1usize..100_000],
         epochs in 1usize..100_000,
         lr in positive(),
         batch in prop_oneof![Just(Batch::Full), (1usize..5000).prop_map(Batch::Size)],
@@ -93,6 +94,7 @@ prop_compose! {
             decoder,
             posterior_variance: posterior,
             beta,
+            beta_warmup,
             train: Train { epochs, lr, batch, seed, samples },
         }
     }

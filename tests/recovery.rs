@@ -101,3 +101,36 @@ fn linear_mixtures_are_recovered() {
         rec.per_source
     );
 }
+
+/// `beta 0.5 warmup 4`: β rises 0, 0.125, 0.25, 0.375, then stays 0.5, and the loss of
+/// each epoch is its reconstruction plus that β times its KL term.
+#[test]
+fn beta_warms_up_linearly_and_weighs_the_kl_term() {
+    let mut spec = shipped("linear");
+    spec.beta = 0.5;
+    spec.beta_warmup = 4;
+    let y = preprocessed(&spec, &simulate(Scenario::Linear, 200, 3).data);
+    let mut model = Model::<f32>::new(&spec, y.rows, spec.train.seed);
+    let options = Options {
+        epochs: 6,
+        seed: spec.train.seed,
+        prior_every: 1,
+        truth: None,
+    };
+    let trace = train(&mut model, &y, &options, Vec::new(), &mut |_, _| {
+        Control::Continue
+    })
+    .unwrap();
+    let betas: Vec<f64> = trace.iter().map(|r| r.beta).collect();
+    assert_eq!(betas, [0.0, 0.125, 0.25, 0.375, 0.5, 0.5]);
+    for row in &trace {
+        let t = &row.terms;
+        let expected = t.reconstruction + row.beta * t.kl();
+        assert!(
+            (t.loss - expected).abs() < 1e-4 * expected.abs().max(1.0),
+            "epoch {}: loss {} but reconstruction + β·KL = {expected}",
+            row.epoch,
+            t.loss
+        );
+    }
+}

@@ -62,6 +62,7 @@ pub fn view_and_trace(with_truth: bool) -> (FitView, Vec<u8>) {
                     log_q: 0.5,
                     log_p: -0.1 * e,
                 },
+                beta: 1.0,
                 posterior_variances: vec![1.0 / e, 0.5],
                 priors: recorded.then(|| vec![gmm(0.01 * e), normal.clone()]),
                 recovery: (with_truth && recorded).then(|| vec![0.5 + 0.009 * e, 0.9]),

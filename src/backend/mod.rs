@@ -216,6 +216,9 @@ where
     optimiser: Adam<E>,
     /// Adam over the prior's parameters alone, for `step_prior`; made on first use.
     prior_optimiser: Option<Adam<E>>,
+    /// The β `step` weighs the KL term with: the model's β, or during a warm-up the
+    /// value training sets each epoch.
+    beta: f64,
 }
 
 impl<E: Real> Model<E>
@@ -284,6 +287,7 @@ where
             prior,
             optimiser: Adam::new(spec.train.lr, every_parameter),
             prior_optimiser: None,
+            beta: spec.beta,
         }
     }
 
@@ -385,7 +389,7 @@ where
         let (rows, m) = (y.rows, y.cols);
         let n = self.spec.n();
         let scale = 1.0 / (rows * m) as f64;
-        let beta = self.spec.beta;
+        let beta = self.beta;
         let samples = eps.len() as f64;
         let (mu, lv) = self.posterior(&yt);
         let lv_values = lv.as_vec();
@@ -585,6 +589,11 @@ where
         });
         let y = self.decode(&z);
         (z, y)
+    }
+
+    /// Sets the β of the following steps (a warm-up's schedule; see `ModelSpec::beta_at`).
+    pub fn set_beta(&mut self, beta: f64) {
+        self.beta = beta;
     }
 
     /// Posterior means and standard deviations of the rows `y` (for Half-VAE, of the

@@ -39,7 +39,11 @@ pub enum StatementKind {
     Encoder(NetworkExpr),
     Decoder(NetworkExpr),
     PosteriorVariance(FamilyExpr),
-    Beta(Word),
+    /// `beta VALUE [KEY COUNT]`: β and an optional schedule (`warmup 500`).
+    Beta {
+        value: Word,
+        schedule: Option<(Word, Word)>,
+    },
     Train(Vec<Setting>),
 }
 

@@ -355,7 +355,14 @@ fn build_statement(pair: Pair<Rule>, offset: usize) -> Statement {
         Rule::encoder => StatementKind::Encoder(build_network(next(), offset)),
         Rule::decoder => StatementKind::Decoder(build_network(next(), offset)),
         Rule::posterior => StatementKind::PosteriorVariance(build_family(next(), offset)),
-        Rule::beta => StatementKind::Beta(word(next(), offset)),
+        Rule::beta => {
+            let value = word(next(), offset);
+            let schedule = parts.next().map(|key| {
+                let count = parts.next().expect("grammar shape: a schedule's count");
+                (word(key, offset), word(count, offset))
+            });
+            StatementKind::Beta { value, schedule }
+        }
         Rule::train => StatementKind::Train(
             parts
                 .map(|s| {

@@ -235,6 +235,19 @@ fn training(view: &FitView) -> Svg {
     grid.panel("posterior variance σ²", |area| {
         figures::lines(area, "posterior variance σ²", "epoch", &variances)
     })?;
+    // β, when a warm-up made it change.
+    if trace.beta.windows(2).any(|w| w[0] != w[1]) {
+        let line = [Line {
+            label: "β".into(),
+            x: &epochs,
+            y: &trace.beta,
+            colour: colour(0),
+            dashed: false,
+        }];
+        grid.panel("β in force (warm-up)", |area| {
+            figures::lines(area, "β in force (warm-up)", "epoch", &line)
+        })?;
+    }
     if !trace.recovery.is_empty() {
         let at: Vec<f64> = trace.recovery.iter().map(|(e, _)| *e as f64).collect();
         let per_source: Vec<Vec<f64>> = (0..trace.truth_names.len())
