@@ -283,6 +283,21 @@ mod tests {
         assert_eq!(trace.truth_names, names);
         assert_eq!(trace.recovery, [(1, vec![0.75, 0.5]), (3, vec![0.75, 0.5])]);
 
+        // A trace written before β was recorded: no `beta` column.
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let old: String = text
+            .lines()
+            .map(|l| {
+                let mut cells: Vec<&str> = l.split(',').collect();
+                cells.remove(6);
+                cells.join(",") + "\n"
+            })
+            .collect();
+        let before = Trace::parse("trace.csv", &spec, old.as_bytes()).unwrap();
+        assert!(before.beta.is_empty());
+        assert_eq!(before.loss, trace.loss);
+        assert_eq!(before.priors, trace.priors);
+
         let other =
             crate::compile("model m\nobserved x[2]\nlatent z[2] ~ gmm(K = 2)\ndecoder linear\n")
                 .unwrap();
