@@ -4,9 +4,10 @@
 use super::error::{within_memory, CliError, Outcome};
 use super::files::{check_own_file, write_file_atomically};
 use super::load_model;
-use super::report::read_truth;
+use super::report::{check_truth, read_truth};
 use pdgc::compare::{run_all, summarise, Method, Problem, Run, Summary};
 use pdgc::data::{read_table, select_observed, Table, Wanted};
+use pdgc::report::Truth;
 use pdgc::simulate::{Scenario, Settings};
 use std::path::{Path, PathBuf};
 
@@ -99,18 +100,6 @@ pub fn compare(args: CompareArgs) -> Outcome {
         (Some(data), Some(truth), _) => {
             let table = read_table(data, Wanted::All)?;
             let truth = read_truth(truth)?;
-            if truth.values.rows != table.values.rows {
-                return Err(CliError::Flag {
-                    flag: "--truth",
-                    why: format!(
-                        "`{}` has {} rows, but `{}` has {}",
-                        truth.file,
-                        truth.values.rows,
-                        data.display(),
-                        table.values.rows
-                    ),
-                });
-            }
             (0..args.seeds)
                 .map(|seed| Problem {
                     seed,
@@ -145,24 +134,27 @@ pub fn compare(args: CompareArgs) -> Outcome {
         }
         _ => unreachable!("clap requires --data with --truth, or --scenario"),
     };
-    // Every model must read the data and have a latent dimension per true source.
+    // Every model must read the data, and have a latent dimension per true source.
     let first = &problems[0];
+    let (data_name, truth_name) = match (&args.data, &args.truth) {
+        (Some(d), Some(t)) => (d.display().to_string(), t.display().to_string()),
+        _ => {
+            let what = format!("pdgc simulate {}", args.scenario.map_or("", Scenario::name));
+            (what.clone(), what)
+        }
+    };
+    let truth = Truth {
+        file: truth_name,
+        columns: Vec::new(),
+        values: first.truth.clone(),
+    };
     for m in &methods {
         if let Method::Model { name, spec } = m {
             select_observed(&first.data, spec).map_err(|e| CliError::Flag {
                 flag: "--data",
                 why: format!("does not suit model `{name}`: {e}"),
             })?;
-            if spec.n() < first.truth.cols {
-                return Err(CliError::Flag {
-                    flag: "--truth",
-                    why: format!(
-                        "has {} sources, more than model `{name}`'s {} latent dimensions",
-                        first.truth.cols,
-                        spec.n()
-                    ),
-                });
-            }
+            check_truth(&truth, first.data.values.rows, spec, &data_name)?;
         }
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -4,15 +4,14 @@ use super::error::{CliError, Outcome};
 use super::files::{
     self, check_output, write_atomically, write_bytes, write_csv, write_ron, OutputKind,
 };
-use super::load_model;
-use super::report::{self, read_truth};
+use super::load_model_and_text;
+use super::report::{self, check_truth, read_truth};
 use indicatif::{ProgressBar, ProgressStyle};
 use pdgc::backend::Model;
 use pdgc::checkpoint::{Checkpoint, DataFingerprint};
 use pdgc::data::{parse_table, DataError, Precision, Preprocessing, Wanted};
 use pdgc::fitted::Fitted;
 use pdgc::matrix::Matrix;
-use pdgc::report::Truth;
 use pdgc::spec::ModelSpec;
 use pdgc::train::{train, Control, Options, TraceRow};
 use serde::{Deserialize, Serialize};
@@ -74,6 +73,8 @@ pub struct FitArgs {
 #[derive(Debug)]
 pub struct FitConfig {
     pub model_file: PathBuf,
+    /// The model file's text as read when the fit began (it is recorded in run.ron).
+    pub model_text: String,
     pub spec: ModelSpec,
     pub data: PathBuf,
     pub out: PathBuf,
@@ -91,7 +92,7 @@ pub struct FitConfig {
 
 impl FitConfig {
     pub fn from_args(args: FitArgs) -> Result<FitConfig, CliError> {
-        let mut spec = load_model(&args.model)?;
+        let (mut spec, model_text) = load_model_and_text(&args.model)?;
         let mut inputs = vec![args.model.as_path(), args.data.as_path()];
         inputs.extend(args.truth.as_deref());
         check_output(&args.out, OutputKind::Fit, &inputs, args.force)?;
@@ -128,6 +129,7 @@ impl FitConfig {
         }
         Ok(FitConfig {
             model_file: args.model,
+            model_text,
             spec,
             data: args.data,
             out: args.out,
@@ -289,7 +291,7 @@ pub fn fit(config: &FitConfig) -> Outcome {
     let record = RunRecord {
         pdgc_version: env!("CARGO_PKG_VERSION").to_string(),
         model_file: config.model_file.display().to_string(),
-        model_text: std::fs::read_to_string(&config.model_file).ok(),
+        model_text: Some(config.model_text.clone()),
         data_file: data_name,
         data_bytes: std::fs::metadata(&config.data).map_or(0, |m| m.len()),
         rows: y.rows,
@@ -364,29 +366,6 @@ pub fn fit(config: &FitConfig) -> Outcome {
         }
     }
     Ok(())
-}
-
-/// The truth must describe the data's rows, and have no more sources than the model has
-/// latent dimensions (each is matched to one).
-fn check_truth(truth: &Truth, rows: usize, spec: &ModelSpec, data: &str) -> Result<(), CliError> {
-    let why = if truth.values.rows != rows {
-        format!(
-            "has {} rows, but `{data}` has {rows}: the truth must describe the data's rows",
-            truth.values.rows
-        )
-    } else if truth.values.cols > spec.n() {
-        format!(
-            "has {} sources, more than the model's {} latent dimensions",
-            truth.values.cols,
-            spec.n()
-        )
-    } else {
-        return Ok(());
-    };
-    Err(CliError::Flag {
-        flag: "--truth",
-        why: format!("`{}` {why}", truth.file),
-    })
 }
 
 /// Reads a checkpoint file.

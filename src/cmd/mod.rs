@@ -20,6 +20,11 @@ use std::path::Path;
 
 /// Reads a model file and checks it; diagnostics rendered against the file's text.
 pub fn load_model(path: &Path) -> Result<ModelSpec, CliError> {
+    load_model_and_text(path).map(|(spec, _)| spec)
+}
+
+/// The checked model and the file's text as written (which a fit records).
+pub fn load_model_and_text(path: &Path) -> Result<(ModelSpec, String), CliError> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| CliError::ModelRead {
         file: file.clone(),
@@ -28,9 +33,10 @@ pub fn load_model(path: &Path) -> Result<ModelSpec, CliError> {
     let source = pdgc::decode(&bytes).map_err(|(d, text)| CliError::Model {
         rendered: d.render(&file, &text),
     })?;
-    pdgc::compile(&source).map_err(|d| CliError::Model {
+    let spec = pdgc::compile(&source).map_err(|d| CliError::Model {
         rendered: d.render(&file, &source),
-    })
+    })?;
+    Ok((spec, source))
 }
 
 /// `pdgc check`: print the normalised model, or the diagnostics.

@@ -8,6 +8,7 @@ use super::fit::{FittedPrior, RunRecord};
 use pdgc::data::{read_table, Table, Wanted};
 use pdgc::numeric::Mixture;
 use pdgc::report::{render, FitView, Options, Report, Truth};
+use pdgc::spec::ModelSpec;
 use pdgc::trace::Trace;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,35 @@ pub fn read_truth(path: &Path) -> Result<Truth, CliError> {
         file: path.display().to_string(),
         columns,
         values,
+    })
+}
+
+/// The truth must describe the data's rows, and have no more sources than the model has
+/// latent dimensions (each is matched to one).
+pub fn check_truth(
+    truth: &Truth,
+    rows: usize,
+    spec: &ModelSpec,
+    data: &str,
+) -> Result<(), CliError> {
+    let why = if truth.values.rows != rows {
+        format!(
+            "has {} rows, but `{data}` has {rows}: the truth must describe the data's rows",
+            truth.values.rows
+        )
+    } else if truth.values.cols > spec.n() {
+        format!(
+            "has {} sources, more than model `{}`'s {} latent dimensions",
+            truth.values.cols,
+            spec.name,
+            spec.n()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(CliError::Flag {
+        flag: "--truth",
+        why: format!("`{}` {why}", truth.file),
     })
 }
 
