@@ -86,6 +86,27 @@ fn draw_axes(chart: &mut Chart, axes: Axes) -> Drawn {
     Ok(())
 }
 
+/// One data series: a line two pixels wide in its colour (dashed if asked), labelled for
+/// the legend.
+fn draw_line<'a>(
+    chart: &mut Chart<'a, 'a>,
+    points: Vec<(f64, f64)>,
+    colour: RGBColor,
+    dashed: bool,
+    label: &str,
+) -> Drawn {
+    let style = colour.stroke_width(SERIES_WIDTH);
+    let drawn = if dashed {
+        chart.draw_series(DashedLineSeries::new(points, 5, 4, style))?
+    } else {
+        chart.draw_series(LineSeries::new(points, style))?
+    };
+    drawn
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+    Ok(())
+}
+
 /// The legend of the labelled series, top right.
 fn draw_legend<'a>(chart: &mut Chart<'a, 'a>) -> Drawn {
     chart
@@ -287,15 +308,7 @@ pub fn lines(
             (x0, x1),
             (y0, y1),
         );
-        let style = line.colour.stroke_width(SERIES_WIDTH);
-        let drawn = if line.dashed {
-            chart.draw_series(DashedLineSeries::new(points, 5, 4, style))?
-        } else {
-            chart.draw_series(LineSeries::new(points, style))?
-        };
-        drawn
-            .label(line.label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+        draw_line(&mut chart, points, line.colour, line.dashed, &line.label)?;
     }
     if (2..=10).contains(&lines.len()) {
         draw_legend(&mut chart)?;
@@ -399,15 +412,7 @@ pub fn distribution(
             (x0, x1),
             (0.0, top),
         );
-        let style = c.stroke_width(SERIES_WIDTH);
-        let drawn = if *dashed {
-            chart.draw_series(DashedLineSeries::new(points, 5, 4, style))?
-        } else {
-            chart.draw_series(LineSeries::new(points, style))?
-        };
-        drawn
-            .label(label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+        draw_line(&mut chart, points, *c, *dashed, label)?;
     }
     if !curves.is_empty() {
         draw_legend(&mut chart)?;
@@ -476,11 +481,7 @@ pub fn track(area: &DrawingArea<SVGBackend, Shift>, title: &str, t: &Track) -> D
             frame.0,
             frame.1,
         );
-        let style = c.stroke_width(SERIES_WIDTH);
-        chart
-            .draw_series(LineSeries::new(points, style))?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+        draw_line(&mut chart, points, c, false, label)?;
     }
     if t.truth.is_some() {
         draw_legend(&mut chart)?;
