@@ -437,15 +437,13 @@ fn moebius(truth: &Matrix, rng: &mut StdRng) -> Matrix {
         }
     }
     let scale = (1.0_f64 / 12.0).sqrt();
-    let mut y = Matrix::zeros(truth.rows, n);
-    for r in 0..truth.rows {
-        let d: Vec<f64> = (0..n).map(|c| scale * truth.get(r, c) - a[c]).collect();
-        let norm2: f64 = d.iter().map(|v| v * v).sum();
-        for i in 0..n {
-            let ad: f64 = (0..n).map(|j| a_matrix[(i, j)] * d[j]).sum();
-            y.data[r * n + i] = ad / norm2;
-        }
-    }
+    // Rows d = s − a; then A d / ‖d‖² for each row.
+    let d = Matrix::from_fn(truth.rows, n, |r, c| scale * truth.get(r, c) - a[c]);
+    let ad = mix(&d, &a_matrix);
+    let y = Matrix::from_fn(truth.rows, n, |r, c| {
+        let norm2: f64 = d.row(r).iter().map(|v| v * v).sum();
+        ad.get(r, c) / norm2
+    });
     let means = y.column_moments();
     Matrix::from_fn(y.rows, n, |r, c| y.get(r, c) - means[c].0)
 }
