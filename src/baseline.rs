@@ -70,9 +70,8 @@ mod tests {
         let amari = crate::eval::amari_distance(&u.unmixing, sim.mixing.as_ref().unwrap());
         assert!(amari < 0.05, "{amari}");
         // The recorded unmixing reproduces the sources.
-        let centred = Matrix::from_fn(sim.data.rows, 3, |r, c| {
-            sim.data.get(r, c) - sim.data.column_moments()[c].0
-        });
+        let moments = sim.data.column_moments();
+        let centred = Matrix::from_fn(sim.data.rows, 3, |r, c| sim.data.get(r, c) - moments[c].0);
         let again = centred.matmul_transpose(&u.unmixing);
         for (a, b) in again.data.iter().zip(&u.sources.data).take(50) {
             assert!((a - b).abs() < 1e-8);

@@ -232,25 +232,17 @@ pub fn report(
         check_plots(&dir)?;
     }
     // The truth given now, or the one the fit was given if it is still there.
-    let truth_path: Option<PathBuf> = match truth {
-        Some(t) => Some(t.to_path_buf()),
-        None => record
-            .truth_file
-            .as_ref()
-            .map(PathBuf::from)
-            .filter(|p| p.is_file()),
-    };
-    if truth.is_none() {
-        if let Some(gone) = record
-            .truth_file
-            .as_ref()
-            .filter(|p| !Path::new(p).is_file())
-        {
+    let truth_path: Option<PathBuf> = match (truth, &record.truth_file) {
+        (Some(t), _) => Some(t.to_path_buf()),
+        (None, Some(recorded)) if Path::new(recorded).is_file() => Some(recorded.into()),
+        (None, Some(gone)) => {
             eprintln!(
                 "note: the fit's truth file `{gone}` is gone; drawing without it (give --truth)"
             );
+            None
         }
-    }
+        (None, None) => None,
+    };
     let truth = truth_path.as_deref().map(read_truth).transpose()?;
     let view = load(&dir, &record, truth)?;
     let report = render(&view, &Options { rows })?;
