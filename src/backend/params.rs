@@ -120,9 +120,8 @@ where
             "parameter `{}` has shape {shape:?}",
             self.names[i]
         );
-        let data = values.iter().map(|&v| c::<E>(v)).collect();
         // A new tensor has a new id: the optimiser's moments for this parameter restart.
-        self.values[i] = self.dev.tensor_from_vec(data, shape);
+        self.values[i] = super::cached_tensor(&self.dev, values.iter().map(|&v| c::<E>(v)), shape);
     }
 
     /// Parameter `i`'s values, row-major.
