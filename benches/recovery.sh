@@ -8,11 +8,14 @@
 #
 # Environment: SAMPLES (default 5000), EPOCHS (default: each model file's), SEEDS (5),
 # JOBS (default: one per core), SCENARIOS (default: all), OUT (CSV and SVG per scenario,
-# default bench-recovery/).
+# default bench-recovery/), PDGC (a pdgc binary to use instead of building this checkout's;
+# a copy keeps a long run independent of later rebuilds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-PDGC=target/release/pdgc
+if [ -z "${PDGC:-}" ]; then
+  cargo build --release --quiet
+  PDGC=target/release/pdgc
+fi
 SAMPLES=${SAMPLES:-5000}
 SEEDS=${SEEDS:-5}
 SCENARIOS=${SCENARIOS:-"linear nonlinear moebius mlp post-nonlinear"}
