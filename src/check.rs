@@ -118,6 +118,7 @@ impl Checker {
         let mut decoder = Once::new("decoder");
         let mut posterior = Once::new("posterior variance");
         let mut beta = Once::new("beta");
+        let mut likelihood = Once::new("likelihood");
         let mut train = Once::new("train");
         let mut dimension_priors: Vec<(&Word, &Word, &PriorExpr)> = Vec::new();
 
@@ -155,6 +156,10 @@ impl Checker {
                 StatementKind::PosteriorVariance(f) => {
                     let p = self.posterior_variance(f);
                     posterior.set(self, at, p);
+                }
+                StatementKind::Likelihood(p) => {
+                    let l = self.likelihood(p);
+                    likelihood.set(self, at, l);
                 }
                 StatementKind::Beta { value: w, schedule } => {
                     let warmup = match schedule {
@@ -233,6 +238,7 @@ impl Checker {
             None => (None, 0),
         };
         let preprocess = preprocess.value().unwrap_or(Some(Preprocess::default()));
+        let likelihood = likelihood.value().unwrap_or(Some(Likelihood::default()));
         let train_at = train.span();
         let train = train.value().unwrap_or(Some(defaults::train()));
 
@@ -269,6 +275,7 @@ impl Checker {
             encoder: encoder?,
             decoder: decoder?,
             posterior_variance: posterior_variance?,
+            likelihood: likelihood?,
             beta: beta?,
             beta_warmup,
             train: train?,
@@ -829,6 +836,86 @@ impl Checker {
                 None
             }
         }
+    }
+
+    /// `likelihood mse`, `likelihood gaussian(0.01)`, `likelihood [shared]
+    /// gaussian(learned[, floor = 1e-4])`.
+    fn likelihood(&mut self, p: &PriorExpr) -> Option<Likelihood> {
+        let f = &p.family;
+        let args = arguments(f);
+        let args_span = self.args_span(f);
+        let wrong = |what: String| {
+            Diagnostic::new(Rule::WrongArguments, args_span.clone(), what)
+                .label("unexpected arguments")
+        };
+        let likelihood = match f.name.value.as_str() {
+            words::SQUARED_ERROR if f.arguments.is_some() => {
+                self.error(wrong(format!(
+                    "`{}` takes no arguments",
+                    words::SQUARED_ERROR
+                )));
+                return None;
+            }
+            words::SQUARED_ERROR => Likelihood::SquaredError,
+            words::GAUSSIAN => match args.as_slice() {
+                [(None, w)] if w.value == words::LEARNED => Likelihood::LearnedGaussian {
+                    shared: p.shared.is_some(),
+                    floor: Likelihood::FLOOR,
+                },
+                [(None, w), (Some(key), floor)]
+                    if w.value == words::LEARNED && key.value == words::FLOOR =>
+                {
+                    let floor = self.variance(floor, "the noise variance's floor")?;
+                    Likelihood::LearnedGaussian {
+                        shared: p.shared.is_some(),
+                        floor,
+                    }
+                }
+                [(None, v)] => Likelihood::Gaussian(self.variance(v, "the noise variance")?),
+                _ => {
+                    self.error(
+                        wrong(format!(
+                            "`{}` takes the noise variance, or `{}` with an optional `{} = …`",
+                            words::GAUSSIAN,
+                            words::LEARNED,
+                            words::FLOOR
+                        ))
+                        .help("write `gaussian(0.01)`, `gaussian(learned)` or `gaussian(learned, floor = 1e-3)`"),
+                    );
+                    return None;
+                }
+            },
+            other => {
+                self.error(
+                    Diagnostic::new(
+                        Rule::UnknownWord,
+                        f.name.span.clone(),
+                        format!("unknown likelihood `{other}`"),
+                    )
+                    .label(format!("expected {}", one_of(&words::LIKELIHOODS)))
+                    .help_opt(suggestion(other, &words::LIKELIHOODS)),
+                );
+                return None;
+            }
+        };
+        if let (Some(shared), false) = (
+            &p.shared,
+            matches!(likelihood, Likelihood::LearnedGaussian { .. }),
+        ) {
+            self.error(
+                Diagnostic::new(
+                    Rule::Conflict,
+                    shared.clone(),
+                    "`shared` applies only to a learned noise variance",
+                )
+                .label("nothing to share")
+                .help(
+                    "a fixed noise variance is already the same for every column: remove `shared`",
+                ),
+            );
+            return None;
+        }
+        Some(likelihood)
     }
 
     /// `warmup N` after β: the epochs over which β rises linearly from 0.

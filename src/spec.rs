@@ -21,6 +21,10 @@ pub struct ModelSpec {
     /// Hidden layers of the decoder; empty means a linear decoder.
     pub decoder: Vec<Dense>,
     pub posterior_variance: PosteriorVariance,
+    /// p(y | z), how the reconstruction is scored (`likelihood …`; eq. 39's squared error
+    /// unless the file says otherwise).
+    #[serde(default)]
+    pub likelihood: Likelihood,
     pub beta: f64,
     /// `beta β warmup W`: β rises linearly from 0 over the first W epochs (0: none).
     #[serde(default)]
@@ -192,6 +196,52 @@ pub enum PosteriorVariance {
     Fixed(f64),
 }
 
+/// How the decoder's output is scored against the data: the reconstruction term.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub enum Likelihood {
+    /// Eq. 39's (1/Tm)·Σ‖ŷ − y‖²: a Gaussian likelihood with σ² = ½ up to a constant, so
+    /// that β = 1 is not the true bound unless the noise happens to be that large.
+    #[default]
+    SquaredError,
+    /// N(y | g(z), σ²I) with this fixed σ² (eq. 25–26): the loss is the negative ELBO per
+    /// number, −(1/Tm)·log p(Y|Z̃) + β·KL/(Tm).
+    Gaussian(f64),
+    /// N(y | g(z), diag σ²) with σ² learned, one per observed column or one `shared`, never
+    /// below `floor` (a perfect fit would otherwise drive σ² to 0 and the bound to −∞).
+    LearnedGaussian { shared: bool, floor: f64 },
+}
+
+impl Likelihood {
+    /// The smallest learned σ² unless the file gives `floor = …`: 1 % of the standard
+    /// deviation of a standardised column.
+    pub const FLOOR: f64 = 1e-4;
+
+    /// How many σ² the likelihood learns for `m` observed columns.
+    pub fn learned_variances(&self, m: usize) -> usize {
+        match self {
+            Likelihood::LearnedGaussian { shared: true, .. } => 1,
+            Likelihood::LearnedGaussian { shared: false, .. } => m,
+            _ => 0,
+        }
+    }
+
+    /// The likelihood as the model language writes it (after `likelihood`).
+    pub fn to_pdg(&self) -> String {
+        match self {
+            Likelihood::SquaredError => words::SQUARED_ERROR.to_string(),
+            Likelihood::Gaussian(v) => format!("{}({})", words::GAUSSIAN, number_text(*v)),
+            Likelihood::LearnedGaussian { shared, floor } => format!(
+                "{}{}({}, {} = {})",
+                if *shared { "shared " } else { "" },
+                words::GAUSSIAN,
+                words::LEARNED,
+                words::FLOOR,
+                number_text(*floor)
+            ),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Train {
     pub epochs: usize,
@@ -328,6 +378,7 @@ impl ModelSpec {
             PosteriorVariance::Fixed(v) => format!("{}({})", words::FIXED, number_text(v)),
         };
         let _ = writeln!(s, "posterior variance {pv}");
+        let _ = writeln!(s, "likelihood {}", self.likelihood.to_pdg());
         match self.beta_warmup {
             0 => {
                 let _ = writeln!(s, "beta {}", number_text(self.beta));

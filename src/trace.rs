@@ -23,6 +23,9 @@ pub struct Trace {
     pub beta: Vec<f64>,
     /// `posterior_variances[j][i]`: dimension j's mean posterior variance at epoch row i.
     pub posterior_variances: Vec<Vec<f64>>,
+    /// `noise_variances[i][r]`: the likelihood's learned σ² number i at epoch row r (one
+    /// per observed column, or one shared; none when the likelihood learns nothing).
+    pub noise_variances: Vec<Vec<f64>>,
     /// Every dimension's prior, at the epochs where it was recorded.
     pub priors: Vec<(usize, Vec<Mixture>)>,
     /// The true sources' names, when the fit was given the truth.
@@ -53,6 +56,7 @@ fn header(spec: &ModelSpec, truth_names: &[String], with_beta: bool) -> Vec<Stri
         header.push(BETA.to_string());
     }
     header.extend((0..n).map(|j| format!("sigma2_{z}{j}")));
+    header.extend(noise_columns(spec));
     for j in 0..n {
         for k in 0..spec.prior.family(j).components() {
             header.extend(
@@ -64,6 +68,16 @@ fn header(spec: &ModelSpec, truth_names: &[String], with_beta: bool) -> Vec<Stri
     }
     header.extend(truth_names.iter().map(|name| format!("corr_{name}")));
     header
+}
+
+/// The learned noise variances' columns: `noise_x0`, … per observed column, or one
+/// `noise_x` when shared.
+pub fn noise_columns(spec: &ModelSpec) -> Vec<String> {
+    let x = &spec.observed.name;
+    match spec.likelihood.learned_variances(spec.m()) {
+        1 if spec.m() > 1 => vec![format!("noise_{x}")],
+        k => (0..k).map(|i| format!("noise_{x}{i}")).collect(),
+    }
 }
 
 /// The trace as CSV text. Values are written at single precision, which they were
@@ -82,6 +96,7 @@ pub fn to_csv(spec: &ModelSpec, trace: &[TraceRow], truth_names: &[String]) -> V
         let mut cells: Vec<String> = vec![row.epoch.to_string()];
         cells.extend([t.loss, t.reconstruction, t.kl(), t.log_q, t.log_p, row.beta].map(single));
         cells.extend(row.posterior_variances.iter().map(|&v| single(v)));
+        cells.extend(row.noise_variances.iter().map(|&v| single(v)));
         match &row.priors {
             Some(priors) => {
                 for p in priors {
@@ -146,6 +161,7 @@ impl Trace {
         let components: Vec<usize> = (0..n).map(|j| spec.prior.family(j).components()).collect();
         let mut trace = Trace {
             posterior_variances: vec![Vec::new(); n],
+            noise_variances: vec![Vec::new(); noise_columns(spec).len()],
             truth_names,
             ..Trace::default()
         };
@@ -183,7 +199,11 @@ impl Trace {
                 trace.beta.push(required(i)?);
                 i += 1;
             }
-            for variances in &mut trace.posterior_variances {
+            for variances in trace
+                .posterior_variances
+                .iter_mut()
+                .chain(&mut trace.noise_variances)
+            {
                 variances.push(required(i)?);
                 i += 1;
             }
@@ -244,6 +264,7 @@ mod tests {
             },
             beta: 0.5,
             posterior_variances: vec![0.5, 0.125],
+            noise_variances: Vec::new(),
             priors: recorded.then(|| {
                 vec![
                     Mixture {

@@ -20,6 +20,10 @@ pub struct TraceRow {
     pub beta: f64,
     /// Mean posterior variance σ_j² per dimension over the epoch's data.
     pub posterior_variances: Vec<f64>,
+    /// The likelihood's learned noise variances, averaged over the epoch's steps (empty
+    /// when the likelihood learns none).
+    #[serde(default)]
+    pub noise_variances: Vec<f64>,
     /// The prior mixtures, recorded every `prior_every` epochs and at the last one.
     pub priors: Option<Vec<Mixture>>,
     /// With the truth known: each true source's |corr| with its matched posterior mean,
@@ -96,6 +100,7 @@ pub fn train(
         let mut order: Vec<usize> = (0..y.rows).collect();
         let mut sum = Terms::default();
         let mut variances = vec![0.0; model.spec().n()];
+        let mut noise = vec![0.0; model.spec().likelihood.learned_variances(model.spec().m())];
         if batch < y.rows {
             order.shuffle(&mut rng);
         }
@@ -124,6 +129,9 @@ pub fn train(
             for (v, s) in variances.iter_mut().zip(&step.posterior_variances) {
                 *v += s * w;
             }
+            for (v, s) in noise.iter_mut().zip(&step.noise_variances) {
+                *v += s * w;
+            }
         }
         let record_priors =
             epoch % options.prior_every.max(1) == 0 || epoch == options.epochs || epoch == 1;
@@ -132,6 +140,7 @@ pub fn train(
             terms: sum,
             beta,
             posterior_variances: variances,
+            noise_variances: noise,
             priors: record_priors.then(|| model.priors()),
             recovery: options
                 .truth

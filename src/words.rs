@@ -6,7 +6,7 @@
 //! statement keywords and `shared`, which it must know to find statement boundaries.
 
 /// The words that begin a statement.
-pub const STATEMENTS: [&str; 9] = [
+pub const STATEMENTS: [&str; 10] = [
     "model",
     "observed",
     "preprocess",
@@ -14,6 +14,7 @@ pub const STATEMENTS: [&str; 9] = [
     "encoder",
     "decoder",
     "posterior",
+    "likelihood",
     "beta",
     "train",
 ];
@@ -43,6 +44,14 @@ pub const PER_DIMENSION: &str = "per_dimension";
 pub const PER_SAMPLE: &str = "per_sample";
 pub const FIXED: &str = "fixed";
 pub const POSTERIOR_MODES: [&str; 3] = [PER_DIMENSION, PER_SAMPLE, FIXED];
+
+/// Likelihoods: eq. 39's squared error, or a Gaussian with a fixed or `learned` σ²
+/// (`floor = …` its smallest value).
+pub const SQUARED_ERROR: &str = "mse";
+pub const GAUSSIAN: &str = "gaussian";
+pub const LIKELIHOODS: [&str; 2] = [SQUARED_ERROR, GAUSSIAN];
+pub const LEARNED: &str = "learned";
+pub const FLOOR: &str = "floor";
 
 /// Settings of the `train { }` block.
 pub const EPOCHS: &str = "epochs";

@@ -20,16 +20,54 @@ fn random(rows: usize, cols: usize, seed: u64) -> Matrix {
 
 /// Small models covering every parameter kind: each activation, `encoder none`, the
 /// linear decoder, the three posterior-variance modes, per-dimension GMMs with their own
-/// K_j, the shared prior, fixed and learnable normals.
-const VARIANTS: [&str; 7] = [
+/// K_j, the shared prior, fixed and learnable normals, and the three Gaussian likelihoods
+/// (learned per column, learned shared with a floor, fixed).
+const VARIANTS: [&str; 9] = [
     "observed x[3]\nlatent z[2] ~ gmm(K = 3)\nencoder { dense 5 tanh; dense 4 elu }\ndecoder { dense 4 sigmoid; dense 3 leaky_relu }\nbeta 0.5",
     "observed x[3]\nlatent z[3]\nz[0] ~ gmm(K = 2)\nz[1] ~ normal\nz[2] ~ gmm(K = 4)\nencoder { dense 4 relu }\ndecoder { dense 5 identity; dense 3 tanh }\nposterior variance per_sample",
     "observed x[2]\nlatent z[2] ~ shared gmm(K = 3)\nencoder linear\ndecoder linear\nposterior variance per_dimension\nbeta 2",
     "observed x[3]\nlatent z[3] ~ normal(0, 1)\nencoder { dense 4 tanh }\ndecoder { dense 4 tanh }\nposterior variance fixed(0.3)\nbeta 1",
     "observed x[2]\nlatent z[3] ~ gmm(K = 2)\nencoder none\ndecoder { dense 4 tanh }\nbeta 0.3",
     "observed x[3]\nlatent z[2] ~ gmm(K = 2)\nencoder none\ndecoder linear\nposterior variance per_sample\nbeta 0.7",
-    "observed x[3]\nlatent z[2]\nz[0] ~ normal(1, 2)\nz[1] ~ gmm(K = 3)\nencoder { dense 3 sigmoid }\ndecoder { dense 3 elu }\ntrain { samples 3 }",
+    "observed x[3]\nlatent z[2]\nz[0] ~ normal(1, 2)\nz[1] ~ gmm(K = 3)\nencoder { dense 3 sigmoid }\ndecoder { dense 3 elu }\ntrain { samples 3 }\nlikelihood gaussian(0.05)",
+    "observed x[3]\nlatent z[2] ~ gmm(K = 2)\nencoder { dense 4 tanh }\ndecoder { dense 4 tanh }\nlikelihood gaussian(learned)\nbeta 0.5\ntrain { samples 2 }",
+    "observed x[2]\nlatent z[3] ~ gmm(K = 2)\nencoder none\ndecoder linear\nlikelihood shared gaussian(learned, floor = 1e-3)",
 ];
+
+/// The Gaussian likelihood is eq. 26: with σ² = ½ its loss is eq. 39's plus ½·log π, with
+/// the same gradient, whether σ² is fixed or learned (and then set to ½).
+#[test]
+fn a_gaussian_likelihood_with_half_variance_is_eq_39_plus_a_constant() {
+    let base = "observed x[3]\nlatent z[2] ~ gmm(K = 2)\nencoder { dense 4 tanh }\ndecoder { dense 4 elu }\nbeta 0.7\ntrain { samples 2 }\n";
+    let (mse, y, eps) = setup(base, 9, 4);
+    let (expected, expected_grads) = mse.gradients(&y, &eps);
+    for likelihood in [
+        "gaussian(0.5)",
+        "gaussian(learned)",
+        "shared gaussian(learned)",
+    ] {
+        let (mut model, _, _) = setup(&format!("{base}likelihood {likelihood}"), 9, 4);
+        if let Some(i) = model.index_of(pdgc::backend::Part::NoiseLogVariance) {
+            let k = model.parameters()[i].values.len();
+            model.set_parameter(i, &vec![0.5f64.ln(); k]);
+        }
+        let (terms, grads) = model.gradients(&y, &eps);
+        let constant = 0.5 * std::f64::consts::PI.ln();
+        assert!(
+            (terms.loss - expected.loss - constant).abs() < 1e-12,
+            "{likelihood}"
+        );
+        assert_eq!(
+            terms.reconstruction, expected.reconstruction,
+            "{likelihood}"
+        );
+        for (a, b) in grads.iter().zip(&expected_grads) {
+            for (a, b) in a.iter().zip(b) {
+                assert!((a - b).abs() < 1e-12, "{likelihood}: gradient {a} vs {b}");
+            }
+        }
+    }
+}
 
 fn setup(text: &str, rows: usize, seed: u64) -> (Model<f64>, Matrix, Vec<Matrix>) {
     let spec = spec(text);

@@ -64,6 +64,7 @@ pub fn view_and_trace(with_truth: bool) -> (FitView, Vec<u8>) {
                 },
                 beta: 1.0,
                 posterior_variances: vec![1.0 / e, 0.5],
+                noise_variances: Vec::new(),
                 priors: recorded.then(|| vec![gmm(0.01 * e), normal.clone()]),
                 recovery: (with_truth && recorded).then(|| vec![0.5 + 0.009 * e, 0.9]),
             }
@@ -508,4 +509,68 @@ fn a_shared_prior_is_drawn_once() {
             "shared prior variances"
         ]
     );
+}
+
+/// A learned likelihood's noise variances go through the whole pipeline: the trace's
+/// `noise_x*` columns, their panel in the report (drawn again identically by `report`),
+/// and a fitted-model file that `encode` and `sample` load.
+#[test]
+fn a_learned_likelihood_is_traced_drawn_and_loaded() {
+    let dir = scratch();
+    let model = dir.join("learned.pdg");
+    let text = std::fs::read_to_string(root().join("models/linear.pdg"))
+        .unwrap()
+        .replace("beta 0.01", "likelihood gaussian(learned)\nbeta 1");
+    std::fs::write(&model, text).unwrap();
+    let out = dir.join("fit");
+    let o = pdgc(&[
+        "fit",
+        s(&model),
+        "examples/linear/data.csv",
+        "-o",
+        s(&out),
+        "--epochs",
+        "30",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let trace = std::fs::read_to_string(out.join("trace.csv")).unwrap();
+    let header = trace.lines().next().unwrap();
+    assert!(
+        header.contains(",sigma2_z2,noise_x0,noise_x1,noise_x2,z0_weight0"),
+        "{header}"
+    );
+    let last: Vec<f64> = trace
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .skip(10)
+        .take(3)
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert!(
+        last.iter().all(|&v| v > 1e-4 && v < 1.0),
+        "σ² falls from 1 as the decoder learns: {last:?}"
+    );
+    let svg = std::fs::read_to_string(out.join("plots/training.svg")).unwrap();
+    assert!(panels(&svg)
+        .iter()
+        .any(|(title, _)| title == "observation noise σ²"));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let o = pdgc(&["report", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(out.join("report.html")).unwrap(),
+        html
+    );
+
+    let o = pdgc(&["encode", s(&out), "examples/linear/data.csv"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        std::fs::read_to_string(out.join("sources.csv")).unwrap()
+    );
+    let o = pdgc(&["sample", s(&out), "5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 6);
 }

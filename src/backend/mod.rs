@@ -3,7 +3,11 @@
 //! A `ModelSpec` compiles to a list of run-time-shaped parameter tensors and the recipe
 //! that combines them into the objective of the paper (eq. 39):
 //!
-//! L = (1/Tm) Σ‖ŷ_t − y_t‖² + β (log q(Z̃|Y) − log p(Z̃)) / (Tm),   z̃ = μ + σ ⊙ ε.
+//! L = (1/Tm) Σ‖ŷ_t − y_t‖² + β (log q(Z̃|Y) − log p(Z̃)) / (Tm),   z̃ = μ + σ ⊙ ε,
+//!
+//! or, with a Gaussian likelihood of noise variance σ²_i per column (eq. 25–26), the
+//! negative ELBO per number: the first term becomes
+//! (1/Tm) Σ_t Σ_i [(ŷ_ti − y_ti)²/(2σ²_i) + ½ log(2πσ²_i)].
 //!
 //! dfdx 0.13's `nn` modules and optimisers need compile-time shapes, so parameters are
 //! plain `(usize, usize)` tensors stepped with dfdx's own Adam kernel, with the moments
@@ -18,7 +22,7 @@ mod prior;
 use crate::matrix::Matrix;
 pub use crate::numeric::Mixture;
 use crate::numeric::LN_2PI;
-use crate::spec::{Activation, Encoder, ModelSpec, PosteriorVariance};
+use crate::spec::{Activation, Encoder, Likelihood, ModelSpec, PosteriorVariance};
 use dfdx::prelude::*;
 use optim::Adam;
 use params::{Linear, Mlp, ParamStore};
@@ -35,7 +39,7 @@ pub use params::ParamInfo;
 pub struct ParameterCounts {
     /// The encoder's layers (and its per-sample variance head).
     pub encoder: u128,
-    /// The decoder's layers.
+    /// The decoder's layers and the likelihood's learned noise variances: p(y | z).
     pub decoder: u128,
     /// Posterior parameters: Half-VAE's per-row means and variances, or the per-dimension
     /// variances.
@@ -100,7 +104,9 @@ pub fn parameter_counts(spec: &ModelSpec, rows: usize) -> Option<ParameterCounts
     };
     Some(ParameterCounts {
         encoder,
-        decoder: mlp(n, &spec.decoder, m)?.0,
+        decoder: mlp(n, &spec.decoder, m)?
+            .0
+            .checked_add(spec.likelihood.learned_variances(spec.m()) as u128)?,
         latents,
         prior: prior::parameter_count(&spec.prior, spec.n())?,
     })
@@ -171,6 +177,9 @@ pub struct Step {
     pub terms: Terms,
     /// Mean posterior variance σ_j² of each dimension over the step's rows.
     pub posterior_variances: Vec<f64>,
+    /// The likelihood's learned noise variances (one per column, or one shared); empty
+    /// when nothing is learned.
+    pub noise_variances: Vec<f64>,
     /// Whether the parameters moved: not when the objective or a gradient entry was not
     /// finite (they keep their last finite values).
     pub applied: bool,
@@ -190,6 +199,8 @@ pub enum Part {
     PosteriorLogVariance,
     /// The decoder's last (output) weight matrix.
     DecoderOutputWeight,
+    /// The likelihood's learned log σ²: (1, m), or (1, 1) shared.
+    NoiseLogVariance,
 }
 
 /// A model compiled from a `ModelSpec`: its parameters, its optimiser state, and how
@@ -212,6 +223,8 @@ where
     log_var: Option<usize>,
     /// The prior family (or families) of the latent dimensions.
     prior: Box<dyn PriorFamily<E>>,
+    /// The likelihood's learned log σ² ((1, m), or (1, 1) shared), if it learns them.
+    noise_log_var: Option<usize>,
     /// Adam over every parameter: what `step` trains with.
     optimiser: Adam<E>,
     /// Adam over the prior's parameters alone, for `step_prior`; made on first use.
@@ -273,6 +286,16 @@ where
         });
 
         let prior = prior::build(&spec.prior, n, &dev, &mut params.builder("prior"), &mut rng);
+        // After the prior, so that the files of models without it keep their order. σ²
+        // starts at 1, the variance of a standardised column that nothing explains yet.
+        let noise_log_var = match spec.likelihood.learned_variances(m) {
+            0 => None,
+            k => Some(
+                params
+                    .builder("likelihood")
+                    .add("log_var", 1, k, |_, _| 0.0),
+            ),
+        };
 
         let every_parameter = (0..params.len()).collect();
         Model {
@@ -285,6 +308,7 @@ where
             free_means,
             log_var,
             prior,
+            noise_log_var,
             optimiser: Adam::new(spec.train.lr, every_parameter),
             prior_optimiser: None,
             beta: spec.beta,
@@ -421,11 +445,11 @@ where
                 self.hidden(z.with_empty_tape(), &self.decoder),
                 &self.decoder.out,
             );
-            let rec = (y_hat - yt.clone()).square().sum::<(), _>() * c::<E>(scale);
+            let (rec, squared_error) = self.reconstruction(y_hat - yt.clone(), scale);
             let log_q = self.log_q_elements(lv_s, e).sum::<(), _>();
             let log_p = self.log_prior(z);
-            let (rec_v, q_v, p_v) = (value(&rec), value(&log_q), value(&log_p));
-            terms.reconstruction += rec_v / samples;
+            let (q_v, p_v) = (value(&log_q), value(&log_p));
+            terms.reconstruction += squared_error / samples;
             terms.log_q += q_v * scale / samples;
             terms.log_p += p_v * scale / samples;
             let loss = (rec + (log_q - log_p) * c::<E>(beta * scale)) * c::<E>(1.0 / samples);
@@ -436,14 +460,75 @@ where
         }
         let loss = total.expect("at least one sample");
         terms.loss = value(&loss);
+        let noise_variances = self.noise_log_var.map_or_else(Vec::new, |i| {
+            self.params
+                .values(i)
+                .iter()
+                .map(|&v| v.clamp(self.noise_floor().ln(), LOG_VAR_RANGE.1).exp())
+                .collect()
+        });
         (
             loss,
             Step {
                 terms,
                 posterior_variances,
+                noise_variances,
                 applied: false,
             },
         )
+    }
+
+    /// The learned noise variance's smallest value (1 when none is learned).
+    fn noise_floor(&self) -> f64 {
+        match self.spec.likelihood {
+            Likelihood::LearnedGaussian { floor, .. } => floor,
+            _ => 1.0,
+        }
+    }
+
+    /// The reconstruction term of the loss for the residuals ŷ − y (rows × m), already
+    /// multiplied by `scale` = 1/(Tm), and the squared error (1/Tm) Σ(ŷ − y)² as a number
+    /// (what the trace calls reconstruction, whatever the likelihood).
+    fn reconstruction(&self, residual: Traced<E>, scale: f64) -> (Scalar<E>, f64) {
+        let (rows, m) = *residual.shape();
+        let squared = residual.square();
+        match (self.spec.likelihood, self.noise_log_var) {
+            (Likelihood::SquaredError, _) => {
+                let rec = squared.sum::<(), _>() * c::<E>(scale);
+                let v = value(&rec);
+                (rec, v)
+            }
+            (Likelihood::Gaussian(variance), _) => {
+                let sum = squared.sum::<(), _>();
+                let v = value(&sum) * scale;
+                let rec =
+                    sum * c::<E>(scale / (2.0 * variance)) + c::<E>(0.5 * (variance.ln() + LN_2PI));
+                (rec, v)
+            }
+            (Likelihood::LearnedGaussian { floor, .. }, Some(i)) => {
+                let v = value(&squared.with_empty_tape().sum::<(), _>()) * scale;
+                let k = self.params.value(i).shape().1;
+                let lv = self.traced(i).clamp(floor.ln(), LOG_VAR_RANGE.1);
+                let lv_cells: Traced<E> = match k {
+                    1 => lv
+                        .with_empty_tape()
+                        .reshape_like(&())
+                        .broadcast_like::<_, Axes2<0, 1>>(&(rows, m)),
+                    _ => lv
+                        .with_empty_tape()
+                        .reshape_like(&(m,))
+                        .broadcast_like::<_, Axis<0>>(&(rows, m)),
+                };
+                let weighted = (squared * (lv_cells.negate().exp() * c::<E>(0.5))).sum::<(), _>();
+                // Σ_t Σ_i ½ log σ²_i, divided by Tm: the mean of ½ log σ² over the k values.
+                let log_det = lv.sum::<(), _>() * c::<E>(0.5 / k as f64);
+                let rec = weighted * c::<E>(scale) + log_det + c::<E>(0.5 * LN_2PI);
+                (rec, v)
+            }
+            (Likelihood::LearnedGaussian { .. }, None) => {
+                unreachable!("a learned likelihood has its noise parameter")
+            }
+        }
     }
 
     /// Draws the reparameterisation noise for `rows` rows.
@@ -621,6 +706,7 @@ where
             Part::LatentMeans => self.free_means,
             Part::PosteriorLogVariance => self.log_var,
             Part::DecoderOutputWeight => Some(self.decoder.out.w),
+            Part::NoiseLogVariance => self.noise_log_var,
         }
     }
 

@@ -39,6 +39,8 @@ pub enum StatementKind {
     Encoder(NetworkExpr),
     Decoder(NetworkExpr),
     PosteriorVariance(FamilyExpr),
+    /// `likelihood [shared] NAME(…)`: written like a prior.
+    Likelihood(PriorExpr),
     /// `beta VALUE [KEY COUNT]`: β and an optional schedule (`warmup 500`).
     Beta {
         value: Word,

@@ -355,6 +355,7 @@ fn build_statement(pair: Pair<Rule>, offset: usize) -> Statement {
         Rule::encoder => StatementKind::Encoder(build_network(next(), offset)),
         Rule::decoder => StatementKind::Decoder(build_network(next(), offset)),
         Rule::posterior => StatementKind::PosteriorVariance(build_family(next(), offset)),
+        Rule::likelihood => StatementKind::Likelihood(build_prior(next(), offset)),
         Rule::beta => {
             let value = word(next(), offset);
             let schedule = parts.next().map(|key| {
@@ -390,6 +391,7 @@ fn is_keyword_token(rule: Rule) -> bool {
             | Rule::kw_decoder
             | Rule::kw_posterior
             | Rule::kw_variance
+            | Rule::kw_likelihood
             | Rule::kw_beta
             | Rule::kw_train
     )

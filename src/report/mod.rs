@@ -202,8 +202,12 @@ fn training(view: &FitView) -> Svg {
     let z = &view.spec.latent.name;
     let epochs: Vec<f64> = trace.epochs.iter().map(|&e| e as f64).collect();
     let mut grid = Grid::new(3, (380, 250));
+    let loss_title = match view.spec.likelihood {
+        crate::spec::Likelihood::SquaredError => "loss (eq. 39)",
+        _ => "loss (Gaussian likelihood, eq. 26)",
+    };
     for (title, values) in [
-        ("loss (eq. 39)", &trace.loss),
+        (loss_title, &trace.loss),
         ("reconstruction", &trace.reconstruction),
         ("KL term (log q − log p)/Tm", &trace.kl),
     ] {
@@ -235,6 +239,27 @@ fn training(view: &FitView) -> Svg {
     grid.panel("posterior variance σ²", |area| {
         figures::lines(area, "posterior variance σ²", "epoch", &variances)
     })?;
+    // The likelihood's learned noise variances.
+    if !trace.noise_variances.is_empty() {
+        let names = crate::trace::noise_columns(&view.spec);
+        let lines: Vec<Line> = trace
+            .noise_variances
+            .iter()
+            .zip(&names)
+            .take(MAX_DRAWN)
+            .enumerate()
+            .map(|(i, (y, name))| Line {
+                label: name.trim_start_matches("noise_").to_string(),
+                x: &epochs,
+                y,
+                colour: colour(i),
+                dashed: false,
+            })
+            .collect();
+        grid.panel("observation noise σ²", |area| {
+            figures::lines(area, "observation noise σ²", "epoch", &lines)
+        })?;
+    }
     // β, when a warm-up made it change.
     if trace.beta.windows(2).any(|w| w[0] != w[1]) {
         let line = [Line {
