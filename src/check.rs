@@ -977,6 +977,23 @@ impl Checker {
                 words::EPOCHS => self.count(v, "epochs").map(|x| t.epochs = x),
                 words::SAMPLES => self.count(v, "samples").map(|x| t.samples = x),
                 words::SEED => self.whole(v, "the seed").map(|x| t.seed = x),
+                words::TOL => self.number(v, "the tolerance").and_then(|x| {
+                    if x > 0.0 && x < 1.0 {
+                        t.tol = Some(x);
+                        Some(())
+                    } else {
+                        self.error(
+                            Diagnostic::new(
+                                Rule::OutOfRange,
+                                v.span.clone(),
+                                format!("the tolerance must lie between 0 and 1, found {}", v.value),
+                            )
+                            .label("a relative change")
+                            .help("`tol 1e-4` stops once the loss changes by less than 0.01 % between windows of 100 epochs"),
+                        );
+                        None
+                    }
+                }),
                 words::LR => self.number(v, "the learning rate").and_then(|x| {
                     if x > 0.0 {
                         t.lr = x;

@@ -250,6 +250,10 @@ pub struct Train {
     pub seed: u64,
     /// Monte-Carlo samples of z̃ per step; the loss averages over them.
     pub samples: usize,
+    /// `tol 1e-4`: stop before `epochs` once the loss's relative change between windows of
+    /// epochs stays below this (see `train::converged`); none: run every epoch.
+    #[serde(default)]
+    pub tol: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -309,6 +313,7 @@ pub mod defaults {
             batch: BATCH,
             seed: SEED,
             samples: SAMPLES,
+            tol: None,
         }
     }
 }
@@ -392,9 +397,13 @@ impl ModelSpec {
             Batch::Full => words::FULL.to_string(),
             Batch::Size(b) => b.to_string(),
         };
+        // `tol` only when set: without it, every epoch runs.
+        let tol = t.tol.map_or(String::new(), |x| {
+            format!("; {} {}", words::TOL, number_text(x))
+        });
         let _ = writeln!(
             s,
-            "train {{ {} {}; {} {}; {} {batch}; {} {}; {} {} }}",
+            "train {{ {} {}; {} {}; {} {batch}; {} {}; {} {}{tol} }}",
             words::EPOCHS,
             t.epochs,
             words::LR,

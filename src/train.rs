@@ -150,8 +150,43 @@ pub fn train(
         if after_epoch(model, &trace) == Control::Stop {
             break;
         }
+        let spec = model.spec();
+        if let Some(tol) = spec.train.tol {
+            if converged(&trace, tol, spec.beta_warmup) {
+                break;
+            }
+        }
     }
     Ok(trace)
+}
+
+/// `train { tol }` compares the mean loss of consecutive windows of this many epochs.
+pub const TOL_WINDOW: usize = 100;
+/// … and stops when this many successive relative changes are all below the tolerance.
+pub const TOL_WINDOWS_BELOW: usize = 3;
+
+/// Whether training has converged at the trace's last epoch in the sense of `train { tol }`
+/// (CmdStan ADVI's `tol_rel_obj`, on windows instead of single evaluations): checked every
+/// `TOL_WINDOW` epochs, the mean loss of each of the last `TOL_WINDOWS_BELOW` + 1 windows,
+/// and true when every relative change between neighbours, |L_w − L_{w−1}| / |L_w|, is below
+/// `tol`. A single Monte-Carlo loss is too noisy to stop on; a window's mean is not. Windows
+/// must lie after a β warm-up, during which the objective changes by design.
+pub fn converged(trace: &[TraceRow], tol: f64, warmup: usize) -> bool {
+    let Some(last) = trace.last() else {
+        return false;
+    };
+    let windows = TOL_WINDOWS_BELOW + 1;
+    let span = windows * TOL_WINDOW;
+    if last.epoch % TOL_WINDOW != 0 || last.epoch < warmup + span || trace.len() < span {
+        return false;
+    }
+    let means: Vec<f64> = trace[trace.len() - span..]
+        .chunks(TOL_WINDOW)
+        .map(|w| w.iter().map(|r| r.terms.loss).sum::<f64>() / TOL_WINDOW as f64)
+        .collect();
+    means
+        .windows(2)
+        .all(|pair| (pair[1] - pair[0]).abs() < tol * pair[1].abs().max(f64::MIN_POSITIVE))
 }
 
 /// The first term that is not finite, or the gradient when every term is.
@@ -170,4 +205,49 @@ fn diverged(t: &Terms, epoch: usize) -> Diverged {
         },
         |(term, value)| Diverged { epoch, term, value },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trace(losses: impl Iterator<Item = f64>) -> Vec<TraceRow> {
+        losses
+            .enumerate()
+            .map(|(i, loss)| TraceRow {
+                epoch: i + 1,
+                terms: Terms {
+                    loss,
+                    ..Terms::default()
+                },
+                beta: 1.0,
+                posterior_variances: Vec::new(),
+                noise_variances: Vec::new(),
+                priors: None,
+                recovery: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_flat_loss_converges_at_the_first_full_set_of_windows() {
+        // Noise of ±1 % around 2 epoch by epoch; the windows' means agree far better.
+        let noisy = |e: usize| 2.0 * (1.0 + 0.01 * if e.is_multiple_of(2) { 1.0 } else { -1.0 });
+        let t = trace((1..=1000).map(noisy));
+        let first = (1..=t.len()).find(|&e| converged(&t[..e], 1e-4, 0));
+        assert_eq!(first, Some(TOL_WINDOW * (TOL_WINDOWS_BELOW + 1)));
+        // During a warm-up of 450 epochs it may not stop: the first chance after it.
+        let first = (1..=t.len()).find(|&e| converged(&t[..e], 1e-4, 450));
+        assert_eq!(first, Some(900));
+    }
+
+    #[test]
+    fn a_falling_loss_does_not_converge_until_it_flattens() {
+        // Falls by 1e-3 relative per epoch (0.1 per window) up to epoch 500, then flat.
+        let t = trace((1..=1200).map(|e| 1.0 + (-1e-3 * e.min(500) as f64).exp()));
+        assert!(!(1..=500).any(|e| converged(&t[..e], 1e-3, 0)));
+        let first = (1..=t.len()).find(|&e| converged(&t[..e], 1e-3, 0));
+        // The window (500, 600] is the first flat one; three flat changes end at 900.
+        assert_eq!(first, Some(900));
+    }
 }

@@ -59,6 +59,7 @@ pub const LR: &str = "lr";
 pub const BATCH: &str = "batch";
 pub const SEED: &str = "seed";
 pub const SAMPLES: &str = "samples";
-pub const SETTINGS: [&str; 5] = [EPOCHS, LR, BATCH, SEED, SAMPLES];
+pub const TOL: &str = "tol";
+pub const SETTINGS: [&str; 6] = [EPOCHS, LR, BATCH, SEED, SAMPLES, TOL];
 /// `batch full`: every row in every step.
 pub const FULL: &str = "full";

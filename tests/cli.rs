@@ -1142,3 +1142,39 @@ fn compare_fits_every_model_with_every_seed_whatever_the_jobs() {
         stderr(&o)
     );
 }
+
+/// `train { tol }` stops a fit once the windowed loss is flat, says so, and records the
+/// epoch in run.ron; the report shows it. A tolerance of 0.5 is met within the first
+/// windows (four windows of 100 are the earliest, epoch 400).
+#[test]
+fn tol_stops_a_fit_early_and_says_where() {
+    let dir = simulate(200);
+    let model = dir.join("tol.pdg");
+    let text = std::fs::read_to_string(root().join("models/linear.pdg"))
+        .unwrap()
+        .replace("epochs 4000;", "epochs 3000; tol 0.5;");
+    std::fs::write(&model, text).unwrap();
+    let out = dir.join("fit");
+    let o = pdgc(&["fit", s(&model), s(&dir.join("data.csv")), "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let at: usize = err
+        .strip_prefix("stopped at epoch ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        err.contains(" of 3000: the loss's mean over each of the last 4 windows of 100 epochs changed by less than tol 0.5"),
+        "{err}"
+    );
+    assert!((400..3000).contains(&at) && at.is_multiple_of(100), "{at}");
+    let run = std::fs::read_to_string(out.join("run.ron")).unwrap();
+    assert!(run.contains(&format!("converged_at: Some({at})")), "{run}");
+    let trace = std::fs::read_to_string(out.join("trace.csv")).unwrap();
+    assert_eq!(trace.lines().count(), at + 1);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains(&format!("{at} of 3000 (stopped")),
+        "the report says so"
+    );
+}

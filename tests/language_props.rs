@@ -81,6 +81,7 @@ prop_compose! {
         batch in prop_oneof![Just(Batch::Full), (1usize..5000).prop_map(Batch::Size)],
         seed in any::<u64>(),
         samples in 1usize..16,
+        tol in prop_oneof![Just(None), (1e-9f64..0.5).prop_map(Some)],
     ) -> ModelSpec {
         let prior = if shared {
             Prior::Shared(families[0].clone())
@@ -101,7 +102,7 @@ prop_compose! {
             likelihood,
             beta,
             beta_warmup,
-            train: Train { epochs, lr, batch, seed, samples },
+            train: Train { epochs, lr, batch, seed, samples, tol },
         }
     }
 }

@@ -175,6 +175,9 @@ pub struct RunRecord {
     pub mcc: Option<f64>,
     #[serde(default)]
     pub mcc_spearman: Option<f64>,
+    /// The epoch `train { tol }` stopped at, when it stopped before `epochs`.
+    #[serde(default)]
+    pub converged_at: Option<usize>,
 }
 
 /// `priors.ron`: one entry per latent dimension.
@@ -234,6 +237,8 @@ pub fn fit(config: &FitConfig) -> Outcome {
         truth: truth.as_ref().map(|t| &t.values),
     };
     let mut failed_write = None;
+    let mut interrupted = false;
+    let first_epoch = earlier.len();
     files::training(true);
     let result = train(&mut model, &y, &options, earlier, &mut |model, trace| {
         let row = trace.last().expect("after an epoch");
@@ -257,6 +262,7 @@ pub fn fit(config: &FitConfig) -> Outcome {
                 return Control::Stop;
             }
         }
+        interrupted = stop;
         if stop {
             Control::Stop
         } else {
@@ -273,7 +279,7 @@ pub fn fit(config: &FitConfig) -> Outcome {
     if let Some(e) = failed_write {
         return Err(e);
     }
-    if trace.len() < spec.train.epochs {
+    if interrupted {
         return Err(CliError::Interrupted {
             epoch: trace.len(),
             epochs: spec.train.epochs,
@@ -282,6 +288,8 @@ pub fn fit(config: &FitConfig) -> Outcome {
         });
     }
 
+    // Fewer epochs than asked and not interrupted: `train { tol }` stopped it.
+    let converged_at = (trace.len() < spec.train.epochs).then_some(trace.len());
     let (means, sds) = model.encode(&y);
     let last = trace.last().expect("at least one epoch");
     let priors = model.priors();
@@ -301,13 +309,14 @@ pub fn fit(config: &FitConfig) -> Outcome {
         preprocessing: preprocessing.clone(),
         wall_seconds: started.elapsed().as_secs_f64(),
         train_seconds,
-        epochs_per_second: spec.train.epochs as f64 / train_seconds.max(1e-9),
+        epochs_per_second: (trace.len() - first_epoch) as f64 / train_seconds.max(1e-9),
         final_loss: last.terms.loss,
         final_reconstruction: last.terms.reconstruction,
         final_kl: last.terms.kl(),
         truth_file: truth.as_ref().map(|t| t.file.clone()),
         mcc: recovery.as_ref().map(|r| r.mcc),
         mcc_spearman: recovery.as_ref().map(|r| r.mcc_spearman),
+        converged_at,
     };
     let truth_names: Vec<String> = truth.as_ref().map_or(Vec::new(), |t| t.columns.clone());
     let fitted_model = Fitted {
@@ -354,6 +363,14 @@ pub fn fit(config: &FitConfig) -> Outcome {
         let mcc = record
             .mcc
             .map_or(String::new(), |m| format!("; MCC {m:.4}"));
+        if let (Some(at), Some(tol)) = (converged_at, spec.train.tol) {
+            eprintln!(
+                "stopped at epoch {at} of {}: the loss's mean over each of the last {} windows of {} epochs changed by less than tol {tol}",
+                spec.train.epochs,
+                pdgc::train::TOL_WINDOWS_BELOW + 1,
+                pdgc::train::TOL_WINDOW
+            );
+        }
         eprintln!(
             "fitted {} to {rows} rows in {train_seconds:.1}s ({:.0} epochs/s); final loss {:.5}{mcc}; wrote {}",
             spec.name,

@@ -131,7 +131,16 @@ pub fn load(dir: &Path, record: &RunRecord, truth: Option<Truth>) -> Result<FitV
         ("rows".into(), record.rows.to_string()),
         ("columns".into(), record.columns.join(", ")),
         ("preprocess".into(), spec.preprocess.keyword().to_string()),
-        ("epochs".into(), spec.train.epochs.to_string()),
+        (
+            "epochs".into(),
+            match (record.converged_at, spec.train.tol) {
+                (Some(at), Some(tol)) => format!(
+                    "{at} of {} (stopped: the loss changed by less than tol {tol})",
+                    spec.train.epochs
+                ),
+                _ => spec.train.epochs.to_string(),
+            },
+        ),
         ("learning rate".into(), spec.train.lr.to_string()),
         (
             "batch".into(),
