@@ -13,6 +13,9 @@ use crate::words::{self, FAMILIES, LAYERS, NETWORKS, POSTERIOR_MODES, SETTINGS};
 
 /// The most latent or observed dimensions, or mixture components, a model may have.
 const DIMENSIONS_MAX: u64 = 1 << 16;
+/// `train { restarts }`: each restart running at once holds a model; 1024 is far beyond
+/// what helps and keeps a typo from asking for millions.
+const RESTARTS_MAX: u64 = 1024;
 
 /// Parses and checks a model text: the validated model, or every diagnostic.
 /// A model file's bytes as text: a UTF-8 byte-order mark is skipped (editors on Windows
@@ -976,6 +979,9 @@ impl Checker {
             let set = match key {
                 words::EPOCHS => self.count(v, "epochs").map(|x| t.epochs = x),
                 words::SAMPLES => self.count(v, "samples").map(|x| t.samples = x),
+                words::RESTARTS => self
+                    .count_up_to(v, "the number of restarts", RESTARTS_MAX)
+                    .map(|x| t.restarts = x),
                 words::SEED => self.whole(v, "the seed").map(|x| t.seed = x),
                 words::TOL => self.number(v, "the tolerance").and_then(|x| {
                     if x > 0.0 && x < 1.0 {

@@ -7,7 +7,7 @@ use crate::data::{Preprocessing, Table};
 use crate::eval::recovery;
 use crate::matrix::Matrix;
 use crate::spec::ModelSpec;
-use crate::train::{train, Control, Options};
+use crate::train::{train, train_restarts, Control, Options};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -100,10 +100,18 @@ fn fit_model(spec: &ModelSpec, problem: &Problem) -> Result<(Matrix, Option<f64>
         prior_every: spec.train.epochs.max(1),
         truth: None,
     };
-    let trace = train(&mut model, &y, &options, Vec::new(), &mut |_, _| {
-        Control::Continue
-    })
-    .map_err(|e| e.to_string())?;
+    // Restarts run one after another: `compare` already runs its fits in parallel.
+    let trace = if spec.train.restarts > 1 {
+        let restarts = train_restarts(&spec, &y, &options, 1, &|| Control::Continue)
+            .map_err(|e| e.to_string())?;
+        model = restarts.model(&spec, y.rows);
+        restarts.trace
+    } else {
+        train(&mut model, &y, &options, Vec::new(), &mut |_, _| {
+            Control::Continue
+        })
+        .map_err(|e| e.to_string())?
+    };
     let loss = trace.last().map(|row| row.terms.loss);
     Ok((model.encode(&y).0, loss))
 }
@@ -120,31 +128,12 @@ pub fn run_all(
     let tasks: Vec<(usize, usize)> = (0..problems.len())
         .flat_map(|p| (0..methods.len()).map(move |m| (p, m)))
         .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(vec![None; tasks.len()]);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1).min(tasks.len().max(1)) {
-            scope.spawn(|| {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(1)
-                    .build()
-                    .expect("a one-thread pool");
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some(&(p, m)) = tasks.get(i) else { break };
-                    let r = pool.install(|| run(&methods[m], &problems[p]));
-                    done(&r);
-                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .map(|r| r.expect("every task ran"))
-        .collect()
+    crate::parallel::run(tasks.len(), jobs, |i| {
+        let (p, m) = tasks[i];
+        let r = run(&methods[m], &problems[p]);
+        done(&r);
+        r
+    })
 }
 
 /// A method's results over its runs.

@@ -17,6 +17,7 @@ pub mod fitted;
 pub mod front;
 pub mod matrix;
 pub mod numeric;
+pub mod parallel;
 pub mod report;
 pub mod resources;
 pub mod simulate;

@@ -254,6 +254,14 @@ pub struct Train {
     /// epochs stays below this (see `train::converged`); none: run every epoch.
     #[serde(default)]
     pub tol: Option<f64>,
+    /// `restarts 8`: independent fits from seeds seed, seed + 1, …; the one with the best
+    /// final objective is kept (see `train::train_restarts`).
+    #[serde(default = "one")]
+    pub restarts: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -314,6 +322,7 @@ pub mod defaults {
             seed: SEED,
             samples: SAMPLES,
             tol: None,
+            restarts: 1,
         }
     }
 }
@@ -397,13 +406,16 @@ impl ModelSpec {
             Batch::Full => words::FULL.to_string(),
             Batch::Size(b) => b.to_string(),
         };
-        // `tol` only when set: without it, every epoch runs.
-        let tol = t.tol.map_or(String::new(), |x| {
+        // `tol` and `restarts` only when set: without them, one fit runs every epoch.
+        let mut optional = t.tol.map_or(String::new(), |x| {
             format!("; {} {}", words::TOL, number_text(x))
         });
+        if t.restarts > 1 {
+            let _ = write!(optional, "; {} {}", words::RESTARTS, t.restarts);
+        }
         let _ = writeln!(
             s,
-            "train {{ {} {}; {} {}; {} {batch}; {} {}; {} {}{tol} }}",
+            "train {{ {} {}; {} {}; {} {batch}; {} {}; {} {}{optional} }}",
             words::EPOCHS,
             t.epochs,
             words::LR,

@@ -2,9 +2,10 @@
 //! trace, and divergence detection. Numbers in, numbers out: the backend does the maths,
 //! the CLI does the files and the progress bar.
 
-use crate::backend::{Mixture, Model, Terms};
+use crate::backend::{Mixture, Model, ParamInfo, Terms};
 use crate::matrix::Matrix;
 use crate::spec::Batch;
+use crate::spec::ModelSpec;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -158,6 +159,129 @@ pub fn train(
         }
     }
     Ok(trace)
+}
+
+/// A fit's final objective, what `train { restarts }` compares: the mean loss over its
+/// last `TOL_WINDOW` epochs (all of them if it ran fewer), so that one Monte-Carlo draw
+/// does not decide.
+pub fn final_objective(trace: &[TraceRow]) -> f64 {
+    let last = &trace[trace.len().saturating_sub(TOL_WINDOW)..];
+    last.iter().map(|r| r.terms.loss).sum::<f64>() / last.len().max(1) as f64
+}
+
+/// The seed of restart `r` (from 0): the model's own seed first, then the next ones.
+pub fn restart_seed(seed: u64, r: usize) -> u64 {
+    seed.wrapping_add(r as u64)
+}
+
+/// How one of `train { restarts }`'s fits ended.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RestartOutcome {
+    pub seed: u64,
+    /// `final_objective` of its trace; `None` when it diverged.
+    pub objective: Option<f64>,
+    /// Epochs it ran (fewer than asked when `tol` stopped it).
+    pub epochs: usize,
+    /// With the truth known: the MCC of its posterior means.
+    #[serde(default)]
+    pub mcc: Option<f64>,
+}
+
+/// The kept fit of `train { restarts }`: its parameters and trace, and how every restart
+/// ended (in restart order).
+pub struct Restarts {
+    /// Index of the kept restart: the lowest final objective (the first of equals).
+    pub best: usize,
+    pub parameters: Vec<ParamInfo>,
+    pub trace: Vec<TraceRow>,
+    pub outcomes: Vec<RestartOutcome>,
+}
+
+impl Restarts {
+    /// The kept fit as a model of `spec` for `rows` rows.
+    pub fn model(&self, spec: &ModelSpec, rows: usize) -> Model<f32> {
+        let seed = self.outcomes[self.best].seed;
+        let mut model = Model::<f32>::new(spec, rows, seed);
+        for (i, p) in self.parameters.iter().enumerate() {
+            model.set_parameter(i, &p.values);
+        }
+        model
+    }
+}
+
+/// Trains `spec.train.restarts` independent fits of `spec` on `y`, restart r from seed
+/// `restart_seed(spec.train.seed, r)` (its model, noise and minibatches), `jobs` at a time,
+/// each on its own one-thread pool (the results do not depend on `jobs`). Keeps the one
+/// with the lowest final objective. `options.seed` is ignored; `after_epoch` is told of
+/// every epoch of every restart and may stop them all. Err when every restart diverged (the
+/// first one's error).
+pub fn train_restarts(
+    spec: &ModelSpec,
+    y: &Matrix,
+    options: &Options,
+    jobs: usize,
+    after_epoch: &(dyn Fn() -> Control + Sync),
+) -> Result<Restarts, Diverged> {
+    // The best so far: only it keeps its parameters, so memory holds `jobs` + 1 models.
+    let best = std::sync::Mutex::new(None::<(f64, usize, Vec<ParamInfo>, Vec<TraceRow>)>);
+    let results = crate::parallel::run(spec.train.restarts, jobs, |r| {
+        let seed = restart_seed(spec.train.seed, r);
+        let mut model = Model::<f32>::new(spec, y.rows, seed);
+        let restart = Options {
+            epochs: options.epochs,
+            seed,
+            prior_every: options.prior_every,
+            truth: options.truth,
+        };
+        let trace = train(&mut model, y, &restart, Vec::new(), &mut |_, _| {
+            after_epoch()
+        })?;
+        let objective = final_objective(&trace);
+        let mcc = options
+            .truth
+            .and_then(|t| crate::eval::recovery(t, &model.encode(y).0).ok())
+            .map(|r| r.mcc);
+        let mut kept = best.lock().unwrap_or_else(|e| e.into_inner());
+        let better = match &*kept {
+            None => objective.is_finite(),
+            Some((o, i, _, _)) => objective < *o || (objective == *o && r < *i),
+        };
+        if better {
+            *kept = Some((objective, r, model.parameters(), trace.clone()));
+        }
+        Ok(RestartOutcome {
+            seed,
+            objective: Some(objective),
+            epochs: trace.len(),
+            mcc,
+        })
+    });
+    let first_error = results.iter().find_map(|r| r.as_ref().err().cloned());
+    let outcomes: Vec<RestartOutcome> = results
+        .into_iter()
+        .enumerate()
+        .map(|(r, result)| {
+            result.unwrap_or(RestartOutcome {
+                seed: restart_seed(spec.train.seed, r),
+                objective: None,
+                epochs: 0,
+                mcc: None,
+            })
+        })
+        .collect();
+    match best.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some((_, best, parameters, trace)) => Ok(Restarts {
+            best,
+            parameters,
+            trace,
+            outcomes,
+        }),
+        None => Err(first_error.unwrap_or(Diverged {
+            epoch: 0,
+            term: "loss",
+            value: f64::NAN,
+        })),
+    }
 }
 
 /// `train { tol }` compares the mean loss of consecutive windows of this many epochs.

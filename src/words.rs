@@ -60,6 +60,7 @@ pub const BATCH: &str = "batch";
 pub const SEED: &str = "seed";
 pub const SAMPLES: &str = "samples";
 pub const TOL: &str = "tol";
-pub const SETTINGS: [&str; 6] = [EPOCHS, LR, BATCH, SEED, SAMPLES, TOL];
+pub const RESTARTS: &str = "restarts";
+pub const SETTINGS: [&str; 7] = [EPOCHS, LR, BATCH, SEED, SAMPLES, TOL, RESTARTS];
 /// `batch full`: every row in every step.
 pub const FULL: &str = "full";

@@ -1178,3 +1178,88 @@ fn tol_stops_a_fit_early_and_says_where() {
         "the report says so"
     );
 }
+
+/// `train { restarts 3 }`: three fits from seeds 0, 1, 2; the one with the lowest final
+/// objective is kept and is what `fit` writes (its MCC is the fit's); run.ron records
+/// every restart. The restarts do not depend on how many run at once.
+#[test]
+fn restarts_keep_the_lowest_objective_whatever_the_threads() {
+    let dir = simulate(200);
+    let model = dir.join("restarts.pdg");
+    let text = std::fs::read_to_string(root().join("models/linear.pdg"))
+        .unwrap()
+        .replace("epochs 4000;", "epochs 20; restarts 3;");
+    std::fs::write(&model, text).unwrap();
+    let truth = dir.join("truth.csv");
+    let mut records = Vec::new();
+    for threads in ["1", "2"] {
+        let out = dir.join(format!("fit{threads}"));
+        let o = pdgc(&[
+            "fit",
+            s(&model),
+            s(&dir.join("data.csv")),
+            "--truth",
+            s(&truth),
+            "-o",
+            s(&out),
+            "--threads",
+            threads,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("of 3 (seed "), "{err}");
+        let run = std::fs::read_to_string(out.join("run.ron")).unwrap();
+        let record: pdgc_run::RunRecord = ron::from_str(&run).unwrap();
+        assert_eq!(record.restarts.len(), 3);
+        let seeds: Vec<u64> = record.restarts.iter().map(|r| r.seed).collect();
+        assert_eq!(seeds, [0, 1, 2]);
+        let objectives: Vec<f64> = record
+            .restarts
+            .iter()
+            .map(|r| r.objective.unwrap())
+            .collect();
+        let lowest = (0..3)
+            .min_by(|&a, &b| objectives[a].total_cmp(&objectives[b]))
+            .unwrap();
+        assert_eq!(record.kept_restart, Some(lowest));
+        assert_eq!(
+            record.mcc, record.restarts[lowest].mcc,
+            "the kept model is written"
+        );
+        let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+        assert!(
+            html.contains(&format!("#{lowest} seed {lowest}")),
+            "the report lists them"
+        );
+        records.push(record.restarts);
+    }
+    assert_eq!(
+        records[0], records[1],
+        "--threads 1 and 2 give the same restarts"
+    );
+
+    let o = pdgc(&[
+        "fit",
+        s(&model),
+        s(&dir.join("data.csv")),
+        "-o",
+        s(&dir.join("cp")),
+        "--checkpoint-every",
+        "5",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "error: --checkpoint-every cannot be used with `train { restarts 3 }`: a checkpoint holds one fit\n"
+    );
+}
+
+/// The parts of run.ron this file's tests read.
+mod pdgc_run {
+    #[derive(serde::Deserialize)]
+    pub struct RunRecord {
+        pub mcc: Option<f64>,
+        pub kept_restart: Option<usize>,
+        pub restarts: Vec<pdgc::train::RestartOutcome>,
+    }
+}

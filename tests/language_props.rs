@@ -82,6 +82,7 @@ prop_compose! {
         seed in any::<u64>(),
         samples in 1usize..16,
         tol in prop_oneof![Just(None), (1e-9f64..0.5).prop_map(Some)],
+        restarts in prop_oneof![Just(1usize), 1usize..=1024],
     ) -> ModelSpec {
         let prior = if shared {
             Prior::Shared(families[0].clone())
@@ -102,7 +103,7 @@ prop_compose! {
             likelihood,
             beta,
             beta_warmup,
-            train: Train { epochs, lr, batch, seed, samples, tol },
+            train: Train { epochs, lr, batch, seed, samples, tol, restarts },
         }
     }
 }

@@ -13,7 +13,7 @@ use pdgc::data::{parse_table, DataError, Precision, Preprocessing, Wanted};
 use pdgc::fitted::Fitted;
 use pdgc::matrix::Matrix;
 use pdgc::spec::ModelSpec;
-use pdgc::train::{train, Control, Options, TraceRow};
+use pdgc::train::{train, train_restarts, Control, Options, RestartOutcome, TraceRow};
 use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -117,6 +117,20 @@ impl FitConfig {
         if let Some(seed) = args.seed {
             spec.train.seed = seed;
         }
+        if spec.train.restarts > 1 {
+            let flag = match (&args.checkpoint_every, &args.resume) {
+                (Some(_), _) => Some("--checkpoint-every"),
+                (_, Some(_)) => Some("--resume"),
+                _ => None,
+            };
+            if let Some(flag) = flag {
+                let why = format!(
+                    "cannot be used with `train {{ restarts {} }}`: a checkpoint holds one fit",
+                    spec.train.restarts
+                );
+                return Err(CliError::Flag { flag, why });
+            }
+        }
         let mut checkpoint = args.out.clone().into_os_string();
         checkpoint.push(".checkpoint");
         let checkpoint = PathBuf::from(checkpoint);
@@ -178,6 +192,12 @@ pub struct RunRecord {
     /// The epoch `train { tol }` stopped at, when it stopped before `epochs`.
     #[serde(default)]
     pub converged_at: Option<usize>,
+    /// With `train { restarts N }`: which restart was kept (the lowest final objective),
+    /// and how each ended, its MCC too when the truth was given.
+    #[serde(default)]
+    pub kept_restart: Option<usize>,
+    #[serde(default)]
+    pub restarts: Vec<RestartOutcome>,
 }
 
 /// `priors.ron`: one entry per latent dimension.
@@ -203,7 +223,9 @@ pub fn fit(config: &FitConfig) -> Outcome {
     let fingerprint = DataFingerprint::of(&bytes, rows);
     drop(bytes);
     if let Some(memory) = pdgc::resources::machine_memory() {
-        if let Some(e) = pdgc::resources::fit_refusal(spec, rows, memory) {
+        // Restarts run `--threads` at a time, each with a model of its own.
+        let at_once = spec.train.restarts.min(config.threads.into()).max(1) as u128;
+        if let Some(e) = pdgc::resources::fit_refusal(spec, rows, memory / at_once) {
             return Err(CliError::TooLarge {
                 what: format!(
                     "training `{}` on the {rows} rows of `{data_name}` (mostly {})",
@@ -222,13 +244,6 @@ pub fn fit(config: &FitConfig) -> Outcome {
         check_truth(t, rows, spec, &data_name)?;
     }
 
-    let mut model = Model::<f32>::new(spec, y.rows, spec.train.seed);
-    let earlier = match &config.resume {
-        Some(path) => resume(path, spec, fingerprint, &mut model)?,
-        None => Vec::new(),
-    };
-    let bar = progress_bar(spec.train.epochs, config.quiet);
-    bar.set_position(earlier.len() as u64);
     let train_started = Instant::now();
     let options = Options {
         epochs: spec.train.epochs,
@@ -236,57 +251,14 @@ pub fn fit(config: &FitConfig) -> Outcome {
         prior_every: (spec.train.epochs / 100).max(1),
         truth: truth.as_ref().map(|t| &t.values),
     };
-    let mut failed_write = None;
-    let mut interrupted = false;
-    let first_epoch = earlier.len();
-    files::training(true);
-    let result = train(&mut model, &y, &options, earlier, &mut |model, trace| {
-        let row = trace.last().expect("after an epoch");
-        bar.set_message(format!(
-            "loss {:.5}  {:.0} epochs/s",
-            row.terms.loss,
-            bar.per_sec()
-        ));
-        bar.inc(1);
-        let due = config.checkpoint_every.is_some_and(|n| row.epoch % n == 0);
-        let stop = files::interrupted();
-        if due || stop {
-            let checkpoint = Checkpoint {
-                model: spec.clone(),
-                data: fingerprint,
-                trace: trace.to_vec(),
-                state: model.training_state(),
-            };
-            if let Err(e) = write_checkpoint(&config.checkpoint, &checkpoint) {
-                failed_write = Some(e);
-                return Control::Stop;
-            }
-        }
-        interrupted = stop;
-        if stop {
-            Control::Stop
-        } else {
-            Control::Continue
-        }
-    });
-    files::training(false);
-    bar.finish_and_clear();
+    let (model, trace, first_epoch, restarts) = if spec.train.restarts > 1 {
+        let (model, trace, restarts) = fit_restarts(config, &y, &options)?;
+        (model, trace, 0, Some(restarts))
+    } else {
+        let (model, trace, first_epoch) = fit_once(config, &y, &options, fingerprint)?;
+        (model, trace, first_epoch, None)
+    };
     let train_seconds = train_started.elapsed().as_secs_f64();
-    let trace = result.map_err(|source| CliError::Diverged {
-        source,
-        out: config.out.clone(),
-    })?;
-    if let Some(e) = failed_write {
-        return Err(e);
-    }
-    if interrupted {
-        return Err(CliError::Interrupted {
-            epoch: trace.len(),
-            epochs: spec.train.epochs,
-            out: config.out.clone(),
-            resume: resume_command(&config.checkpoint),
-        });
-    }
 
     // Fewer epochs than asked and not interrupted: `train { tol }` stopped it.
     let converged_at = (trace.len() < spec.train.epochs).then_some(trace.len());
@@ -309,7 +281,10 @@ pub fn fit(config: &FitConfig) -> Outcome {
         preprocessing: preprocessing.clone(),
         wall_seconds: started.elapsed().as_secs_f64(),
         train_seconds,
-        epochs_per_second: (trace.len() - first_epoch) as f64 / train_seconds.max(1e-9),
+        epochs_per_second: match &restarts {
+            Some(r) => r.outcomes.iter().map(|o| o.epochs).sum::<usize>() as f64,
+            None => (trace.len() - first_epoch) as f64,
+        } / train_seconds.max(1e-9),
         final_loss: last.terms.loss,
         final_reconstruction: last.terms.reconstruction,
         final_kl: last.terms.kl(),
@@ -317,6 +292,8 @@ pub fn fit(config: &FitConfig) -> Outcome {
         mcc: recovery.as_ref().map(|r| r.mcc),
         mcc_spearman: recovery.as_ref().map(|r| r.mcc_spearman),
         converged_at,
+        kept_restart: restarts.as_ref().map(|r| r.best),
+        restarts: restarts.map_or(Vec::new(), |r| r.outcomes),
     };
     let truth_names: Vec<String> = truth.as_ref().map_or(Vec::new(), |t| t.columns.clone());
     let fitted_model = Fitted {
@@ -363,6 +340,15 @@ pub fn fit(config: &FitConfig) -> Outcome {
         let mcc = record
             .mcc
             .map_or(String::new(), |m| format!("; MCC {m:.4}"));
+        if let Some(kept) = record.kept_restart {
+            let o = &record.restarts[kept];
+            eprintln!(
+                "kept restart {kept} of {} (seed {}): the lowest final objective, {:.5}",
+                record.restarts.len(),
+                o.seed,
+                o.objective.unwrap_or(f64::NAN)
+            );
+        }
         if let (Some(at), Some(tol)) = (converged_at, spec.train.tol) {
             eprintln!(
                 "stopped at epoch {at} of {}: the loss's mean over each of the last {} windows of {} epochs changed by less than tol {tol}",
@@ -383,6 +369,103 @@ pub fn fit(config: &FitConfig) -> Outcome {
         }
     }
     Ok(())
+}
+
+/// One fit, with checkpoints and resuming: the trained model, its trace and the epoch it
+/// resumed from (0 for a fresh start).
+fn fit_once(
+    config: &FitConfig,
+    y: &Matrix,
+    options: &Options,
+    fingerprint: DataFingerprint,
+) -> Result<(Model<f32>, Vec<TraceRow>, usize), CliError> {
+    let spec = &config.spec;
+    let mut model = Model::<f32>::new(spec, y.rows, spec.train.seed);
+    let earlier = match &config.resume {
+        Some(path) => resume(path, spec, fingerprint, &mut model)?,
+        None => Vec::new(),
+    };
+    let first_epoch = earlier.len();
+    let bar = progress_bar(spec.train.epochs, config.quiet);
+    bar.set_position(first_epoch as u64);
+    let mut failed_write = None;
+    let mut interrupted = false;
+    files::training(true);
+    let result = train(&mut model, y, options, earlier, &mut |model, trace| {
+        let row = trace.last().expect("after an epoch");
+        bar.set_message(format!(
+            "loss {:.5}  {:.0} epochs/s",
+            row.terms.loss,
+            bar.per_sec()
+        ));
+        bar.inc(1);
+        let due = config.checkpoint_every.is_some_and(|n| row.epoch % n == 0);
+        let stop = files::interrupted();
+        if due || stop {
+            let checkpoint = Checkpoint {
+                model: spec.clone(),
+                data: fingerprint,
+                trace: trace.to_vec(),
+                state: model.training_state(),
+            };
+            if let Err(e) = write_checkpoint(&config.checkpoint, &checkpoint) {
+                failed_write = Some(e);
+                return Control::Stop;
+            }
+        }
+        interrupted = stop;
+        if stop {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    });
+    files::training(false);
+    bar.finish_and_clear();
+    let trace = result.map_err(|source| CliError::Diverged {
+        source,
+        out: config.out.clone(),
+    })?;
+    if let Some(e) = failed_write {
+        return Err(e);
+    }
+    if interrupted {
+        return Err(CliError::Interrupted {
+            epoch: trace.len(),
+            epochs: spec.train.epochs,
+            out: config.out.clone(),
+            resume: resume_command(&config.checkpoint),
+        });
+    }
+    Ok((model, trace, first_epoch))
+}
+
+/// `train { restarts N }`: N fits, `--threads` at a time, the best kept. No checkpoints
+/// (the flags are refused), and a signal ends the process at once: nothing has been
+/// written yet.
+fn fit_restarts(
+    config: &FitConfig,
+    y: &Matrix,
+    options: &Options,
+) -> Result<(Model<f32>, Vec<TraceRow>, pdgc::train::Restarts), CliError> {
+    let spec = &config.spec;
+    let bar = progress_bar(spec.train.epochs * spec.train.restarts, config.quiet);
+    bar.set_message(format!(
+        "{} restarts, {} at a time",
+        spec.train.restarts, config.threads
+    ));
+    let restarts = train_restarts(spec, y, options, config.threads.into(), &|| {
+        bar.inc(1);
+        Control::Continue
+    })
+    .map_err(|source| CliError::Diverged {
+        source,
+        out: config.out.clone(),
+    })?;
+    bar.finish_and_clear();
+    let model = restarts.model(spec, y.rows);
+    let trace = restarts.trace.clone();
+    Ok((model, trace, restarts))
 }
 
 /// Reads a checkpoint file.

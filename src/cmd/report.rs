@@ -162,6 +162,24 @@ pub fn load(dir: &Path, record: &RunRecord, truth: Option<Truth>) -> Result<FitV
     if let Some(t) = &truth {
         settings.push(("truth file".into(), t.file.clone()));
     }
+    if let Some(kept) = record.kept_restart {
+        // One line per restart: seed, final objective, epochs run, MCC; the kept one marked.
+        let lines: Vec<String> = record
+            .restarts
+            .iter()
+            .enumerate()
+            .map(|(r, o)| {
+                let objective = o.objective.map_or("diverged".into(), |v| format!("{v:.5}"));
+                let mcc = o.mcc.map_or(String::new(), |m| format!(", MCC {m:.4}"));
+                let mark = if r == kept { " (kept)" } else { "" };
+                format!(
+                    "#{r} seed {}: objective {objective}, {} epochs{mcc}{mark}",
+                    o.seed, o.epochs
+                )
+            })
+            .collect();
+        settings.push(("restarts".into(), lines.join("; ")));
+    }
     Ok(FitView {
         spec: spec.clone(),
         model_text: record.model_text.clone(),
