@@ -959,6 +959,7 @@ impl Checker {
         let mut t = defaults::train();
         let mut seen: Vec<&Word> = Vec::new();
         let mut ok = true;
+        let mut bound_at = None;
         for s in settings {
             let key = s.key.value.as_str();
             if let Some(first) = seen.iter().find(|w| w.value == key) {
@@ -979,6 +980,10 @@ impl Checker {
             let set = match key {
                 words::EPOCHS => self.count(v, "epochs").map(|x| t.epochs = x),
                 words::SAMPLES => self.count(v, "samples").map(|x| t.samples = x),
+                words::BOUND => {
+                    bound_at = Some(v.span.clone());
+                    self.bound(v).map(|b| t.bound = b)
+                }
                 words::RESTARTS => self
                     .count_up_to(v, "the number of restarts", RESTARTS_MAX)
                     .map(|x| t.restarts = x),
@@ -1052,7 +1057,36 @@ impl Checker {
             };
             ok &= set.is_some();
         }
+        if let (Bound::Iwae, 1, Some(at)) = (t.bound, t.samples, bound_at) {
+            ok = false;
+            self.error(
+                Diagnostic::new(
+                    Rule::Conflict,
+                    at,
+                    "the importance-weighted bound needs several samples",
+                )
+                .label("with `samples 1` this is the ELBO")
+                .help("set `samples 8` (or more) in the same block"),
+            );
+        }
         ok.then_some(t)
+    }
+
+    fn bound(&mut self, w: &Word) -> Option<Bound> {
+        let found = Bound::from_keyword(&w.value);
+        if found.is_none() {
+            let words: Vec<&str> = Bound::ALL.iter().map(|b| b.keyword()).collect();
+            self.error(
+                Diagnostic::new(
+                    Rule::UnknownWord,
+                    w.span.clone(),
+                    format!("unknown bound `{}`", w.value),
+                )
+                .label(format!("expected {}", one_of(&words)))
+                .help_opt(suggestion(&w.value, &words)),
+            );
+        }
+        found
     }
 }
 

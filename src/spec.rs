@@ -258,6 +258,36 @@ pub struct Train {
     /// final objective is kept (see `train::train_restarts`).
     #[serde(default = "one")]
     pub restarts: usize,
+    /// What the Monte-Carlo samples estimate: the ELBO (eq. 39, the mean of the samples'
+    /// losses) or the importance-weighted bound.
+    #[serde(default)]
+    pub bound: Bound,
+}
+
+/// `train { bound … }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Bound {
+    /// The mean over the S samples of each sample's loss: the ELBO's estimate.
+    #[default]
+    Elbo,
+    /// Per row, −log of the mean of the S importance weights exp(−loss_s) (Burda et al.
+    /// 2016): a tighter bound that equals the ELBO at S = 1.
+    Iwae,
+}
+
+impl Bound {
+    pub const ALL: [Bound; 2] = [Bound::Elbo, Bound::Iwae];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Bound::Elbo => "elbo",
+            Bound::Iwae => "iwae",
+        }
+    }
+
+    pub fn from_keyword(word: &str) -> Option<Bound> {
+        Bound::ALL.into_iter().find(|b| b.keyword() == word)
+    }
 }
 
 fn one() -> usize {
@@ -323,6 +353,7 @@ pub mod defaults {
             samples: SAMPLES,
             tol: None,
             restarts: 1,
+            bound: Bound::Elbo,
         }
     }
 }
@@ -406,12 +437,16 @@ impl ModelSpec {
             Batch::Full => words::FULL.to_string(),
             Batch::Size(b) => b.to_string(),
         };
-        // `tol` and `restarts` only when set: without them, one fit runs every epoch.
+        // `tol`, `restarts` and `bound` only when set: without them, one fit of the ELBO
+        // runs every epoch.
         let mut optional = t.tol.map_or(String::new(), |x| {
             format!("; {} {}", words::TOL, number_text(x))
         });
         if t.restarts > 1 {
             let _ = write!(optional, "; {} {}", words::RESTARTS, t.restarts);
+        }
+        if t.bound != Bound::Elbo {
+            let _ = write!(optional, "; {} {}", words::BOUND, t.bound.keyword());
         }
         let _ = writeln!(
             s,

@@ -61,6 +61,8 @@ pub const SEED: &str = "seed";
 pub const SAMPLES: &str = "samples";
 pub const TOL: &str = "tol";
 pub const RESTARTS: &str = "restarts";
-pub const SETTINGS: [&str; 7] = [EPOCHS, LR, BATCH, SEED, SAMPLES, TOL, RESTARTS];
+/// `bound elbo` or `bound iwae`: the bound's words are `spec::Bound::ALL`'s keywords.
+pub const BOUND: &str = "bound";
+pub const SETTINGS: [&str; 8] = [EPOCHS, LR, BATCH, SEED, SAMPLES, TOL, RESTARTS, BOUND];
 /// `batch full`: every row in every step.
 pub const FULL: &str = "full";

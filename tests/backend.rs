@@ -21,8 +21,9 @@ fn random(rows: usize, cols: usize, seed: u64) -> Matrix {
 /// Small models covering every parameter kind: each activation, `encoder none`, the
 /// linear decoder, the three posterior-variance modes, per-dimension GMMs with their own
 /// K_j, the shared prior, fixed and learnable normals, and the three Gaussian likelihoods
-/// (learned per column, learned shared with a floor, fixed).
-const VARIANTS: [&str; 9] = [
+/// (learned per column, learned shared with a floor, fixed), and the importance-weighted
+/// bound (with a learned likelihood, and with Half-VAE).
+const VARIANTS: [&str; 11] = [
     "observed x[3]\nlatent z[2] ~ gmm(K = 3)\nencoder { dense 5 tanh; dense 4 elu }\ndecoder { dense 4 sigmoid; dense 3 leaky_relu }\nbeta 0.5",
     "observed x[3]\nlatent z[3]\nz[0] ~ gmm(K = 2)\nz[1] ~ normal\nz[2] ~ gmm(K = 4)\nencoder { dense 4 relu }\ndecoder { dense 5 identity; dense 3 tanh }\nposterior variance per_sample",
     "observed x[2]\nlatent z[2] ~ shared gmm(K = 3)\nencoder linear\ndecoder linear\nposterior variance per_dimension\nbeta 2",
@@ -32,7 +33,46 @@ const VARIANTS: [&str; 9] = [
     "observed x[3]\nlatent z[2]\nz[0] ~ normal(1, 2)\nz[1] ~ gmm(K = 3)\nencoder { dense 3 sigmoid }\ndecoder { dense 3 elu }\ntrain { samples 3 }\nlikelihood gaussian(0.05)",
     "observed x[3]\nlatent z[2] ~ gmm(K = 2)\nencoder { dense 4 tanh }\ndecoder { dense 4 tanh }\nlikelihood gaussian(learned)\nbeta 0.5\ntrain { samples 2 }",
     "observed x[2]\nlatent z[3] ~ gmm(K = 2)\nencoder none\ndecoder linear\nlikelihood shared gaussian(learned, floor = 1e-3)",
+    "observed x[3]\nlatent z[2] ~ gmm(K = 3)\nencoder { dense 4 tanh }\ndecoder { dense 4 elu }\nlikelihood gaussian(learned)\nbeta 0.8\ntrain { samples 3; bound iwae }",
+    "observed x[2]\nlatent z[2]\nz[0] ~ normal\nz[1] ~ gmm(K = 2)\nencoder none\ndecoder { dense 3 tanh }\nposterior variance per_sample\ntrain { samples 4; bound iwae }",
 ];
+
+/// The importance-weighted bound (Burda et al. 2016): with one sample it is the ELBO, loss
+/// and gradient; with several its loss is at most the ELBO's on the same noise (Jensen),
+/// and the order of the samples does not matter.
+#[test]
+fn the_importance_weighted_bound_is_the_elbo_at_one_sample_and_tighter_after() {
+    let base = "observed x[3]\nlatent z[2] ~ gmm(K = 2)\nencoder { dense 4 tanh }\ndecoder { dense 4 elu }\nbeta 0.7\ntrain { samples 4 }\n";
+    for likelihood in ["mse", "gaussian(learned)"] {
+        let text = format!("{base}likelihood {likelihood}");
+        let (elbo, y, eps) = setup(&text, 9, 4);
+        let iwae_text = text.replace("samples 4", "samples 4; bound iwae");
+        let (iwae, _, _) = setup(&iwae_text, 9, 4);
+        let (e1, g1) = elbo.gradients(&y, &eps[..1]);
+        let (i1, h1) = iwae.gradients(&y, &eps[..1]);
+        assert!(
+            (e1.loss - i1.loss).abs() < 1e-12,
+            "{likelihood}: {e1:?} vs {i1:?}"
+        );
+        for (a, b) in g1.iter().flatten().zip(h1.iter().flatten()) {
+            assert!((a - b).abs() < 1e-10, "{likelihood}: gradient {a} vs {b}");
+        }
+        let e4 = elbo.evaluate(&y, &eps);
+        let i4 = iwae.evaluate(&y, &eps);
+        assert!(
+            i4.loss < e4.loss,
+            "{likelihood}: IWAE {} vs ELBO {}",
+            i4.loss,
+            e4.loss
+        );
+        assert_eq!(
+            i4.reconstruction, e4.reconstruction,
+            "the reported terms are the same"
+        );
+        let reversed: Vec<Matrix> = eps.iter().rev().cloned().collect();
+        assert!((iwae.evaluate(&y, &reversed).loss - i4.loss).abs() < 1e-12);
+    }
+}
 
 /// The Gaussian likelihood is eq. 26: with σ² = ½ its loss is eq. 39's plus ½·log π, with
 /// the same gradient, whether σ² is fixed or learned (and then set to ½).

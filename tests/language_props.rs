@@ -83,6 +83,7 @@ prop_compose! {
         samples in 1usize..16,
         tol in prop_oneof![Just(None), (1e-9f64..0.5).prop_map(Some)],
         restarts in prop_oneof![Just(1usize), 1usize..=1024],
+        iwae in any::<bool>(),
     ) -> ModelSpec {
         let prior = if shared {
             Prior::Shared(families[0].clone())
@@ -103,7 +104,11 @@ prop_compose! {
             likelihood,
             beta,
             beta_warmup,
-            train: Train { epochs, lr, batch, seed, samples, tol, restarts },
+            // The importance-weighted bound needs two samples or more.
+            train: Train {
+                epochs, lr, batch, seed, samples, tol, restarts,
+                bound: if iwae && samples > 1 { Bound::Iwae } else { Bound::Elbo },
+            },
         }
     }
 }

@@ -22,7 +22,7 @@ mod prior;
 use crate::matrix::Matrix;
 pub use crate::numeric::Mixture;
 use crate::numeric::LN_2PI;
-use crate::spec::{Activation, Encoder, Likelihood, ModelSpec, PosteriorVariance};
+use crate::spec::{Activation, Bound, Encoder, Likelihood, ModelSpec, PosteriorVariance};
 use dfdx::prelude::*;
 use optim::Adam;
 use params::{Linear, Mlp, ParamStore};
@@ -124,6 +124,7 @@ pub const LOG_VAR_RANGE: (f64, f64) = crate::spec::LOG_VARIANCE_RANGE;
 pub(crate) type Mat<E> = Tensor<(usize, usize), E, Cpu>;
 pub(crate) type Traced<E> = Tensor<(usize, usize), E, Cpu, OwnedTape<E, Cpu>>;
 pub(crate) type Scalar<E> = Tensor<(), E, Cpu, OwnedTape<E, Cpu>>;
+pub(crate) type Traced1<E> = Tensor<(usize,), E, Cpu, OwnedTape<E, Cpu>>;
 
 /// The dfdx bound, kept out of the public signatures: `Real` is sealed on it, so code
 /// outside the backend sees only `Real` (f32 to train, f64 to check) and cannot name dfdx.
@@ -426,6 +427,9 @@ where
             .collect();
         let mut total: Option<Scalar<E>> = None;
         let mut terms = Terms::default();
+        // For the importance-weighted bound: each sample's loss per row.
+        let iwae = self.spec.train.bound == Bound::Iwae;
+        let mut row_losses: Vec<Traced1<E>> = Vec::new();
         // A tensor's tape holds the ops that made it: copies made with `with_empty_tape`
         // share its gradient only if the original itself reaches the loss, so the last
         // sample consumes the originals.
@@ -445,6 +449,21 @@ where
                 self.hidden(z.with_empty_tape(), &self.decoder),
                 &self.decoder.out,
             );
+            if iwae {
+                let (cells, squared_error) = self.reconstruction_cells(y_hat - yt.clone());
+                let log_q = self.log_q_elements(lv_s, e);
+                let log_p = self.log_prior_elements(z);
+                let q_v = value(&log_q.with_empty_tape().sum::<(), _>());
+                let p_v = value(&log_p.with_empty_tape().sum::<(), _>());
+                terms.reconstruction += squared_error * scale / samples;
+                terms.log_q += q_v * scale / samples;
+                terms.log_p += p_v * scale / samples;
+                row_losses.push(
+                    cells.sum::<(usize,), Axis<1>>()
+                        + (log_q - log_p).sum::<(usize,), Axis<1>>() * c::<E>(beta),
+                );
+                continue;
+            }
             let (rec, squared_error) = self.reconstruction(y_hat - yt.clone(), scale);
             let log_q = self.log_q_elements(lv_s, e).sum::<(), _>();
             let log_p = self.log_prior(z);
@@ -457,6 +476,9 @@ where
                 None => loss,
                 Some(t) => t + loss,
             });
+        }
+        if iwae {
+            total = Some(importance_weighted(row_losses, scale));
         }
         let loss = total.expect("at least one sample");
         terms.loss = value(&loss);
@@ -490,45 +512,41 @@ where
     /// multiplied by `scale` = 1/(Tm), and the squared error (1/Tm) Σ(ŷ − y)² as a number
     /// (what the trace calls reconstruction, whatever the likelihood).
     fn reconstruction(&self, residual: Traced<E>, scale: f64) -> (Scalar<E>, f64) {
+        let (cells, squared_error) = self.reconstruction_cells(residual);
+        (cells.sum::<(), _>() * c::<E>(scale), squared_error * scale)
+    }
+
+    /// −log p(y_ti | z_t) for every row and column, up to eq. 39's convention: the squared
+    /// error itself for `likelihood mse`, (ŷ − y)²/(2σ²) + ½ log 2πσ² for a Gaussian. Also
+    /// the sum of squared errors, as a number.
+    fn reconstruction_cells(&self, residual: Traced<E>) -> (Traced<E>, f64) {
         let (rows, m) = *residual.shape();
         let squared = residual.square();
-        match (self.spec.likelihood, self.noise_log_var) {
-            (Likelihood::SquaredError, _) => {
-                let rec = squared.sum::<(), _>() * c::<E>(scale);
-                let v = value(&rec);
-                (rec, v)
-            }
+        let squared_error = value(&squared.with_empty_tape().sum::<(), _>());
+        let cells = match (self.spec.likelihood, self.noise_log_var) {
+            (Likelihood::SquaredError, _) => squared,
             (Likelihood::Gaussian(variance), _) => {
-                let sum = squared.sum::<(), _>();
-                let v = value(&sum) * scale;
-                let rec =
-                    sum * c::<E>(scale / (2.0 * variance)) + c::<E>(0.5 * (variance.ln() + LN_2PI));
-                (rec, v)
+                squared * c::<E>(1.0 / (2.0 * variance)) + c::<E>(0.5 * (variance.ln() + LN_2PI))
             }
             (Likelihood::LearnedGaussian { floor, .. }, Some(i)) => {
-                let v = value(&squared.with_empty_tape().sum::<(), _>()) * scale;
                 let k = self.params.value(i).shape().1;
                 let lv = self.traced(i).clamp(floor.ln(), LOG_VAR_RANGE.1);
-                let lv_cells: Traced<E> = match k {
+                let lv: Traced<E> = match k {
                     1 => lv
-                        .with_empty_tape()
                         .reshape_like(&())
                         .broadcast_like::<_, Axes2<0, 1>>(&(rows, m)),
                     _ => lv
-                        .with_empty_tape()
                         .reshape_like(&(m,))
                         .broadcast_like::<_, Axis<0>>(&(rows, m)),
                 };
-                let weighted = (squared * (lv_cells.negate().exp() * c::<E>(0.5))).sum::<(), _>();
-                // Σ_t Σ_i ½ log σ²_i, divided by Tm: the mean of ½ log σ² over the k values.
-                let log_det = lv.sum::<(), _>() * c::<E>(0.5 / k as f64);
-                let rec = weighted * c::<E>(scale) + log_det + c::<E>(0.5 * LN_2PI);
-                (rec, v)
+                let precision = (lv.with_empty_tape().negate().exp()) * c::<E>(0.5);
+                squared * precision + lv * c::<E>(0.5) + c::<E>(0.5 * LN_2PI)
             }
             (Likelihood::LearnedGaussian { .. }, None) => {
                 unreachable!("a learned likelihood has its noise parameter")
             }
-        }
+        };
+        (cells, squared_error)
     }
 
     /// Draws the reparameterisation noise for `rows` rows.
@@ -744,6 +762,51 @@ impl Model<f32> {
         }
         self.optimiser.restore(&self.params, &state.adam);
     }
+}
+
+/// The importance-weighted bound's loss from each sample's per-row loss ℓ_ts (eq. 39's
+/// summands, β included): (1/Tm) Σ_t −log((1/S) Σ_s exp(−ℓ_ts)) (Burda et al. 2016). The
+/// log-sum-exp is shifted per row by the largest −ℓ_ts, a constant: the value and the
+/// gradient (the softmax weights) do not depend on the shift, and no exp overflows.
+fn importance_weighted<E: Dtype>(row_losses: Vec<Traced1<E>>, scale: f64) -> Scalar<E>
+where
+    Cpu: Device<E>,
+{
+    let samples = row_losses.len();
+    let rows = row_losses[0].shape().0;
+    let values: Vec<Vec<f64>> = row_losses
+        .iter()
+        .map(|l| {
+            l.as_vec()
+                .iter()
+                .map(|x| x.to_f64().unwrap_or(f64::NAN))
+                .collect()
+        })
+        .collect();
+    // A row whose losses are not all finite gets no shift: its loss is then not finite
+    // either, and the step is skipped as any other.
+    let shift: Vec<E> = (0..rows)
+        .map(|t| {
+            values
+                .iter()
+                .map(|v| -v[t])
+                .fold(f64::NEG_INFINITY, f64::max)
+        })
+        .map(|x| c::<E>(if x.is_finite() { x } else { 0.0 }))
+        .collect();
+    let dev = row_losses[0].device().clone();
+    let mut shift_t: Tensor<(usize,), E, Cpu> = dev.zeros_like(&(rows,));
+    shift_t.copy_from(&shift);
+    let mut sum: Option<Traced1<E>> = None;
+    for l in row_losses {
+        let w = (l.negate() - shift_t.clone()).exp();
+        sum = Some(match sum {
+            None => w,
+            Some(acc) => acc + w,
+        });
+    }
+    let log_mean = sum.expect("at least one sample").ln() + shift_t - c::<E>((samples as f64).ln());
+    log_mean.sum::<(), _>() * c::<E>(-scale)
 }
 
 /// A tensor holding `values`, in a buffer taken from the device's cache.
