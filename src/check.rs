@@ -122,6 +122,7 @@ impl Checker {
         let mut posterior = Once::new("posterior variance");
         let mut beta = Once::new("beta");
         let mut likelihood = Once::new("likelihood");
+        let mut kl = Once::new("kl");
         let mut train = Once::new("train");
         let mut dimension_priors: Vec<(&Word, &Word, &PriorExpr)> = Vec::new();
 
@@ -159,6 +160,10 @@ impl Checker {
                 StatementKind::PosteriorVariance(f) => {
                     let p = self.posterior_variance(f);
                     posterior.set(self, at, p);
+                }
+                StatementKind::Kl(f) => {
+                    let k = self.kl_estimate(f);
+                    kl.set(self, at, k);
                 }
                 StatementKind::Likelihood(p) => {
                     let l = self.likelihood(p);
@@ -242,6 +247,8 @@ impl Checker {
         };
         let preprocess = preprocess.value().unwrap_or(Some(Preprocess::default()));
         let likelihood = likelihood.value().unwrap_or(Some(Likelihood::default()));
+        let kl_at = kl.span();
+        let kl = kl.value().unwrap_or(Some(KlEstimate::default()));
         let train_at = train.span();
         let train = train.value().unwrap_or(Some(defaults::train()));
 
@@ -263,6 +270,22 @@ impl Checker {
             }
         }
 
+        if let (Some(KlEstimate::Quadrature(_)), Some(t), Some(at)) = (&kl, &train, &kl_at) {
+            if t.bound == Bound::Iwae {
+                self.error(
+                    Diagnostic::new(
+                        Rule::Conflict,
+                        at.clone(),
+                        "`kl quadrature` cannot be used with `bound iwae`",
+                    )
+                    .label("replaces the sampled prior term")
+                    .help(
+                        "the importance weights need log p at each sample; use `kl sample` \
+                         with `bound iwae`, or quadrature with `bound elbo`",
+                    ),
+                );
+            }
+        }
         let (observed, latent) = (observed??, latent?);
         let spec = ModelSpec {
             name: name
@@ -279,6 +302,7 @@ impl Checker {
             decoder: decoder?,
             posterior_variance: posterior_variance?,
             likelihood: likelihood?,
+            kl: kl?,
             beta: beta?,
             beta_warmup,
             train: train?,
@@ -919,6 +943,47 @@ impl Checker {
             return None;
         }
         Some(likelihood)
+    }
+
+    /// `kl sample` or `kl quadrature(H)`.
+    fn kl_estimate(&mut self, f: &FamilyExpr) -> Option<KlEstimate> {
+        let args = arguments(f);
+        match f.name.value.as_str() {
+            words::KL_SAMPLE if f.arguments.is_none() => Some(KlEstimate::Sample),
+            words::KL_QUADRATURE if matches!(args.as_slice(), [(None, _)]) => {
+                let h = self.count_up_to(
+                    args[0].1,
+                    "the number of quadrature nodes",
+                    KlEstimate::MAX_NODES as u64,
+                )?;
+                Some(KlEstimate::Quadrature(h))
+            }
+            name @ (words::KL_SAMPLE | words::KL_QUADRATURE) => {
+                let expected = if name == words::KL_SAMPLE {
+                    "`sample` takes no arguments"
+                } else {
+                    "`quadrature` takes one argument, the number of nodes"
+                };
+                self.error(
+                    Diagnostic::new(Rule::WrongArguments, self.args_span(f), expected)
+                        .label("unexpected arguments")
+                        .help("write `kl sample` or `kl quadrature(16)`"),
+                );
+                None
+            }
+            other => {
+                self.error(
+                    Diagnostic::new(
+                        Rule::UnknownWord,
+                        f.name.span.clone(),
+                        format!("unknown KL estimate `{other}`"),
+                    )
+                    .label(format!("expected {}", one_of(&words::KL_ESTIMATES)))
+                    .help_opt(suggestion(other, &words::KL_ESTIMATES)),
+                );
+                None
+            }
+        }
     }
 
     /// `warmup N` after β: the epochs over which β rises linearly from 0.

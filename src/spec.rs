@@ -25,6 +25,9 @@ pub struct ModelSpec {
     /// unless the file says otherwise).
     #[serde(default)]
     pub likelihood: Likelihood,
+    /// How E_q[log p(z)] is estimated (`kl sample`, the paper's, or `kl quadrature(H)`).
+    #[serde(default)]
+    pub kl: KlEstimate,
     pub beta: f64,
     /// `beta β warmup W`: β rises linearly from 0 over the first W epochs (0: none).
     #[serde(default)]
@@ -194,6 +197,30 @@ pub enum PosteriorVariance {
     PerSample,
     /// A fixed σ² for every sample and dimension.
     Fixed(f64),
+}
+
+/// How the KL term's expectations are estimated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum KlEstimate {
+    /// log q(z̃) − log p(z̃) at the reparameterised sample (eq. 39).
+    #[default]
+    Sample,
+    /// Deterministic: E_q[log q] in closed form and E_q[log p_j(z_tj)] by Gauss–Hermite with
+    /// this many nodes per row and dimension (the posterior and the prior both factorise).
+    Quadrature(usize),
+}
+
+impl KlEstimate {
+    /// The most Gauss–Hermite nodes `kl quadrature(H)` takes: each node costs one
+    /// evaluation of the prior per row and dimension.
+    pub const MAX_NODES: usize = 64;
+
+    pub fn to_pdg(&self) -> String {
+        match self {
+            KlEstimate::Sample => words::KL_SAMPLE.to_string(),
+            KlEstimate::Quadrature(h) => format!("{}({h})", words::KL_QUADRATURE),
+        }
+    }
 }
 
 /// How the decoder's output is scored against the data: the reconstruction term.
@@ -424,6 +451,7 @@ impl ModelSpec {
         };
         let _ = writeln!(s, "posterior variance {pv}");
         let _ = writeln!(s, "likelihood {}", self.likelihood.to_pdg());
+        let _ = writeln!(s, "kl {}", self.kl.to_pdg());
         match self.beta_warmup {
             0 => {
                 let _ = writeln!(s, "beta {}", number_text(self.beta));

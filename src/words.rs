@@ -6,7 +6,7 @@
 //! statement keywords and `shared`, which it must know to find statement boundaries.
 
 /// The words that begin a statement.
-pub const STATEMENTS: [&str; 10] = [
+pub const STATEMENTS: [&str; 11] = [
     "model",
     "observed",
     "preprocess",
@@ -15,6 +15,7 @@ pub const STATEMENTS: [&str; 10] = [
     "decoder",
     "posterior",
     "likelihood",
+    "kl",
     "beta",
     "train",
 ];
@@ -52,6 +53,11 @@ pub const GAUSSIAN: &str = "gaussian";
 pub const LIKELIHOODS: [&str; 2] = [SQUARED_ERROR, GAUSSIAN];
 pub const LEARNED: &str = "learned";
 pub const FLOOR: &str = "floor";
+
+/// `kl sample` (eq. 39's single-sample estimate) or `kl quadrature(H)`.
+pub const KL_SAMPLE: &str = "sample";
+pub const KL_QUADRATURE: &str = "quadrature";
+pub const KL_ESTIMATES: [&str; 2] = [KL_SAMPLE, KL_QUADRATURE];
 
 /// Settings of the `train { }` block.
 pub const EPOCHS: &str = "epochs";

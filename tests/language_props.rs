@@ -84,6 +84,7 @@ prop_compose! {
         tol in prop_oneof![Just(None), (1e-9f64..0.5).prop_map(Some)],
         restarts in prop_oneof![Just(1usize), 1usize..=1024],
         iwae in any::<bool>(),
+        quadrature in prop_oneof![Just(None), (1usize..=64).prop_map(Some)],
     ) -> ModelSpec {
         let prior = if shared {
             Prior::Shared(families[0].clone())
@@ -102,6 +103,11 @@ prop_compose! {
             decoder,
             posterior_variance: posterior,
             likelihood,
+            // Quadrature replaces the sampled prior term that the importance weights need.
+            kl: match quadrature {
+                Some(h) if !iwae => KlEstimate::Quadrature(h),
+                _ => KlEstimate::Sample,
+            },
             beta,
             beta_warmup,
             // The importance-weighted bound needs two samples or more.

@@ -22,7 +22,9 @@ mod prior;
 use crate::matrix::Matrix;
 pub use crate::numeric::Mixture;
 use crate::numeric::LN_2PI;
-use crate::spec::{Activation, Bound, Encoder, Likelihood, ModelSpec, PosteriorVariance};
+use crate::spec::{
+    Activation, Bound, Encoder, KlEstimate, Likelihood, ModelSpec, PosteriorVariance,
+};
 use dfdx::prelude::*;
 use optim::Adam;
 use params::{Linear, Mlp, ParamStore};
@@ -430,6 +432,17 @@ where
         // For the importance-weighted bound: each sample's loss per row.
         let iwae = self.spec.train.bound == Bound::Iwae;
         let mut row_losses: Vec<Traced1<E>> = Vec::new();
+        // With `kl quadrature` the KL term is computed once, after the samples, from these
+        // copies of μ and the original log σ² (the samples then leave log σ² alone).
+        let quadrature = match self.spec.kl {
+            KlEstimate::Quadrature(h) => Some(crate::theory::Quadrature::gauss_hermite(h)),
+            KlEstimate::Sample => None,
+        };
+        assert!(
+            !(iwae && quadrature.is_some()),
+            "the checker refuses iwae with quadrature"
+        );
+        let mu_copy = mu.with_empty_tape();
         // A tensor's tape holds the ops that made it: copies made with `with_empty_tape`
         // share its gradient only if the original itself reaches the loss, so the last
         // sample consumes the originals.
@@ -443,8 +456,20 @@ where
             };
             let et = self.tensor(e);
             let sd = (lv.as_ref().expect("held").with_empty_tape() * c::<E>(0.5)).exp();
-            let lv_s = use_once(&mut lv);
             let z = use_once(&mut mu) + sd * et;
+            if quadrature.is_some() {
+                // Only the reconstruction is sampled.
+                let y_hat = self.linear(self.hidden(z, &self.decoder), &self.decoder.out);
+                let (rec, squared_error) = self.reconstruction(y_hat - yt.clone(), scale);
+                terms.reconstruction += squared_error / samples;
+                let loss = rec * c::<E>(1.0 / samples);
+                total = Some(match total {
+                    None => loss,
+                    Some(t) => t + loss,
+                });
+                continue;
+            }
+            let lv_s = use_once(&mut lv);
             let y_hat = self.linear(
                 self.hidden(z.with_empty_tape(), &self.decoder),
                 &self.decoder.out,
@@ -480,6 +505,15 @@ where
         if iwae {
             total = Some(importance_weighted(row_losses, scale));
         }
+        if let Some(q) = &quadrature {
+            let lv = lv.take().expect("the samples leave log σ² to the KL term");
+            let (log_q, log_p) = self.expected_kl_terms(mu_copy, lv, q);
+            let (q_v, p_v) = (value(&log_q), value(&log_p));
+            terms.log_q = q_v * scale;
+            terms.log_p = p_v * scale;
+            let kl = (log_q - log_p) * c::<E>(beta * scale);
+            total = Some(total.expect("at least one sample") + kl);
+        }
         let loss = total.expect("at least one sample");
         terms.loss = value(&loss);
         let noise_variances = self.noise_log_var.map_or_else(Vec::new, |i| {
@@ -498,6 +532,32 @@ where
                 applied: false,
             },
         )
+    }
+
+    /// `kl quadrature`: Σ_tj E_q[log q(z_tj)] in closed form, −½(log 2πσ² + 1), and
+    /// Σ_tj E_q[log p_j(z_tj)] by the rule's nodes, z = μ + σε_h, through the same prior
+    /// code as the sampled estimate. `mu` is a copy (μ's own tape reaches the loss through
+    /// the reconstruction); `lv` is the original, which reaches it here.
+    fn expected_kl_terms(
+        &self,
+        mu: Traced<E>,
+        lv: Traced<E>,
+        rule: &crate::theory::Quadrature,
+    ) -> (Scalar<E>, Scalar<E>) {
+        let mut log_p: Option<Scalar<E>> = None;
+        for (&node, &weight) in rule.nodes.iter().zip(&rule.weights) {
+            let sd = (lv.with_empty_tape() * c::<E>(0.5)).exp();
+            let z = mu.with_empty_tape() + sd * c::<E>(node);
+            let term = self.log_prior(z) * c::<E>(weight);
+            log_p = Some(match log_p {
+                None => term,
+                Some(acc) => acc + term,
+            });
+        }
+        let log_p = log_p.expect("at least one node");
+        let cells = (lv.shape().0 * lv.shape().1) as f64;
+        let log_q = lv.sum::<(), _>() * c::<E>(-0.5) - c::<E>(0.5 * (LN_2PI + 1.0) * cells);
+        (log_q, log_p)
     }
 
     /// The learned noise variance's smallest value (1 when none is learned).

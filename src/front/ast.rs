@@ -41,6 +41,8 @@ pub enum StatementKind {
     PosteriorVariance(FamilyExpr),
     /// `likelihood [shared] NAME(…)`: written like a prior.
     Likelihood(PriorExpr),
+    /// `kl sample` or `kl quadrature(H)`.
+    Kl(FamilyExpr),
     /// `beta VALUE [KEY COUNT]`: β and an optional schedule (`warmup 500`).
     Beta {
         value: Word,

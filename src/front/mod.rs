@@ -356,6 +356,7 @@ fn build_statement(pair: Pair<Rule>, offset: usize) -> Statement {
         Rule::decoder => StatementKind::Decoder(build_network(next(), offset)),
         Rule::posterior => StatementKind::PosteriorVariance(build_family(next(), offset)),
         Rule::likelihood => StatementKind::Likelihood(build_prior(next(), offset)),
+        Rule::kl => StatementKind::Kl(build_family(next(), offset)),
         Rule::beta => {
             let value = word(next(), offset);
             let schedule = parts.next().map(|key| {
@@ -392,6 +393,7 @@ fn is_keyword_token(rule: Rule) -> bool {
             | Rule::kw_posterior
             | Rule::kw_variance
             | Rule::kw_likelihood
+            | Rule::kw_kl
             | Rule::kw_beta
             | Rule::kw_train
     )
