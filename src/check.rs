@@ -112,6 +112,15 @@ impl Checker {
         self.diagnostics.push(d);
     }
 
+    /// "unknown WHAT `found`", with the words expected and the nearest as a suggestion.
+    fn unknown(&mut self, at: Span, what: &str, found: &str, expected: &[&str]) {
+        self.error(
+            Diagnostic::new(Rule::UnknownWord, at, format!("unknown {what} `{found}`"))
+                .label(format!("expected {}", one_of(expected)))
+                .help_opt(suggestion(found, expected)),
+        );
+    }
+
     fn check(&mut self, statements: &[Statement]) -> Option<ModelSpec> {
         let mut name = Once::new("model");
         let mut observed = Once::new("observed");
@@ -712,15 +721,7 @@ impl Checker {
                 })
             }
             other => {
-                self.error(
-                    Diagnostic::new(
-                        Rule::UnknownWord,
-                        f.name.span.clone(),
-                        format!("unknown prior family `{other}`"),
-                    )
-                    .label(format!("expected {}", one_of(&FAMILIES)))
-                    .help_opt(suggestion(other, &FAMILIES)),
-                );
+                self.unknown(f.name.span.clone(), "prior family", other, &FAMILIES);
                 None
             }
         }
@@ -784,28 +785,17 @@ impl Checker {
         let mut ok = true;
         if l.kind.value != words::DENSE {
             ok = false;
-            self.error(
-                Diagnostic::new(
-                    Rule::UnknownWord,
-                    l.kind.span.clone(),
-                    format!("unknown layer `{}`", l.kind.value),
-                )
-                .label(format!("expected {}", one_of(&LAYERS)))
-                .help_opt(suggestion(&l.kind.value, &LAYERS)),
-            );
+            self.unknown(l.kind.span.clone(), "layer", &l.kind.value, &LAYERS);
         }
         let width = self.count(&l.width, "a layer width");
         let activation = Activation::from_keyword(&l.activation.value);
         if activation.is_none() {
             let names: Vec<&str> = Activation::ALL.iter().map(|a| a.keyword()).collect();
-            self.error(
-                Diagnostic::new(
-                    Rule::UnknownWord,
-                    l.activation.span.clone(),
-                    format!("unknown activation `{}`", l.activation.value),
-                )
-                .label(format!("expected {}", one_of(&names)))
-                .help_opt(suggestion(&l.activation.value, &names)),
+            self.unknown(
+                l.activation.span.clone(),
+                "activation",
+                &l.activation.value,
+                &names,
             );
         }
         if !ok {
@@ -851,14 +841,11 @@ impl Checker {
                 Some(PosteriorVariance::Fixed(v))
             }
             other => {
-                self.error(
-                    Diagnostic::new(
-                        Rule::UnknownWord,
-                        f.name.span.clone(),
-                        format!("unknown posterior variance `{other}`"),
-                    )
-                    .label(format!("expected {}", one_of(&POSTERIOR_MODES)))
-                    .help_opt(suggestion(other, &POSTERIOR_MODES)),
+                self.unknown(
+                    f.name.span.clone(),
+                    "posterior variance",
+                    other,
+                    &POSTERIOR_MODES,
                 );
                 None
             }
@@ -913,14 +900,11 @@ impl Checker {
                 }
             },
             other => {
-                self.error(
-                    Diagnostic::new(
-                        Rule::UnknownWord,
-                        f.name.span.clone(),
-                        format!("unknown likelihood `{other}`"),
-                    )
-                    .label(format!("expected {}", one_of(&words::LIKELIHOODS)))
-                    .help_opt(suggestion(other, &words::LIKELIHOODS)),
+                self.unknown(
+                    f.name.span.clone(),
+                    "likelihood",
+                    other,
+                    &words::LIKELIHOODS,
                 );
                 return None;
             }
@@ -972,14 +956,11 @@ impl Checker {
                 None
             }
             other => {
-                self.error(
-                    Diagnostic::new(
-                        Rule::UnknownWord,
-                        f.name.span.clone(),
-                        format!("unknown KL estimate `{other}`"),
-                    )
-                    .label(format!("expected {}", one_of(&words::KL_ESTIMATES)))
-                    .help_opt(suggestion(other, &words::KL_ESTIMATES)),
+                self.unknown(
+                    f.name.span.clone(),
+                    "KL estimate",
+                    other,
+                    &words::KL_ESTIMATES,
                 );
                 None
             }
@@ -989,14 +970,11 @@ impl Checker {
     /// `warmup N` after β: the epochs over which β rises linearly from 0.
     fn beta_schedule(&mut self, key: &Word, count: &Word) -> Option<usize> {
         if key.value != words::WARMUP {
-            self.error(
-                Diagnostic::new(
-                    Rule::UnknownWord,
-                    key.span.clone(),
-                    format!("unknown β schedule `{}`", key.value),
-                )
-                .label(format!("expected {}", one_of(&words::BETA_SCHEDULES)))
-                .help_opt(suggestion(&key.value, &words::BETA_SCHEDULES)),
+            self.unknown(
+                key.span.clone(),
+                "β schedule",
+                &key.value,
+                &words::BETA_SCHEDULES,
             );
             return None;
         }
@@ -1007,15 +985,7 @@ impl Checker {
         let found = Preprocess::from_keyword(&w.value);
         if found.is_none() {
             let words: Vec<&str> = Preprocess::ALL.iter().map(|p| p.keyword()).collect();
-            self.error(
-                Diagnostic::new(
-                    Rule::UnknownWord,
-                    w.span.clone(),
-                    format!("unknown preprocessing `{}`", w.value),
-                )
-                .label(format!("expected {}", one_of(&words)))
-                .help_opt(suggestion(&w.value, &words)),
-            );
+            self.unknown(w.span.clone(), "preprocessing", &w.value, &words);
         }
         found
     }
@@ -1108,15 +1078,7 @@ impl Checker {
                     }
                 }
                 other => {
-                    self.error(
-                        Diagnostic::new(
-                            Rule::UnknownWord,
-                            s.key.span.clone(),
-                            format!("unknown training setting `{other}`"),
-                        )
-                        .label(format!("expected {}", one_of(&SETTINGS)))
-                        .help_opt(suggestion(other, &SETTINGS)),
-                    );
+                    self.unknown(s.key.span.clone(), "training setting", other, &SETTINGS);
                     None
                 }
             };
@@ -1141,15 +1103,7 @@ impl Checker {
         let found = Bound::from_keyword(&w.value);
         if found.is_none() {
             let words: Vec<&str> = Bound::ALL.iter().map(|b| b.keyword()).collect();
-            self.error(
-                Diagnostic::new(
-                    Rule::UnknownWord,
-                    w.span.clone(),
-                    format!("unknown bound `{}`", w.value),
-                )
-                .label(format!("expected {}", one_of(&words)))
-                .help_opt(suggestion(&w.value, &words)),
-            );
+            self.unknown(w.span.clone(), "bound", &w.value, &words);
         }
         found
     }
