@@ -9,12 +9,14 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Recovery {
-    /// Mean |Pearson correlation| over matched pairs.
+    /// Mean |Pearson correlation| over the true sources, each with its match (0 for a
+    /// source left unmatched because fewer were estimated than there are).
     pub mcc: f64,
-    /// Mean |Spearman correlation| over pairs matched on Spearman correlation.
+    /// The same with Spearman correlation, on its own matching.
     pub mcc_spearman: f64,
-    /// For each true source i: the estimated source matched to it (Pearson matching).
-    pub matching: Vec<usize>,
+    /// For each true source i: the estimated source matched to it (Pearson matching);
+    /// `None` when there were fewer estimates than true sources and i got none.
+    pub matching: Vec<Option<usize>>,
     /// |corr| of each true source with its match.
     pub per_source: Vec<f64>,
     /// The full |Pearson| matrix, true sources × estimates.
@@ -60,13 +62,30 @@ pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
     pearson(&ranks(a), &ranks(b))
 }
 
-/// The matching of rows to columns that maximises the summed score (rows ≤ columns).
-fn best_matching(score: &[Vec<f64>]) -> Vec<usize> {
+/// The matching of rows to columns that maximises the summed score; with more rows than
+/// columns some rows get none. (A row left over scores 0: the columns are padded with
+/// zero-score ones, which kuhn_munkres needs, rows ≤ columns.)
+fn best_matching(score: &[Vec<f64>]) -> Vec<Option<usize>> {
     let rows = score.len();
     let cols = score.first().map_or(0, Vec::len);
     // kuhn_munkres needs an ordered integer weight; 1e9 keeps nine decimals of |corr|.
-    let weights = Weights::from_fn(rows, cols, |(r, c)| (score[r][c] * 1e9).round() as i64);
-    kuhn_munkres(&weights).1
+    let weights = Weights::from_fn(rows, cols.max(rows), |(r, c)| {
+        score[r].get(c).map_or(0, |s| (s * 1e9).round() as i64)
+    });
+    let matching = kuhn_munkres(&weights).1;
+    matching
+        .into_iter()
+        .map(|c| (c < cols).then_some(c))
+        .collect()
+}
+
+/// Each row's score at its match, 0 where it has none.
+fn matched_scores(score: &[Vec<f64>], matching: &[Option<usize>]) -> Vec<f64> {
+    matching
+        .iter()
+        .enumerate()
+        .map(|(i, j)| j.map_or(0.0, |j| score[i][j]))
+        .collect()
 }
 
 fn abs_corr(truth: &Matrix, estimate: &Matrix, corr: fn(&[f64], &[f64]) -> f64) -> Vec<Vec<f64>> {
@@ -81,30 +100,26 @@ fn abs_corr(truth: &Matrix, estimate: &Matrix, corr: fn(&[f64], &[f64]) -> f64) 
 
 /// The Pearson part of [`recovery`], for checks during training: the matching, each true
 /// source's |corr| with its match, and the whole |corr| matrix. Shapes as `recovery` needs.
-pub fn matched_pearson(truth: &Matrix, estimate: &Matrix) -> (Vec<usize>, Vec<f64>, Vec<Vec<f64>>) {
+pub fn matched_pearson(
+    truth: &Matrix,
+    estimate: &Matrix,
+) -> (Vec<Option<usize>>, Vec<f64>, Vec<Vec<f64>>) {
     let pearson_abs = abs_corr(truth, estimate, pearson);
     let matching = best_matching(&pearson_abs);
-    let per_source = matching
-        .iter()
-        .enumerate()
-        .map(|(i, &j)| pearson_abs[i][j])
-        .collect();
+    let per_source = matched_scores(&pearson_abs, &matching);
     (matching, per_source, pearson_abs)
 }
 
-/// MCC of `estimate` against `truth` (rows are samples). Needs at least as many estimated
-/// sources as true ones, and the same number of rows.
+/// MCC of `estimate` against `truth` (rows are samples, the same number). With fewer
+/// estimated sources than true ones (FastICA on an underdetermined mixture finds at most
+/// as many as there are observed columns), the true sources left unmatched count as
+/// |corr| 0: the MCC is still the mean over every true source, so methods that estimate
+/// different numbers of sources compare on the same scale.
 pub fn recovery(truth: &Matrix, estimate: &Matrix) -> Result<Recovery, String> {
     if truth.rows != estimate.rows {
         return Err(format!(
             "the truth has {} rows but the estimate has {}",
             truth.rows, estimate.rows
-        ));
-    }
-    if estimate.cols < truth.cols {
-        return Err(format!(
-            "{} true sources but only {} estimated ones",
-            truth.cols, estimate.cols
         ));
     }
     let (matching, per_source, pearson_abs) = matched_pearson(truth, estimate);
@@ -113,12 +128,7 @@ pub fn recovery(truth: &Matrix, estimate: &Matrix) -> Result<Recovery, String> {
     let n = truth.cols as f64;
     Ok(Recovery {
         mcc: per_source.iter().sum::<f64>() / n,
-        mcc_spearman: s_match
-            .iter()
-            .enumerate()
-            .map(|(i, &j)| spearman_abs[i][j])
-            .sum::<f64>()
-            / n,
+        mcc_spearman: matched_scores(&spearman_abs, &s_match).iter().sum::<f64>() / n,
         matching,
         per_source,
         abs_corr: pearson_abs,
@@ -165,7 +175,24 @@ mod tests {
         });
         let rec = recovery(&truth, &est).unwrap();
         assert!((rec.mcc - 1.0).abs() < 1e-12);
-        assert_eq!(rec.matching, vec![1, 2, 0]);
+        assert_eq!(rec.matching, vec![Some(1), Some(2), Some(0)]);
+    }
+
+    #[test]
+    fn fewer_estimates_than_sources_leave_the_rest_unmatched_at_zero() {
+        let truth = Matrix::from_fn(40, 3, |r, c| {
+            ((r * (c + 3)) % 11) as f64 + (r as f64 * 0.3 * (c + 1) as f64).cos()
+        });
+        // Two estimates: the third true source and minus the first.
+        let est = Matrix::from_fn(40, 2, |r, c| match c {
+            0 => truth.get(r, 2),
+            _ => -truth.get(r, 0),
+        });
+        let rec = recovery(&truth, &est).unwrap();
+        assert_eq!(rec.matching, vec![Some(1), None, Some(0)]);
+        assert_eq!(rec.per_source[1], 0.0);
+        assert!((rec.mcc - 2.0 / 3.0).abs() < 1e-12, "{}", rec.mcc);
+        assert!((rec.mcc_spearman - 2.0 / 3.0).abs() < 1e-12);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use pdgc::spec::ModelSpec;
 #[test]
 fn every_shipped_model_passes_check() {
     let models = shipped_models();
-    assert_eq!(models.len(), 6, "models/ should ship six example models");
+    assert_eq!(models.len(), 7, "models/ should ship seven example models");
     for model in models {
         let out = pdgc(&["check", &relative(&model)]);
         assert!(
@@ -41,9 +41,11 @@ fn shipped_variants_are_small_changes_of_nonlinear() {
         let lines = significant_lines(&std::fs::read_to_string(&model).unwrap());
         let removed = base.iter().filter(|l| !lines.contains(l)).count();
         let added = lines.iter().filter(|l| !base.contains(l)).count();
+        // A few lines: half_vae_underdetermined.pdg changes four (observed columns,
+        // encoder, decoder, β); every other variant two at most.
         assert!(
-            removed.max(added) <= 2,
-            "{} differs from nonlinear.pdg in more than two lines",
+            removed.max(added) <= 4,
+            "{} differs from nonlinear.pdg in more than four lines",
             model.display()
         );
     }

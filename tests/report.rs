@@ -197,7 +197,7 @@ fn every_figure_holds_its_panels_and_series() {
         "every row of both sources, under the thinning limit"
     );
     let rec = report.recovery.as_ref().unwrap();
-    assert_eq!(rec.matching, [1, 0]);
+    assert_eq!(rec.matching, [Some(1), Some(0)]);
     assert!(rec.mcc > 0.99, "{}", rec.mcc);
 }
 

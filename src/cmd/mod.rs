@@ -123,10 +123,11 @@ pub fn eval(truth: &Path, sources: &Path, json: bool, linear: Option<(&Path, &Pa
             text += &format!("Amari distance {d:.4}\n");
         }
         text += &format!("{:<12} {:<12} |corr|\n", "source", "matched");
-        for (i, &j) in rec.matching.iter().enumerate() {
+        for (i, j) in rec.matching.iter().enumerate() {
+            let matched = j.map_or("(none)", |j| est_table.columns[keep[j]].as_str());
             text += &format!(
                 "{:<12} {:<12} {:.4}\n",
-                truth_table.columns[i], est_table.columns[keep[j]], rec.per_source[i]
+                truth_table.columns[i], matched, rec.per_source[i]
             );
         }
         text

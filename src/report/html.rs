@@ -105,12 +105,12 @@ pub fn page(view: &FitView, figures: &[Figure], recovery: Option<&Recovery>) -> 
             r.mcc, r.mcc_spearman
         );
         head(&mut out, &["true source", "matched", "|corr|"]);
-        for (i, &j) in r.matching.iter().enumerate() {
+        for (i, j) in r.matching.iter().enumerate() {
             row(
                 &mut out,
                 &[
                     escape(&t.columns[i]),
-                    format!("{z}{j}"),
+                    j.map_or("—".to_string(), |j| format!("{z}{j}")),
                     format!("{:.4}", r.per_source[i]),
                 ],
             );

@@ -172,7 +172,10 @@ impl Matched {
             .matching
             .iter()
             .enumerate()
-            .map(|(i, &j)| {
+            // A fit estimates at least as many sources as the truth has (checked before
+            // training), so every true source has a match.
+            .filter_map(|(i, j)| j.map(|j| (i, j)))
+            .map(|(i, j)| {
                 let (t, _) = z_scored(&truth.values.column(i));
                 let (mut e, scale) = z_scored(&means.column(j));
                 let sign = if crate::eval::pearson(&t, &e) < 0.0 {
