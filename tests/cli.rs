@@ -1263,3 +1263,39 @@ mod pdgc_run {
         pub restarts: Vec<pdgc::train::RestartOutcome>,
     }
 }
+
+/// A method whose every run fails is shown as 0 of its runs, without numbers, and compare
+/// exits 1 (the others' rows still print).
+#[test]
+fn compare_shows_failed_runs_without_numbers() {
+    let dir = simulate(60);
+    let model = dir.join("wide.pdg");
+    std::fs::write(
+        &model,
+        // β this large makes the loss overflow at once: every run diverges.
+        "model wide\nobserved x[3]\nlatent z[3] ~ gmm(K = 2)\nbeta 1e300\ntrain { epochs 20; lr 1e30 }\n",
+    )
+    .unwrap();
+    let o = pdgc(&[
+        "compare",
+        s(&model),
+        "--data",
+        s(&dir.join("data.csv")),
+        "--truth",
+        s(&dir.join("truth.csv")),
+        "--seeds",
+        "2",
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let table = stdout(&o);
+    let wide = table.lines().find(|l| l.starts_with("wide")).unwrap();
+    assert!(wide.contains(" 0/2 "), "{table}");
+    assert!(wide.contains('—') && !wide.contains("NaN"), "{table}");
+    let fastica = table.lines().find(|l| l.starts_with("fastica")).unwrap();
+    assert!(
+        fastica.contains("1.0000") || fastica.contains("0.99"),
+        "{table}"
+    );
+    assert!(stderr(&o).contains("2 of 4 runs failed"), "{}", stderr(&o));
+}

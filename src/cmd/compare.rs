@@ -264,19 +264,30 @@ fn table(summaries: &[Summary]) -> String {
         "method", "runs", "MCC mean ± sd", "min", "Spearman ± sd", "min", "final loss", "time/fit"
     );
     for s in summaries {
+        // With failures: the runs that succeeded, of all; no numbers when none did.
         let runs = if s.failed > 0 {
-            format!("{}-{}", s.runs, s.failed)
+            format!("{}/{}", s.runs - s.failed, s.runs)
         } else {
             s.runs.to_string()
         };
+        let none = s.failed == s.runs;
+        let stats = |st: &pdgc::compare::Stats| match none {
+            true => ("—".to_string(), "—".to_string()),
+            false => (
+                format!("{:.4} ± {:.4}", st.mean, st.sd),
+                format!("{:.4}", st.min),
+            ),
+        };
+        let (mcc, mcc_min) = stats(&s.mcc);
+        let (spearman, spearman_min) = stats(&s.mcc_spearman);
         out += &format!(
-            "{:<width$}  {:>4}  {:>17}  {:>6.4}  {:>17}  {:>6.4}  {:>10}  {:>7.1}s\n",
+            "{:<width$}  {:>4}  {:>17}  {:>6}  {:>17}  {:>6}  {:>10}  {:>7.1}s\n",
             s.method,
             runs,
-            format!("{:.4} ± {:.4}", s.mcc.mean, s.mcc.sd),
-            s.mcc.min,
-            format!("{:.4} ± {:.4}", s.mcc_spearman.mean, s.mcc_spearman.sd),
-            s.mcc_spearman.min,
+            mcc,
+            mcc_min,
+            spearman,
+            spearman_min,
             s.final_loss.map_or("—".to_string(), |l| format!("{l:.5}")),
             s.mean_seconds
         );
