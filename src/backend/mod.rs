@@ -349,6 +349,11 @@ where
         x
     }
 
+    /// The decoder's output g(z) for latent rows `z`.
+    fn decoded(&self, z: Traced<E>) -> Traced<E> {
+        self.linear(self.hidden(z, &self.decoder), &self.decoder.out)
+    }
+
     /// Posterior means and log-variances of the rows `y` (all rows for Half-VAE).
     fn posterior(&self, y: &Mat<E>) -> (Traced<E>, Traced<E>) {
         let rows = y.shape().0;
@@ -459,21 +464,13 @@ where
             let z = use_once(&mut mu) + sd * et;
             if quadrature.is_some() {
                 // Only the reconstruction is sampled.
-                let y_hat = self.linear(self.hidden(z, &self.decoder), &self.decoder.out);
-                let (rec, squared_error) = self.reconstruction(y_hat - yt.clone(), scale);
+                let (rec, squared_error) = self.reconstruction(self.decoded(z) - yt.clone(), scale);
                 terms.reconstruction += squared_error / samples;
-                let loss = rec * c::<E>(1.0 / samples);
-                total = Some(match total {
-                    None => loss,
-                    Some(t) => t + loss,
-                });
+                total = Some(plus(total, rec * c::<E>(1.0 / samples)));
                 continue;
             }
             let lv_s = use_once(&mut lv);
-            let y_hat = self.linear(
-                self.hidden(z.with_empty_tape(), &self.decoder),
-                &self.decoder.out,
-            );
+            let y_hat = self.decoded(z.with_empty_tape());
             if iwae {
                 let (cells, squared_error) = self.reconstruction_cells(y_hat - yt.clone());
                 let log_q = self.log_q_elements(lv_s, e);
@@ -497,10 +494,7 @@ where
             terms.log_q += q_v * scale / samples;
             terms.log_p += p_v * scale / samples;
             let loss = (rec + (log_q - log_p) * c::<E>(beta * scale)) * c::<E>(1.0 / samples);
-            total = Some(match total {
-                None => loss,
-                Some(t) => t + loss,
-            });
+            total = Some(plus(total, loss));
         }
         if iwae {
             total = Some(importance_weighted(row_losses, scale));
@@ -517,10 +511,11 @@ where
         let loss = total.expect("at least one sample");
         terms.loss = value(&loss);
         let noise_variances = self.noise_log_var.map_or_else(Vec::new, |i| {
+            let (lo, hi) = self.noise_log_var_range();
             self.params
                 .values(i)
                 .iter()
-                .map(|&v| v.clamp(self.noise_floor().ln(), LOG_VAR_RANGE.1).exp())
+                .map(|&v| v.clamp(lo, hi).exp())
                 .collect()
         });
         (
@@ -548,11 +543,7 @@ where
         for (&node, &weight) in rule.nodes.iter().zip(&rule.weights) {
             let sd = (lv.with_empty_tape() * c::<E>(0.5)).exp();
             let z = mu.with_empty_tape() + sd * c::<E>(node);
-            let term = self.log_prior(z) * c::<E>(weight);
-            log_p = Some(match log_p {
-                None => term,
-                Some(acc) => acc + term,
-            });
+            log_p = Some(plus(log_p, self.log_prior(z) * c::<E>(weight)));
         }
         let log_p = log_p.expect("at least one node");
         let cells = (lv.shape().0 * lv.shape().1) as f64;
@@ -560,11 +551,11 @@ where
         (log_q, log_p)
     }
 
-    /// The learned noise variance's smallest value (1 when none is learned).
-    fn noise_floor(&self) -> f64 {
+    /// The range a learned noise log-variance is clamped to: from log of the floor.
+    fn noise_log_var_range(&self) -> (f64, f64) {
         match self.spec.likelihood {
-            Likelihood::LearnedGaussian { floor, .. } => floor,
-            _ => 1.0,
+            Likelihood::LearnedGaussian { floor, .. } => (floor.ln(), LOG_VAR_RANGE.1),
+            _ => LOG_VAR_RANGE,
         }
     }
 
@@ -588,9 +579,10 @@ where
             (Likelihood::Gaussian(variance), _) => {
                 squared * c::<E>(1.0 / (2.0 * variance)) + c::<E>(0.5 * (variance.ln() + LN_2PI))
             }
-            (Likelihood::LearnedGaussian { floor, .. }, Some(i)) => {
+            (Likelihood::LearnedGaussian { .. }, Some(i)) => {
                 let k = self.params.value(i).shape().1;
-                let lv = self.traced(i).clamp(floor.ln(), LOG_VAR_RANGE.1);
+                let (lo, hi) = self.noise_log_var_range();
+                let lv = self.traced(i).clamp(lo, hi);
                 let lv: Traced<E> = match k {
                     1 => lv
                         .reshape_like(&())
@@ -769,7 +761,7 @@ where
     /// The decoder's output for latent rows `z`.
     pub fn decode(&self, z: &Matrix) -> Matrix {
         let zt = self.tensor(z).leaky_trace();
-        to_matrix(&self.linear(self.hidden(zt, &self.decoder), &self.decoder.out))
+        to_matrix(&self.decoded(zt))
     }
 
     /// Each dimension's fitted prior.
@@ -859,14 +851,25 @@ where
     shift_t.copy_from(&shift);
     let mut sum: Option<Traced1<E>> = None;
     for l in row_losses {
-        let w = (l.negate() - shift_t.clone()).exp();
-        sum = Some(match sum {
-            None => w,
-            Some(acc) => acc + w,
-        });
+        sum = Some(plus(sum, (l.negate() - shift_t.clone()).exp()));
     }
     let log_mean = sum.expect("at least one sample").ln() + shift_t - c::<E>((samples as f64).ln());
     log_mean.sum::<(), _>() * c::<E>(-scale)
+}
+
+/// `sum + term`, or `term` when nothing has been summed yet: how the objective adds up
+/// its samples, nodes and importance weights.
+fn plus<S: Shape, E: Dtype>(
+    sum: Option<Tensor<S, E, Cpu, OwnedTape<E, Cpu>>>,
+    term: Tensor<S, E, Cpu, OwnedTape<E, Cpu>>,
+) -> Tensor<S, E, Cpu, OwnedTape<E, Cpu>>
+where
+    Cpu: Device<E>,
+{
+    match sum {
+        None => term,
+        Some(sum) => sum + term,
+    }
 }
 
 /// A tensor holding `values`, in a buffer taken from the device's cache.
