@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # Side-by-side with the PyTorch reference (../shared/anchors/pdgmm_torch.py) on the same
-# simulated data, same architecture, one thread each: epochs/s and MCC, plus FastICA.
+# simulated data, same architecture, the same thread count each: epochs/s, peak resident
+# memory of the whole process (/usr/bin/time), and MCC, plus FastICA.
 #
-#   bash benches/anchor.sh [linear|nonlinear] [T] [EPOCHS] [REPEATS]
+#   bash benches/anchor.sh [linear|nonlinear] [T] [EPOCHS] [REPEATS] [THREADS]
 #
 # Needs: python3 with numpy scipy scikit-learn torch (see ../shared/anchors/README.md).
-# Prints one line per run and the median ratio pdgc/reference of epochs/s.
+# The two programs run alternately, so drifts of a shared machine hit both. Prints one
+# line per run, then the medians and their ratios. PDGC=binary measures a given build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario=${1:-linear}
 samples=${2:-5000}
 epochs=${3:-1000}
 repeats=${4:-3}
+threads=${5:-1}
 anchors=${ANCHORS:-../shared/anchors}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cargo build --release --quiet
-pdgc=target/release/pdgc
+if [ -z "${PDGC:-}" ]; then cargo build --release --quiet; fi
+pdgc=${PDGC:-target/release/pdgc}
 $pdgc simulate "$scenario" --samples "$samples" --seed 0 -o "$work/sim"
 if [ "$scenario" = linear ]; then torch_flags=--linear-decoder; else torch_flags=; fi
 # The reference gets the model file's β and learning rate.
@@ -40,21 +43,30 @@ PY
 fi
 
 mcc() { python3 "$anchors/metrics.py" "$work/sim/truth.csv" "$1" | awk '{print $2}'; }
-ours=(); theirs=()
+# Peak resident set of a command, in MiB, from GNU time's maximum RSS (KiB).
+# Its standard output goes to the file named first.
+peak() { local out=$1; shift; /usr/bin/time -f %M -o "$work/rss" "$@" > "$out"
+         echo $(( $(tail -1 "$work/rss") / 1024 )); }
+ours=(); theirs=(); ours_rss=(); theirs_rss=()
 for r in $(seq 1 "$repeats"); do
-  $pdgc fit "models/$scenario.pdg" "$work/sim/data.csv" -o "$work/fit" --epochs "$epochs" --threads 1 --quiet
+  rm -rf "$work/fit"
+  rss_ours=$(peak /dev/null $pdgc fit "models/$scenario.pdg" "$work/sim/data.csv" -o "$work/fit" \
+             --epochs "$epochs" --threads "$threads" --quiet --no-plots)
   eps_ours=$(grep epochs_per_second "$work/fit/run.ron" | tr -dc '0-9.\n')
-  line=$(python3 "$anchors/pdgmm_torch.py" "$torch_data" "$work/torch.csv" --epochs "$epochs" \
-         --beta "$beta" --lr "$lr" --threads 1 $torch_flags)
-  eps_torch=$(echo "$line" | sed 's/.*epochs_per_s //')
+  rss_torch=$(peak "$work/torch.out" python3 "$anchors/pdgmm_torch.py" "$torch_data" "$work/torch.csv" \
+              --epochs "$epochs" --beta "$beta" --lr "$lr" --threads "$threads" $torch_flags)
+  eps_torch=$(sed -n 's/.*epochs_per_s //p' "$work/torch.out")
   cut -d, -f1-3 "$work/fit/sources.csv" > "$work/ours.csv"
-  echo "run $r: pdgc $eps_ours epochs/s (MCC $(mcc "$work/ours.csv")), reference $eps_torch epochs/s (MCC $(mcc "$work/torch.csv"))"
-  ours+=("$eps_ours"); theirs+=("$eps_torch")
+  echo "run $r: pdgc $eps_ours epochs/s, $rss_ours MiB (MCC $(mcc "$work/ours.csv"));" \
+       "reference $eps_torch epochs/s, $rss_torch MiB (MCC $(mcc "$work/torch.csv"))"
+  ours+=("$eps_ours"); theirs+=("$eps_torch"); ours_rss+=("$rss_ours"); theirs_rss+=("$rss_torch")
 done
 python3 "$anchors/fastica.py" "$work/sim/data.csv" "$work/ica.csv" > /dev/null
 echo "FastICA MCC $(mcc "$work/ica.csv")"
-python3 - "${ours[*]}" "${theirs[*]}" <<'PY'
+python3 - "${ours[*]}" "${theirs[*]}" "${ours_rss[*]}" "${theirs_rss[*]}" "$threads" <<'PY'
 import sys, statistics as st
-o = [float(x) for x in sys.argv[1].split()]; t = [float(x) for x in sys.argv[2].split()]
-print(f"median epochs/s: pdgc {st.median(o):.1f}, reference {st.median(t):.1f}, ratio {st.median(o)/st.median(t):.2f}")
+o, t, om, tm = ([float(x) for x in a.split()] for a in sys.argv[1:5])
+print(f"threads {sys.argv[5]}: median epochs/s pdgc {st.median(o):.1f}, reference {st.median(t):.1f}, "
+      f"ratio {st.median(o)/st.median(t):.2f}; median peak RSS pdgc {st.median(om):.0f} MiB, "
+      f"reference {st.median(tm):.0f} MiB, ratio {st.median(om)/st.median(tm):.2f}")
 PY

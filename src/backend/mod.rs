@@ -15,6 +15,7 @@
 //! none loses its gradient. The element type is generic: f32 for training, f64 for the
 //! gradient checks and the property tests.
 
+mod fused;
 mod optim;
 mod params;
 mod prior;
@@ -131,13 +132,41 @@ pub(crate) type Traced1<E> = Tensor<(usize,), E, Cpu, OwnedTape<E, Cpu>>;
 /// The dfdx bound, kept out of the public signatures: `Real` is sealed on it, so code
 /// outside the backend sees only `Real` (f32 to train, f64 to check) and cannot name dfdx.
 mod sealed {
-    pub trait Engine: dfdx::dtypes::Dtype {}
-    impl Engine for f32 {}
-    impl Engine for f64 {}
+    use dfdx::tensor::{Cpu, Storage};
+
+    pub trait Engine: dfdx::dtypes::Dtype {
+        /// The numbers of a gradient buffer (the fused ops' backward passes write them in
+        /// place). Stated per type because in generic code, behind a `Cpu: Device<E>`
+        /// bound, the buffer type does not resolve to dfdx's Vec wrapper.
+        fn cells(buffer: &mut <Cpu as Storage<Self>>::Vec) -> &mut [Self];
+
+        /// tanh as the fused kernels compute it: for f32 a rational approximation whose
+        /// loops vectorise, for f64 (the gradient checks) the library's own.
+        fn kernel_tanh(self) -> Self;
+    }
+    impl Engine for f32 {
+        fn cells(buffer: &mut <Cpu as Storage<f32>>::Vec) -> &mut [f32] {
+            buffer
+        }
+        #[inline]
+        fn kernel_tanh(self) -> f32 {
+            super::fused::tanh_f32(self)
+        }
+    }
+    impl Engine for f64 {
+        fn cells(buffer: &mut <Cpu as Storage<f64>>::Vec) -> &mut [f64] {
+            buffer
+        }
+        #[inline]
+        fn kernel_tanh(self) -> f64 {
+            self.tanh()
+        }
+    }
 }
 
-/// Element types the backend runs in: f32 and f64, no others.
-pub trait Real: sealed::Engine + std::fmt::Display + 'static {}
+/// Element types the backend runs in: f32 and f64, no others. The fused kernels compute
+/// with them directly (`num_traits::Float`).
+pub trait Real: sealed::Engine + num_traits::Float + std::fmt::Display + 'static {}
 impl Real for f32 {}
 impl Real for f64 {}
 
@@ -330,21 +359,20 @@ where
         self.params.value(i).leaky_trace()
     }
 
+    /// x·W + b, then the activation: the product is dfdx's, the rest one fused op.
+    fn dense(&self, x: Traced<E>, l: &Linear, act: Activation) -> Traced<E> {
+        fused::bias_activation(x.matmul(self.traced(l.w)), self.traced(l.b), act)
+    }
+
     fn linear(&self, x: Traced<E>, l: &Linear) -> Traced<E> {
-        let rows = x.shape().0;
-        let y = x.matmul(self.traced(l.w));
-        // The bias enters as the outer product 1·b: a product and a same-shape addition
-        // are faster in dfdx than a broadcast addition and its strided backward pass
-        // (criterion, `benches/epoch.rs`: −16 % per epoch of nonlinear.pdg at T = 5000).
-        let ones = self.dev.ones_like(&(rows, 1)).leaky_trace();
-        y + ones.matmul(self.traced(l.b))
+        self.dense(x, l, Activation::Identity)
     }
 
     /// The MLP's hidden layers, then its output projection (kept apart so the per-sample
     /// variance head can share the hidden layers).
     fn hidden(&self, mut x: Traced<E>, mlp: &Mlp) -> Traced<E> {
         for (l, act) in &mlp.hidden {
-            x = activate(self.linear(x, l), *act);
+            x = self.dense(x, l, *act);
         }
         x
     }
@@ -915,24 +943,4 @@ where
     Cpu: Device<E>,
 {
     t.clamp(LOG_VAR_RANGE.0, LOG_VAR_RANGE.1)
-}
-
-fn activate<E: Dtype>(x: Traced<E>, a: Activation) -> Traced<E>
-where
-    Cpu: Device<E>,
-{
-    match a {
-        // tanh(x) = 2σ(2x) − 1: glibc's tanhf is several times slower than the expf behind
-        // σ, and tanh layers dominate an epoch (criterion: −31 % for nonlinear.pdg, T = 5000).
-        Activation::Tanh => (x * c::<E>(2.0)).sigmoid() * c::<E>(2.0) - c::<E>(1.0),
-        Activation::Relu => x.relu(),
-        Activation::LeakyRelu => x.prelu(c::<E>(0.01)),
-        // elu(x) = max(x, 0) + exp(min(x, 0)) − 1
-        Activation::Elu => {
-            let negative_part = x.with_empty_tape().negate().relu().negate().exp() - c::<E>(1.0);
-            x.relu() + negative_part
-        }
-        Activation::Sigmoid => x.sigmoid(),
-        Activation::Identity => x,
-    }
 }

@@ -1,0 +1,260 @@
+//! Fused kernels: several elementwise steps of the graph as one dfdx operation with its
+//! own backward pass.
+//!
+//! Why: a profile of one `nonlinear.pdg` epoch at T = 5000 (`perf record -g`) spent under
+//! a third of its time in matrix products. The rest went to chains of small elementwise
+//! operations, each allocating, zero-filling and walking a (T, 64) buffer forward and
+//! again backward. A fused op walks its buffer once each way.
+//!
+//! dfdx 0.13 keeps its kernel traits private, so a fused op is written with its public
+//! parts: the input's tape is split off, the values are computed here, and a closure
+//! pushed on the tape (`Tape::add_backward_op`) turns the output's gradient into the
+//! inputs'. `tests` check each op against the unfused graph, value and gradient, in f64.
+
+use super::{Real, Traced};
+use crate::spec::Activation;
+use dfdx::prelude::*;
+
+/// act(pre + 1·b): a dense layer's bias and activation, for pre = x·W (rows × cols) and
+/// the bias b (1 × cols).
+///
+/// The output reuses `pre`'s buffer and identity: `pre` has no other consumer, so the
+/// gradient the later ops accumulate for the output is rewritten in place, in the
+/// backward pass, into pre's gradient, which the product x·W's backward pass then reads
+/// (dfdx runs the backward ops in reverse order of creation). Every activation's
+/// derivative is a function of its output, so only the output is kept.
+pub(crate) fn bias_activation<E: Real>(pre: Traced<E>, b: Traced<E>, act: Activation) -> Traced<E>
+where
+    Cpu: Device<E>,
+{
+    let cols = pre.shape().1;
+    assert_eq!(*b.shape(), (1, cols), "one bias per column");
+    let (mut out, pre_tape) = pre.split_tape();
+    let (b, b_tape) = b.split_tape();
+    let mut tape = pre_tape.merge(b_tape);
+    let bias = contents(&b);
+    let mut values = contents(&out);
+    // One loop per activation, the choice outside it, so that each loop vectorises.
+    match act {
+        Activation::Tanh => add_then(&mut values, &bias, E::kernel_tanh),
+        Activation::Sigmoid => add_then(&mut values, &bias, sigmoid),
+        Activation::Relu => add_then(&mut values, &bias, |x| x.max(E::zero())),
+        Activation::LeakyRelu => add_then(&mut values, &bias, |x| x.max(x * leaky_slope())),
+        Activation::Elu => add_then(&mut values, &bias, |x| match x > E::zero() {
+            true => x,
+            false => x.exp() - E::one(),
+        }),
+        Activation::Identity => add_then(&mut values, &bias, |x| x),
+    }
+    out.copy_from(&values);
+    let (out_ghost, b_ghost) = (out.ghost(), b.ghost());
+    tape.add_backward_op(move |grads| {
+        grads.try_alloc_for(&b_ghost)?;
+        let grad = E::cells(grads.get_or_alloc_mut(&out_ghost)?);
+        let mut grad_b = vec![E::zero(); cols];
+        let (zero, one) = (E::zero(), E::one());
+        match act {
+            Activation::Tanh => chain_rule(grad, &values, &mut grad_b, |y| one - y * y),
+            Activation::Sigmoid => chain_rule(grad, &values, &mut grad_b, |y| y * (one - y)),
+            Activation::Relu => chain_rule(grad, &values, &mut grad_b, |y| match y > zero {
+                true => one,
+                false => zero,
+            }),
+            Activation::LeakyRelu => chain_rule(grad, &values, &mut grad_b, |y| match y > zero {
+                true => one,
+                false => leaky_slope(),
+            }),
+            // y = e^x − 1 for x ≤ 0, so the derivative e^x is y + 1.
+            Activation::Elu => chain_rule(grad, &values, &mut grad_b, |y| match y > zero {
+                true => one,
+                false => y + one,
+            }),
+            Activation::Identity => chain_rule(grad, &values, &mut grad_b, |_| one),
+        }
+        let into = E::cells(grads.get_or_alloc_mut(&b_ghost)?);
+        for (acc, g) in into.iter_mut().zip(grad_b) {
+            *acc += g;
+        }
+        Ok(())
+    });
+    out.put_tape(tape)
+}
+
+/// A tensor's numbers, copied out (dfdx's `as_vec` walks them index by index).
+fn contents<E: Real, T>(t: &Tensor<(usize, usize), E, Cpu, T>) -> Vec<E>
+where
+    Cpu: Device<E>,
+{
+    let (rows, cols) = *t.shape();
+    let mut values = vec![E::zero(); rows * cols];
+    t.copy_into(&mut values);
+    values
+}
+
+/// values[r][j] ← f(values[r][j] + bias[j]).
+#[inline]
+fn add_then<E: Real>(values: &mut [E], bias: &[E], f: impl Fn(E) -> E) {
+    for row in values.chunks_exact_mut(bias.len()) {
+        for (v, &b) in row.iter_mut().zip(bias) {
+            *v = f(*v + b);
+        }
+    }
+}
+
+/// σ(x) = (1 + tanh(x/2))/2, through the same vectorisable tanh.
+#[inline]
+fn sigmoid<E: Real>(x: E) -> E {
+    let half = super::c::<E>(0.5);
+    half + half * (x * half).kernel_tanh()
+}
+
+/// tanh for f32 as Eigen computes it (`generic_fast_tanh_float`): a 13/6 rational
+/// approximation on [−7.905, 7.905], where tanh reaches 1 in f32, and clamped outside.
+/// Only products, sums and one division, so loops over it vectorise; within 5e-7 of
+/// tanh everywhere (`tanh_f32_is_within_5e_7_of_tanh` checks a grid in f64).
+#[inline]
+pub(crate) fn tanh_f32(x: f32) -> f32 {
+    const CLAMP: f32 = 7.905_311;
+    const ALPHA: [f32; 7] = [
+        4.893_524_6e-3,
+        6.372_619_3e-4,
+        1.485_722_4e-5,
+        5.122_297e-8,
+        -8.604_672e-11,
+        2.000_188e-13,
+        -2.760_768_5e-16,
+    ];
+    const BETA: [f32; 4] = [4.893_525e-3, 2.268_434_6e-3, 1.185_347_1e-4, 1.198_258_4e-6];
+    let x = x.clamp(-CLAMP, CLAMP);
+    let x2 = x * x;
+    let mut p = ALPHA[6];
+    for &a in ALPHA[..6].iter().rev() {
+        p = p * x2 + a;
+    }
+    let mut q = BETA[3];
+    for &b in BETA[..3].iter().rev() {
+        q = q * x2 + b;
+    }
+    x * p / q
+}
+
+/// grad[r][j] ← grad[r][j]·d(y[r][j]), the gradient of the activation's input from its
+/// output's, with d the derivative as a function of the output; grad_b[j] gathers its
+/// column sums, the bias's gradient.
+#[inline]
+fn chain_rule<E: Real>(grad: &mut [E], y: &[E], grad_b: &mut [E], d: impl Fn(E) -> E) {
+    let cols = grad_b.len();
+    for (g_row, y_row) in grad.chunks_exact_mut(cols).zip(y.chunks_exact(cols)) {
+        for ((g, &y), gb) in g_row.iter_mut().zip(y_row).zip(grad_b.iter_mut()) {
+            *g *= d(y);
+            *gb += *g;
+        }
+    }
+}
+
+/// The leaky ReLU's slope below 0.
+fn leaky_slope<E: Real>() -> E {
+    super::c(0.01)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Mat;
+
+    /// The graph the fused op replaces: a product with a column of ones adds the bias,
+    /// then dfdx's own activation ops.
+    fn unfused(pre: Traced<f64>, b: Traced<f64>, act: Activation) -> Traced<f64> {
+        let rows = pre.shape().0;
+        let ones: Mat<f64> = pre.device().ones_like(&(rows, 1));
+        let x = pre + ones.leaky_trace().matmul(b);
+        match act {
+            Activation::Tanh => x.tanh(),
+            Activation::Sigmoid => x.sigmoid(),
+            Activation::Relu => x.relu(),
+            Activation::LeakyRelu => x.prelu(0.01),
+            Activation::Elu => {
+                let negative_part = x.with_empty_tape().negate().relu().negate().exp() - 1.0;
+                x.relu() + negative_part
+            }
+            Activation::Identity => x,
+        }
+    }
+
+    #[test]
+    fn tanh_f32_is_within_5e_7_of_tanh() {
+        let mut worst = 0.0f64;
+        for i in -2_000_000..=2_000_000 {
+            let x = i as f32 * 1e-5 * 1.5; // [−30, 30]
+            let error = (tanh_f32(x) as f64 - (x as f64).tanh()).abs();
+            worst = worst.max(error);
+        }
+        assert!(worst < 5e-7, "largest error {worst}");
+        assert_eq!(tanh_f32(f32::INFINITY), tanh_f32(1e30));
+        assert!(tanh_f32(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn bias_activation_matches_the_unfused_graph_in_value_and_gradient() {
+        let dev = Cpu::seed_from_u64(7);
+        let (rows, cols) = (13, 5);
+        // Values on both sides of 0 and a few far out, where tanh and σ saturate.
+        let x_values: Vec<f64> = (0..rows * 3)
+            .map(|i| ((i * 37 % 29) as f64 - 14.0) / 3.0)
+            .collect();
+        let mut x: Mat<f64> = dev.zeros_like(&(rows, 3));
+        x.copy_from(&x_values);
+        let mut w: Mat<f64> = dev.zeros_like(&(3, cols));
+        w.copy_from(
+            &(0..3 * cols)
+                .map(|i| (i as f64 - 7.0) * 0.4)
+                .collect::<Vec<_>>(),
+        );
+        let mut b: Mat<f64> = dev.zeros_like(&(1, cols));
+        b.copy_from(&[0.3, -1.2, 0.0, 2.5, -0.05]);
+        // A downstream weighting, so that every output cell gets a different gradient.
+        let mut weights: Mat<f64> = dev.zeros_like(&(rows, cols));
+        weights.copy_from(
+            &(0..rows * cols)
+                .map(|i| (i % 7) as f64 - 2.5)
+                .collect::<Vec<_>>(),
+        );
+        for act in [
+            Activation::Tanh,
+            Activation::Sigmoid,
+            Activation::Relu,
+            Activation::LeakyRelu,
+            Activation::Elu,
+            Activation::Identity,
+        ] {
+            let run = |fused: bool| {
+                let pre = x.clone().leaky_trace().matmul(w.clone().leaky_trace());
+                let y = match fused {
+                    true => bias_activation(pre, b.clone().leaky_trace(), act),
+                    false => unfused(pre, b.clone().leaky_trace(), act),
+                };
+                let values = y.as_vec();
+                let grads = (y * weights.clone()).square().sum::<(), _>().backward();
+                (
+                    values,
+                    grads.get(&x).as_vec(),
+                    grads.get(&w).as_vec(),
+                    grads.get(&b).as_vec(),
+                )
+            };
+            let (fused, plain) = (run(true), run(false));
+            let close = |a: &[f64], b: &[f64], what: &str| {
+                for (i, (p, q)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (p - q).abs() <= 1e-12 * (1.0 + q.abs()),
+                        "{act:?} {what}[{i}]: {p} vs {q}"
+                    );
+                }
+            };
+            close(&fused.0, &plain.0, "value");
+            close(&fused.1, &plain.1, "d/dx");
+            close(&fused.2, &plain.2, "d/dW");
+            close(&fused.3, &plain.3, "d/db");
+        }
+    }
+}
