@@ -13,6 +13,10 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::time::Duration;
 
+/// The binary's allocator (see `src/main.rs`), so that the bench times what `fit` runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn model(name: &str) -> pdgc::ModelSpec {
     let path = format!("{}/models/{name}.pdg", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).expect("shipped model");
