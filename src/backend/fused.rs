@@ -80,6 +80,131 @@ where
     out.put_tape(tape)
 }
 
+/// log Σ_k π_jk N(z_tj | μ_jk, σ²_jk) for every row t and dimension j: the Gaussian
+/// mixtures' log-density (eq. 21–22) as one op, for z (rows × n) and the mixtures'
+/// log-weights log π, means μ and log-variances η = log σ² (each n × K).
+///
+/// The unfused graph broadcast everything to (rows, n, K) and ran about a dozen ops
+/// there, each forward and backward. Here each cell's K terms a_k = log π_k − ½η_k −
+/// ½(z − μ_k)²/σ²_k − ½ log 2π are formed, log-sum-exp'd (shifted by their largest),
+/// and recomputed in the backward pass, where with the responsibilities r_k =
+/// exp(a_k − out) and the output's gradient g:
+/// ∂/∂z = −g Σ_k r_k (z − μ_k)/σ²_k, ∂/∂log π_k = g r_k, ∂/∂μ_k = g r_k (z − μ_k)/σ²_k,
+/// ∂/∂η_k = g r_k ((z − μ_k)²/σ²_k − 1)/2.
+pub(crate) fn mixture_log_density<E: Real>(
+    z: Traced<E>,
+    log_pi: Traced<E>,
+    means: Traced<E>,
+    log_vars: Traced<E>,
+) -> Traced<E>
+where
+    Cpu: Device<E>,
+{
+    let (rows, n) = *z.shape();
+    let k = log_pi.shape().1;
+    for t in [&log_pi, &means, &log_vars] {
+        assert_eq!(
+            *t.shape(),
+            (n, k),
+            "one mixture of K components per dimension"
+        );
+    }
+    let (z, tape) = z.split_tape();
+    let (log_pi, pi_tape) = log_pi.split_tape();
+    let (means, means_tape) = means.split_tape();
+    let (log_vars, vars_tape) = log_vars.split_tape();
+    let mut tape = tape.merge(pi_tape).merge(means_tape).merge(vars_tape);
+    let mixtures = Mixtures {
+        k,
+        log_pi: contents(&log_pi),
+        means: contents(&means),
+        inv_vars: contents(&log_vars).iter().map(|&v| (-v).exp()).collect(),
+        offsets: contents(&log_vars)
+            .iter()
+            .map(|&v| super::c::<E>(-0.5 * crate::numeric::LN_2PI) - v * super::c(0.5))
+            .collect(),
+    };
+    let z_values = contents(&z);
+    let mut terms = vec![E::zero(); k];
+    let values: Vec<E> = z_values
+        .iter()
+        .enumerate()
+        .map(|(i, &zv)| mixtures.log_density(i % n, zv, &mut terms))
+        .collect();
+    let mut out: super::Mat<E> = z.device().zeros_like(&(rows, n));
+    out.copy_from(&values);
+    let ghosts = (
+        out.ghost(),
+        z.ghost(),
+        log_pi.ghost(),
+        means.ghost(),
+        log_vars.ghost(),
+    );
+    tape.add_backward_op(move |grads| {
+        let (out, z, log_pi, means, log_vars) = ghosts;
+        let g = E::cells(grads.get_or_alloc_mut(&out)?).to_vec();
+        let mut d_pi = vec![E::zero(); n * k];
+        let mut d_means = vec![E::zero(); n * k];
+        let mut d_vars = vec![E::zero(); n * k];
+        let d_z = E::cells(grads.get_or_alloc_mut(&z)?);
+        let (half, one) = (super::c::<E>(0.5), E::one());
+        for (i, ((&zv, &lv), &gv)) in z_values.iter().zip(&values).zip(&g).enumerate() {
+            let j = i % n;
+            mixtures.terms(j, zv, &mut terms);
+            let mut dz = E::zero();
+            for (c, &a) in terms.iter().enumerate() {
+                let at = j * k + c;
+                let r = gv * (a - lv).exp();
+                let scaled = (zv - mixtures.means[at]) * mixtures.inv_vars[at];
+                dz -= r * scaled;
+                d_pi[at] += r;
+                d_means[at] += r * scaled;
+                d_vars[at] += r * half * (scaled * (zv - mixtures.means[at]) - one);
+            }
+            d_z[i] += dz;
+        }
+        for (t, d) in [(&log_pi, d_pi), (&means, d_means), (&log_vars, d_vars)] {
+            for (acc, v) in E::cells(grads.get_or_alloc_mut(t)?).iter_mut().zip(d) {
+                *acc += v;
+            }
+        }
+        Ok(())
+    });
+    out.put_tape(tape)
+}
+
+/// The mixtures' numbers, row-major (n × K), as the kernel reads them.
+struct Mixtures<E> {
+    k: usize,
+    log_pi: Vec<E>,
+    means: Vec<E>,
+    inv_vars: Vec<E>,
+    /// −½ log 2π − ½η_k: each component's log-density without its quadratic term.
+    offsets: Vec<E>,
+}
+
+impl<E: Real> Mixtures<E> {
+    /// terms[k] ← a_k, dimension j's log π_k + log N(z | μ_k, σ²_k).
+    #[inline]
+    fn terms(&self, j: usize, z: E, terms: &mut [E]) {
+        let at = j * self.k;
+        for (c, a) in terms.iter_mut().enumerate() {
+            let d = z - self.means[at + c];
+            *a = self.log_pi[at + c] + self.offsets[at + c]
+                - super::c::<E>(0.5) * d * d * self.inv_vars[at + c];
+        }
+    }
+
+    /// log Σ_k exp(a_k), shifted by the largest a_k.
+    #[inline]
+    fn log_density(&self, j: usize, z: E, terms: &mut [E]) -> E {
+        self.terms(j, z, terms);
+        let top = terms.iter().fold(E::neg_infinity(), |m, &a| m.max(a));
+        let sum = terms.iter().fold(E::zero(), |s, &a| s + (a - top).exp());
+        top + sum.ln()
+    }
+}
+
 /// A tensor's numbers, copied out (dfdx's `as_vec` walks them index by index).
 fn contents<E: Real, T>(t: &Tensor<(usize, usize), E, Cpu, T>) -> Vec<E>
 where
@@ -178,6 +303,77 @@ mod tests {
                 x.relu() + negative_part
             }
             Activation::Identity => x,
+        }
+    }
+
+    /// The graph `mixture_log_density` replaces: everything broadcast to (rows, n, K).
+    fn unfused_mixture(
+        z: Traced<f64>,
+        log_pi: Traced<f64>,
+        means: Traced<f64>,
+        log_vars: Traced<f64>,
+    ) -> Traced<f64> {
+        let (rows, n) = *z.shape();
+        let shape = (rows, n, log_pi.shape().1);
+        let z = z.broadcast_like::<_, Axis<2>>(&shape);
+        let means = means.broadcast_like::<_, Axis<0>>(&shape);
+        let log_vars = log_vars.broadcast_like::<_, Axis<0>>(&shape);
+        let log_pi = log_pi.broadcast_like::<_, Axis<0>>(&shape);
+        let inv_var = log_vars.with_empty_tape().negate().exp();
+        let quad = (z - means).square() * inv_var;
+        let ln_2pi = crate::numeric::LN_2PI;
+        let comp = log_pi - log_vars * 0.5 - quad * 0.5 - 0.5 * ln_2pi;
+        comp.logsumexp::<(usize, usize), Axis<2>>()
+    }
+
+    fn matrix(dev: &Cpu, rows: usize, cols: usize, f: impl Fn(usize) -> f64) -> Mat<f64> {
+        let mut t: Mat<f64> = dev.zeros_like(&(rows, cols));
+        t.copy_from(&(0..rows * cols).map(f).collect::<Vec<_>>());
+        t
+    }
+
+    #[test]
+    fn mixture_log_density_matches_the_unfused_graph_in_value_and_gradient() {
+        let dev = Cpu::seed_from_u64(3);
+        let (rows, n, k) = (17, 3, 4);
+        // Rows near and far from the components (far: one component dominates and the
+        // others' responsibilities underflow), and a padding-like component of log-weight
+        // −1e30 as the mixtures of fewer components have.
+        let z = matrix(&dev, rows, n, |i| ((i * 13 % 23) as f64 - 11.0) * 0.9);
+        let log_pi = matrix(&dev, n, k, |i| match i % k {
+            3 if i / k == 1 => -1e30,
+            c => (c as f64 * 0.7).sin(),
+        });
+        let means = matrix(&dev, n, k, |i| (i as f64 - 6.0) * 0.8);
+        let log_vars = matrix(&dev, n, k, |i| ((i * 5 % 7) as f64 - 3.0) * 0.6);
+        let weights = matrix(&dev, rows, n, |i| (i % 5) as f64 - 1.5);
+        let run = |fused: bool| {
+            let args = (
+                z.clone().leaky_trace(),
+                log_pi.clone().leaky_trace(),
+                means.clone().leaky_trace(),
+                log_vars.clone().leaky_trace(),
+            );
+            let y = match fused {
+                true => mixture_log_density(args.0, args.1, args.2, args.3),
+                false => unfused_mixture(args.0, args.1, args.2, args.3),
+            };
+            let values = y.as_vec();
+            let grads = (y * weights.clone()).sum::<(), _>().backward();
+            let g = |t: &Mat<f64>| grads.get(t).as_vec();
+            [values, g(&z), g(&log_pi), g(&means), g(&log_vars)]
+        };
+        let (fused, plain) = (run(true), run(false));
+        for (what, (a, b)) in ["value", "d/dz", "d/dlog_pi", "d/dmeans", "d/dlog_vars"]
+            .iter()
+            .zip(fused.iter().zip(&plain))
+        {
+            for (i, (p, q)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    (p - q).abs() <= 1e-11 * (1.0 + q.abs()),
+                    "{what}[{i}]: {p} vs {q}"
+                );
+            }
         }
     }
 

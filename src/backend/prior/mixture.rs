@@ -9,9 +9,9 @@
 
 use super::{Part, PriorFamily};
 use crate::backend::params::{ParamStore, VarBuilder};
-use crate::backend::{c, clamp_log_var, Mat, Real, Traced};
+use crate::backend::{c, clamp_log_var, fused, Mat, Real, Traced};
 use crate::matrix::Matrix;
-use crate::numeric::{Mixture, LN_2PI};
+use crate::numeric::Mixture;
 use crate::spec::{Family, Prior};
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
@@ -179,17 +179,8 @@ where
     Cpu: Device<E>,
 {
     fn log_density(&self, store: &ParamStore<E>, z: Traced<E>) -> Traced<E> {
-        let (b, n) = *z.shape();
-        let shape = (b, n, self.k_max);
         let (log_pi, means, log_vars) = self.tensors(store);
-        let z = z.broadcast_like::<_, Axis<2>>(&shape);
-        let means = means.broadcast_like::<_, Axis<0>>(&shape);
-        let log_vars = log_vars.broadcast_like::<_, Axis<0>>(&shape);
-        let log_pi = log_pi.broadcast_like::<_, Axis<0>>(&shape);
-        let inv_var = log_vars.with_empty_tape().negate().exp();
-        let quad = (z - means).square() * inv_var;
-        let comp = log_pi - log_vars * c::<E>(0.5) - quad * c::<E>(0.5) - c::<E>(0.5 * LN_2PI);
-        comp.logsumexp::<(usize, usize), Axis<2>>()
+        fused::mixture_log_density(z, log_pi, means, log_vars)
     }
 
     fn fitted(&self, store: &ParamStore<E>) -> Vec<Mixture> {
