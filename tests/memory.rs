@@ -3,7 +3,9 @@
 //!
 //! dfdx's buffer cache once kept every epoch's data, noise and constants (tensors made
 //! with `tensor_from_vec` give their buffer to the cache when dropped, and nothing took
-//! them back): 235 KB an epoch at T = 5000, and `pdgc compare` ran out of 24 GB.
+//! them back): 235 KB an epoch at T = 5000, and `pdgc compare` ran out of 24 GB. The
+//! cache is now off altogether (it is not thread-safe, and a step's chunks run in
+//! parallel); this test keeps it that way.
 
 use pdgc::backend::Model;
 use pdgc::matrix::Matrix;

@@ -33,6 +33,7 @@ use prior::PriorFamily;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
+use std::ops::Range;
 
 pub use optim::AdamState;
 pub use params::ParamInfo;
@@ -254,7 +255,7 @@ where
     /// without an encoder.
     log_var: Option<usize>,
     /// The prior family (or families) of the latent dimensions.
-    prior: Box<dyn PriorFamily<E>>,
+    prior: Box<dyn PriorFamily<E> + Send + Sync>,
     /// The likelihood's learned log σ² ((1, m), or (1, 1) shared), if it learns them.
     noise_log_var: Option<usize>,
     /// Adam over every parameter: what `step` trains with.
@@ -274,10 +275,11 @@ where
     /// A fresh model for `spec`, for data with `rows` rows (Half-VAE needs the count),
     /// initialised from `seed`.
     pub fn new(spec: &ModelSpec, rows: usize, seed: u64) -> Self {
+        // dfdx's allocation cache stays off: it is not safe to use from two threads at
+        // once (`try_pop` checks for a buffer, then takes it under a second lock, and
+        // panics when another thread took it in between), and the chunks of a step run
+        // in parallel. The binary's allocator (mimalloc) keeps freed pages instead.
         let dev = Cpu::seed_from_u64(seed);
-        // Every epoch allocates the same buffers: the cache hands them back instead of
-        // asking the OS for fresh zeroed pages each time.
-        dev.enable_cache();
         let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f1a_7e00);
         let (m, n) = (spec.m(), spec.n());
         let mut params = ParamStore::new(dev.clone());
@@ -352,7 +354,7 @@ where
     }
 
     fn tensor(&self, x: &Matrix) -> Mat<E> {
-        cached_tensor(&self.dev, x.data.iter().map(|&v| c(v)), (x.rows, x.cols))
+        tensor_of(&self.dev, x.data.iter().map(|&v| c(v)), (x.rows, x.cols))
     }
 
     fn traced(&self, i: usize) -> Traced<E> {
@@ -382,9 +384,18 @@ where
         self.linear(self.hidden(z, &self.decoder), &self.decoder.out)
     }
 
-    /// Posterior means and log-variances of the rows `y` (all rows for Half-VAE).
-    fn posterior(&self, y: &Mat<E>) -> (Traced<E>, Traced<E>) {
+    /// Posterior means and log-variances of the rows `y`, which are the rows `range` of
+    /// the batch (Half-VAE reads those rows of its per-row parameters).
+    fn posterior(&self, y: &Mat<E>, range: Range<usize>) -> (Traced<E>, Traced<E>) {
         let rows = y.shape().0;
+        // A per-row parameter's rows for `range`: the whole tensor when it is all of it.
+        let rows_of = |i: usize| {
+            let t = self.traced(i);
+            match t.shape().0 == range.len() {
+                true => t,
+                false => t.slice((range.clone(), ..)),
+            }
+        };
         let n = self.spec.n();
         let mu = match (&self.encoder, self.free_means) {
             (Some(enc), _) => {
@@ -396,7 +407,7 @@ where
                 }
                 self.linear(h, &enc.out)
             }
-            (None, Some(means)) => self.traced(means),
+            (None, Some(means)) => rows_of(means),
             (None, None) => unreachable!("a model without an encoder has free means"),
         };
         let lv = match (&self.spec.posterior_variance, self.log_var) {
@@ -408,7 +419,7 @@ where
                 .traced(i)
                 .reshape_like(&(n,))
                 .broadcast_like::<_, Axis<0>>(&(rows, n)),
-            (PosteriorVariance::PerSample, Some(i)) => self.traced(i),
+            (PosteriorVariance::PerSample, Some(i)) => rows_of(i),
             _ => unreachable!("posterior variance parameters match the spec"),
         };
         (mu, clamp_log_var(lv))
@@ -434,30 +445,34 @@ where
     /// log q(z̃_tj) − log p_j(z̃_tj) for every row and dimension, for the noise `e`: the
     /// summands of the objective's KL term, computed by the same code.
     pub fn kl_elements(&self, y: &Matrix, e: &Matrix) -> Matrix {
-        let (mu, lv) = self.posterior(&self.tensor(y));
+        let (mu, lv) = self.posterior(&self.tensor(y), 0..y.rows);
         let sd = (lv.with_empty_tape() * c::<E>(0.5)).exp();
         let z = mu + sd * self.tensor(e);
         to_matrix(&(self.log_q_elements(lv, e) - self.log_prior_elements(z)))
     }
 
-    /// The objective for the rows `y` with the given noise: one ε matrix (rows × n) per
-    /// Monte-Carlo sample. Returns the traced loss and its terms as numbers.
-    fn objective(&self, y: &Matrix, eps: &[Matrix]) -> (Scalar<E>, Step) {
+    /// The objective's share from the rows `chunk.rows` of a batch of `chunk.of` rows:
+    /// `y` holds those rows, and `eps` their noise, one ε matrix (rows × n) per
+    /// Monte-Carlo sample. Every term is divided by the whole batch's size, so the shares
+    /// of a batch's chunks add up to its objective. Returns the traced loss and its terms
+    /// as numbers.
+    fn objective(&self, y: &Matrix, eps: &[Matrix], chunk: &Chunk) -> (Scalar<E>, Step) {
         assert!(!eps.is_empty(), "at least one Monte-Carlo sample");
+        assert_eq!(y.rows, chunk.rows.len(), "y holds the chunk's rows");
         let yt = self.tensor(y);
         let (rows, m) = (y.rows, y.cols);
         let n = self.spec.n();
-        let scale = 1.0 / (rows * m) as f64;
+        let scale = 1.0 / (chunk.of * m) as f64;
         let beta = self.beta;
         let samples = eps.len() as f64;
-        let (mu, lv) = self.posterior(&yt);
+        let (mu, lv) = self.posterior(&yt, chunk.rows.clone());
         let lv_values = lv.as_vec();
         let posterior_variances = (0..n)
             .map(|j| {
                 (0..rows)
                     .map(|r| lv_values[r * n + j].to_f64().unwrap_or(f64::NAN).exp())
                     .sum::<f64>()
-                    / rows as f64
+                    / chunk.of as f64
             })
             .collect();
         let mut total: Option<Scalar<E>> = None;
@@ -643,13 +658,52 @@ where
 
     /// The objective's value and terms, without a step.
     pub fn evaluate(&self, y: &Matrix, eps: &[Matrix]) -> Terms {
-        self.objective(y, eps).1.terms
+        self.objective(y, eps, &Chunk::all(y.rows)).1.terms
+    }
+
+    /// The objective over the rows `y` and its gradients, computed chunk by chunk
+    /// ([`Chunk::plan`]): the chunks run in parallel on the current rayon pool, and their
+    /// terms and gradients are added in chunk order, so the result does not depend on
+    /// the number of threads.
+    fn backward(&self, y: &Matrix, eps: &[Matrix]) -> (Step, Gradients<E, Cpu>) {
+        use rayon::prelude::*;
+        let chunks = Chunk::plan(y.rows);
+        let run = |chunk: &Chunk| {
+            let rows = |m: &Matrix| match chunk.rows.len() == m.rows {
+                true => m.clone(),
+                false => m.row_range(chunk.rows.clone()),
+            };
+            let noise: Vec<Matrix> = eps.iter().map(rows).collect();
+            let (loss, step) = self.objective(&rows(y), &noise, chunk);
+            (step, loss.backward())
+        };
+        let mut parts = chunks.par_iter().map(run).collect::<Vec<_>>().into_iter();
+        let (mut step, mut grads) = parts.next().expect("at least one chunk");
+        for (other, mut other_grads) in parts {
+            step.terms.add_scaled(&other.terms, 1.0);
+            for (v, o) in step
+                .posterior_variances
+                .iter_mut()
+                .zip(&other.posterior_variances)
+            {
+                *v += o;
+            }
+            for i in 0..self.params.len() {
+                let p = self.params.value(i);
+                let from = other_grads.get_or_alloc_mut(p).expect("gradient buffer");
+                let from = E::cells(from).to_vec();
+                let into = E::cells(grads.get_or_alloc_mut(p).expect("gradient buffer"));
+                for (a, b) in into.iter_mut().zip(from) {
+                    *a += b;
+                }
+            }
+        }
+        (step, grads)
     }
 
     /// The objective and its gradient with respect to every parameter, in `parameters()` order.
     pub fn gradients(&self, y: &Matrix, eps: &[Matrix]) -> (Terms, Vec<Vec<f64>>) {
-        let (loss, Step { terms, .. }) = self.objective(y, eps);
-        let mut grads = loss.backward();
+        let (Step { terms, .. }, mut grads) = self.backward(y, eps);
         let g = (0..self.params.len())
             .map(|i| {
                 let p = self.params.value(i);
@@ -668,9 +722,9 @@ where
 
     /// One Adam step on the objective; reports the terms before the step.
     pub fn step(&mut self, y: &Matrix, eps: &[Matrix]) -> Step {
-        let (loss, mut step) = self.objective(y, eps);
+        let (mut step, grads) = self.backward(y, eps);
         // A non-finite objective moves nothing; the caller decides whether training goes on.
-        step.applied = step.terms.loss.is_finite() && self.optimiser.step(&mut self.params, loss);
+        step.applied = step.terms.loss.is_finite() && self.optimiser.step(&mut self.params, grads);
         step
     }
 
@@ -685,7 +739,7 @@ where
         let lr = self.spec.train.lr;
         self.prior_optimiser
             .get_or_insert_with(|| Adam::new(lr, prior))
-            .step(&mut self.params, loss);
+            .step(&mut self.params, loss.backward());
         before
     }
 
@@ -705,8 +759,8 @@ where
         let mut adam = Adam::new(self.spec.train.lr, own);
         for _ in 0..steps {
             let eps = fresh.draw_noise(y.rows, &mut rng);
-            let (loss, _) = fresh.objective(y, &eps);
-            adam.step(&mut fresh.params, loss);
+            let (_, grads) = fresh.backward(y, &eps);
+            adam.step(&mut fresh.params, grads);
         }
         fresh
     }
@@ -781,7 +835,7 @@ where
     /// Posterior means and standard deviations of the rows `y` (for Half-VAE, of the
     /// training rows whatever `y` is).
     pub fn encode(&self, y: &Matrix) -> (Matrix, Matrix) {
-        let (mu, lv) = self.posterior(&self.tensor(y));
+        let (mu, lv) = self.posterior(&self.tensor(y), 0..y.rows);
         let sd = to_matrix(&lv).map(|v| (0.5 * v).exp());
         (to_matrix(&mu), sd)
     }
@@ -816,6 +870,40 @@ where
     /// Replaces the values of parameter `i` (finite-difference checks, loading).
     pub fn set_parameter(&mut self, i: usize, values: &[f64]) {
         self.params.set(i, values);
+    }
+}
+
+/// Rows `rows` of a batch of `of` rows: the part of a step one thread computes.
+#[derive(Debug, Clone, PartialEq)]
+struct Chunk {
+    rows: Range<usize>,
+    of: usize,
+}
+
+impl Chunk {
+    /// Rows per chunk at least: below this a chunk's fixed costs outweigh what a second
+    /// thread gains.
+    const MIN_ROWS: usize = 1024;
+    /// Chunks per batch at most.
+    const MAX: usize = 8;
+
+    fn all(rows: usize) -> Chunk {
+        Chunk {
+            rows: 0..rows,
+            of: rows,
+        }
+    }
+
+    /// How a batch of `rows` rows is split: a function of `rows` alone, never of the
+    /// thread count, so that a fit is the same number for number on any pool.
+    fn plan(rows: usize) -> Vec<Chunk> {
+        let count = (rows / Self::MIN_ROWS).clamp(1, Self::MAX);
+        (0..count)
+            .map(|c| Chunk {
+                rows: c * rows / count..(c + 1) * rows / count,
+                of: rows,
+            })
+            .collect()
     }
 }
 
@@ -900,13 +988,14 @@ where
     }
 }
 
-/// A tensor holding `values`, in a buffer taken from the device's cache.
+/// A tensor holding `values`.
 ///
-/// `tensor_from_vec` adopts its Vec, and when the tensor is dropped the buffer goes into
-/// the cache, from which only the device's own allocations take: with the cache on, each
-/// epoch's data, noise and constants stayed allocated for good (235 KB an epoch at
-/// T = 5000, 1 GB over a 4000-epoch fit; `pdgc compare` with two jobs ran out of 24 GB).
-pub(crate) fn cached_tensor<E: Dtype>(
+/// dfdx's allocation cache must stay off (see `Model::new`) for this too: with it on,
+/// `tensor_from_vec` gives its Vec to the cache when the tensor is dropped, and only the
+/// device's own allocations take from it, so each epoch's data, noise and constants
+/// stayed allocated for good (1 GB over a 4000-epoch fit at T = 5000;
+/// `tests/memory.rs`).
+pub(crate) fn tensor_of<E: Dtype>(
     dev: &Cpu,
     values: impl Iterator<Item = E>,
     shape: (usize, usize),
@@ -914,10 +1003,7 @@ pub(crate) fn cached_tensor<E: Dtype>(
 where
     Cpu: Device<E>,
 {
-    let values: Vec<E> = values.collect();
-    let mut t: Mat<E> = dev.zeros_like(&shape);
-    t.copy_from(&values);
-    t
+    dev.tensor_from_vec(values.collect(), shape)
 }
 
 /// A (rows, cols) tensor's values as a host matrix.
@@ -943,4 +1029,88 @@ where
     Cpu: Device<E>,
 {
     t.clamp(LOG_VAR_RANGE.0, LOG_VAR_RANGE.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Models whose objectives read the rows differently: an encoder with one variance
+    /// per dimension, Half-VAE's per-row means and variances, the importance-weighted
+    /// bound (per-row weights), quadrature, and a learned noise variance.
+    const MODELS: [&str; 4] = [
+        "observed x[3]\nlatent z[2] ~ gmm(K = 3)\nencoder { dense 5 tanh }\ndecoder { dense 4 tanh }\nlikelihood gaussian(learned)",
+        "observed x[2]\nlatent z[2] ~ gmm(K = 2)\nencoder none\ndecoder { dense 3 tanh }\nposterior variance per_sample\ntrain { samples 2 }",
+        "observed x[3]\nlatent z[2] ~ gmm(K = 2)\nencoder { dense 4 relu }\ndecoder linear\ntrain { samples 3; bound iwae }",
+        "observed x[3]\nlatent z[2] ~ shared gmm(K = 2)\nencoder { dense 4 tanh }\ndecoder { dense 4 elu }\nposterior variance per_sample\nkl quadrature(5)",
+    ];
+
+    fn problem<E: Real>(text: &str, rows: usize) -> (Model<E>, Matrix, Vec<Matrix>)
+    where
+        Cpu: Device<E>,
+        StandardNormal: Distribution<E>,
+    {
+        let spec = crate::compile(text).expect("the test models check");
+        let model = Model::<E>::new(&spec, rows, 5);
+        let y = Matrix::from_fn(rows, spec.m(), |r, c| {
+            ((r * 7 + c * 3) % 11) as f64 / 5.0 - 1.0
+        });
+        let eps = model.draw_noise(rows, &mut StdRng::seed_from_u64(6));
+        (model, y, eps)
+    }
+
+    #[test]
+    fn a_batch_is_split_into_chunks_by_its_size_alone() {
+        assert_eq!(Chunk::plan(1000), vec![Chunk::all(1000)]);
+        let plan = Chunk::plan(5000);
+        assert_eq!(plan.len(), 4);
+        assert_eq!(plan[0].rows, 0..1250);
+        assert_eq!(plan[3].rows, 3750..5000);
+        assert_eq!(Chunk::plan(1_000_000).len(), Chunk::MAX);
+    }
+
+    /// The chunked objective (what `step` and `gradients` use) is the whole batch's
+    /// objective: value, terms and every gradient, in f64.
+    #[test]
+    fn chunks_add_up_to_the_whole_batch() {
+        let rows = 2 * Chunk::MIN_ROWS + 5;
+        assert_eq!(Chunk::plan(rows).len(), 2);
+        for text in MODELS {
+            let (model, y, eps) = problem::<f64>(text, rows);
+            let (terms, chunked) = model.gradients(&y, &eps);
+            let (loss, whole) = model.objective(&y, &eps, &Chunk::all(rows));
+            let mut grads = loss.backward();
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-10 * (1.0 + b.abs());
+            assert!(close(terms.loss, whole.terms.loss), "{text}: loss");
+            assert!(close(terms.log_p, whole.terms.log_p), "{text}: log p");
+            assert!(close(terms.reconstruction, whole.terms.reconstruction));
+            for (i, g) in chunked.iter().enumerate() {
+                let p = model.params.value(i);
+                grads.get_or_alloc_mut(p).expect("gradient buffer");
+                for (a, b) in g.iter().zip(grads.get(p).as_vec()) {
+                    assert!(close(*a, b), "{text}: parameter {i}: {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    /// Training steps give the same numbers, bit for bit, on one thread and on two.
+    #[test]
+    fn steps_do_not_depend_on_the_thread_count() {
+        let rows = 4 * Chunk::MIN_ROWS;
+        let train = |threads: usize, text: &str| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a thread pool");
+            pool.install(|| {
+                let (mut model, y, eps) = problem::<f32>(text, rows);
+                let losses: Vec<f64> = (0..3).map(|_| model.step(&y, &eps).terms.loss).collect();
+                (losses, model.parameters())
+            })
+        };
+        for text in MODELS {
+            assert_eq!(train(1, text), train(2, text), "{text}");
+        }
+    }
 }

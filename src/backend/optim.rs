@@ -4,7 +4,7 @@
 //! `Gradients::leaky()` keyed by each parameter tensor.
 
 use super::params::ParamStore;
-use super::{Real, Scalar};
+use super::Real;
 use dfdx::optim::AdamConfig;
 use dfdx::prelude::*;
 
@@ -36,11 +36,10 @@ where
         }
     }
 
-    /// One step of this optimiser's parameters down the gradient of `loss`, all or
-    /// nothing: when any gradient entry is not finite no parameter moves (NumPyro's stable
-    /// update) and the step returns false.
-    pub fn step(&mut self, store: &mut ParamStore<E>, loss: Scalar<E>) -> bool {
-        let mut grads = loss.backward();
+    /// One step of this optimiser's parameters down the gradients `grads` (a loss's
+    /// `backward()`), all or nothing: when any gradient entry is not finite no parameter
+    /// moves (NumPyro's stable update) and the step returns false.
+    pub fn step(&mut self, store: &mut ParamStore<E>, mut grads: Gradients<E, Cpu>) -> bool {
         for &i in &self.params {
             let p = store.value(i);
             grads.get_or_alloc_mut(p).expect("gradient buffer");

@@ -121,7 +121,7 @@ where
             self.names[i]
         );
         // A new tensor has a new id: the optimiser's moments for this parameter restart.
-        self.values[i] = super::cached_tensor(&self.dev, values.iter().map(|&v| c::<E>(v)), shape);
+        self.values[i] = super::tensor_of(&self.dev, values.iter().map(|&v| c::<E>(v)), shape);
     }
 
     /// Parameter `i`'s values, row-major.

@@ -43,7 +43,7 @@ pub(crate) fn build<E: Real + 'static>(
     dev: &Cpu,
     vb: &mut VarBuilder<'_, E>,
     rng: &mut StdRng,
-) -> Box<dyn PriorFamily<E>>
+) -> Box<dyn PriorFamily<E> + Send + Sync>
 where
     Cpu: Device<E>,
 {
