@@ -125,12 +125,29 @@ where
             .collect(),
     };
     let z_values = contents(&z);
-    let mut terms = vec![E::zero(); k];
-    let values: Vec<E> = z_values
+    // Each cell's K terms, shifted by their largest, then exponentiated in one pass (the
+    // loop vectorises) and normalised: the responsibilities, which the backward pass
+    // reads instead of recomputing them.
+    let mut responsibilities = vec![E::zero(); z_values.len() * k];
+    let mut values = vec![E::zero(); z_values.len()];
+    for (i, (&zv, terms)) in z_values
         .iter()
+        .zip(responsibilities.chunks_exact_mut(k))
         .enumerate()
-        .map(|(i, &zv)| mixtures.log_density(i % n, zv, &mut terms))
-        .collect();
+    {
+        mixtures.terms(i % n, zv, terms);
+        let top = terms.iter().fold(E::neg_infinity(), |m, &a| m.max(a));
+        terms.iter_mut().for_each(|a| *a -= top);
+        values[i] = top;
+    }
+    responsibilities
+        .iter_mut()
+        .for_each(|a| *a = a.kernel_exp());
+    for (value, r) in values.iter_mut().zip(responsibilities.chunks_exact_mut(k)) {
+        let sum = r.iter().fold(E::zero(), |s, &a| s + a);
+        *value += sum.ln();
+        r.iter_mut().for_each(|a| *a /= sum);
+    }
     let mut out: super::Mat<E> = z.device().zeros_like(&(rows, n));
     out.copy_from(&values);
     let ghosts = (
@@ -148,13 +165,16 @@ where
         let mut d_vars = vec![E::zero(); n * k];
         let d_z = E::cells(grads.get_or_alloc_mut(&z)?);
         let (half, one) = (super::c::<E>(0.5), E::one());
-        for (i, ((&zv, &lv), &gv)) in z_values.iter().zip(&values).zip(&g).enumerate() {
+        let cells = z_values
+            .iter()
+            .zip(&g)
+            .zip(responsibilities.chunks_exact(k));
+        for (i, ((&zv, &gv), rs)) in cells.enumerate() {
             let j = i % n;
-            mixtures.terms(j, zv, &mut terms);
             let mut dz = E::zero();
-            for (c, &a) in terms.iter().enumerate() {
+            for (c, &r) in rs.iter().enumerate() {
                 let at = j * k + c;
-                let r = gv * (a - lv).exp();
+                let r = gv * r;
                 let scaled = (zv - mixtures.means[at]) * mixtures.inv_vars[at];
                 dz -= r * scaled;
                 d_pi[at] += r;
@@ -194,15 +214,6 @@ impl<E: Real> Mixtures<E> {
                 - super::c::<E>(0.5) * d * d * self.inv_vars[at + c];
         }
     }
-
-    /// log Σ_k exp(a_k), shifted by the largest a_k.
-    #[inline]
-    fn log_density(&self, j: usize, z: E, terms: &mut [E]) -> E {
-        self.terms(j, z, terms);
-        let top = terms.iter().fold(E::neg_infinity(), |m, &a| m.max(a));
-        let sum = terms.iter().fold(E::zero(), |s, &a| s + (a - top).exp());
-        top + sum.ln()
-    }
 }
 
 /// A tensor's numbers, copied out (dfdx's `as_vec` walks them index by index).
@@ -231,6 +242,41 @@ fn add_then<E: Real>(values: &mut [E], bias: &[E], f: impl Fn(E) -> E) {
 fn sigmoid<E: Real>(x: E) -> E {
     let half = super::c::<E>(0.5);
     half + half * (x * half).kernel_tanh()
+}
+
+/// e^x for f32 as Cephes' `expf` computes it: x = n ln 2 + r with |r| ≤ ½ ln 2, a degree-6
+/// polynomial for e^r, and 2^n put into the exponent bits. n is rounded by adding and
+/// subtracting 1.5·2^23, not by `round`, so that loops over it vectorise without SSE4.
+/// Within 2e-7 (relative) of e^x; 0 below −87.3, where e^x leaves f32's normal range
+/// (`exp_f32_is_within_2e_7_of_exp`).
+#[inline]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    const LOWEST: f32 = -87.336_55;
+    const HIGHEST: f32 = 88.722_84;
+    const ROUND: f32 = 12_582_912.0; // 1.5·2^23
+    const LN2_HIGH: f32 = 0.693_359_4;
+    const LN2_LOW: f32 = -2.121_944_4e-4;
+    const P: [f32; 6] = [
+        1.987_569_1e-4,
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        1.666_666_5e-1,
+        5.000_000_1e-1,
+    ];
+    let clamped = x.clamp(LOWEST, HIGHEST);
+    let n = (clamped * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = clamped - n * LN2_HIGH - n * LN2_LOW;
+    let mut p = P[0];
+    for &c in &P[1..] {
+        p = p * r + c;
+    }
+    let e_r = p * r * r + r + 1.0;
+    let two_n = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    match x < LOWEST {
+        true => 0.0,
+        false => e_r * two_n,
+    }
 }
 
 /// tanh for f32 as Eigen computes it (`generic_fast_tanh_float`): a 13/6 rational
@@ -375,6 +421,24 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn exp_f32_is_within_2e_7_of_exp() {
+        let mut worst = 0.0f64;
+        for i in -1_000_000..=1_000_000 {
+            let x = i as f32 * 8.8e-5; // [−88, 88]
+            let exact = (x as f64).exp();
+            let error = (exp_f32(x) as f64 - exact).abs() / exact;
+            if x > -87.3 {
+                worst = worst.max(error);
+            }
+        }
+        assert!(worst < 2e-7, "largest relative error {worst}");
+        assert_eq!(exp_f32(-100.0), 0.0);
+        assert_eq!(exp_f32(-1e30), 0.0);
+        assert_eq!(exp_f32(0.0), 1.0);
+        assert!(exp_f32(f32::NAN).is_nan());
     }
 
     #[test]

@@ -144,6 +144,9 @@ mod sealed {
         /// tanh as the fused kernels compute it: for f32 a rational approximation whose
         /// loops vectorise, for f64 (the gradient checks) the library's own.
         fn kernel_tanh(self) -> Self;
+
+        /// e^x as the fused kernels compute it: the same split as `kernel_tanh`.
+        fn kernel_exp(self) -> Self;
     }
     impl Engine for f32 {
         fn cells(buffer: &mut <Cpu as Storage<f32>>::Vec) -> &mut [f32] {
@@ -153,6 +156,10 @@ mod sealed {
         fn kernel_tanh(self) -> f32 {
             super::fused::tanh_f32(self)
         }
+        #[inline]
+        fn kernel_exp(self) -> f32 {
+            super::fused::exp_f32(self)
+        }
     }
     impl Engine for f64 {
         fn cells(buffer: &mut <Cpu as Storage<f64>>::Vec) -> &mut [f64] {
@@ -161,6 +168,10 @@ mod sealed {
         #[inline]
         fn kernel_tanh(self) -> f64 {
             self.tanh()
+        }
+        #[inline]
+        fn kernel_exp(self) -> f64 {
+            self.exp()
         }
     }
 }
