@@ -262,7 +262,7 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
         8.333_452e-3,
         4.166_579_6e-2,
         1.666_666_5e-1,
-        5.000_000_1e-1,
+        0.5, // Cephes: 5.0000001201e-1, which is 0.5 in f32
     ];
     let clamped = x.clamp(LOWEST, HIGHEST);
     let n = (clamped * std::f32::consts::LOG2_E + ROUND) - ROUND;
