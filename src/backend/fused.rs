@@ -14,6 +14,7 @@
 use super::{Real, Traced};
 use crate::spec::Activation;
 use dfdx::prelude::*;
+use multiversion::multiversion;
 
 /// act(pre + 1·b): a dense layer's bias and activation, for pre = x·W (rows × cols) and
 /// the bias b (1 × cols).
@@ -140,9 +141,7 @@ where
         terms.iter_mut().for_each(|a| *a -= top);
         values[i] = top;
     }
-    responsibilities
-        .iter_mut()
-        .for_each(|a| *a = a.kernel_exp());
+    exp_in_place(&mut responsibilities);
     for (value, r) in values.iter_mut().zip(responsibilities.chunks_exact_mut(k)) {
         let sum = r.iter().fold(E::zero(), |s, &a| s + a);
         *value += sum.ln();
@@ -216,6 +215,12 @@ impl<E: Real> Mixtures<E> {
     }
 }
 
+/// values[i] ← e^values[i].
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn exp_in_place<E: Real>(values: &mut [E]) {
+    values.iter_mut().for_each(|a| *a = a.kernel_exp());
+}
+
 /// A tensor's numbers, copied out (dfdx's `as_vec` walks them index by index).
 fn contents<E: Real, T>(t: &Tensor<(usize, usize), E, Cpu, T>) -> Vec<E>
 where
@@ -229,6 +234,7 @@ where
 
 /// values[r][j] ← f(values[r][j] + bias[j]).
 #[inline]
+#[multiversion(targets("x86_64+avx2+fma"))]
 fn add_then<E: Real>(values: &mut [E], bias: &[E], f: impl Fn(E) -> E) {
     for row in values.chunks_exact_mut(bias.len()) {
         for (v, &b) in row.iter_mut().zip(bias) {
@@ -313,6 +319,7 @@ pub(crate) fn tanh_f32(x: f32) -> f32 {
 /// output's, with d the derivative as a function of the output; grad_b[j] gathers its
 /// column sums, the bias's gradient.
 #[inline]
+#[multiversion(targets("x86_64+avx2+fma"))]
 fn chain_rule<E: Real>(grad: &mut [E], y: &[E], grad_b: &mut [E], d: impl Fn(E) -> E) {
     let cols = grad_b.len();
     for (g_row, y_row) in grad.chunks_exact_mut(cols).zip(y.chunks_exact(cols)) {
