@@ -1179,6 +1179,36 @@ fn tol_stops_a_fit_early_and_says_where() {
     );
 }
 
+/// A step's rows are split into chunks that run on the thread pool: `--threads 1` and
+/// `--threads 2` write the same sources and fitted model, byte for byte.
+#[test]
+fn a_fit_does_not_depend_on_the_thread_count() {
+    let dir = simulate(2100);
+    let model = dir.join("nonlinear.pdg");
+    let text = std::fs::read_to_string(root().join("models/nonlinear.pdg")).unwrap();
+    std::fs::write(&model, text.replace("dense 64", "dense 16")).unwrap();
+    let mut outputs = Vec::new();
+    for threads in ["1", "2"] {
+        let out = dir.join(format!("fit{threads}"));
+        let o = pdgc(&[
+            "fit",
+            s(&model),
+            s(&dir.join("data.csv")),
+            "-o",
+            s(&out),
+            "--epochs",
+            "15",
+            "--threads",
+            threads,
+            "--no-plots",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let read = |f: &str| std::fs::read(out.join(f)).unwrap();
+        outputs.push((read("sources.csv"), read("model.safetensors")));
+    }
+    assert!(outputs[0] == outputs[1], "--threads 1 and 2 differ");
+}
+
 /// `train { restarts 3 }`: three fits from seeds 0, 1, 2; the one with the lowest final
 /// objective is kept and is what `fit` writes (its MCC is the fit's); run.ron records
 /// every restart. The restarts do not depend on how many run at once.

@@ -38,7 +38,7 @@ pub struct FitArgs {
     /// Random seed (overrides the model file).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Threads for the matrix products; results are reproducible for a given count.
+    /// Threads for training: a step's rows are split into chunks computed in parallel. The results are the same on any count.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: u16,
     /// No progress bar and no summary line.
