@@ -56,13 +56,13 @@ impl Matrix {
         Matrix::new(rows.len(), self.cols, data)
     }
 
-    /// Keeps these columns, in this order.
     /// The rows `range`, in order.
     pub fn row_range(&self, range: std::ops::Range<usize>) -> Matrix {
         let data = self.data[range.start * self.cols..range.end * self.cols].to_vec();
         Matrix::new(range.len(), self.cols, data)
     }
 
+    /// Keeps these columns, in this order.
     pub fn select_columns(&self, cols: &[usize]) -> Matrix {
         Matrix::from_fn(self.rows, cols.len(), |r, c| self.get(r, cols[c]))
     }

@@ -358,9 +358,9 @@ pub fn fit(config: &FitConfig) -> Outcome {
             );
         }
         eprintln!(
-            "fitted {} to {rows} rows in {train_seconds:.1}s ({:.0} epochs/s); final loss {:.5}{mcc}; wrote {}",
+            "fitted {} to {rows} rows in {train_seconds:.1}s ({} epochs/s); final loss {:.5}{mcc}; wrote {}",
             spec.name,
-            record.epochs_per_second,
+            super::rate(record.epochs_per_second),
             last.terms.loss,
             config.out.display()
         );
@@ -394,9 +394,9 @@ fn fit_once(
     let result = train(&mut model, y, options, earlier, &mut |model, trace| {
         let row = trace.last().expect("after an epoch");
         bar.set_message(format!(
-            "loss {:.5}  {:.0} epochs/s",
+            "loss {:.5}  {} epochs/s",
             row.terms.loss,
-            bar.per_sec()
+            super::rate(bar.per_sec())
         ));
         bar.inc(1);
         let due = config.checkpoint_every.is_some_and(|n| row.epoch % n == 0);

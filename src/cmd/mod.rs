@@ -19,6 +19,16 @@ use pdgc::spec::{Encoder, ModelSpec};
 use std::path::Path;
 
 /// Reads a model file and checks it; diagnostics rendered against the file's text.
+/// A rate such as epochs/s, to two significant figures below 10 ("0.39", "2.5") and as a
+/// whole number above ("220"): a slow minibatched fit is not shown as 0 epochs/s.
+pub fn rate(per_second: f64) -> String {
+    match per_second {
+        r if r >= 10.0 => format!("{r:.0}"),
+        r if r >= 1.0 => format!("{r:.1}"),
+        r => format!("{r:.2}"),
+    }
+}
+
 pub fn load_model(path: &Path) -> Result<ModelSpec, CliError> {
     load_model_and_text(path).map(|(spec, _)| spec)
 }

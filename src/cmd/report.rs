@@ -153,8 +153,9 @@ pub fn load(dir: &Path, record: &RunRecord, truth: Option<Truth>) -> Result<FitV
         (
             "training time".into(),
             format!(
-                "{:.1} s ({:.0} epochs/s)",
-                record.train_seconds, record.epochs_per_second
+                "{:.1} s ({} epochs/s)",
+                record.train_seconds,
+                super::rate(record.epochs_per_second)
             ),
         ),
         ("pdgc version".into(), record.pdgc_version.clone()),
