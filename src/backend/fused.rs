@@ -24,10 +24,7 @@ use multiversion::multiversion;
 /// backward pass, into pre's gradient, which the product x·W's backward pass then reads
 /// (dfdx runs the backward ops in reverse order of creation). Every activation's
 /// derivative is a function of its output, so only the output is kept.
-pub(crate) fn bias_activation<E: Real>(pre: Traced<E>, b: Traced<E>, act: Activation) -> Traced<E>
-where
-    Cpu: Device<E>,
-{
+pub(crate) fn bias_activation<E: Real>(pre: Traced<E>, b: Traced<E>, act: Activation) -> Traced<E> {
     let cols = pre.shape().1;
     assert_eq!(*b.shape(), (1, cols), "one bias per column");
     let (mut out, pre_tape) = pre.split_tape();
@@ -97,10 +94,7 @@ pub(crate) fn mixture_log_density<E: Real>(
     log_pi: Traced<E>,
     means: Traced<E>,
     log_vars: Traced<E>,
-) -> Traced<E>
-where
-    Cpu: Device<E>,
-{
+) -> Traced<E> {
     let (rows, n) = *z.shape();
     let k = log_pi.shape().1;
     for t in [&log_pi, &means, &log_vars] {
@@ -222,10 +216,7 @@ fn exp_in_place<E: Real>(values: &mut [E]) {
 }
 
 /// A tensor's numbers, copied out (dfdx's `as_vec` walks them index by index).
-fn contents<E: Real, T>(t: &Tensor<(usize, usize), E, Cpu, T>) -> Vec<E>
-where
-    Cpu: Device<E>,
-{
+fn contents<E: Real, T>(t: &Tensor<(usize, usize), E, super::Dev<E>, T>) -> Vec<E> {
     let (rows, cols) = *t.shape();
     let mut values = vec![E::zero(); rows * cols];
     t.copy_into(&mut values);

@@ -125,10 +125,17 @@ pub fn parameter_count(spec: &ModelSpec, rows: usize) -> Option<u128> {
 /// Log-variances are clamped to this range: exp stays finite and no variance reaches 0.
 pub const LOG_VAR_RANGE: (f64, f64) = crate::spec::LOG_VARIANCE_RANGE;
 
-pub(crate) type Mat<E> = Tensor<(usize, usize), E, Cpu>;
-pub(crate) type Traced<E> = Tensor<(usize, usize), E, Cpu, OwnedTape<E, Cpu>>;
-pub(crate) type Scalar<E> = Tensor<(), E, Cpu, OwnedTape<E, Cpu>>;
-pub(crate) type Traced1<E> = Tensor<(usize,), E, Cpu, OwnedTape<E, Cpu>>;
+/// The dfdx device tensors of element type E live on: dfdx's `Cpu`. Named through the
+/// sealed `Engine`, whose associated type carries the bound `Device<E>`, so that generic
+/// code needs no `where Cpu: Device<E>` (a where-clause on another type is never implied,
+/// and would show in every public signature of `Model`).
+pub(crate) type Dev<E> = <E as sealed::Engine>::Device;
+pub(crate) type Mat<E> = Tensor<(usize, usize), E, Dev<E>>;
+pub(crate) type Traced<E> = Tensor<(usize, usize), E, Dev<E>, OwnedTape<E, Dev<E>>>;
+pub(crate) type Scalar<E> = Tensor<(), E, Dev<E>, OwnedTape<E, Dev<E>>>;
+pub(crate) type Traced1<E> = Tensor<(usize,), E, Dev<E>, OwnedTape<E, Dev<E>>>;
+/// A traced tensor of any shape.
+pub(crate) type TracedOf<S, E> = Tensor<S, E, Dev<E>, OwnedTape<E, Dev<E>>>;
 
 /// The dfdx bound, kept out of the public signatures: `Real` is sealed on it, so code
 /// outside the backend sees only `Real` (f32 to train, f64 to check) and cannot name dfdx.
@@ -136,10 +143,16 @@ mod sealed {
     use dfdx::tensor::{Cpu, Storage};
 
     pub trait Engine: dfdx::dtypes::Dtype {
+        /// dfdx's `Cpu`, with the bound every op needs.
+        type Device: dfdx::tensor_ops::Device<Self> + Send + Sync;
+
+        /// A device whose random draws start from `seed`.
+        fn device(seed: u64) -> Self::Device;
+
         /// The numbers of a gradient buffer (the fused ops' backward passes write them in
-        /// place). Stated per type because in generic code, behind a `Cpu: Device<E>`
-        /// bound, the buffer type does not resolve to dfdx's Vec wrapper.
-        fn cells(buffer: &mut <Cpu as Storage<Self>>::Vec) -> &mut [Self];
+        /// place). Stated per type because in generic code the device's buffer type does
+        /// not resolve to dfdx's Vec wrapper.
+        fn cells(buffer: &mut <Self::Device as Storage<Self>>::Vec) -> &mut [Self];
 
         /// tanh as the fused kernels compute it: for f32 a rational approximation whose
         /// loops vectorise, for f64 (the gradient checks) the library's own.
@@ -149,6 +162,10 @@ mod sealed {
         fn kernel_exp(self) -> Self;
     }
     impl Engine for f32 {
+        type Device = Cpu;
+        fn device(seed: u64) -> Cpu {
+            Cpu::seed_from_u64(seed)
+        }
         fn cells(buffer: &mut <Cpu as Storage<f32>>::Vec) -> &mut [f32] {
             buffer
         }
@@ -162,6 +179,10 @@ mod sealed {
         }
     }
     impl Engine for f64 {
+        type Device = Cpu;
+        fn device(seed: u64) -> Cpu {
+            Cpu::seed_from_u64(seed)
+        }
         fn cells(buffer: &mut <Cpu as Storage<f64>>::Vec) -> &mut [f64] {
             buffer
         }
@@ -182,7 +203,7 @@ pub trait Real: sealed::Engine + num_traits::Float + std::fmt::Display + 'static
 impl Real for f32 {}
 impl Real for f64 {}
 
-pub(crate) fn c<E: Dtype>(x: f64) -> E {
+pub(crate) fn c<E: Real>(x: f64) -> E {
     E::from_f64(x).expect("a finite constant fits the element type")
 }
 
@@ -249,12 +270,9 @@ pub enum Part {
 
 /// A model compiled from a `ModelSpec`: its parameters, its optimiser state, and how
 /// to evaluate the objective.
-pub struct Model<E: Real>
-where
-    Cpu: Device<E>,
-{
+pub struct Model<E: Real> {
     spec: ModelSpec,
-    dev: Cpu,
+    dev: Dev<E>,
     params: ParamStore<E>,
     encoder: Option<Mlp>,
     /// Per-sample log σ² head on the encoder's last hidden layer.
@@ -278,11 +296,7 @@ where
     beta: f64,
 }
 
-impl<E: Real> Model<E>
-where
-    Cpu: Device<E>,
-    StandardNormal: Distribution<E>,
-{
+impl<E: Real> Model<E> {
     /// A fresh model for `spec`, for data with `rows` rows (Half-VAE needs the count),
     /// initialised from `seed`.
     pub fn new(spec: &ModelSpec, rows: usize, seed: u64) -> Self {
@@ -290,7 +304,7 @@ where
         // once (`try_pop` checks for a buffer, then takes it under a second lock, and
         // panics when another thread took it in between), and the chunks of a step run
         // in parallel. The binary's allocator (mimalloc) keeps freed pages instead.
-        let dev = Cpu::seed_from_u64(seed);
+        let dev = E::device(seed);
         let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f1a_7e00);
         let (m, n) = (spec.m(), spec.n());
         let mut params = ParamStore::new(dev.clone());
@@ -676,7 +690,7 @@ where
     /// ([`Chunk::plan`]): the chunks run in parallel on the current rayon pool, and their
     /// terms and gradients are added in chunk order, so the result does not depend on
     /// the number of threads.
-    fn backward(&self, y: &Matrix, eps: &[Matrix]) -> (Step, Gradients<E, Cpu>) {
+    fn backward(&self, y: &Matrix, eps: &[Matrix]) -> (Step, Gradients<E, Dev<E>>) {
         use rayon::prelude::*;
         let chunks = Chunk::plan(y.rows);
         let run = |chunk: &Chunk| {
@@ -968,10 +982,7 @@ impl Model<f32> {
 /// summands, β included): (1/Tm) Σ_t −log((1/S) Σ_s exp(−ℓ_ts)) (Burda et al. 2016). The
 /// log-sum-exp is shifted per row by the largest −ℓ_ts, a constant: the value and the
 /// gradient (the softmax weights) do not depend on the shift, and no exp overflows.
-fn importance_weighted<E: Dtype>(row_losses: Vec<Traced1<E>>, scale: f64) -> Scalar<E>
-where
-    Cpu: Device<E>,
-{
+fn importance_weighted<E: Real>(row_losses: Vec<Traced1<E>>, scale: f64) -> Scalar<E> {
     let samples = row_losses.len();
     let rows = row_losses[0].shape().0;
     let values: Vec<Vec<f64>> = row_losses
@@ -995,7 +1006,7 @@ where
         .map(|x| c::<E>(if x.is_finite() { x } else { 0.0 }))
         .collect();
     let dev = row_losses[0].device().clone();
-    let mut shift_t: Tensor<(usize,), E, Cpu> = dev.zeros_like(&(rows,));
+    let mut shift_t: Tensor<(usize,), E, Dev<E>> = dev.zeros_like(&(rows,));
     shift_t.copy_from(&shift);
     let mut sum: Option<Traced1<E>> = None;
     for l in row_losses {
@@ -1007,13 +1018,10 @@ where
 
 /// `sum + term`, or `term` when nothing has been summed yet: how the objective adds up
 /// its samples, nodes and importance weights.
-fn plus<S: Shape, E: Dtype>(
-    sum: Option<Tensor<S, E, Cpu, OwnedTape<E, Cpu>>>,
-    term: Tensor<S, E, Cpu, OwnedTape<E, Cpu>>,
-) -> Tensor<S, E, Cpu, OwnedTape<E, Cpu>>
-where
-    Cpu: Device<E>,
-{
+fn plus<S: Shape, E: Real>(
+    sum: Option<TracedOf<S, E>>,
+    term: TracedOf<S, E>,
+) -> TracedOf<S, E> {
     match sum {
         None => term,
         Some(sum) => sum + term,
@@ -1027,22 +1035,16 @@ where
 /// device's own allocations take from it, so each epoch's data, noise and constants
 /// stayed allocated for good (1 GB over a 4000-epoch fit at T = 5000;
 /// `tests/memory.rs`).
-pub(crate) fn tensor_of<E: Dtype>(
-    dev: &Cpu,
+pub(crate) fn tensor_of<E: Real>(
+    dev: &Dev<E>,
     values: impl Iterator<Item = E>,
     shape: (usize, usize),
-) -> Mat<E>
-where
-    Cpu: Device<E>,
-{
+) -> Mat<E> {
     dev.tensor_from_vec(values.collect(), shape)
 }
 
 /// A (rows, cols) tensor's values as a host matrix.
-fn to_matrix<E: Dtype, T>(t: &Tensor<(usize, usize), E, Cpu, T>) -> Matrix
-where
-    Cpu: Device<E>,
-{
+fn to_matrix<E: Real, T>(t: &Tensor<(usize, usize), E, Dev<E>, T>) -> Matrix {
     let (rows, cols) = *t.shape();
     let values = t
         .as_vec()
@@ -1052,14 +1054,11 @@ where
     Matrix::new(rows, cols, values)
 }
 
-fn value<E: Dtype>(t: &Scalar<E>) -> f64 {
-    t.array().to_f64().unwrap_or(f64::NAN)
+fn value<E: Real>(t: &Scalar<E>) -> f64 {
+    t.as_vec()[0].to_f64().unwrap_or(f64::NAN)
 }
 
-pub(crate) fn clamp_log_var<E: Dtype>(t: Traced<E>) -> Traced<E>
-where
-    Cpu: Device<E>,
-{
+pub(crate) fn clamp_log_var<E: Real>(t: Traced<E>) -> Traced<E> {
     t.clamp(LOG_VAR_RANGE.0, LOG_VAR_RANGE.1)
 }
 
@@ -1077,11 +1076,7 @@ mod tests {
         "observed x[3]\nlatent z[2] ~ shared gmm(K = 2)\nencoder { dense 4 tanh }\ndecoder { dense 4 elu }\nposterior variance per_sample\nkl quadrature(5)",
     ];
 
-    fn problem<E: Real>(text: &str, rows: usize) -> (Model<E>, Matrix, Vec<Matrix>)
-    where
-        Cpu: Device<E>,
-        StandardNormal: Distribution<E>,
-    {
+    fn problem<E: Real>(text: &str, rows: usize) -> (Model<E>, Matrix, Vec<Matrix>) {
         let spec = crate::compile(text).expect("the test models check");
         let model = Model::<E>::new(&spec, rows, 5);
         let y = Matrix::from_fn(rows, spec.m(), |r, c| {

@@ -8,21 +8,15 @@ use super::Real;
 use dfdx::optim::AdamConfig;
 use dfdx::prelude::*;
 
-pub(crate) struct Adam<E: Real>
-where
-    Cpu: Device<E>,
-{
+pub(crate) struct Adam<E: Real> {
     config: AdamConfig,
     /// Indices, in the store, of the parameters this optimiser moves.
     params: Vec<usize>,
-    moments: (Gradients<E, Cpu>, Gradients<E, Cpu>),
+    moments: (Gradients<E, super::Dev<E>>, Gradients<E, super::Dev<E>>),
     t: i32,
 }
 
-impl<E: Real> Adam<E>
-where
-    Cpu: Device<E>,
-{
+impl<E: Real> Adam<E> {
     /// Adam with PyTorch's defaults and learning rate `lr`, over `params` only.
     pub fn new(lr: f64, params: Vec<usize>) -> Self {
         Adam {
@@ -39,7 +33,11 @@ where
     /// One step of this optimiser's parameters down the gradients `grads` (a loss's
     /// `backward()`), all or nothing: when any gradient entry is not finite no parameter
     /// moves (NumPyro's stable update) and the step returns false.
-    pub fn step(&mut self, store: &mut ParamStore<E>, mut grads: Gradients<E, Cpu>) -> bool {
+    pub fn step(
+        &mut self,
+        store: &mut ParamStore<E>,
+        mut grads: Gradients<E, super::Dev<E>>,
+    ) -> bool {
         for &i in &self.params {
             let p = store.value(i);
             grads.get_or_alloc_mut(p).expect("gradient buffer");

@@ -38,21 +38,15 @@ pub struct ParamInfo {
     pub learned: Vec<bool>,
 }
 
-pub struct ParamStore<E: Real>
-where
-    Cpu: Device<E>,
-{
-    dev: Cpu,
+pub struct ParamStore<E: Real> {
+    dev: super::Dev<E>,
     names: Vec<String>,
     values: Vec<Mat<E>>,
     learned: Vec<Vec<bool>>,
 }
 
-impl<E: Real> ParamStore<E>
-where
-    Cpu: Device<E>,
-{
-    pub fn new(dev: Cpu) -> Self {
+impl<E: Real> ParamStore<E> {
+    pub fn new(dev: super::Dev<E>) -> Self {
         ParamStore {
             dev,
             names: Vec::new(),
@@ -154,18 +148,12 @@ where
 /// Adds parameters to a store under a dotted path, so a layer never spells its full name:
 /// `store.builder("encoder").pp("0")` makes `encoder.0.weight` and `encoder.0.bias`
 /// (candle-nn's `VarBuilder`).
-pub struct VarBuilder<'a, E: Real>
-where
-    Cpu: Device<E>,
-{
+pub struct VarBuilder<'a, E: Real> {
     store: &'a mut ParamStore<E>,
     prefix: String,
 }
 
-impl<E: Real> VarBuilder<'_, E>
-where
-    Cpu: Device<E>,
-{
+impl<E: Real> VarBuilder<'_, E> {
     /// A builder one level further down the path.
     pub fn pp(&mut self, name: impl std::fmt::Display) -> VarBuilder<'_, E> {
         VarBuilder {

@@ -21,10 +21,7 @@ use rand_distr::{Distribution, Uniform};
 /// purpose: logsumexp of a row of −∞ is NaN in dfdx 0.13.
 const PAD_LOGIT: f64 = -1e30;
 
-pub(crate) struct GaussianMixture<E: Real>
-where
-    Cpu: Device<E>,
-{
+pub(crate) struct GaussianMixture<E: Real> {
     /// Store indices of the (rows, K_max) logits α, means μ and log-variances η; rows is
     /// 1 when shared, n otherwise.
     logits: usize,
@@ -51,14 +48,11 @@ fn families(prior: &Prior) -> Vec<&Family> {
     }
 }
 
-impl<E: Real> GaussianMixture<E>
-where
-    Cpu: Device<E>,
-{
+impl<E: Real> GaussianMixture<E> {
     pub fn new(
         prior: &Prior,
         n: usize,
-        dev: &Cpu,
+        dev: &crate::backend::Dev<E>,
         vb: &mut VarBuilder<'_, E>,
         rng: &mut StdRng,
     ) -> Self {
@@ -174,10 +168,7 @@ where
     }
 }
 
-impl<E: Real> PriorFamily<E> for GaussianMixture<E>
-where
-    Cpu: Device<E>,
-{
+impl<E: Real> PriorFamily<E> for GaussianMixture<E> {
     fn log_density(&self, store: &ParamStore<E>, z: Traced<E>) -> Traced<E> {
         let (log_pi, means, log_vars) = self.tensors(store);
         fused::mixture_log_density(z, log_pi, means, log_vars)

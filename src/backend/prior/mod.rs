@@ -14,15 +14,11 @@ use super::params::VarBuilder;
 use super::{Part, Real, Traced};
 use crate::numeric::Mixture;
 use crate::spec::Prior;
-use dfdx::prelude::*;
 use rand::rngs::StdRng;
 
 use super::params::ParamStore;
 
-pub(crate) trait PriorFamily<E: Real>
-where
-    Cpu: Device<E>,
-{
+pub(crate) trait PriorFamily<E: Real> {
     /// log p_j(z_tj) for every row t and every latent dimension j: (rows, n) → (rows, n).
     fn log_density(&self, store: &ParamStore<E>, z: Traced<E>) -> Traced<E>;
 
@@ -40,13 +36,10 @@ where
 pub(crate) fn build<E: Real + 'static>(
     prior: &Prior,
     n: usize,
-    dev: &Cpu,
+    dev: &crate::backend::Dev<E>,
     vb: &mut VarBuilder<'_, E>,
     rng: &mut StdRng,
-) -> Box<dyn PriorFamily<E> + Send + Sync>
-where
-    Cpu: Device<E>,
-{
+) -> Box<dyn PriorFamily<E> + Send + Sync> {
     Box::new(mixture::GaussianMixture::new(prior, n, dev, vb, rng))
 }
 
