@@ -1,8 +1,8 @@
 //! Fused kernels: several elementwise steps of the graph as one dfdx operation with its
 //! own backward pass.
 //!
-//! Why: a profile of one `nonlinear.pdg` epoch at T = 5000 (`perf record -g`) spent under
-//! a third of its time in matrix products. The rest went to chains of small elementwise
+//! Why: a profile of one `nonlinear.pdg` epoch at T = 5000 (`perf record -g`) spent about
+//! a quarter of its time in matrix products. The rest went to chains of small elementwise
 //! operations, each allocating, zero-filling and walking a (T, 64) buffer forward and
 //! again backward. A fused op walks its buffer once each way.
 //!
@@ -84,9 +84,9 @@ pub(crate) fn bias_activation<E: Real>(pre: Traced<E>, b: Traced<E>, act: Activa
 ///
 /// The unfused graph broadcast everything to (rows, n, K) and ran about a dozen ops
 /// there, each forward and backward. Here each cell's K terms a_k = log π_k − ½η_k −
-/// ½(z − μ_k)²/σ²_k − ½ log 2π are formed, log-sum-exp'd (shifted by their largest),
-/// and recomputed in the backward pass, where with the responsibilities r_k =
-/// exp(a_k − out) and the output's gradient g:
+/// ½(z − μ_k)²/σ²_k − ½ log 2π are formed and log-sum-exp'd (shifted by their largest),
+/// and the responsibilities r_k = exp(a_k − out) are kept for the backward pass, where
+/// with the output's gradient g:
 /// ∂/∂z = −g Σ_k r_k (z − μ_k)/σ²_k, ∂/∂log π_k = g r_k, ∂/∂μ_k = g r_k (z − μ_k)/σ²_k,
 /// ∂/∂η_k = g r_k ((z − μ_k)²/σ²_k − 1)/2.
 pub(crate) fn mixture_log_density<E: Real>(

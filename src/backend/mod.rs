@@ -1018,10 +1018,7 @@ fn importance_weighted<E: Real>(row_losses: Vec<Traced1<E>>, scale: f64) -> Scal
 
 /// `sum + term`, or `term` when nothing has been summed yet: how the objective adds up
 /// its samples, nodes and importance weights.
-fn plus<S: Shape, E: Real>(
-    sum: Option<TracedOf<S, E>>,
-    term: TracedOf<S, E>,
-) -> TracedOf<S, E> {
+fn plus<S: Shape, E: Real>(sum: Option<TracedOf<S, E>>, term: TracedOf<S, E>) -> TracedOf<S, E> {
     match sum {
         None => term,
         Some(sum) => sum + term,
