@@ -69,10 +69,7 @@ pub(crate) fn bias_activation<E: Real>(pre: Traced<E>, b: Traced<E>, act: Activa
             }),
             Activation::Identity => chain_rule(grad, &values, &mut grad_b, |_| one),
         }
-        let into = E::cells(grads.get_or_alloc_mut(&b_ghost)?);
-        for (acc, g) in into.iter_mut().zip(grad_b) {
-            *acc += g;
-        }
+        add_into(E::cells(grads.get_or_alloc_mut(&b_ghost)?), &grad_b);
         Ok(())
     });
     out.put_tape(tape)
@@ -109,12 +106,13 @@ pub(crate) fn mixture_log_density<E: Real>(
     let (means, means_tape) = means.split_tape();
     let (log_vars, vars_tape) = log_vars.split_tape();
     let mut tape = tape.merge(pi_tape).merge(means_tape).merge(vars_tape);
+    let eta = contents(&log_vars);
     let mixtures = Mixtures {
         k,
         log_pi: contents(&log_pi),
         means: contents(&means),
-        inv_vars: contents(&log_vars).iter().map(|&v| (-v).exp()).collect(),
-        offsets: contents(&log_vars)
+        inv_vars: eta.iter().map(|&v| (-v).exp()).collect(),
+        offsets: eta
             .iter()
             .map(|&v| super::c::<E>(-0.5 * crate::numeric::LN_2PI) - v * super::c(0.5))
             .collect(),
@@ -141,8 +139,7 @@ pub(crate) fn mixture_log_density<E: Real>(
         *value += sum.ln();
         r.iter_mut().for_each(|a| *a /= sum);
     }
-    let mut out: super::Mat<E> = z.device().zeros_like(&(rows, n));
-    out.copy_from(&values);
+    let out = super::tensor_of(z.device(), values.into_iter(), (rows, n));
     let ghosts = (
         out.ghost(),
         z.ghost(),
@@ -177,9 +174,7 @@ pub(crate) fn mixture_log_density<E: Real>(
             d_z[i] += dz;
         }
         for (t, d) in [(&log_pi, d_pi), (&means, d_means), (&log_vars, d_vars)] {
-            for (acc, v) in E::cells(grads.get_or_alloc_mut(t)?).iter_mut().zip(d) {
-                *acc += v;
-            }
+            add_into(E::cells(grads.get_or_alloc_mut(t)?), &d);
         }
         Ok(())
     });
@@ -213,6 +208,14 @@ impl<E: Real> Mixtures<E> {
 #[multiversion(targets("x86_64+avx2+fma"))]
 fn exp_in_place<E: Real>(values: &mut [E]) {
     values.iter_mut().for_each(|a| *a = a.kernel_exp());
+}
+
+/// into[i] += from[i]: how a gradient is added to what a buffer already holds.
+pub(crate) fn add_into<E: Real>(into: &mut [E], from: &[E]) {
+    assert_eq!(into.len(), from.len(), "a gradient of the buffer's shape");
+    for (acc, &v) in into.iter_mut().zip(from) {
+        *acc += v;
+    }
 }
 
 /// A tensor's numbers, copied out (dfdx's `as_vec` walks them index by index).

@@ -416,6 +416,12 @@ impl<E: Real> Model<E> {
         // A per-row parameter's rows for `range`: the whole tensor when it is all of it.
         let rows_of = |i: usize| {
             let t = self.traced(i);
+            assert!(
+                range.end <= t.shape().0,
+                "Half-VAE's rows are those it was fitted to ({}), not {}",
+                t.shape().0,
+                range.end
+            );
             match t.shape().0 == range.len() {
                 true => t,
                 false => t.slice((range.clone(), ..)),
@@ -694,10 +700,7 @@ impl<E: Real> Model<E> {
         use rayon::prelude::*;
         let chunks = Chunk::plan(y.rows);
         let run = |chunk: &Chunk| {
-            let rows = |m: &Matrix| match chunk.rows.len() == m.rows {
-                true => m.clone(),
-                false => m.row_range(chunk.rows.clone()),
-            };
+            let rows = |m: &Matrix| m.row_range(chunk.rows.clone());
             let noise: Vec<Matrix> = eps.iter().map(rows).collect();
             let (loss, step) = self.objective(&rows(y), &noise, chunk);
             (step, loss.backward())
@@ -717,10 +720,8 @@ impl<E: Real> Model<E> {
                 let p = self.params.value(i);
                 let from = other_grads.get_or_alloc_mut(p).expect("gradient buffer");
                 let from = E::cells(from).to_vec();
-                let into = E::cells(grads.get_or_alloc_mut(p).expect("gradient buffer"));
-                for (a, b) in into.iter_mut().zip(from) {
-                    *a += b;
-                }
+                let into = grads.get_or_alloc_mut(p).expect("gradient buffer");
+                fused::add_into(E::cells(into), &from);
             }
         }
         (step, grads)
@@ -857,8 +858,9 @@ impl<E: Real> Model<E> {
         self.beta = beta;
     }
 
-    /// Posterior means and standard deviations of the rows `y` (for Half-VAE, of the
-    /// training rows whatever `y` is).
+    /// Posterior means and standard deviations of the rows `y` (for Half-VAE, `y` must be
+    /// the rows its per-row parameters were fitted to: `fit_latents` makes them for new
+    /// rows).
     pub fn encode(&self, y: &Matrix) -> (Matrix, Matrix) {
         let n = self.spec.n();
         let (mut means, mut sds) = (Vec::new(), Vec::new());
