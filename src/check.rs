@@ -720,6 +720,25 @@ impl Checker {
                     variance,
                 })
             }
+            word @ (words::LAPLACE | words::STUDENT_T) => {
+                let (family, learned) = match word {
+                    words::LAPLACE => (Family::Laplace, "location and scale"),
+                    _ => (Family::StudentT, "location, scale and degrees of freedom"),
+                };
+                if f.arguments.is_some() {
+                    self.error(
+                        Diagnostic::new(
+                            Rule::WrongArguments,
+                            self.args_span(f),
+                            format!("`{word}` takes no arguments: its {learned} are learned"),
+                        )
+                        .label("not expected here")
+                        .help(format!("write `{word}`")),
+                    );
+                    return None;
+                }
+                Some(family)
+            }
             other => {
                 self.unknown(f.name.span.clone(), "prior family", other, &FAMILIES);
                 None

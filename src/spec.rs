@@ -122,14 +122,51 @@ pub enum Family {
     Normal { mean: f64, variance: f64 },
     /// A normal whose mean and variance are learned, starting from N(0, 1).
     LearnableNormal,
+    /// A Laplace density with learned location and scale, starting from Laplace(0, 1).
+    Laplace,
+    /// A Student-t density with learned location, scale and degrees of freedom ν,
+    /// starting from t₅(0, 1).
+    StudentT,
+}
+
+/// The shapes of prior density the backend evaluates with one implementation each (a
+/// normal is a one-component mixture).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FamilyKind {
+    Mixture,
+    Laplace,
+    StudentT,
 }
 
 impl Family {
-    /// Number of mixture components (a normal is a one-component mixture).
+    /// Number of mixture components (a normal is a one-component mixture; a Laplace or a
+    /// Student-t density is one component too).
     pub fn components(&self) -> usize {
         match self {
             Family::Gmm { k } => *k,
-            Family::Normal { .. } | Family::LearnableNormal => 1,
+            _ => 1,
+        }
+    }
+
+    pub fn kind(&self) -> FamilyKind {
+        match self {
+            Family::Gmm { .. } | Family::Normal { .. } | Family::LearnableNormal => {
+                FamilyKind::Mixture
+            }
+            Family::Laplace => FamilyKind::Laplace,
+            Family::StudentT => FamilyKind::StudentT,
+        }
+    }
+
+    /// The names of the numbers that describe a fitted prior of this family, in the order
+    /// `numeric::PriorDensity::values` gives them: the trace's column suffixes.
+    pub fn fitted_names(&self) -> Vec<String> {
+        match self.kind() {
+            FamilyKind::Mixture => (0..self.components())
+                .flat_map(|k| ["weight", "mean", "var"].map(|what| format!("{what}{k}")))
+                .collect(),
+            FamilyKind::Laplace => vec!["loc".into(), "scale".into()],
+            FamilyKind::StudentT => vec!["loc".into(), "scale".into(), "dof".into()],
         }
     }
 
@@ -507,6 +544,8 @@ impl Family {
                 )
             }
             Family::LearnableNormal => words::NORMAL.to_string(),
+            Family::Laplace => words::LAPLACE.to_string(),
+            Family::StudentT => words::STUDENT_T.to_string(),
         }
     }
 }

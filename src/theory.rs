@@ -346,7 +346,10 @@ pub fn fit_mixture(samples: &[f64], k: usize, steps: usize, lr: f64, seed: u64) 
     for _ in 0..steps {
         model.step_prior(&z);
     }
-    model.priors().remove(0)
+    match model.priors().remove(0) {
+        crate::backend::PriorDensity::Mixture(m) => m,
+        other => unreachable!("a gmm prior fits a mixture, not {other:?}"),
+    }
 }
 
 /// ∫|f − g| over [lo, hi] by composite Simpson's rule with `intervals` panels.

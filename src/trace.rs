@@ -3,7 +3,7 @@
 //! parameters (and, when the truth was given, each true source's |corr|) are filled on the
 //! epochs where they were recorded and left empty on the others.
 
-use crate::numeric::Mixture;
+use crate::numeric::PriorDensity;
 use crate::spec::ModelSpec;
 use crate::train::TraceRow;
 
@@ -27,7 +27,7 @@ pub struct Trace {
     /// per observed column, or one shared; none when the likelihood learns nothing).
     pub noise_variances: Vec<Vec<f64>>,
     /// Every dimension's prior, at the epochs where it was recorded.
-    pub priors: Vec<(usize, Vec<Mixture>)>,
+    pub priors: Vec<(usize, Vec<PriorDensity>)>,
     /// The true sources' names, when the fit was given the truth.
     pub truth_names: Vec<String>,
     /// Each true source's |corr| with its matched estimate, at the epochs recorded.
@@ -58,16 +58,18 @@ fn header(spec: &ModelSpec, truth_names: &[String], with_beta: bool) -> Vec<Stri
     header.extend((0..n).map(|j| format!("sigma2_{z}{j}")));
     header.extend(noise_columns(spec));
     for j in 0..n {
-        for k in 0..spec.prior.family(j).components() {
-            header.extend(
-                ["weight", "mean", "var"]
-                    .iter()
-                    .map(|what| format!("{z}{j}_{what}{k}")),
-            );
-        }
+        let names = spec.prior.family(j).fitted_names();
+        header.extend(names.iter().map(|what| format!("{z}{j}_{what}")));
     }
     header.extend(truth_names.iter().map(|name| format!("corr_{name}")));
     header
+}
+
+/// How many cells the priors fill in a row: each dimension's `Family::fitted_names`.
+fn prior_cells(spec: &ModelSpec) -> usize {
+    (0..spec.n())
+        .map(|j| spec.prior.family(j).fitted_names().len())
+        .sum()
 }
 
 /// The learned noise variances' columns: `noise_x0`, … per observed column, or one
@@ -84,9 +86,7 @@ pub fn noise_columns(spec: &ModelSpec) -> Vec<String> {
 /// computed in.
 pub fn to_csv(spec: &ModelSpec, trace: &[TraceRow], truth_names: &[String]) -> Vec<u8> {
     let header = header(spec, truth_names, true);
-    let prior_cells: usize = (0..spec.n())
-        .map(|j| 3 * spec.prior.family(j).components())
-        .sum();
+    let prior_cells = prior_cells(spec);
     let single = |v: f64| format!("{}", v as f32);
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut write = |cells: &[String]| w.write_record(cells).expect("writing to memory");
@@ -100,11 +100,7 @@ pub fn to_csv(spec: &ModelSpec, trace: &[TraceRow], truth_names: &[String]) -> V
         match &row.priors {
             Some(priors) => {
                 for p in priors {
-                    cells.extend(
-                        (0..p.weights.len())
-                            .flat_map(|k| [p.weights[k], p.means[k], p.variances[k]])
-                            .map(single),
-                    );
+                    cells.extend(p.values().into_iter().map(single));
                 }
             }
             None => cells.extend(std::iter::repeat_n(String::new(), prior_cells)),
@@ -158,7 +154,6 @@ impl Trace {
             return Err(csv_error(why));
         }
         let n = spec.n();
-        let components: Vec<usize> = (0..n).map(|j| spec.prior.family(j).components()).collect();
         let mut trace = Trace {
             posterior_variances: vec![Vec::new(); n],
             noise_variances: vec![Vec::new(); noise_columns(spec).len()],
@@ -208,28 +203,21 @@ impl Trace {
                 i += 1;
             }
             // The prior's cells are all filled or all empty.
-            let prior_cells: usize = components.iter().map(|k| 3 * k).sum();
+            let prior_cells = prior_cells(spec);
             let cells: Vec<Option<f64>> =
                 (i..i + prior_cells).map(number).collect::<Result<_, _>>()?;
             if cells.iter().all(Option::is_some) {
-                let mut values = cells.into_iter().flatten();
-                let mixtures = components
-                    .iter()
-                    .map(|&k| {
-                        let mut m = Mixture {
-                            weights: Vec::with_capacity(k),
-                            means: Vec::with_capacity(k),
-                            variances: Vec::with_capacity(k),
-                        };
-                        for _ in 0..k {
-                            m.weights.push(values.next().expect("counted"));
-                            m.means.push(values.next().expect("counted"));
-                            m.variances.push(values.next().expect("counted"));
-                        }
-                        m
+                let values: Vec<f64> = cells.into_iter().flatten().collect();
+                let mut at = 0;
+                let priors = (0..n)
+                    .map(|j| {
+                        let family = spec.prior.family(j);
+                        let count = family.fitted_names().len();
+                        at += count;
+                        PriorDensity::from_values(family, &values[at - count..at]).expect("counted")
                     })
                     .collect();
-                trace.priors.push((epoch, mixtures));
+                trace.priors.push((epoch, priors));
             } else if cells.iter().any(Option::is_some) {
                 return Err(cell_error(
                     "the prior's columns are partly filled: all or none are".into(),
@@ -252,6 +240,7 @@ impl Trace {
 mod tests {
     use super::*;
     use crate::backend::Terms;
+    use crate::numeric::Mixture;
 
     fn row(epoch: usize, recorded: bool) -> TraceRow {
         TraceRow {
@@ -267,16 +256,16 @@ mod tests {
             noise_variances: Vec::new(),
             priors: recorded.then(|| {
                 vec![
-                    Mixture {
+                    PriorDensity::Mixture(Mixture {
                         weights: vec![0.5, 0.5],
                         means: vec![-1.0, 1.0],
                         variances: vec![0.25, 0.5],
-                    },
-                    Mixture {
+                    }),
+                    PriorDensity::Mixture(Mixture {
                         weights: vec![1.0],
                         means: vec![0.0],
                         variances: vec![1.0],
-                    },
+                    }),
                 ]
             }),
             recovery: recorded.then(|| vec![0.75, 0.5]),

@@ -2,7 +2,7 @@
 //! trace, and divergence detection. Numbers in, numbers out: the backend does the maths,
 //! the CLI does the files and the progress bar.
 
-use crate::backend::{Mixture, Model, ParamInfo, Terms};
+use crate::backend::{Model, ParamInfo, PriorDensity, Terms};
 use crate::matrix::Matrix;
 use crate::spec::Batch;
 use crate::spec::ModelSpec;
@@ -25,8 +25,8 @@ pub struct TraceRow {
     /// when the likelihood learns none).
     #[serde(default)]
     pub noise_variances: Vec<f64>,
-    /// The prior mixtures, recorded every `prior_every` epochs and at the last one.
-    pub priors: Option<Vec<Mixture>>,
+    /// The fitted priors, recorded every `prior_every` epochs and at the last one.
+    pub priors: Option<Vec<PriorDensity>>,
     /// With the truth known: each true source's |corr| with its matched posterior mean,
     /// recorded with the priors.
     #[serde(default)]

@@ -27,7 +27,9 @@ pub const BETA_SCHEDULES: [&str; 1] = [WARMUP];
 /// Prior families.
 pub const GMM: &str = "gmm";
 pub const NORMAL: &str = "normal";
-pub const FAMILIES: [&str; 2] = [GMM, NORMAL];
+pub const LAPLACE: &str = "laplace";
+pub const STUDENT_T: &str = "student_t";
+pub const FAMILIES: [&str; 4] = [GMM, NORMAL, LAPLACE, STUDENT_T];
 /// The name of `gmm`'s one argument, the number of components.
 pub const GMM_COMPONENTS: &str = "K";
 

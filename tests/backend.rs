@@ -23,8 +23,10 @@ fn random(rows: usize, cols: usize, seed: u64) -> Matrix {
 /// K_j, the shared prior, fixed and learnable normals, and the three Gaussian likelihoods
 /// (learned per column, learned shared with a floor, fixed), and the importance-weighted
 /// bound (with a learned likelihood, and with Half-VAE), and `kl quadrature` (with
-/// per-sample variances from an encoder head, and with Half-VAE).
-const VARIANTS: [&str; 13] = [
+/// per-sample variances from an encoder head, and with Half-VAE), and the Laplace and
+/// Student-t priors: alone, shared, and mixed with the mixture families (one group of
+/// dimensions each), with Half-VAE, quadrature and the importance-weighted bound.
+const VARIANTS: [&str; 17] = [
     "observed x[3]\nlatent z[2] ~ gmm(K = 3)\nencoder { dense 5 tanh; dense 4 elu }\ndecoder { dense 4 sigmoid; dense 3 leaky_relu }\nbeta 0.5",
     "observed x[3]\nlatent z[3]\nz[0] ~ gmm(K = 2)\nz[1] ~ normal\nz[2] ~ gmm(K = 4)\nencoder { dense 4 relu }\ndecoder { dense 5 identity; dense 3 tanh }\nposterior variance per_sample",
     "observed x[2]\nlatent z[2] ~ shared gmm(K = 3)\nencoder linear\ndecoder linear\nposterior variance per_dimension\nbeta 2",
@@ -38,7 +40,30 @@ const VARIANTS: [&str; 13] = [
     "observed x[2]\nlatent z[2]\nz[0] ~ normal\nz[1] ~ gmm(K = 2)\nencoder none\ndecoder { dense 3 tanh }\nposterior variance per_sample\ntrain { samples 4; bound iwae }",
     "observed x[3]\nlatent z[2] ~ gmm(K = 3)\nencoder { dense 4 tanh }\ndecoder { dense 4 tanh }\nposterior variance per_sample\nkl quadrature(8)\ntrain { samples 2 }",
     "observed x[2]\nlatent z[2] ~ shared gmm(K = 2)\nencoder none\ndecoder linear\nkl quadrature(5)\nbeta 0.6",
+    "observed x[3]\nlatent z[2] ~ laplace\nencoder { dense 4 tanh }\ndecoder { dense 4 tanh }\nbeta 0.5",
+    "observed x[2]\nlatent z[3]\nz[0] ~ student_t\nz[1] ~ gmm(K = 2)\nz[2] ~ laplace\nencoder none\ndecoder { dense 3 tanh }\nposterior variance per_sample\nkl quadrature(6)",
+    "observed x[3]\nlatent z[2] ~ shared student_t\nencoder { dense 4 elu }\ndecoder linear\ntrain { samples 3; bound iwae }\nbeta 0.8",
+    "observed x[3]\nlatent z[3]\nz[0] ~ laplace\nz[1] ~ normal(0, 1)\nz[2] ~ student_t\nencoder { dense 4 tanh }\ndecoder { dense 3 sigmoid }\nlikelihood gaussian(learned)\ntrain { samples 2 }",
 ];
+
+/// Every prior family of the language is among `VARIANTS`, so the gradient and
+/// finite-difference tests below cover a family as soon as it exists (this fails until a
+/// variant uses it).
+#[test]
+fn every_prior_family_is_among_the_variants() {
+    for word in pdgc::words::FAMILIES {
+        let used = VARIANTS.iter().any(|v| {
+            v.lines()
+                .filter_map(|line| line.split_once('~'))
+                .any(|(_, prior)| {
+                    prior
+                        .split_whitespace()
+                        .any(|w| w.split('(').next() == Some(word))
+                })
+        });
+        assert!(used, "no variant uses the prior family `{word}`");
+    }
+}
 
 /// `kl quadrature`: with a fixed N(0, 1) prior, E_q[log p] = −½(log 2π + μ² + σ²) exactly
 /// (Gauss–Hermite is exact for quadratics), and E_q[log q] = −½(log 2πσ² + 1).

@@ -34,6 +34,8 @@ fn family() -> impl Strategy<Value = Family> {
         )
             .prop_map(|(mean, variance)| Family::Normal { mean, variance }),
         Just(Family::LearnableNormal),
+        Just(Family::Laplace),
+        Just(Family::StudentT),
     ]
 }
 

@@ -211,6 +211,38 @@ fn exp_in_place<E: Real>(values: &mut [E]) {
 }
 
 /// into[i] += from[i]: how a gradient is added to what a buffer already holds.
+/// ln Γ((ν + 1)/2) − ln Γ(ν/2) of each entry ν of `dof`: the Student-t prior's normaliser,
+/// which dfdx has no op for. Computed in f64 (statrs) and differentiated with the digamma
+/// function.
+pub(crate) fn student_t_normaliser<E: Real>(dof: Traced<E>) -> Traced<E> {
+    use crate::numeric::{student_t_normaliser, student_t_normaliser_derivative};
+    let shape = *dof.shape();
+    let (dof, tape) = dof.split_tape();
+    let nu: Vec<f64> = contents(&dof)
+        .iter()
+        .map(|v| v.to_f64().unwrap_or(f64::NAN))
+        .collect();
+    let out = super::tensor_of(
+        dof.device(),
+        nu.iter().map(|&v| super::c::<E>(student_t_normaliser(v))),
+        shape,
+    );
+    let mut tape = tape;
+    let ghosts = (out.ghost(), dof.ghost());
+    tape.add_backward_op(move |grads| {
+        let (out, dof) = ghosts;
+        let g = E::cells(grads.get_or_alloc_mut(&out)?).to_vec();
+        let d: Vec<E> = g
+            .iter()
+            .zip(&nu)
+            .map(|(&g, &v)| g * super::c::<E>(student_t_normaliser_derivative(v)))
+            .collect();
+        add_into(E::cells(grads.get_or_alloc_mut(&dof)?), &d);
+        Ok(())
+    });
+    out.put_tape(tape)
+}
+
 pub(crate) fn add_into<E: Real>(into: &mut [E], from: &[E]) {
     assert_eq!(into.len(), from.len(), "a gradient of the buffer's shape");
     for (acc, &v) in into.iter_mut().zip(from) {

@@ -21,8 +21,8 @@ mod params;
 mod prior;
 
 use crate::matrix::Matrix;
-pub use crate::numeric::Mixture;
 use crate::numeric::LN_2PI;
+pub use crate::numeric::{Mixture, PriorDensity};
 use crate::spec::{
     Activation, Bound, Encoder, KlEstimate, Likelihood, ModelSpec, PosteriorVariance,
 };
@@ -32,7 +32,7 @@ use params::{Linear, Mlp, ParamStore};
 use prior::PriorFamily;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal, Uniform};
+use rand_distr::{Distribution, StandardNormal};
 use std::ops::Range;
 
 pub use optim::AdamState;
@@ -831,24 +831,12 @@ impl<E: Real> Model<E> {
         self.params.set(first, &moved.data);
     }
 
-    /// `rows` draws from the fitted generative model: z from each dimension's prior
-    /// mixture, and the decoder's output g(z) (the mean of p(y|z); no observation noise).
+    /// `rows` draws from the fitted generative model: z from each dimension's prior, and
+    /// the decoder's output g(z) (the mean of p(y|z); no observation noise).
     pub fn sample(&self, rows: usize, seed: u64) -> (Matrix, Matrix) {
         let mut rng = StdRng::seed_from_u64(seed);
         let priors = self.priors();
-        let pick = Uniform::new(0.0, 1.0);
-        let z = Matrix::from_fn(rows, priors.len(), |_, j| {
-            let p = &priors[j];
-            let u: f64 = pick.sample(&mut rng);
-            let mut k = 0;
-            let mut cumulative = p.weights[0];
-            while u > cumulative && k + 1 < p.weights.len() {
-                k += 1;
-                cumulative += p.weights[k];
-            }
-            let e: f64 = Distribution::<f64>::sample(&StandardNormal, &mut rng);
-            p.means[k] + p.variances[k].sqrt() * e
-        });
+        let z = Matrix::from_fn(rows, priors.len(), |_, j| priors[j].sample(&mut rng));
         let y = self.decode(&z);
         (z, y)
     }
@@ -883,7 +871,7 @@ impl<E: Real> Model<E> {
     }
 
     /// Each dimension's fitted prior.
-    pub fn priors(&self) -> Vec<Mixture> {
+    pub fn priors(&self) -> Vec<PriorDensity> {
         self.prior.fitted(&self.params)
     }
 
@@ -1067,12 +1055,14 @@ mod tests {
 
     /// Models whose objectives read the rows differently: an encoder with one variance
     /// per dimension, Half-VAE's per-row means and variances, the importance-weighted
-    /// bound (per-row weights), quadrature, and a learned noise variance.
-    const MODELS: [&str; 4] = [
+    /// bound (per-row weights), quadrature, a learned noise variance, and a prior of
+    /// several families (each over its own dimensions).
+    const MODELS: [&str; 5] = [
         "observed x[3]\nlatent z[2] ~ gmm(K = 3)\nencoder { dense 5 tanh }\ndecoder { dense 4 tanh }\nlikelihood gaussian(learned)",
         "observed x[2]\nlatent z[2] ~ gmm(K = 2)\nencoder none\ndecoder { dense 3 tanh }\nposterior variance per_sample\ntrain { samples 2 }",
         "observed x[3]\nlatent z[2] ~ gmm(K = 2)\nencoder { dense 4 relu }\ndecoder linear\ntrain { samples 3; bound iwae }",
         "observed x[3]\nlatent z[2] ~ shared gmm(K = 2)\nencoder { dense 4 tanh }\ndecoder { dense 4 elu }\nposterior variance per_sample\nkl quadrature(5)",
+        "observed x[3]\nlatent z[3]\nz[0] ~ student_t\nz[1] ~ gmm(K = 2)\nz[2] ~ laplace\nencoder { dense 4 tanh }\ndecoder linear",
     ];
 
     fn problem<E: Real>(text: &str, rows: usize) -> (Model<E>, Matrix, Vec<Matrix>) {

@@ -7,12 +7,12 @@ use super::files::{
 use super::load_model_and_text;
 use super::report::{self, check_truth, read_truth};
 use indicatif::{ProgressBar, ProgressStyle};
-use pdgc::backend::Model;
+use pdgc::backend::{Mixture, Model, PriorDensity};
 use pdgc::checkpoint::{Checkpoint, DataFingerprint};
 use pdgc::data::{parse_table, DataError, Precision, Preprocessing, Wanted};
 use pdgc::fitted::Fitted;
 use pdgc::matrix::Matrix;
-use pdgc::spec::ModelSpec;
+use pdgc::spec::{Family, FamilyKind, ModelSpec};
 use pdgc::train::{train, train_restarts, Control, Options, RestartOutcome, TraceRow};
 use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
@@ -200,14 +200,91 @@ pub struct RunRecord {
     pub restarts: Vec<RestartOutcome>,
 }
 
-/// `priors.ron`: one entry per latent dimension.
+/// `priors.ron`: one entry per latent dimension. A mixture fills `weights`, `means` and
+/// `variances` (as every `priors.ron` before other families did); a Laplace fills
+/// `location` and `scale`, a Student-t those and `dof`.
 #[derive(Serialize, Deserialize)]
 pub struct FittedPrior {
     pub dimension: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub weights: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub means: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variances: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dof: Option<f64>,
     pub posterior_variance: f64,
+}
+
+impl FittedPrior {
+    pub fn new(dimension: String, density: &PriorDensity, posterior_variance: f64) -> Self {
+        let mut entry = FittedPrior {
+            dimension,
+            weights: Vec::new(),
+            means: Vec::new(),
+            variances: Vec::new(),
+            location: None,
+            scale: None,
+            dof: None,
+            posterior_variance,
+        };
+        match density {
+            PriorDensity::Mixture(m) => {
+                entry.weights = m.weights.clone();
+                entry.means = m.means.clone();
+                entry.variances = m.variances.clone();
+            }
+            PriorDensity::Laplace { location, scale } => {
+                (entry.location, entry.scale) = (Some(*location), Some(*scale));
+            }
+            PriorDensity::StudentT {
+                location,
+                scale,
+                dof,
+            } => {
+                (entry.location, entry.scale) = (Some(*location), Some(*scale));
+                entry.dof = Some(*dof);
+            }
+        }
+        entry
+    }
+
+    /// The density this entry describes, read as `family`; `None` when its numbers are
+    /// not that family's.
+    pub fn density(&self, family: &Family) -> Option<PriorDensity> {
+        let mixture = [&self.weights, &self.means, &self.variances];
+        let density = match (family.kind(), self.location, self.scale, self.dof) {
+            (FamilyKind::Mixture, None, None, None) => {
+                let k = family.components();
+                mixture.iter().all(|v| v.len() == k).then(|| {
+                    PriorDensity::Mixture(Mixture {
+                        weights: self.weights.clone(),
+                        means: self.means.clone(),
+                        variances: self.variances.clone(),
+                    })
+                })?
+            }
+            (FamilyKind::Laplace, Some(location), Some(scale), None) => {
+                PriorDensity::Laplace { location, scale }
+            }
+            (FamilyKind::StudentT, Some(location), Some(scale), Some(dof)) => {
+                PriorDensity::StudentT {
+                    location,
+                    scale,
+                    dof,
+                }
+            }
+            _ => return None,
+        };
+        let numbers_only_of_family =
+            family.kind() == FamilyKind::Mixture || mixture.iter().all(|v| v.is_empty());
+        numbers_only_of_family.then_some(density)
+    }
 }
 
 pub fn fit(config: &FitConfig) -> Outcome {
@@ -312,13 +389,7 @@ pub fn fit(config: &FitConfig) -> Outcome {
         let fitted: Vec<FittedPrior> = priors
             .iter()
             .enumerate()
-            .map(|(j, p)| FittedPrior {
-                dimension: format!("{z}{j}"),
-                weights: p.weights.clone(),
-                means: p.means.clone(),
-                variances: p.variances.clone(),
-                posterior_variance: last.posterior_variances[j],
-            })
+            .map(|(j, p)| FittedPrior::new(format!("{z}{j}"), p, last.posterior_variances[j]))
             .collect();
         write_ron(&dir.join("priors.ron"), &fitted)?;
         write_ron(&dir.join("run.ron"), &record)?;

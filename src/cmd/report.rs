@@ -6,7 +6,7 @@ use super::error::CliError;
 use super::files::{self, write_file_atomically};
 use super::fit::{FittedPrior, RunRecord};
 use pdgc::data::{read_table, Table, Wanted};
-use pdgc::numeric::Mixture;
+use pdgc::numeric::PriorDensity;
 use pdgc::report::{render, FitView, Options, Report, Truth};
 use pdgc::spec::ModelSpec;
 use pdgc::trace::Trace;
@@ -107,12 +107,16 @@ pub fn load(dir: &Path, record: &RunRecord, truth: Option<Truth>) -> Result<FitV
         .select_columns(&(n..2 * n).collect::<Vec<_>>());
     let priors: Vec<FittedPrior> = ron::from_str(&read_text(dir, "priors.ron")?)
         .map_err(|e| unreadable(dir, format!("holds a priors.ron that cannot be read: {e}")))?;
-    let components_fit = priors.len() == n
-        && priors.iter().enumerate().all(|(j, p)| {
-            let k = spec.prior.family(j).components();
-            p.weights.len() == k && p.means.len() == k && p.variances.len() == k
-        });
-    if !components_fit {
+    let densities: Option<Vec<PriorDensity>> = (priors.len() == n)
+        .then(|| {
+            priors
+                .iter()
+                .enumerate()
+                .map(|(j, p)| p.density(spec.prior.family(j)))
+                .collect()
+        })
+        .flatten();
+    let Some(densities) = densities else {
         return Err(unreadable(
             dir,
             format!(
@@ -120,7 +124,7 @@ pub fn load(dir: &Path, record: &RunRecord, truth: Option<Truth>) -> Result<FitV
                 spec.name
             ),
         ));
-    }
+    };
     let trace_path = dir.join("trace.csv");
     let trace_bytes = std::fs::read(&trace_path)
         .map_err(|e| unreadable(dir, format!("has no readable trace.csv: {e}")))?;
@@ -188,14 +192,7 @@ pub fn load(dir: &Path, record: &RunRecord, truth: Option<Truth>) -> Result<FitV
         trace,
         means,
         sds,
-        priors: priors
-            .iter()
-            .map(|p| Mixture {
-                weights: p.weights.clone(),
-                means: p.means.clone(),
-                variances: p.variances.clone(),
-            })
-            .collect(),
+        priors: densities,
         posterior_variances: priors.iter().map(|p| p.posterior_variance).collect(),
         truth,
     })

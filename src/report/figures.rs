@@ -7,7 +7,7 @@
 //! data series are the only lines drawn two pixels wide, each in its own colour; axes, grid
 //! and histogram bars are drawn otherwise.
 
-use crate::numeric::{normal_log_density, Mixture};
+use crate::numeric::{normal_log_density, PriorDensity};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -342,26 +342,26 @@ impl Histogram {
     }
 }
 
-/// A histogram, and optionally a fitted mixture's density over it (solid, black) with each
-/// component's weighted density dashed in its own colour.
+/// A histogram, and optionally a fitted prior's density over it (solid, black); a
+/// mixture's components' weighted densities dashed, each in its own colour.
 pub fn distribution(
     area: &DrawingArea<SVGBackend, Shift>,
     title: &str,
     values: &[f64],
     bar: RGBColor,
-    mixture: Option<&Mixture>,
+    prior: Option<&PriorDensity>,
 ) -> Drawn {
     let hist = Histogram::of(values);
     let (x0, x1) = (hist.edges[0], *hist.edges.last().expect("bins"));
     let grid: Vec<f64> = (0..=200)
         .map(|i| x0 + (x1 - x0) * i as f64 / 200.0)
         .collect();
-    let curves: Vec<(String, Vec<f64>, RGBColor, bool)> = match mixture {
+    let curves: Vec<(String, Vec<f64>, RGBColor, bool)> = match prior {
         None => Vec::new(),
-        Some(m) => {
-            let total = grid.iter().map(|&z| m.log_density(z).exp()).collect();
+        Some(p) => {
+            let total = grid.iter().map(|&z| p.log_density(z).exp()).collect();
             let mut curves = vec![("prior".to_string(), total, BLACK, false)];
-            if m.weights.len() > 1 {
+            if let Some(m) = p.as_mixture().filter(|m| m.weights.len() > 1) {
                 curves.extend((0..m.weights.len().min(10)).map(|k| {
                     let density = grid
                         .iter()

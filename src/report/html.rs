@@ -2,6 +2,7 @@
 
 use super::{escape, Figure, FitView, MAX_DRAWN};
 use crate::eval::Recovery;
+use crate::numeric::PriorDensity;
 use std::fmt::Write;
 
 const STYLE: &str = "
@@ -163,8 +164,27 @@ pub fn page(view: &FitView, figures: &[Figure], recovery: Option<&Recovery>) -> 
         ],
     );
     for (j, p) in view.priors.iter().enumerate() {
-        let family = escape(&spec.prior.family(j).to_pdg());
-        for k in 0..p.weights.len() {
+        let mut family = escape(&spec.prior.family(j).to_pdg());
+        // (component, weight, mean, variance) rows: a mixture's components, or the one
+        // density, its location as the mean (the t's mean when ν > 1), its variance.
+        let components: Vec<(String, f64, f64, f64)> = match p {
+            PriorDensity::Mixture(m) => (0..m.weights.len())
+                .map(|k| (k.to_string(), m.weights[k], m.means[k], m.variances[k]))
+                .collect(),
+            PriorDensity::Laplace { location, scale } => {
+                let _ = write!(family, " (scale {})", number(*scale));
+                vec![("–".into(), 1.0, *location, p.variance())]
+            }
+            PriorDensity::StudentT {
+                location,
+                scale,
+                dof,
+            } => {
+                let _ = write!(family, " (scale {}, ν {})", number(*scale), number(*dof));
+                vec![("–".into(), 1.0, *location, p.variance())]
+            }
+        };
+        for (k, (component, weight, mean, variance)) in components.into_iter().enumerate() {
             let first = k == 0;
             row(
                 &mut out,
@@ -175,10 +195,10 @@ pub fn page(view: &FitView, figures: &[Figure], recovery: Option<&Recovery>) -> 
                         String::new()
                     },
                     if first { family.clone() } else { String::new() },
-                    k.to_string(),
-                    number(p.weights[k]),
-                    number(p.means[k]),
-                    number(p.variances[k]),
+                    component,
+                    number(weight),
+                    number(mean),
+                    number(variance),
                     if first {
                         view.posterior_variances
                             .get(j)

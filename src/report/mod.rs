@@ -8,7 +8,7 @@ mod html;
 
 use crate::eval::{recovery, Recovery};
 use crate::matrix::Matrix;
-use crate::numeric::{mean_and_sd, Mixture};
+use crate::numeric::{mean_and_sd, PriorDensity};
 use crate::spec::ModelSpec;
 use crate::trace::Trace;
 use figures::{colour, Grid, Line, Track, GREY};
@@ -32,7 +32,7 @@ pub struct FitView {
     pub means: Matrix,
     pub sds: Matrix,
     /// Each dimension's fitted prior and mean posterior variance.
-    pub priors: Vec<Mixture>,
+    pub priors: Vec<PriorDensity>,
     pub posterior_variances: Vec<f64>,
     pub truth: Option<Truth>,
 }
@@ -304,23 +304,29 @@ fn training(view: &FitView) -> Svg {
     let dimensions = if shared { 0..drawn.min(1) } else { 0..drawn };
     for j in dimensions.filter(|&j| view.spec.prior.family(j).is_learnable()) {
         grid.next_row();
-        let k_drawn = view.spec.prior.family(j).components().min(MAX_DRAWN);
-        for (what, pick) in [
-            (
-                "weights",
-                (|m: &Mixture, k: usize| m.weights[k]) as fn(&Mixture, usize) -> f64,
-            ),
-            ("means", |m, k| m.means[k]),
-            ("variances", |m, k| m.variances[k]),
-        ] {
-            let series: Vec<Vec<f64>> = (0..k_drawn)
-                .map(|k| trace.priors.iter().map(|(_, p)| pick(&p[j], k)).collect())
+        // Each kind of number (a mixture's weights, means, variances; a Laplace's
+        // location and scale; …) is a panel, with a line per component.
+        let Some((_, first)) = trace.priors.first() else {
+            continue;
+        };
+        for (panel, (what, values)) in first[j].series().into_iter().enumerate() {
+            let series: Vec<Vec<f64>> = (0..values.len().min(MAX_DRAWN))
+                .map(|k| {
+                    trace
+                        .priors
+                        .iter()
+                        .map(|(_, p)| p[j].series()[panel].1[k])
+                        .collect()
+                })
                 .collect();
             let lines: Vec<Line> = series
                 .iter()
                 .enumerate()
                 .map(|(k, y)| Line {
-                    label: format!("k = {k}"),
+                    label: match values.len() {
+                        1 => what.to_string(),
+                        _ => format!("k = {k}"),
+                    },
                     x: &at,
                     y,
                     colour: colour(k),

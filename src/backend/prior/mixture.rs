@@ -11,7 +11,7 @@ use super::{Part, PriorFamily};
 use crate::backend::params::{ParamStore, VarBuilder};
 use crate::backend::{c, clamp_log_var, fused, Mat, Real, Traced};
 use crate::matrix::Matrix;
-use crate::numeric::Mixture;
+use crate::numeric::{Mixture, PriorDensity};
 use crate::spec::{Family, Prior};
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
@@ -68,6 +68,7 @@ impl<E: Real> GaussianMixture<E> {
             }
             Family::Gmm { .. } | Family::LearnableNormal => jitter.sample(rng),
             Family::Normal { mean, .. } => *mean,
+            Family::Laplace | Family::StudentT => unreachable!("not a mixture"),
         };
         let logits = Matrix::zeros(rows, k_max);
         let mut means = Matrix::zeros(rows, k_max);
@@ -174,7 +175,7 @@ impl<E: Real> PriorFamily<E> for GaussianMixture<E> {
         fused::mixture_log_density(z, log_pi, means, log_vars)
     }
 
-    fn fitted(&self, store: &ParamStore<E>) -> Vec<Mixture> {
+    fn fitted(&self, store: &ParamStore<E>) -> Vec<PriorDensity> {
         let (log_pi, means, log_vars) = self.tensors(store);
         let k = self.k_max;
         let (lp, mu, lv) = (log_pi.as_vec(), means.as_vec(), log_vars.as_vec());
@@ -184,11 +185,11 @@ impl<E: Real> PriorFamily<E> for GaussianMixture<E> {
             .enumerate()
             .map(|(j, &kj)| {
                 let at = |v: &[E], i: usize| f(v[j * k + i]);
-                Mixture {
+                PriorDensity::Mixture(Mixture {
                     weights: (0..kj).map(|i| at(&lp, i).exp()).collect(),
                     means: (0..kj).map(|i| at(&mu, i)).collect(),
                     variances: (0..kj).map(|i| at(&lv, i).exp()).collect(),
-                }
+                })
             })
             .collect()
     }

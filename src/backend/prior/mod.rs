@@ -2,18 +2,22 @@
 //! store's `VarBuilder` under `prior.`), evaluates log p_j(z_tj) inside the objective, and
 //! reports its fitted values as numbers. The model only ever calls [`PriorFamily`].
 //!
-//! Today every family of the language is a Gaussian mixture (`gmm(K = k)`, and `normal`
-//! as a one-component mixture, fixed or learned): `mixture.rs`. A family of another shape
-//! (Laplace, Student-t) is a new file implementing [`PriorFamily`], its grammar word in
-//! `words.rs` and the checker, and its arm in [`build`]; models that mix it with mixture
-//! dimensions also need [`build`] to split the latent dimensions into one group per family.
+//! One file a family: Gaussian mixtures (`gmm(K = k)`, and `normal` as a one-component
+//! mixture, fixed or learned) in `mixture.rs`, `laplace` in `laplace.rs`, `student_t` in
+//! `student_t.rs`. A model whose dimensions use several families gets one of each over
+//! its own dimensions, joined by [`Split`]. A new family is a new file implementing
+//! [`PriorFamily`], its word in `words.rs` and the checker, a `FamilyKind`, and its arm
+//! in [`family_of_kind`].
 
+mod laplace;
 mod mixture;
+mod student_t;
 
 use super::params::VarBuilder;
-use super::{Part, Real, Traced};
-use crate::numeric::Mixture;
-use crate::spec::Prior;
+use super::{Mat, Part, Real, Traced};
+use crate::numeric::PriorDensity;
+use crate::spec::{FamilyKind, Prior};
+use dfdx::prelude::*;
 use rand::rngs::StdRng;
 
 use super::params::ParamStore;
@@ -23,7 +27,7 @@ pub(crate) trait PriorFamily<E: Real> {
     fn log_density(&self, store: &ParamStore<E>, z: Traced<E>) -> Traced<E>;
 
     /// Each dimension's fitted prior, as numbers.
-    fn fitted(&self, store: &ParamStore<E>) -> Vec<Mixture>;
+    fn fitted(&self, store: &ParamStore<E>) -> Vec<PriorDensity>;
 
     /// The store index of a part of the prior, if this family has it.
     fn part(&self, part: Part) -> Option<usize>;
@@ -32,6 +36,8 @@ pub(crate) trait PriorFamily<E: Real> {
     fn parameters(&self) -> Vec<usize>;
 }
 
+type Boxed<E> = Box<dyn PriorFamily<E> + Send + Sync>;
+
 /// The prior of `n` latent dimensions as the model file declares it.
 pub(crate) fn build<E: Real + 'static>(
     prior: &Prior,
@@ -39,11 +45,164 @@ pub(crate) fn build<E: Real + 'static>(
     dev: &crate::backend::Dev<E>,
     vb: &mut VarBuilder<'_, E>,
     rng: &mut StdRng,
-) -> Box<dyn PriorFamily<E> + Send + Sync> {
-    Box::new(mixture::GaussianMixture::new(prior, n, dev, vb, rng))
+) -> Boxed<E> {
+    let groups = groups(prior, n);
+    if let [(kind, _)] = groups.as_slice() {
+        // One family for every dimension: no columns to gather, and the parameters keep
+        // the names they have always had (`prior.logits`, …).
+        return family_of_kind(*kind, prior, n, dev, vb, rng);
+    }
+    let Prior::PerDimension(families) = prior else {
+        unreachable!("a shared prior is one family")
+    };
+    let parts = groups
+        .into_iter()
+        .map(|(kind, dims)| {
+            let own = Prior::PerDimension(dims.iter().map(|&j| families[j].clone()).collect());
+            let name = match kind {
+                FamilyKind::Mixture => "mixture",
+                FamilyKind::Laplace => "laplace",
+                FamilyKind::StudentT => "student_t",
+            };
+            let family = family_of_kind(kind, &own, dims.len(), dev, &mut vb.pp(name), rng);
+            let ones = |rows: usize, cols: usize, at: &dyn Fn(usize, usize) -> bool| {
+                let values =
+                    (0..rows * cols).map(|i| super::c::<E>(at(i / cols, i % cols) as u8 as f64));
+                super::tensor_of(dev, values, (rows, cols))
+            };
+            Group {
+                gather: ones(n, dims.len(), &|j, g| dims[g] == j),
+                scatter: ones(dims.len(), n, &|g, j| dims[g] == j),
+                dims,
+                family,
+            }
+        })
+        .collect();
+    Box::new(Split { groups: parts })
+}
+
+/// The dimensions of each family kind, kinds in order of first appearance.
+fn groups(prior: &Prior, n: usize) -> Vec<(FamilyKind, Vec<usize>)> {
+    let mut groups: Vec<(FamilyKind, Vec<usize>)> = Vec::new();
+    for j in 0..n {
+        let kind = prior.family(j).kind();
+        match groups.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, dims)) => dims.push(j),
+            None => groups.push((kind, vec![j])),
+        }
+    }
+    groups
+}
+
+fn family_of_kind<E: Real + 'static>(
+    kind: FamilyKind,
+    prior: &Prior,
+    n: usize,
+    dev: &crate::backend::Dev<E>,
+    vb: &mut VarBuilder<'_, E>,
+    rng: &mut StdRng,
+) -> Boxed<E> {
+    match kind {
+        FamilyKind::Mixture => Box::new(mixture::GaussianMixture::new(prior, n, dev, vb, rng)),
+        FamilyKind::Laplace => Box::new(laplace::Laplace::new(prior, n, vb, rng)),
+        FamilyKind::StudentT => Box::new(student_t::StudentT::new(prior, n, vb, rng)),
+    }
 }
 
 /// How many numbers the prior's parameters hold (see `backend::parameter_count`).
 pub(crate) fn parameter_count(prior: &Prior, n: usize) -> Option<u128> {
-    mixture::GaussianMixture::<f32>::parameter_count(prior, n)
+    let count = |kind: FamilyKind, prior: &Prior, n: usize| match kind {
+        FamilyKind::Mixture => mixture::GaussianMixture::<f32>::parameter_count(prior, n),
+        FamilyKind::Laplace => Some(2 * rows_of_parameters(prior, n) as u128),
+        FamilyKind::StudentT => Some(3 * rows_of_parameters(prior, n) as u128),
+    };
+    let groups = groups(prior, n);
+    if let [(kind, _)] = groups.as_slice() {
+        return count(*kind, prior, n);
+    }
+    groups.into_iter().try_fold(0u128, |total, (kind, dims)| {
+        let own = Prior::PerDimension(dims.iter().map(|&j| prior.family(j).clone()).collect());
+        total.checked_add(count(kind, &own, dims.len())?)
+    })
+}
+
+/// One parameter row for a shared prior, one per dimension otherwise.
+fn rows_of_parameters(prior: &Prior, n: usize) -> usize {
+    match prior {
+        Prior::Shared(_) => 1,
+        Prior::PerDimension(_) => n,
+    }
+}
+
+/// A (p, 1) column of per-dimension values (p = n, or 1 when shared) spread over a
+/// (rows, n) tensor: column j holds dimension j's value.
+fn spread<E: Real>(column: Traced<E>, (rows, n): (usize, usize)) -> Traced<E> {
+    let p = column.shape().0;
+    if p == 1 {
+        column
+            .reshape_like(&())
+            .broadcast_like::<_, Axes2<0, 1>>(&(rows, n))
+    } else {
+        assert_eq!(p, n, "one parameter per dimension");
+        column
+            .reshape_like(&(n,))
+            .broadcast_like::<_, Axis<0>>(&(rows, n))
+    }
+}
+
+/// Several families, each over its own latent dimensions.
+struct Split<E: Real> {
+    groups: Vec<Group<E>>,
+}
+
+struct Group<E: Real> {
+    dims: Vec<usize>,
+    /// (n, n_g) and (n_g, n) 0/1 matrices: z·gather picks the group's columns, and
+    /// ·scatter puts its log-densities back in place.
+    gather: Mat<E>,
+    scatter: Mat<E>,
+    family: Boxed<E>,
+}
+
+impl<E: Real> PriorFamily<E> for Split<E> {
+    fn log_density(&self, store: &ParamStore<E>, z: Traced<E>) -> Traced<E> {
+        let mut total: Option<Traced<E>> = None;
+        for g in &self.groups {
+            // Copies of z share its identity, so every group's gradient reaches it.
+            let own = z.with_empty_tape().matmul(g.gather.clone());
+            let placed = g.family.log_density(store, own).matmul(g.scatter.clone());
+            total = Some(match total {
+                None => placed,
+                Some(t) => t + placed,
+            });
+        }
+        // z's own tape (the ops that made it) joins the sum's.
+        let (sum, tape) = total.expect("at least two groups").split_tape();
+        let (_, z_tape) = z.split_tape();
+        sum.put_tape(tape.merge(z_tape))
+    }
+
+    fn fitted(&self, store: &ParamStore<E>) -> Vec<PriorDensity> {
+        let n = self.groups.iter().map(|g| g.dims.len()).sum();
+        let mut out: Vec<Option<PriorDensity>> = vec![None; n];
+        for g in &self.groups {
+            for (&j, p) in g.dims.iter().zip(g.family.fitted(store)) {
+                out[j] = Some(p);
+            }
+        }
+        out.into_iter()
+            .map(|p| p.expect("every dimension in a group"))
+            .collect()
+    }
+
+    fn part(&self, part: Part) -> Option<usize> {
+        self.groups.iter().find_map(|g| g.family.part(part))
+    }
+
+    fn parameters(&self) -> Vec<usize> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.family.parameters())
+            .collect()
+    }
 }

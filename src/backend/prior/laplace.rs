@@ -1,0 +1,84 @@
+//! Laplace priors, one per latent dimension or one shared:
+//! log p_j(z) = −log 2b_j − |z − m_j| / b_j, with the location m and log-scale log b
+//! learned. Heavier-tailed than a normal (kurtosis 6), the classic super-Gaussian source
+//! model of ICA.
+
+use super::{rows_of_parameters, spread, Part, PriorFamily};
+use crate::backend::params::{ParamStore, VarBuilder};
+use crate::backend::{c, Real, Traced};
+use crate::numeric::PriorDensity;
+use crate::spec::Prior;
+use dfdx::prelude::*;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Uniform};
+
+/// log b is clamped to half the log-variance range (b² ∝ the variance).
+pub(super) const LOG_SCALE_RANGE: (f64, f64) = (
+    0.5 * crate::backend::LOG_VAR_RANGE.0,
+    0.5 * crate::backend::LOG_VAR_RANGE.1,
+);
+
+pub(crate) struct Laplace {
+    /// Store indices of the (p, 1) locations and log-scales; p is 1 when shared, n
+    /// otherwise.
+    location: usize,
+    log_scale: usize,
+    n: usize,
+}
+
+impl Laplace {
+    pub fn new<E: Real>(
+        prior: &Prior,
+        n: usize,
+        vb: &mut VarBuilder<'_, E>,
+        rng: &mut StdRng,
+    ) -> Self {
+        let p = rows_of_parameters(prior, n);
+        // Jittered locations, so that the dimensions' priors differ from the start (as the
+        // mixtures' do); unit scales.
+        let jitter = Uniform::new(-0.1, 0.1);
+        let location = vb.add("location", p, 1, |_, _| jitter.sample(rng));
+        let log_scale = vb.add("log_scale", p, 1, |_, _| 0.0);
+        Laplace {
+            location,
+            log_scale,
+            n,
+        }
+    }
+}
+
+impl<E: Real> PriorFamily<E> for Laplace {
+    fn log_density(&self, store: &ParamStore<E>, z: Traced<E>) -> Traced<E> {
+        let shape = *z.shape();
+        let log_b = store
+            .value(self.log_scale)
+            .leaky_trace()
+            .clamp(LOG_SCALE_RANGE.0, LOG_SCALE_RANGE.1);
+        let inv_b = spread(log_b.with_empty_tape().negate().exp(), shape);
+        let constant = spread(log_b.negate() - c::<E>(std::f64::consts::LN_2), shape);
+        let location = spread(store.value(self.location).leaky_trace(), shape);
+        constant - (z - location).abs() * inv_b
+    }
+
+    fn fitted(&self, store: &ParamStore<E>) -> Vec<PriorDensity> {
+        let location = store.values(self.location);
+        let log_scale = store.values(self.log_scale);
+        let at = |v: &[f64], j: usize| if v.len() == 1 { v[0] } else { v[j] };
+        (0..self.n)
+            .map(|j| PriorDensity::Laplace {
+                location: at(&location, j),
+                scale: at(&log_scale, j)
+                    .clamp(LOG_SCALE_RANGE.0, LOG_SCALE_RANGE.1)
+                    .exp(),
+            })
+            .collect()
+    }
+
+    fn part(&self, _: Part) -> Option<usize> {
+        None
+    }
+
+    fn parameters(&self) -> Vec<usize> {
+        vec![self.location, self.log_scale]
+    }
+}

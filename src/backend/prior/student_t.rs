@@ -1,0 +1,105 @@
+//! Student-t priors, one per latent dimension or one shared:
+//! log p_j(z) = ln Γ((ν+1)/2) − ln Γ(ν/2) − ½ ln(νπ) − ln s − (ν+1)/2 · ln(1 + u²/ν),
+//! u = (z − m)/s, with the location m, log-scale ln s and log degrees of freedom ln ν
+//! learned. ν → ∞ is a normal and ν = 1 Cauchy, so a fit can tell how heavy a source's
+//! tails are.
+
+use super::laplace::LOG_SCALE_RANGE;
+use super::{rows_of_parameters, spread, Part, PriorFamily};
+use crate::backend::params::{ParamStore, VarBuilder};
+use crate::backend::{c, fused, Real, Traced};
+use crate::numeric::PriorDensity;
+use crate::spec::Prior;
+use dfdx::prelude::*;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Uniform};
+
+/// ln ν is clamped to [ln 0.1, ln 1000]: below, the density is a spike with no moments;
+/// above, it is a normal to within what f32 can tell.
+const LOG_DOF_RANGE: (f64, f64) = (-std::f64::consts::LN_10, 3.0 * std::f64::consts::LN_10);
+
+/// Where ν starts: tails clearly heavier than a normal's, with finite kurtosis.
+const INITIAL_DOF: f64 = 5.0;
+
+pub(crate) struct StudentT {
+    /// Store indices of the (p, 1) locations, log-scales and log degrees of freedom; p
+    /// is 1 when shared, n otherwise.
+    location: usize,
+    log_scale: usize,
+    log_dof: usize,
+    n: usize,
+}
+
+impl StudentT {
+    pub fn new<E: Real>(
+        prior: &Prior,
+        n: usize,
+        vb: &mut VarBuilder<'_, E>,
+        rng: &mut StdRng,
+    ) -> Self {
+        let p = rows_of_parameters(prior, n);
+        let jitter = Uniform::new(-0.1, 0.1);
+        let location = vb.add("location", p, 1, |_, _| jitter.sample(rng));
+        let log_scale = vb.add("log_scale", p, 1, |_, _| 0.0);
+        let log_dof = vb.add("log_dof", p, 1, |_, _| INITIAL_DOF.ln());
+        StudentT {
+            location,
+            log_scale,
+            log_dof,
+            n,
+        }
+    }
+}
+
+impl<E: Real> PriorFamily<E> for StudentT {
+    fn log_density(&self, store: &ParamStore<E>, z: Traced<E>) -> Traced<E> {
+        let shape = *z.shape();
+        let log_s = store
+            .value(self.log_scale)
+            .leaky_trace()
+            .clamp(LOG_SCALE_RANGE.0, LOG_SCALE_RANGE.1);
+        let log_nu = store
+            .value(self.log_dof)
+            .leaky_trace()
+            .clamp(LOG_DOF_RANGE.0, LOG_DOF_RANGE.1);
+        let nu = log_nu.with_empty_tape().exp();
+        // Per dimension: the terms that do not depend on z.
+        let constant = fused::student_t_normaliser(nu.with_empty_tape())
+            - log_nu * c::<E>(0.5)
+            - log_s.with_empty_tape()
+            - c::<E>(0.5 * std::f64::consts::PI.ln());
+        let inv_s = spread(log_s.negate().exp(), shape);
+        let inv_nu = spread(nu.with_empty_tape().recip(), shape);
+        let half_nu_plus_one = spread((nu + c::<E>(1.0)) * c::<E>(0.5), shape);
+        let location = spread(store.value(self.location).leaky_trace(), shape);
+        let u = (z - location) * inv_s;
+        let tail = (u.square() * inv_nu + c::<E>(1.0)).ln() * half_nu_plus_one;
+        spread(constant, shape) - tail
+    }
+
+    fn fitted(&self, store: &ParamStore<E>) -> Vec<PriorDensity> {
+        let location = store.values(self.location);
+        let log_scale = store.values(self.log_scale);
+        let log_dof = store.values(self.log_dof);
+        let at = |v: &[f64], j: usize| if v.len() == 1 { v[0] } else { v[j] };
+        (0..self.n)
+            .map(|j| PriorDensity::StudentT {
+                location: at(&location, j),
+                scale: at(&log_scale, j)
+                    .clamp(LOG_SCALE_RANGE.0, LOG_SCALE_RANGE.1)
+                    .exp(),
+                dof: at(&log_dof, j)
+                    .clamp(LOG_DOF_RANGE.0, LOG_DOF_RANGE.1)
+                    .exp(),
+            })
+            .collect()
+    }
+
+    fn part(&self, _: Part) -> Option<usize> {
+        None
+    }
+
+    fn parameters(&self) -> Vec<usize> {
+        vec![self.location, self.log_scale, self.log_dof]
+    }
+}
