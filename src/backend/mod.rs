@@ -28,7 +28,7 @@ use crate::spec::{
 };
 use dfdx::prelude::*;
 use optim::Adam;
-use params::{Linear, Mlp, ParamStore};
+use params::{Linear, Mlp, Param, VarBuilder};
 use prior::PriorFamily;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -268,25 +268,68 @@ pub enum Part {
     NoiseLogVariance,
 }
 
-/// A model compiled from a `ModelSpec`: its parameters, its optimiser state, and how
-/// to evaluate the objective.
-pub struct Model<E: Real> {
-    spec: ModelSpec,
-    dev: Dev<E>,
-    params: ParamStore<E>,
-    encoder: Option<Mlp>,
+/// The model's parts, each owning its parameters: apart from the optimisers, so that a
+/// step can lend the optimiser every parameter.
+struct Net<E: Real> {
+    encoder: Option<Mlp<E>>,
     /// Per-sample log σ² head on the encoder's last hidden layer.
-    log_var_head: Option<Linear>,
-    decoder: Mlp,
+    log_var_head: Option<Linear<E>>,
+    decoder: Mlp<E>,
     /// Half-VAE: the T×n posterior means.
-    free_means: Option<usize>,
+    free_means: Option<Param<E>>,
     /// The posterior log-variance parameter: (1, n) per dimension, or (T, n) per sample
     /// without an encoder.
-    log_var: Option<usize>,
+    log_var: Option<Param<E>>,
     /// The prior family (or families) of the latent dimensions.
     prior: Box<dyn PriorFamily<E> + Send + Sync>,
     /// The likelihood's learned log σ² ((1, m), or (1, 1) shared), if it learns them.
-    noise_log_var: Option<usize>,
+    noise_log_var: Option<Param<E>>,
+}
+
+impl<E: Real> Net<E> {
+    /// Every parameter, in the one fixed order of the saved file, the optimiser's moments
+    /// and `Model::parameters()`: the encoder (its per-sample variance head last), the
+    /// decoder, Half-VAE's means, the posterior variance, the prior, the likelihood's noise.
+    fn params(&self) -> Vec<&Param<E>> {
+        let mut all = Vec::new();
+        all.extend(self.encoder.iter().flat_map(Mlp::params));
+        all.extend(self.log_var_head.iter().flat_map(Linear::params));
+        all.extend(self.decoder.params());
+        all.extend(&self.free_means);
+        all.extend(&self.log_var);
+        all.extend(self.prior.params());
+        all.extend(&self.noise_log_var);
+        all
+    }
+
+    /// `params()`, to change.
+    fn params_mut(&mut self) -> Vec<&mut Param<E>> {
+        let mut all = Vec::new();
+        all.extend(self.encoder.iter_mut().flat_map(Mlp::params_mut));
+        all.extend(self.log_var_head.iter_mut().flat_map(Linear::params_mut));
+        all.extend(self.decoder.params_mut());
+        all.extend(&mut self.free_means);
+        all.extend(&mut self.log_var);
+        all.extend(self.prior.params_mut());
+        all.extend(&mut self.noise_log_var);
+        all
+    }
+
+    /// Where `p` sits in `params()`.
+    fn position(&self, p: &Param<E>) -> usize {
+        self.params()
+            .iter()
+            .position(|q| std::ptr::eq(*q, p))
+            .expect("a parameter of this model")
+    }
+}
+
+/// A model compiled from a `ModelSpec`: its parts (layers and prior, each owning its
+/// parameters), its optimiser state, and how to evaluate the objective.
+pub struct Model<E: Real> {
+    spec: ModelSpec,
+    dev: Dev<E>,
+    net: Net<E>,
     /// Adam over every parameter: what `step` trains with.
     optimiser: Adam<E>,
     /// Adam over the prior's parameters alone, for `step_prior`; made on first use.
@@ -307,28 +350,25 @@ impl<E: Real> Model<E> {
         let dev = E::device(seed);
         let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f1a_7e00);
         let (m, n) = (spec.m(), spec.n());
-        let mut params = ParamStore::new(dev.clone());
+        let vb = |name: &str| VarBuilder::new(&dev, name);
 
         let encoder = match &spec.encoder {
-            Encoder::Mlp(layers) => Some(params.builder("encoder").mlp(m, layers, n, &mut rng)),
+            Encoder::Mlp(layers) => Some(vb("encoder").mlp(m, layers, n, &mut rng)),
             Encoder::None => None,
         };
         let log_var_head = match (&encoder, &spec.posterior_variance) {
             (Some(enc), PosteriorVariance::PerSample) => {
                 let width = enc.output_width_of_hidden(m);
-                let head = params
-                    .builder("encoder")
-                    .pp("log_var")
-                    .linear(width, n, &mut rng);
+                let mut head = vb("encoder").pp("log_var").linear(width, n, &mut rng);
                 // Start the head near log σ² = −2, the same start as the other modes.
-                params.fill(head.b, -2.0);
+                head.b.fill(-2.0);
                 Some(head)
             }
             _ => None,
         };
-        let decoder = params.builder("decoder").mlp(n, &spec.decoder, m, &mut rng);
+        let decoder = vb("decoder").mlp(n, &spec.decoder, m, &mut rng);
         let free_means = encoder.is_none().then(|| {
-            params.builder("latent").add("means", rows, n, |_, _| {
+            vb("latent").add("means", rows, n, |_, _| {
                 Distribution::<f64>::sample(&StandardNormal, &mut rng)
             })
         });
@@ -338,29 +378,17 @@ impl<E: Real> Model<E> {
             (PosteriorVariance::PerSample, None) => Some(rows),
             _ => None,
         };
-        let log_var = log_var_rows.map(|r| {
-            params
-                .builder("posterior")
-                .add("log_var", r, n, |_, _| -2.0)
-        });
+        let log_var = log_var_rows.map(|r| vb("posterior").add("log_var", r, n, |_, _| -2.0));
 
-        let prior = prior::build(&spec.prior, n, &dev, &mut params.builder("prior"), &mut rng);
+        let prior = prior::build(&spec.prior, n, &dev, &vb("prior"), &mut rng);
         // After the prior, so that the files of models without it keep their order. σ²
         // starts at 1, the variance of a standardised column that nothing explains yet.
         let noise_log_var = match spec.likelihood.learned_variances(m) {
             0 => None,
-            k => Some(
-                params
-                    .builder("likelihood")
-                    .add("log_var", 1, k, |_, _| 0.0),
-            ),
+            k => Some(vb("likelihood").add("log_var", 1, k, |_, _| 0.0)),
         };
 
-        let every_parameter = (0..params.len()).collect();
-        Model {
-            spec: spec.clone(),
-            dev,
-            params,
+        let net = Net {
             encoder,
             log_var_head,
             decoder,
@@ -368,6 +396,12 @@ impl<E: Real> Model<E> {
             log_var,
             prior,
             noise_log_var,
+        };
+        let every_parameter = (0..net.params().len()).collect();
+        Model {
+            spec: spec.clone(),
+            dev,
+            net,
             optimiser: Adam::new(spec.train.lr, every_parameter),
             prior_optimiser: None,
             beta: spec.beta,
@@ -382,22 +416,18 @@ impl<E: Real> Model<E> {
         tensor_of(&self.dev, x.data.iter().map(|&v| c(v)), (x.rows, x.cols))
     }
 
-    fn traced(&self, i: usize) -> Traced<E> {
-        self.params.value(i).leaky_trace()
-    }
-
     /// x·W + b, then the activation: the product is dfdx's, the rest one fused op.
-    fn dense(&self, x: Traced<E>, l: &Linear, act: Activation) -> Traced<E> {
-        fused::bias_activation(x.matmul(self.traced(l.w)), self.traced(l.b), act)
+    fn dense(&self, x: Traced<E>, l: &Linear<E>, act: Activation) -> Traced<E> {
+        fused::bias_activation(x.matmul(l.w.traced()), l.b.traced(), act)
     }
 
-    fn linear(&self, x: Traced<E>, l: &Linear) -> Traced<E> {
+    fn linear(&self, x: Traced<E>, l: &Linear<E>) -> Traced<E> {
         self.dense(x, l, Activation::Identity)
     }
 
     /// The MLP's hidden layers, then its output projection (kept apart so the per-sample
     /// variance head can share the hidden layers).
-    fn hidden(&self, mut x: Traced<E>, mlp: &Mlp) -> Traced<E> {
+    fn hidden(&self, mut x: Traced<E>, mlp: &Mlp<E>) -> Traced<E> {
         for (l, act) in &mlp.hidden {
             x = self.dense(x, l, *act);
         }
@@ -406,7 +436,7 @@ impl<E: Real> Model<E> {
 
     /// The decoder's output g(z) for latent rows `z`.
     fn decoded(&self, z: Traced<E>) -> Traced<E> {
-        self.linear(self.hidden(z, &self.decoder), &self.decoder.out)
+        self.linear(self.hidden(z, &self.net.decoder), &self.net.decoder.out)
     }
 
     /// Posterior means and log-variances of the rows `y`, which are the rows `range` of
@@ -414,8 +444,8 @@ impl<E: Real> Model<E> {
     fn posterior(&self, y: &Mat<E>, range: Range<usize>) -> (Traced<E>, Traced<E>) {
         let rows = y.shape().0;
         // A per-row parameter's rows for `range`: the whole tensor when it is all of it.
-        let rows_of = |i: usize| {
-            let t = self.traced(i);
+        let rows_of = |p: &Param<E>| {
+            let t = p.traced();
             assert!(
                 range.end <= t.shape().0,
                 "Half-VAE's rows are those it was fitted to ({}), not {}",
@@ -428,10 +458,10 @@ impl<E: Real> Model<E> {
             }
         };
         let n = self.spec.n();
-        let mu = match (&self.encoder, self.free_means) {
+        let mu = match (&self.net.encoder, &self.net.free_means) {
             (Some(enc), _) => {
                 let h = self.hidden(y.clone().leaky_trace(), enc);
-                if let Some(head) = &self.log_var_head {
+                if let Some(head) = &self.net.log_var_head {
                     let mu = self.linear(h.with_empty_tape(), &enc.out);
                     let lv = self.linear(h, head);
                     return (mu, clamp_log_var(lv));
@@ -441,16 +471,16 @@ impl<E: Real> Model<E> {
             (None, Some(means)) => rows_of(means),
             (None, None) => unreachable!("a model without an encoder has free means"),
         };
-        let lv = match (&self.spec.posterior_variance, self.log_var) {
+        let lv = match (&self.spec.posterior_variance, &self.net.log_var) {
             (PosteriorVariance::Fixed(v), _) => {
                 let lv: Mat<E> = self.dev.ones_like(&(rows, n)) * c::<E>(v.ln());
                 lv.leaky_trace()
             }
-            (PosteriorVariance::PerDimension, Some(i)) => self
-                .traced(i)
+            (PosteriorVariance::PerDimension, Some(p)) => p
+                .traced()
                 .reshape_like(&(n,))
                 .broadcast_like::<_, Axis<0>>(&(rows, n)),
-            (PosteriorVariance::PerSample, Some(i)) => rows_of(i),
+            (PosteriorVariance::PerSample, Some(p)) => rows_of(p),
             _ => unreachable!("posterior variance parameters match the spec"),
         };
         (mu, clamp_log_var(lv))
@@ -463,7 +493,7 @@ impl<E: Real> Model<E> {
 
     /// log p_j(z_tj) for every row t and dimension j, as a (rows, n) tensor.
     fn log_prior_elements(&self, z: Traced<E>) -> Traced<E> {
-        self.prior.log_density(&self.params, z)
+        self.net.prior.log_density(z)
     }
 
     /// log N(z̃_tj | μ_tj, σ²_tj) for every row and dimension. With z̃ − μ = σε exactly, the
@@ -584,13 +614,9 @@ impl<E: Real> Model<E> {
         }
         let loss = total.expect("at least one sample");
         terms.loss = value(&loss);
-        let noise_variances = self.noise_log_var.map_or_else(Vec::new, |i| {
+        let noise_variances = self.net.noise_log_var.as_ref().map_or_else(Vec::new, |p| {
             let (lo, hi) = self.noise_log_var_range();
-            self.params
-                .values(i)
-                .iter()
-                .map(|&v| v.clamp(lo, hi).exp())
-                .collect()
+            p.values().iter().map(|&v| v.clamp(lo, hi).exp()).collect()
         });
         (
             loss,
@@ -648,15 +674,15 @@ impl<E: Real> Model<E> {
         let (rows, m) = *residual.shape();
         let squared = residual.square();
         let squared_error = value(&squared.with_empty_tape().sum::<(), _>());
-        let cells = match (self.spec.likelihood, self.noise_log_var) {
+        let cells = match (self.spec.likelihood, &self.net.noise_log_var) {
             (Likelihood::SquaredError, _) => squared,
             (Likelihood::Gaussian(variance), _) => {
                 squared * c::<E>(1.0 / (2.0 * variance)) + c::<E>(0.5 * (variance.ln() + LN_2PI))
             }
-            (Likelihood::LearnedGaussian { .. }, Some(i)) => {
-                let k = self.params.value(i).shape().1;
+            (Likelihood::LearnedGaussian { .. }, Some(p)) => {
+                let k = p.shape().1;
                 let (lo, hi) = self.noise_log_var_range();
-                let lv = self.traced(i).clamp(lo, hi);
+                let lv = p.traced().clamp(lo, hi);
                 let lv: Traced<E> = match k {
                     1 => lv
                         .reshape_like(&())
@@ -716,8 +742,8 @@ impl<E: Real> Model<E> {
             {
                 *v += o;
             }
-            for i in 0..self.params.len() {
-                let p = self.params.value(i);
+            for p in self.net.params() {
+                let p = p.value();
                 let from = other_grads.get_or_alloc_mut(p).expect("gradient buffer");
                 let from = E::cells(from).to_vec();
                 let into = grads.get_or_alloc_mut(p).expect("gradient buffer");
@@ -730,9 +756,12 @@ impl<E: Real> Model<E> {
     /// The objective and its gradient with respect to every parameter, in `parameters()` order.
     pub fn gradients(&self, y: &Matrix, eps: &[Matrix]) -> (Terms, Vec<Vec<f64>>) {
         let (Step { terms, .. }, mut grads) = self.backward(y, eps);
-        let g = (0..self.params.len())
-            .map(|i| {
-                let p = self.params.value(i);
+        let g = self
+            .net
+            .params()
+            .into_iter()
+            .map(|p| {
+                let p = p.value();
                 // A parameter the loss does not reach gets a zero gradient, not a panic.
                 grads.get_or_alloc_mut(p).expect("gradient buffer");
                 grads
@@ -750,7 +779,8 @@ impl<E: Real> Model<E> {
     pub fn step(&mut self, y: &Matrix, eps: &[Matrix]) -> Step {
         let (mut step, grads) = self.backward(y, eps);
         // A non-finite objective moves nothing; the caller decides whether training goes on.
-        step.applied = step.terms.loss.is_finite() && self.optimiser.step(&mut self.params, grads);
+        step.applied =
+            step.terms.loss.is_finite() && self.optimiser.step(&mut self.net.params_mut(), grads);
         step
     }
 
@@ -761,11 +791,12 @@ impl<E: Real> Model<E> {
         let zt = self.tensor(z).leaky_trace();
         let loss = self.log_prior(zt) * c::<E>(-1.0 / z.rows as f64);
         let before = value(&loss);
-        let prior = self.prior.parameters();
+        let prior = self.net.prior.params();
+        let prior = prior.iter().map(|p| self.net.position(p)).collect();
         let lr = self.spec.train.lr;
         self.prior_optimiser
             .get_or_insert_with(|| Adam::new(lr, prior))
-            .step(&mut self.params, loss.backward());
+            .step(&mut self.net.params_mut(), loss.backward());
         before
     }
 
@@ -776,9 +807,15 @@ impl<E: Real> Model<E> {
     pub fn fit_latents(&self, y: &Matrix, steps: usize, seed: u64) -> Model<E> {
         let mut fresh = Model::<E>::new(&self.spec, y.rows, seed);
         let own = self.per_row_parameters();
-        for i in 0..self.params.len() {
+        for (i, (to, from)) in fresh
+            .net
+            .params_mut()
+            .into_iter()
+            .zip(self.net.params())
+            .enumerate()
+        {
             if !own.contains(&i) {
-                fresh.params.set(i, &self.params.values(i));
+                to.set(&from.values());
             }
         }
         let mut rng = StdRng::seed_from_u64(seed);
@@ -786,7 +823,7 @@ impl<E: Real> Model<E> {
         for _ in 0..steps {
             let eps = fresh.draw_noise(y.rows, &mut rng);
             let (_, grads) = fresh.backward(y, &eps);
-            adam.step(&mut fresh.params, grads);
+            adam.step(&mut fresh.net.params_mut(), grads);
         }
         fresh
     }
@@ -796,11 +833,15 @@ impl<E: Real> Model<E> {
     fn per_row_parameters(&self) -> Vec<usize> {
         let per_sample = self.spec.posterior_variance == PosteriorVariance::PerSample;
         let per_row_variance = self
+            .net
             .log_var
-            .filter(|_| per_sample && self.encoder.is_none());
-        self.free_means
+            .as_ref()
+            .filter(|_| per_sample && self.net.encoder.is_none());
+        let free_means = self.net.free_means.as_ref();
+        free_means
             .into_iter()
             .chain(per_row_variance)
+            .map(|p| self.net.position(p))
             .collect()
     }
 
@@ -808,27 +849,23 @@ impl<E: Real> Model<E> {
     /// perm[j] of the old one. Encoder outputs, posterior-variance parameters and decoder
     /// inputs move; the prior stays where it is.
     pub fn permute_latents(&mut self, perm: &[usize]) {
+        let net = &mut self.net;
         // Parameters whose columns are the latent coordinates.
-        let mut by_column: Vec<usize> = Vec::new();
-        if let Some(enc) = &self.encoder {
-            by_column.extend([enc.out.w, enc.out.b]);
-        }
-        if let Some(head) = &self.log_var_head {
-            by_column.extend([head.w, head.b]);
-        }
-        by_column.extend(self.free_means.iter().chain(&self.log_var));
-        for i in by_column {
-            let moved = self.params.values_matrix(i).select_columns(perm);
-            self.params.set(i, &moved.data);
+        let mut by_column: Vec<&mut Param<E>> = Vec::new();
+        by_column.extend(net.encoder.iter_mut().flat_map(|e| e.out.params_mut()));
+        by_column.extend(net.log_var_head.iter_mut().flat_map(Linear::params_mut));
+        by_column.extend(net.free_means.iter_mut().chain(&mut net.log_var));
+        for p in by_column {
+            let moved = p.values_matrix().select_columns(perm);
+            p.set(&moved.data);
         }
         // The first decoder layer's weight: its rows are the latent coordinates.
-        let first = self
-            .decoder
-            .hidden
-            .first()
-            .map_or(self.decoder.out.w, |(l, _)| l.w);
-        let moved = self.params.values_matrix(first).select_rows(perm);
-        self.params.set(first, &moved.data);
+        let first = match net.decoder.hidden.first_mut() {
+            Some((l, _)) => &mut l.w,
+            None => &mut net.decoder.out.w,
+        };
+        let moved = first.values_matrix().select_rows(perm);
+        first.set(&moved.data);
     }
 
     /// `rows` draws from the fitted generative model: z from each dimension's prior, and
@@ -872,28 +909,30 @@ impl<E: Real> Model<E> {
 
     /// Each dimension's fitted prior.
     pub fn priors(&self) -> Vec<PriorDensity> {
-        self.prior.fitted(&self.params)
+        self.net.prior.fitted()
     }
 
     /// Where a named part of the model sits in `parameters()` order, if the model has it.
     pub fn index_of(&self, part: Part) -> Option<usize> {
-        match part {
-            Part::PriorLogits | Part::PriorMeans | Part::PriorLogVariances => self.prior.part(part),
-            Part::LatentMeans => self.free_means,
-            Part::PosteriorLogVariance => self.log_var,
-            Part::DecoderOutputWeight => Some(self.decoder.out.w),
-            Part::NoiseLogVariance => self.noise_log_var,
-        }
+        let net = &self.net;
+        let p = match part {
+            Part::PriorLogits | Part::PriorMeans | Part::PriorLogVariances => net.prior.part(part),
+            Part::LatentMeans => net.free_means.as_ref(),
+            Part::PosteriorLogVariance => net.log_var.as_ref(),
+            Part::DecoderOutputWeight => Some(&net.decoder.out.w),
+            Part::NoiseLogVariance => net.noise_log_var.as_ref(),
+        };
+        p.map(|p| net.position(p))
     }
 
     /// Names, shapes and values of every parameter.
     pub fn parameters(&self) -> Vec<ParamInfo> {
-        self.params.infos()
+        self.net.params().iter().map(|p| p.info()).collect()
     }
 
     /// Replaces the values of parameter `i` (finite-difference checks, loading).
     pub fn set_parameter(&mut self, i: usize, values: &[f64]) {
-        self.params.set(i, values);
+        self.net.params_mut()[i].set(values);
     }
 }
 
@@ -955,16 +994,16 @@ impl Model<f32> {
     pub fn training_state(&mut self) -> TrainingState {
         TrainingState {
             parameters: self.parameters(),
-            adam: self.optimiser.state(&self.params),
+            adam: self.optimiser.state(&self.net.params()),
         }
     }
 
     /// Continues from `state` (taken from a model of the same spec and rows).
     pub fn restore_training(&mut self, state: &TrainingState) {
-        for (i, p) in state.parameters.iter().enumerate() {
-            self.params.set(i, &p.values);
+        for (p, saved) in self.net.params_mut().into_iter().zip(&state.parameters) {
+            p.set(&saved.values);
         }
-        self.optimiser.restore(&self.params, &state.adam);
+        self.optimiser.restore(&self.net.params(), &state.adam);
     }
 }
 
@@ -1107,7 +1146,7 @@ mod tests {
             assert!(close(terms.log_p, whole.terms.log_p), "{text}: log p");
             assert!(close(terms.reconstruction, whole.terms.reconstruction));
             for (i, g) in chunked.iter().enumerate() {
-                let p = model.params.value(i);
+                let p = model.net.params()[i].value();
                 grads.get_or_alloc_mut(p).expect("gradient buffer");
                 for (a, b) in g.iter().zip(grads.get(p).as_vec()) {
                     assert!(close(*a, b), "{text}: parameter {i}: {a} vs {b}");

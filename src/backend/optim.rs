@@ -1,16 +1,17 @@
-//! The optimiser: dfdx's own Adam kernel over a chosen set of parameters of a store, with
+//! The optimiser: dfdx's own Adam kernel over a chosen set of a model's parameters, with
 //! its moments and step count (candle-nn's `optim.rs` is the model). dfdx 0.13's
 //! `Optimizer` wants compile-time-shaped modules, so the moments live in
 //! `Gradients::leaky()` keyed by each parameter tensor.
 
-use super::params::ParamStore;
+use super::params::Param;
 use super::Real;
 use dfdx::optim::AdamConfig;
 use dfdx::prelude::*;
 
 pub(crate) struct Adam<E: Real> {
     config: AdamConfig,
-    /// Indices, in the store, of the parameters this optimiser moves.
+    /// Positions, in the model's parameter list (`Model::params`), of the parameters
+    /// this optimiser moves.
     params: Vec<usize>,
     moments: (Gradients<E, super::Dev<E>>, Gradients<E, super::Dev<E>>),
     t: i32,
@@ -35,11 +36,11 @@ impl<E: Real> Adam<E> {
     /// moves (NumPyro's stable update) and the step returns false.
     pub fn step(
         &mut self,
-        store: &mut ParamStore<E>,
+        all: &mut [&mut Param<E>],
         mut grads: Gradients<E, super::Dev<E>>,
     ) -> bool {
         for &i in &self.params {
-            let p = store.value(i);
+            let p = all[i].value();
             grads.get_or_alloc_mut(p).expect("gradient buffer");
             let finite = |x: &E| x.to_f64().is_some_and(f64::is_finite);
             if !grads.get(p).as_vec().iter().all(finite) {
@@ -48,7 +49,7 @@ impl<E: Real> Adam<E> {
         }
         self.t += 1;
         for &i in &self.params {
-            let p = store.value_mut(i);
+            let p = all[i].value_mut();
             let g = grads.get_or_alloc_mut(p).expect("gradient buffer");
             let m1 = self.moments.0.get_or_alloc_mut(p).expect("moment buffer");
             let m2 = self.moments.1.get_or_alloc_mut(p).expect("moment buffer");
@@ -70,12 +71,12 @@ pub struct AdamState {
 }
 
 impl Adam<f32> {
-    pub fn state(&mut self, store: &ParamStore<f32>) -> AdamState {
+    pub fn state(&mut self, all: &[&Param<f32>]) -> AdamState {
         let mut moments = |which: usize| -> Vec<Vec<f32>> {
             self.params
                 .iter()
                 .map(|&i| {
-                    let p = store.value(i);
+                    let p = all[i].value();
                     let m = if which == 0 {
                         &mut self.moments.0
                     } else {
@@ -93,11 +94,11 @@ impl Adam<f32> {
         }
     }
 
-    /// Puts `state` back for the parameters now in `store` (after their values were set).
-    pub fn restore(&mut self, store: &ParamStore<f32>, state: &AdamState) {
+    /// Puts `state` back for the parameters `all` (after their values were set).
+    pub fn restore(&mut self, all: &[&Param<f32>], state: &AdamState) {
         self.t = state.t;
         for (k, &i) in self.params.iter().enumerate() {
-            let p = store.value(i);
+            let p = all[i].value();
             let m1 = self.moments.0.get_or_alloc_mut(p).expect("moment buffer");
             m1.copy_from_slice(&state.first[k]);
             let m2 = self.moments.1.get_or_alloc_mut(p).expect("moment buffer");

@@ -1,29 +1,138 @@
-//! The parameter store: every learnable tensor of a model, with its name.
+//! Parameters: each a named tensor owned by the layer or prior family that uses it
+//! (candle-nn's `Linear` and `VarBuilder` are the model). The model lists them in one
+//! fixed order (`Model::params`), which is the order of the saved file, of the optimiser's
+//! moments and of `parameters()`.
 
-use super::{c, Mat, Real};
+use super::{c, tensor_of, Dev, Mat, Real, Traced};
 use crate::spec::{Activation, Dense};
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Uniform};
 
-/// A dense layer: indices of its weight (in × out) and bias (1 × out) in the store.
-#[derive(Debug, Clone)]
-pub struct Linear {
-    pub w: usize,
-    pub b: usize,
+/// A named (rows, cols) parameter tensor.
+///
+/// dfdx tensors are copy-on-write: a second handle to the same tensor would go stale at
+/// the first Adam step (which writes in place, copying a shared buffer first). So each
+/// parameter has exactly one owner, and the optimiser and the saver reach it through the
+/// model's list of `&mut Param`.
+pub struct Param<E: Real> {
+    name: String,
+    value: Mat<E>,
+    /// Per entry: whether the objective depends on it (see `ParamInfo::learned`).
+    learned: Vec<bool>,
 }
 
-#[derive(Debug, Clone)]
-pub struct Mlp {
-    pub hidden: Vec<(Linear, Activation)>,
-    pub out: Linear,
+impl<E: Real> Param<E> {
+    pub fn value(&self) -> &Mat<E> {
+        &self.value
+    }
+
+    pub fn value_mut(&mut self) -> &mut Mat<E> {
+        &mut self.value
+    }
+
+    /// The tensor, on a fresh tape: where a forward pass starts.
+    pub fn traced(&self) -> Traced<E> {
+        self.value.leaky_trace()
+    }
+
+    pub fn shape(&self) -> (usize, usize) {
+        *self.value.shape()
+    }
+
+    /// Marks which entries the objective depends on.
+    pub fn set_learned(&mut self, learned: Vec<bool>) {
+        assert_eq!(learned.len(), self.learned.len());
+        self.learned = learned;
+    }
+
+    pub fn fill(&mut self, x: f64) {
+        let (r, k) = self.shape();
+        self.set(&vec![x; r * k]);
+    }
+
+    pub fn set(&mut self, values: &[f64]) {
+        let shape = self.shape();
+        assert_eq!(
+            values.len(),
+            shape.0 * shape.1,
+            "parameter `{}` has shape {shape:?}",
+            self.name
+        );
+        // A new tensor has a new id: the optimiser's moments for this parameter restart.
+        self.value = tensor_of(
+            self.value.device(),
+            values.iter().map(|&v| c::<E>(v)),
+            shape,
+        );
+    }
+
+    /// The values, row-major.
+    pub fn values(&self) -> Vec<f64> {
+        self.value
+            .as_vec()
+            .iter()
+            .map(|x| x.to_f64().unwrap_or(f64::NAN))
+            .collect()
+    }
+
+    /// The values as a matrix.
+    pub fn values_matrix(&self) -> crate::matrix::Matrix {
+        let (rows, cols) = self.shape();
+        crate::matrix::Matrix::new(rows, cols, self.values())
+    }
+
+    pub fn info(&self) -> ParamInfo {
+        ParamInfo {
+            name: self.name.clone(),
+            shape: self.shape(),
+            values: self.values(),
+            learned: self.learned.clone(),
+        }
+    }
+}
+
+/// A dense layer: its weight (in × out) and bias (1 × out).
+pub struct Linear<E: Real> {
+    pub w: Param<E>,
+    pub b: Param<E>,
+}
+
+impl<E: Real> Linear<E> {
+    pub fn params(&self) -> Vec<&Param<E>> {
+        vec![&self.w, &self.b]
+    }
+
+    pub fn params_mut(&mut self) -> Vec<&mut Param<E>> {
+        vec![&mut self.w, &mut self.b]
+    }
+}
+
+pub struct Mlp<E: Real> {
+    pub hidden: Vec<(Linear<E>, Activation)>,
+    pub out: Linear<E>,
     widths: Vec<usize>,
 }
 
-impl Mlp {
+impl<E: Real> Mlp<E> {
     /// Width of the last hidden layer (the input width when there is none).
     pub fn output_width_of_hidden(&self, input: usize) -> usize {
         self.widths.last().copied().unwrap_or(input)
+    }
+
+    /// The layers' parameters, first layer first, the output projection last.
+    pub fn params(&self) -> Vec<&Param<E>> {
+        let layers = self.hidden.iter().map(|(l, _)| l).chain([&self.out]);
+        layers.flat_map(Linear::params).collect()
+    }
+
+    pub fn params_mut(&mut self) -> Vec<&mut Param<E>> {
+        let layers = self
+            .hidden
+            .iter_mut()
+            .map(|(l, _)| l)
+            .chain([&mut self.out]);
+        layers.flat_map(Linear::params_mut).collect()
     }
 }
 
@@ -38,149 +147,54 @@ pub struct ParamInfo {
     pub learned: Vec<bool>,
 }
 
-pub struct ParamStore<E: Real> {
-    dev: super::Dev<E>,
-    names: Vec<String>,
-    values: Vec<Mat<E>>,
-    learned: Vec<Vec<bool>>,
+/// Makes parameters under a dotted path, so a layer never spells its full name:
+/// `VarBuilder::new(&dev, "encoder").pp("0")` makes `encoder.0.weight` and
+/// `encoder.0.bias` (candle-nn's `VarBuilder`).
+pub struct VarBuilder<'a, E: Real> {
+    dev: &'a Dev<E>,
+    prefix: String,
 }
 
-impl<E: Real> ParamStore<E> {
-    pub fn new(dev: super::Dev<E>) -> Self {
-        ParamStore {
-            dev,
-            names: Vec::new(),
-            values: Vec::new(),
-            learned: Vec::new(),
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    pub fn value(&self, i: usize) -> &Mat<E> {
-        &self.values[i]
-    }
-
-    pub fn value_mut(&mut self, i: usize) -> &mut Mat<E> {
-        &mut self.values[i]
-    }
-
-    /// A builder that names what it adds `name.…`.
-    pub fn builder(&mut self, name: &str) -> VarBuilder<'_, E> {
+impl<'a, E: Real> VarBuilder<'a, E> {
+    pub fn new(dev: &'a Dev<E>, prefix: &str) -> Self {
         VarBuilder {
-            store: self,
-            prefix: name.to_string(),
+            dev,
+            prefix: prefix.to_string(),
         }
     }
 
-    fn add(
-        &mut self,
+    /// A builder one level further down the path.
+    pub fn pp(&self, name: impl std::fmt::Display) -> VarBuilder<'a, E> {
+        VarBuilder {
+            dev: self.dev,
+            prefix: format!("{}.{name}", self.prefix),
+        }
+    }
+
+    /// A (rows, cols) parameter named `prefix.name`, with entries `init(r, c)`, every
+    /// entry learned.
+    pub fn add(
+        &self,
         name: &str,
         rows: usize,
         cols: usize,
         mut init: impl FnMut(usize, usize) -> f64,
-    ) -> usize {
+    ) -> Param<E> {
         let mut data = Vec::with_capacity(rows * cols);
         for r in 0..rows {
             for k in 0..cols {
                 data.push(c::<E>(init(r, k)));
             }
         }
-        self.values
-            .push(self.dev.tensor_from_vec(data, (rows, cols)));
-        self.names.push(name.to_string());
-        self.learned.push(vec![true; rows * cols]);
-        self.values.len() - 1
-    }
-
-    /// Marks which entries of parameter `i` the objective depends on.
-    pub fn set_learned(&mut self, i: usize, learned: Vec<bool>) {
-        assert_eq!(learned.len(), self.learned[i].len());
-        self.learned[i] = learned;
-    }
-
-    pub fn fill(&mut self, i: usize, x: f64) {
-        let (r, k) = *self.values[i].shape();
-        self.set(i, &vec![x; r * k]);
-    }
-
-    pub fn set(&mut self, i: usize, values: &[f64]) {
-        let shape = *self.values[i].shape();
-        assert_eq!(
-            values.len(),
-            shape.0 * shape.1,
-            "parameter `{}` has shape {shape:?}",
-            self.names[i]
-        );
-        // A new tensor has a new id: the optimiser's moments for this parameter restart.
-        self.values[i] = super::tensor_of(&self.dev, values.iter().map(|&v| c::<E>(v)), shape);
-    }
-
-    /// Parameter `i`'s values, row-major.
-    pub fn values(&self, i: usize) -> Vec<f64> {
-        self.values[i]
-            .as_vec()
-            .iter()
-            .map(|x| x.to_f64().unwrap_or(f64::NAN))
-            .collect()
-    }
-
-    /// Parameter `i` as a matrix.
-    pub fn values_matrix(&self, i: usize) -> crate::matrix::Matrix {
-        let (rows, cols) = *self.values[i].shape();
-        crate::matrix::Matrix::new(rows, cols, self.values(i))
-    }
-
-    pub fn infos(&self) -> Vec<ParamInfo> {
-        (0..self.len())
-            .map(|i| ParamInfo {
-                name: self.names[i].clone(),
-                shape: *self.values[i].shape(),
-                values: self.values(i),
-                learned: self.learned[i].clone(),
-            })
-            .collect()
-    }
-}
-
-/// Adds parameters to a store under a dotted path, so a layer never spells its full name:
-/// `store.builder("encoder").pp("0")` makes `encoder.0.weight` and `encoder.0.bias`
-/// (candle-nn's `VarBuilder`).
-pub struct VarBuilder<'a, E: Real> {
-    store: &'a mut ParamStore<E>,
-    prefix: String,
-}
-
-impl<E: Real> VarBuilder<'_, E> {
-    /// A builder one level further down the path.
-    pub fn pp(&mut self, name: impl std::fmt::Display) -> VarBuilder<'_, E> {
-        VarBuilder {
-            prefix: format!("{}.{name}", self.prefix),
-            store: self.store,
+        Param {
+            name: format!("{}.{name}", self.prefix),
+            value: tensor_of(self.dev, data.into_iter(), (rows, cols)),
+            learned: vec![true; rows * cols],
         }
     }
 
-    /// A (rows, cols) parameter named `prefix.name`, with entries `init(r, c)`; its index.
-    pub fn add(
-        &mut self,
-        name: &str,
-        rows: usize,
-        cols: usize,
-        init: impl FnMut(usize, usize) -> f64,
-    ) -> usize {
-        let full = format!("{}.{name}", self.prefix);
-        self.store.add(&full, rows, cols, init)
-    }
-
-    /// Marks which entries of parameter `i` the objective depends on.
-    pub fn set_learned(&mut self, i: usize, learned: Vec<bool>) {
-        self.store.set_learned(i, learned);
-    }
-
     /// A dense layer with PyTorch's default initialisation, U(±1/√fan_in).
-    pub fn linear(&mut self, inputs: usize, outputs: usize, rng: &mut StdRng) -> Linear {
+    pub fn linear(&self, inputs: usize, outputs: usize, rng: &mut StdRng) -> Linear<E> {
         let bound = 1.0 / (inputs as f64).sqrt();
         let u = Uniform::new_inclusive(-bound, bound);
         let w = self.add("weight", inputs, outputs, |_, _| u.sample(rng));
@@ -189,13 +203,7 @@ impl<E: Real> VarBuilder<'_, E> {
     }
 
     /// Hidden layers `0`, `1`, … as given, then a linear projection `out` to `outputs`.
-    pub fn mlp(
-        &mut self,
-        inputs: usize,
-        layers: &[Dense],
-        outputs: usize,
-        rng: &mut StdRng,
-    ) -> Mlp {
+    pub fn mlp(&self, inputs: usize, layers: &[Dense], outputs: usize, rng: &mut StdRng) -> Mlp<E> {
         let mut width = inputs;
         let mut hidden = Vec::new();
         let mut widths = Vec::new();

@@ -4,7 +4,7 @@
 //! model of ICA.
 
 use super::{rows_of_parameters, spread, Part, PriorFamily};
-use crate::backend::params::{ParamStore, VarBuilder};
+use crate::backend::params::{Param, VarBuilder};
 use crate::backend::{c, Real, Traced};
 use crate::numeric::PriorDensity;
 use crate::spec::Prior;
@@ -18,21 +18,16 @@ pub(super) const LOG_SCALE_RANGE: (f64, f64) = (
     0.5 * crate::backend::LOG_VAR_RANGE.1,
 );
 
-pub(crate) struct Laplace {
-    /// Store indices of the (p, 1) locations and log-scales; p is 1 when shared, n
+pub(crate) struct Laplace<E: Real> {
+    /// The (p, 1) locations and log-scales; p is 1 when shared, n
     /// otherwise.
-    location: usize,
-    log_scale: usize,
+    location: Param<E>,
+    log_scale: Param<E>,
     n: usize,
 }
 
-impl Laplace {
-    pub fn new<E: Real>(
-        prior: &Prior,
-        n: usize,
-        vb: &mut VarBuilder<'_, E>,
-        rng: &mut StdRng,
-    ) -> Self {
+impl<E: Real> Laplace<E> {
+    pub fn new(prior: &Prior, n: usize, vb: &VarBuilder<'_, E>, rng: &mut StdRng) -> Self {
         let p = rows_of_parameters(prior, n);
         // Jittered locations, so that the dimensions' priors differ from the start (as the
         // mixtures' do); unit scales.
@@ -47,22 +42,22 @@ impl Laplace {
     }
 }
 
-impl<E: Real> PriorFamily<E> for Laplace {
-    fn log_density(&self, store: &ParamStore<E>, z: Traced<E>) -> Traced<E> {
+impl<E: Real> PriorFamily<E> for Laplace<E> {
+    fn log_density(&self, z: Traced<E>) -> Traced<E> {
         let shape = *z.shape();
-        let log_b = store
-            .value(self.log_scale)
-            .leaky_trace()
+        let log_b = self
+            .log_scale
+            .traced()
             .clamp(LOG_SCALE_RANGE.0, LOG_SCALE_RANGE.1);
         let inv_b = spread(log_b.with_empty_tape().negate().exp(), shape);
         let constant = spread(log_b.negate() - c::<E>(std::f64::consts::LN_2), shape);
-        let location = spread(store.value(self.location).leaky_trace(), shape);
+        let location = spread(self.location.traced(), shape);
         constant - (z - location).abs() * inv_b
     }
 
-    fn fitted(&self, store: &ParamStore<E>) -> Vec<PriorDensity> {
-        let location = store.values(self.location);
-        let log_scale = store.values(self.log_scale);
+    fn fitted(&self) -> Vec<PriorDensity> {
+        let location = self.location.values();
+        let log_scale = self.log_scale.values();
         let at = |v: &[f64], j: usize| if v.len() == 1 { v[0] } else { v[j] };
         (0..self.n)
             .map(|j| PriorDensity::Laplace {
@@ -74,11 +69,15 @@ impl<E: Real> PriorFamily<E> for Laplace {
             .collect()
     }
 
-    fn part(&self, _: Part) -> Option<usize> {
+    fn part(&self, _: Part) -> Option<&Param<E>> {
         None
     }
 
-    fn parameters(&self) -> Vec<usize> {
-        vec![self.location, self.log_scale]
+    fn params(&self) -> Vec<&Param<E>> {
+        vec![&self.location, &self.log_scale]
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param<E>> {
+        vec![&mut self.location, &mut self.log_scale]
     }
 }

@@ -8,7 +8,7 @@
 //! are fixed (or padding) come from constant tensors, masked out of the learned ones.
 
 use super::{Part, PriorFamily};
-use crate::backend::params::{ParamStore, VarBuilder};
+use crate::backend::params::{Param, VarBuilder};
 use crate::backend::{c, clamp_log_var, fused, Mat, Real, Traced};
 use crate::matrix::Matrix;
 use crate::numeric::{Mixture, PriorDensity};
@@ -22,11 +22,11 @@ use rand_distr::{Distribution, Uniform};
 const PAD_LOGIT: f64 = -1e30;
 
 pub(crate) struct GaussianMixture<E: Real> {
-    /// Store indices of the (rows, K_max) logits α, means μ and log-variances η; rows is
-    /// 1 when shared, n otherwise.
-    logits: usize,
-    means: usize,
-    log_vars: usize,
+    /// The (rows, K_max) logits α, means μ and log-variances η; rows is 1 when shared, n
+    /// otherwise.
+    logits: Param<E>,
+    means: Param<E>,
+    log_vars: Param<E>,
     /// Components of each dimension (padding left out).
     components: Vec<usize>,
     k_max: usize,
@@ -53,7 +53,7 @@ impl<E: Real> GaussianMixture<E> {
         prior: &Prior,
         n: usize,
         dev: &crate::backend::Dev<E>,
-        vb: &mut VarBuilder<'_, E>,
+        vb: &VarBuilder<'_, E>,
         rng: &mut StdRng,
     ) -> Self {
         let families = families(prior);
@@ -113,9 +113,9 @@ impl<E: Real> GaussianMixture<E> {
             )
         };
 
-        let logits_i = vb.add("logits", rows, k_max, |r, k| logits.get(r, k));
-        let means_i = vb.add("means", rows, k_max, |r, k| means.get(r, k));
-        let log_vars_i = vb.add("log_vars", rows, k_max, |r, k| log_vars.get(r, k));
+        let mut logits_p = vb.add("logits", rows, k_max, |r, k| logits.get(r, k));
+        let mut means_p = vb.add("means", rows, k_max, |r, k| means.get(r, k));
+        let mut log_vars_p = vb.add("log_vars", rows, k_max, |r, k| log_vars.get(r, k));
         let learned_entries = |min_components: usize| -> Vec<bool> {
             families
                 .iter()
@@ -126,14 +126,14 @@ impl<E: Real> GaussianMixture<E> {
                 .collect()
         };
         // Softmax over one component is 1 whatever its logit: that logit never moves.
-        vb.set_learned(logits_i, learned_entries(2));
-        vb.set_learned(means_i, learned_entries(1));
-        vb.set_learned(log_vars_i, learned_entries(1));
+        logits_p.set_learned(learned_entries(2));
+        means_p.set_learned(learned_entries(1));
+        log_vars_p.set_learned(learned_entries(1));
 
         GaussianMixture {
-            logits: logits_i,
-            means: means_i,
-            log_vars: log_vars_i,
+            logits: logits_p,
+            means: means_p,
+            log_vars: log_vars_p,
             components: (0..n).map(|j| family_of_dim(j).components()).collect(),
             k_max,
             select: t(&select),
@@ -153,30 +153,26 @@ impl<E: Real> GaussianMixture<E> {
     }
 
     /// The (n, K_max) log-weights, means and log-variances as traced tensors.
-    fn tensors(&self, store: &ParamStore<E>) -> (Traced<E>, Traced<E>, Traced<E>) {
-        let expand = |i: usize, fixed: &Mat<E>| {
-            let per_dim = self
-                .select
-                .clone()
-                .leaky_trace()
-                .matmul(store.value(i).leaky_trace());
+    fn tensors(&self) -> (Traced<E>, Traced<E>, Traced<E>) {
+        let expand = |p: &Param<E>, fixed: &Mat<E>| {
+            let per_dim = self.select.clone().leaky_trace().matmul(p.traced());
             per_dim * self.learned.clone() + fixed.clone()
         };
-        let log_pi = expand(self.logits, &self.fixed_logits).log_softmax::<Axis<1>>();
-        let means = expand(self.means, &self.fixed_means);
-        let log_vars = clamp_log_var(expand(self.log_vars, &self.fixed_log_vars));
+        let log_pi = expand(&self.logits, &self.fixed_logits).log_softmax::<Axis<1>>();
+        let means = expand(&self.means, &self.fixed_means);
+        let log_vars = clamp_log_var(expand(&self.log_vars, &self.fixed_log_vars));
         (log_pi, means, log_vars)
     }
 }
 
 impl<E: Real> PriorFamily<E> for GaussianMixture<E> {
-    fn log_density(&self, store: &ParamStore<E>, z: Traced<E>) -> Traced<E> {
-        let (log_pi, means, log_vars) = self.tensors(store);
+    fn log_density(&self, z: Traced<E>) -> Traced<E> {
+        let (log_pi, means, log_vars) = self.tensors();
         fused::mixture_log_density(z, log_pi, means, log_vars)
     }
 
-    fn fitted(&self, store: &ParamStore<E>) -> Vec<PriorDensity> {
-        let (log_pi, means, log_vars) = self.tensors(store);
+    fn fitted(&self) -> Vec<PriorDensity> {
+        let (log_pi, means, log_vars) = self.tensors();
         let k = self.k_max;
         let (lp, mu, lv) = (log_pi.as_vec(), means.as_vec(), log_vars.as_vec());
         let f = |x: E| x.to_f64().unwrap_or(f64::NAN);
@@ -194,16 +190,20 @@ impl<E: Real> PriorFamily<E> for GaussianMixture<E> {
             .collect()
     }
 
-    fn part(&self, part: Part) -> Option<usize> {
+    fn part(&self, part: Part) -> Option<&Param<E>> {
         match part {
-            Part::PriorLogits => Some(self.logits),
-            Part::PriorMeans => Some(self.means),
-            Part::PriorLogVariances => Some(self.log_vars),
+            Part::PriorLogits => Some(&self.logits),
+            Part::PriorMeans => Some(&self.means),
+            Part::PriorLogVariances => Some(&self.log_vars),
             _ => None,
         }
     }
 
-    fn parameters(&self) -> Vec<usize> {
-        vec![self.logits, self.means, self.log_vars]
+    fn params(&self) -> Vec<&Param<E>> {
+        vec![&self.logits, &self.means, &self.log_vars]
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param<E>> {
+        vec![&mut self.logits, &mut self.means, &mut self.log_vars]
     }
 }

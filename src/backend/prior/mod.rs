@@ -1,5 +1,5 @@
-//! Prior families behind one interface. A family owns its parameters (added through the
-//! store's `VarBuilder` under `prior.`), evaluates log p_j(z_tj) inside the objective, and
+//! Prior families behind one interface. A family owns its parameters (made by a
+//! `VarBuilder` under `prior.`), evaluates log p_j(z_tj) inside the objective, and
 //! reports its fitted values as numbers. The model only ever calls [`PriorFamily`].
 //!
 //! One file a family: Gaussian mixtures (`gmm(K = k)`, and `normal` as a one-component
@@ -13,27 +13,28 @@ mod laplace;
 mod mixture;
 mod student_t;
 
-use super::params::VarBuilder;
+use super::params::{Param, VarBuilder};
 use super::{Mat, Part, Real, Traced};
 use crate::numeric::PriorDensity;
 use crate::spec::{FamilyKind, Prior};
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
 
-use super::params::ParamStore;
-
 pub(crate) trait PriorFamily<E: Real> {
     /// log p_j(z_tj) for every row t and every latent dimension j: (rows, n) → (rows, n).
-    fn log_density(&self, store: &ParamStore<E>, z: Traced<E>) -> Traced<E>;
+    fn log_density(&self, z: Traced<E>) -> Traced<E>;
 
     /// Each dimension's fitted prior, as numbers.
-    fn fitted(&self, store: &ParamStore<E>) -> Vec<PriorDensity>;
+    fn fitted(&self) -> Vec<PriorDensity>;
 
-    /// The store index of a part of the prior, if this family has it.
-    fn part(&self, part: Part) -> Option<usize>;
+    /// A part of the prior, if this family has it.
+    fn part(&self, part: Part) -> Option<&Param<E>>;
 
-    /// Every parameter of the prior, in the store (what `step_prior` trains).
-    fn parameters(&self) -> Vec<usize>;
+    /// Every parameter of the prior, in the order they were made (what `step_prior`
+    /// trains).
+    fn params(&self) -> Vec<&Param<E>>;
+
+    fn params_mut(&mut self) -> Vec<&mut Param<E>>;
 }
 
 type Boxed<E> = Box<dyn PriorFamily<E> + Send + Sync>;
@@ -43,7 +44,7 @@ pub(crate) fn build<E: Real + 'static>(
     prior: &Prior,
     n: usize,
     dev: &crate::backend::Dev<E>,
-    vb: &mut VarBuilder<'_, E>,
+    vb: &VarBuilder<'_, E>,
     rng: &mut StdRng,
 ) -> Boxed<E> {
     let groups = groups(prior, n);
@@ -64,7 +65,7 @@ pub(crate) fn build<E: Real + 'static>(
                 FamilyKind::Laplace => "laplace",
                 FamilyKind::StudentT => "student_t",
             };
-            let family = family_of_kind(kind, &own, dims.len(), dev, &mut vb.pp(name), rng);
+            let family = family_of_kind(kind, &own, dims.len(), dev, &vb.pp(name), rng);
             let ones = |rows: usize, cols: usize, at: &dyn Fn(usize, usize) -> bool| {
                 let values =
                     (0..rows * cols).map(|i| super::c::<E>(at(i / cols, i % cols) as u8 as f64));
@@ -99,7 +100,7 @@ fn family_of_kind<E: Real + 'static>(
     prior: &Prior,
     n: usize,
     dev: &crate::backend::Dev<E>,
-    vb: &mut VarBuilder<'_, E>,
+    vb: &VarBuilder<'_, E>,
     rng: &mut StdRng,
 ) -> Boxed<E> {
     match kind {
@@ -165,12 +166,12 @@ struct Group<E: Real> {
 }
 
 impl<E: Real> PriorFamily<E> for Split<E> {
-    fn log_density(&self, store: &ParamStore<E>, z: Traced<E>) -> Traced<E> {
+    fn log_density(&self, z: Traced<E>) -> Traced<E> {
         let mut total: Option<Traced<E>> = None;
         for g in &self.groups {
             // Copies of z share its identity, so every group's gradient reaches it.
             let own = z.with_empty_tape().matmul(g.gather.clone());
-            let placed = g.family.log_density(store, own).matmul(g.scatter.clone());
+            let placed = g.family.log_density(own).matmul(g.scatter.clone());
             total = Some(match total {
                 None => placed,
                 Some(t) => t + placed,
@@ -182,11 +183,11 @@ impl<E: Real> PriorFamily<E> for Split<E> {
         sum.put_tape(tape.merge(z_tape))
     }
 
-    fn fitted(&self, store: &ParamStore<E>) -> Vec<PriorDensity> {
+    fn fitted(&self) -> Vec<PriorDensity> {
         let n = self.groups.iter().map(|g| g.dims.len()).sum();
         let mut out: Vec<Option<PriorDensity>> = vec![None; n];
         for g in &self.groups {
-            for (&j, p) in g.dims.iter().zip(g.family.fitted(store)) {
+            for (&j, p) in g.dims.iter().zip(g.family.fitted()) {
                 out[j] = Some(p);
             }
         }
@@ -195,14 +196,18 @@ impl<E: Real> PriorFamily<E> for Split<E> {
             .collect()
     }
 
-    fn part(&self, part: Part) -> Option<usize> {
+    fn part(&self, part: Part) -> Option<&Param<E>> {
         self.groups.iter().find_map(|g| g.family.part(part))
     }
 
-    fn parameters(&self) -> Vec<usize> {
+    fn params(&self) -> Vec<&Param<E>> {
+        self.groups.iter().flat_map(|g| g.family.params()).collect()
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param<E>> {
         self.groups
-            .iter()
-            .flat_map(|g| g.family.parameters())
+            .iter_mut()
+            .flat_map(|g| g.family.params_mut())
             .collect()
     }
 }

@@ -6,7 +6,7 @@
 
 use super::laplace::LOG_SCALE_RANGE;
 use super::{rows_of_parameters, spread, Part, PriorFamily};
-use crate::backend::params::{ParamStore, VarBuilder};
+use crate::backend::params::{Param, VarBuilder};
 use crate::backend::{c, fused, Real, Traced};
 use crate::numeric::PriorDensity;
 use crate::spec::Prior;
@@ -21,22 +21,17 @@ const LOG_DOF_RANGE: (f64, f64) = (-std::f64::consts::LN_10, 3.0 * std::f64::con
 /// Where ν starts: tails clearly heavier than a normal's, with finite kurtosis.
 const INITIAL_DOF: f64 = 5.0;
 
-pub(crate) struct StudentT {
-    /// Store indices of the (p, 1) locations, log-scales and log degrees of freedom; p
+pub(crate) struct StudentT<E: Real> {
+    /// The (p, 1) locations, log-scales and log degrees of freedom; p
     /// is 1 when shared, n otherwise.
-    location: usize,
-    log_scale: usize,
-    log_dof: usize,
+    location: Param<E>,
+    log_scale: Param<E>,
+    log_dof: Param<E>,
     n: usize,
 }
 
-impl StudentT {
-    pub fn new<E: Real>(
-        prior: &Prior,
-        n: usize,
-        vb: &mut VarBuilder<'_, E>,
-        rng: &mut StdRng,
-    ) -> Self {
+impl<E: Real> StudentT<E> {
+    pub fn new(prior: &Prior, n: usize, vb: &VarBuilder<'_, E>, rng: &mut StdRng) -> Self {
         let p = rows_of_parameters(prior, n);
         let jitter = Uniform::new(-0.1, 0.1);
         let location = vb.add("location", p, 1, |_, _| jitter.sample(rng));
@@ -51,16 +46,16 @@ impl StudentT {
     }
 }
 
-impl<E: Real> PriorFamily<E> for StudentT {
-    fn log_density(&self, store: &ParamStore<E>, z: Traced<E>) -> Traced<E> {
+impl<E: Real> PriorFamily<E> for StudentT<E> {
+    fn log_density(&self, z: Traced<E>) -> Traced<E> {
         let shape = *z.shape();
-        let log_s = store
-            .value(self.log_scale)
-            .leaky_trace()
+        let log_s = self
+            .log_scale
+            .traced()
             .clamp(LOG_SCALE_RANGE.0, LOG_SCALE_RANGE.1);
-        let log_nu = store
-            .value(self.log_dof)
-            .leaky_trace()
+        let log_nu = self
+            .log_dof
+            .traced()
             .clamp(LOG_DOF_RANGE.0, LOG_DOF_RANGE.1);
         let nu = log_nu.with_empty_tape().exp();
         // Per dimension: the terms that do not depend on z.
@@ -71,16 +66,16 @@ impl<E: Real> PriorFamily<E> for StudentT {
         let inv_s = spread(log_s.negate().exp(), shape);
         let inv_nu = spread(nu.with_empty_tape().recip(), shape);
         let half_nu_plus_one = spread((nu + c::<E>(1.0)) * c::<E>(0.5), shape);
-        let location = spread(store.value(self.location).leaky_trace(), shape);
+        let location = spread(self.location.traced(), shape);
         let u = (z - location) * inv_s;
         let tail = (u.square() * inv_nu + c::<E>(1.0)).ln() * half_nu_plus_one;
         spread(constant, shape) - tail
     }
 
-    fn fitted(&self, store: &ParamStore<E>) -> Vec<PriorDensity> {
-        let location = store.values(self.location);
-        let log_scale = store.values(self.log_scale);
-        let log_dof = store.values(self.log_dof);
+    fn fitted(&self) -> Vec<PriorDensity> {
+        let location = self.location.values();
+        let log_scale = self.log_scale.values();
+        let log_dof = self.log_dof.values();
         let at = |v: &[f64], j: usize| if v.len() == 1 { v[0] } else { v[j] };
         (0..self.n)
             .map(|j| PriorDensity::StudentT {
@@ -95,11 +90,15 @@ impl<E: Real> PriorFamily<E> for StudentT {
             .collect()
     }
 
-    fn part(&self, _: Part) -> Option<usize> {
+    fn part(&self, _: Part) -> Option<&Param<E>> {
         None
     }
 
-    fn parameters(&self) -> Vec<usize> {
-        vec![self.location, self.log_scale, self.log_dof]
+    fn params(&self) -> Vec<&Param<E>> {
+        vec![&self.location, &self.log_scale, &self.log_dof]
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param<E>> {
+        vec![&mut self.location, &mut self.log_scale, &mut self.log_dof]
     }
 }
