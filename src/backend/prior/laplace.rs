@@ -3,7 +3,7 @@
 //! learned. Heavier-tailed than a normal (kurtosis 6), the classic super-Gaussian source
 //! model of ICA.
 
-use super::{rows_of_parameters, spread, Part, PriorFamily};
+use super::{exp_within, per_dimension, rows_of_parameters, spread, Part, PriorFamily};
 use crate::backend::params::{Param, VarBuilder};
 use crate::backend::{c, Real, Traced};
 use crate::numeric::PriorDensity;
@@ -56,16 +56,11 @@ impl<E: Real> PriorFamily<E> for Laplace<E> {
     }
 
     fn fitted(&self) -> Vec<PriorDensity> {
-        let location = self.location.values();
-        let log_scale = self.log_scale.values();
-        let at = |v: &[f64], j: usize| if v.len() == 1 { v[0] } else { v[j] };
-        (0..self.n)
-            .map(|j| PriorDensity::Laplace {
-                location: at(&location, j),
-                scale: at(&log_scale, j)
-                    .clamp(LOG_SCALE_RANGE.0, LOG_SCALE_RANGE.1)
-                    .exp(),
-            })
+        let location = per_dimension(&self.location, self.n, |x| x);
+        let scale = per_dimension(&self.log_scale, self.n, exp_within(LOG_SCALE_RANGE));
+        let pairs = location.into_iter().zip(scale);
+        pairs
+            .map(|(location, scale)| PriorDensity::Laplace { location, scale })
             .collect()
     }
 

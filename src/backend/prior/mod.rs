@@ -135,6 +135,19 @@ fn rows_of_parameters(prior: &Prior, n: usize) -> usize {
     }
 }
 
+/// Each of the n dimensions' value of a (p, 1) parameter (p = 1 when shared), through `f`.
+fn per_dimension<E: Real>(p: &Param<E>, n: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
+    let v = p.values();
+    (0..n)
+        .map(|j| f(if v.len() == 1 { v[0] } else { v[j] }))
+        .collect()
+}
+
+/// e^x for x clamped to `range`: a log-parameter's value as the density uses it.
+fn exp_within(range: (f64, f64)) -> impl Fn(f64) -> f64 {
+    move |x| x.clamp(range.0, range.1).exp()
+}
+
 /// A (p, 1) column of per-dimension values (p = n, or 1 when shared) spread over a
 /// (rows, n) tensor: column j holds dimension j's value.
 fn spread<E: Real>(column: Traced<E>, (rows, n): (usize, usize)) -> Traced<E> {

@@ -5,7 +5,7 @@
 //! tails are.
 
 use super::laplace::LOG_SCALE_RANGE;
-use super::{rows_of_parameters, spread, Part, PriorFamily};
+use super::{exp_within, per_dimension, rows_of_parameters, spread, Part, PriorFamily};
 use crate::backend::params::{Param, VarBuilder};
 use crate::backend::{c, fused, Real, Traced};
 use crate::numeric::PriorDensity;
@@ -73,19 +73,14 @@ impl<E: Real> PriorFamily<E> for StudentT<E> {
     }
 
     fn fitted(&self) -> Vec<PriorDensity> {
-        let location = self.location.values();
-        let log_scale = self.log_scale.values();
-        let log_dof = self.log_dof.values();
-        let at = |v: &[f64], j: usize| if v.len() == 1 { v[0] } else { v[j] };
+        let location = per_dimension(&self.location, self.n, |x| x);
+        let scale = per_dimension(&self.log_scale, self.n, exp_within(LOG_SCALE_RANGE));
+        let dof = per_dimension(&self.log_dof, self.n, exp_within(LOG_DOF_RANGE));
         (0..self.n)
             .map(|j| PriorDensity::StudentT {
-                location: at(&location, j),
-                scale: at(&log_scale, j)
-                    .clamp(LOG_SCALE_RANGE.0, LOG_SCALE_RANGE.1)
-                    .exp(),
-                dof: at(&log_dof, j)
-                    .clamp(LOG_DOF_RANGE.0, LOG_DOF_RANGE.1)
-                    .exp(),
+                location: location[j],
+                scale: scale[j],
+                dof: dof[j],
             })
             .collect()
     }
