@@ -640,24 +640,11 @@ fn laplace_and_student_t_priors_are_traced_drawn_and_sampled() {
     // Laplace draws: |z − median| has mean b, so the mean absolute deviation matches the
     // fitted scale.
     let ron = priors.split("dimension: \"z0\"").nth(1).unwrap();
-    let scale: f64 = ron
-        .split("scale: Some(")
-        .nth(1)
-        .unwrap()
-        .split(')')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let location: f64 = ron
-        .split("location: Some(")
-        .nth(1)
-        .unwrap()
-        .split(')')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let field = |name: &str| -> f64 {
+        let after = ron.split(&format!("{name}: Some(")).nth(1).unwrap();
+        after.split(')').next().unwrap().parse().unwrap()
+    };
+    let (location, scale) = (field("location"), field("scale"));
     let mad = z0.iter().map(|z| (z - location).abs()).sum::<f64>() / z0.len() as f64;
     assert!(
         (mad / scale - 1.0).abs() < 0.1,
