@@ -6,7 +6,6 @@ use crate::matrix::Matrix;
 use linfa::traits::{Fit, Predict};
 use linfa::DatasetBase;
 use linfa_ica::fast_ica::{FastIca, GFunc};
-use ndarray::Array2;
 
 /// Sources estimated by a linear unmixing: s = W (x − mean).
 #[derive(Debug, Clone)]
@@ -17,24 +16,16 @@ pub struct Unmixed {
     pub unmixing: Matrix,
 }
 
-fn to_array(x: &Matrix) -> Array2<f64> {
-    Array2::from_shape_vec((x.rows, x.cols), x.data.clone()).expect("rows × cols values")
-}
-
-fn from_array(a: &Array2<f64>) -> Matrix {
-    Matrix::from_fn(a.nrows(), a.ncols(), |r, c| a[(r, c)])
-}
-
 /// FastICA of the rows of `x` into `n` sources (n ≤ the number of columns), started from
 /// a random matrix drawn with `seed`.
 pub fn fastica(x: &Matrix, n: usize, seed: u64) -> Result<Unmixed, String> {
-    if n == 0 || n > x.cols.min(x.rows) {
+    if n == 0 || n > x.ncols().min(x.nrows()) {
         return Err(format!(
             "FastICA finds at most min(rows, columns) = {} sources, asked for {n}",
-            x.cols.min(x.rows)
+            x.ncols().min(x.nrows())
         ));
     }
-    let records = to_array(x);
+    let records = x.clone();
     let model = FastIca::params()
         .ncomponents(n)
         .gfunc(GFunc::Logcosh(1.0))
@@ -43,16 +34,21 @@ pub fn fastica(x: &Matrix, n: usize, seed: u64) -> Result<Unmixed, String> {
         .random_state(seed as usize)
         .fit(&DatasetBase::from(records.clone()))
         .map_err(|e| format!("FastICA failed: {e}"))?;
-    let sources = from_array(&model.predict(&records));
+    // linfa's arrays may be column-major; every matrix here is row-major.
+    let standard = |a: Matrix| a.as_standard_layout().into_owned();
+    let sources = standard(model.predict(&records));
     // The unmixing is linear: W's columns are the responses to the unit vectors.
-    let mean: Vec<f64> = x.column_moments().iter().map(|(m, _)| *m).collect();
-    let probe = Matrix::from_fn(x.cols, x.cols, |r, c| {
+    let mean: Vec<f64> = crate::matrix::column_moments(x)
+        .iter()
+        .map(|(m, _)| *m)
+        .collect();
+    let probe = Matrix::from_shape_fn((x.ncols(), x.ncols()), |(r, c)| {
         mean[c] + if r == c { 1.0 } else { 0.0 }
     });
-    let at_mean = Matrix::from_fn(1, x.cols, |_, c| mean[c]);
-    let base = from_array(&model.predict(&to_array(&at_mean)));
-    let response = from_array(&model.predict(&to_array(&probe)));
-    let unmixing = Matrix::from_fn(n, x.cols, |i, j| response.get(j, i) - base.get(0, i));
+    let at_mean = Matrix::from_shape_fn((1, x.ncols()), |(_, c)| mean[c]);
+    let base = standard(model.predict(&at_mean));
+    let response = standard(model.predict(&probe));
+    let unmixing = Matrix::from_shape_fn((n, x.ncols()), |(i, j)| response[[j, i]] - base[[0, i]]);
     Ok(Unmixed { sources, unmixing })
 }
 
@@ -70,10 +66,12 @@ mod tests {
         let amari = crate::eval::amari_distance(&u.unmixing, sim.mixing.as_ref().unwrap());
         assert!(amari < 0.05, "{amari}");
         // The recorded unmixing reproduces the sources.
-        let moments = sim.data.column_moments();
-        let centred = Matrix::from_fn(sim.data.rows, 3, |r, c| sim.data.get(r, c) - moments[c].0);
-        let again = centred.matmul_transpose(&u.unmixing);
-        for (a, b) in again.data.iter().zip(&u.sources.data).take(50) {
+        let moments = crate::matrix::column_moments(&sim.data);
+        let centred = Matrix::from_shape_fn((sim.data.nrows(), 3), |(r, c)| {
+            sim.data[[r, c]] - moments[c].0
+        });
+        let again = centred.dot(&u.unmixing.t());
+        for (a, b) in again.iter().zip(u.sources.iter()).take(50) {
             assert!((a - b).abs() < 1e-8);
         }
     }

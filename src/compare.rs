@@ -54,7 +54,7 @@ pub fn run(method: &Method, problem: &Problem) -> Run {
     let started = Instant::now();
     let outcome = match method {
         Method::FastIca => {
-            let n = problem.truth.cols.min(problem.data.values.cols);
+            let n = problem.truth.ncols().min(problem.data.values.ncols());
             crate::baseline::fastica(&problem.data.values, n, problem.seed)
                 .map(|u| (u.sources, None))
         }
@@ -93,7 +93,7 @@ fn fit_model(spec: &ModelSpec, problem: &Problem) -> Result<(Matrix, Option<f64>
     let preprocessing =
         Preprocessing::fit("data", &table, spec.preprocess).map_err(|e| e.to_string())?;
     let y = preprocessing.apply(&table.values);
-    let mut model = crate::backend::Model::<f32>::new(&spec, y.rows, spec.train.seed);
+    let mut model = crate::backend::Model::<f32>::new(&spec, y.nrows(), spec.train.seed);
     let options = Options {
         epochs: spec.train.epochs,
         seed: spec.train.seed,
@@ -104,7 +104,7 @@ fn fit_model(spec: &ModelSpec, problem: &Problem) -> Result<(Matrix, Option<f64>
     let trace = if spec.train.restarts > 1 {
         let restarts = train_restarts(&spec, &y, &options, 1, &|| Control::Continue)
             .map_err(|e| e.to_string())?;
-        model = restarts.model(&spec, y.rows);
+        model = restarts.model(&spec, y.nrows());
         restarts.trace
     } else {
         train(&mut model, &y, &options, Vec::new(), &mut |_, _| {

@@ -161,7 +161,7 @@ pub fn select_observed(table: &Table, spec: &ModelSpec) -> Result<Table, DataErr
     let chosen = observed_columns("data", spec, &table.columns)?;
     Ok(Table {
         columns: chosen.iter().map(|&c| table.columns[c].clone()).collect(),
-        values: table.values.select_columns(&chosen),
+        values: crate::matrix::select(&table.values, ndarray::Axis(1), &chosen),
     })
 }
 
@@ -268,7 +268,7 @@ pub fn parse_table(file: &str, bytes: &[u8], wanted: Wanted) -> Result<Table, Da
     }
     Ok(Table {
         columns: chosen.iter().map(|&c| header[c].clone()).collect(),
-        values: Matrix::new(rows, chosen.len(), data),
+        values: crate::matrix::from_row_major(rows, chosen.len(), data),
     })
 }
 
@@ -367,14 +367,14 @@ impl Preprocessing {
         let x = &table.values;
         let mut means = Vec::new();
         let mut sds = Vec::new();
-        for (c, (mean, sd)) in x.column_moments().into_iter().enumerate() {
+        for (c, (mean, sd)) in crate::matrix::column_moments(x).into_iter().enumerate() {
             // NaN-safe: a deviation that is not clearly positive, relative to the values'
             // own size (columns of 1e-300 are not constant), counts as constant.
             if sd.is_nan() || sd == 0.0 || sd <= 1e-12 * mean.abs() {
                 return Err(DataError::ConstantColumn {
                     file: file.to_string(),
                     column: table.columns[c].clone(),
-                    value: x.get(0, c),
+                    value: x[[0, c]],
                 });
             }
             means.push(mean);
@@ -411,14 +411,14 @@ impl Preprocessing {
             Some(w) => times_transpose(y, &w.inverse),
             None => y.clone(),
         };
-        Matrix::from_fn(y.rows, y.cols, |r, c| {
-            y.get(r, c) * self.sds[c] + self.means[c]
+        Matrix::from_shape_fn((y.nrows(), y.ncols()), |(r, c)| {
+            y[[r, c]] * self.sds[c] + self.means[c]
         })
     }
 
     fn standardise(&self, x: &Matrix) -> Matrix {
-        Matrix::from_fn(x.rows, x.cols, |r, c| {
-            (x.get(r, c) - self.means[c]) / self.sds[c]
+        Matrix::from_shape_fn((x.nrows(), x.ncols()), |(r, c)| {
+            (x[[r, c]] - self.means[c]) / self.sds[c]
         })
     }
 }
@@ -426,17 +426,17 @@ impl Preprocessing {
 impl Whitening {
     /// From standardised columns `y` (named `columns`, read from `file`).
     fn fit(file: &str, columns: &[String], y: &Matrix) -> Result<Whitening, DataError> {
-        let m = y.cols;
+        let m = y.ncols();
         // Centred, T rows span at most T − 1 directions.
-        if y.rows <= m {
+        if y.nrows() <= m {
             return Err(DataError::TooFewRowsToWhiten {
                 file: file.to_string(),
-                rows: y.rows,
+                rows: y.nrows(),
                 columns: m,
             });
         }
-        let rows = y.to_nalgebra();
-        let correlation = rows.tr_mul(&rows) / y.rows as f64;
+        let rows = crate::matrix::to_nalgebra(y);
+        let correlation = rows.tr_mul(&rows) / y.nrows() as f64;
         let eigen = nalgebra::SymmetricEigen::new(correlation);
         let largest = eigen.eigenvalues.max();
         let (smallest_at, smallest) = eigen.eigenvalues.argmin();
@@ -472,7 +472,7 @@ impl Whitening {
 /// y · rowsᵀ, with `rows` a matrix given row by row.
 fn times_transpose(y: &Matrix, rows: &[Vec<f64>]) -> Matrix {
     let cols = rows.first().map_or(0, Vec::len);
-    y.matmul_transpose(&Matrix::new(rows.len(), cols, rows.concat()))
+    y.dot(&crate::matrix::from_row_major(rows.len(), cols, rows.concat()).t())
 }
 
 /// `` `a` ``, `` `a` and `b` ``, `` `a`, `b` and `c` ``.
@@ -517,7 +517,7 @@ pub fn write_csv_to(
 ) -> std::io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(header)?;
-    for r in 0..x.rows {
+    for r in 0..x.nrows() {
         w.write_record(x.row(r).iter().map(|&v| match precision {
             Precision::Single => single(v),
             Precision::Double => format!("{v}"),
@@ -533,17 +533,17 @@ mod tests {
 
     fn table(x: Matrix) -> Table {
         Table {
-            columns: (0..x.cols).map(|c| format!("x{c}")).collect(),
+            columns: (0..x.ncols()).map(|c| format!("x{c}")).collect(),
             values: x,
         }
     }
 
     fn covariance(y: &Matrix) -> Vec<Vec<f64>> {
-        let t = y.rows as f64;
-        (0..y.cols)
+        let t = y.nrows() as f64;
+        (0..y.ncols())
             .map(|a| {
-                (0..y.cols)
-                    .map(|b| (0..y.rows).map(|r| y.get(r, a) * y.get(r, b)).sum::<f64>() / t)
+                (0..y.ncols())
+                    .map(|b| (0..y.nrows()).map(|r| y[[r, a]] * y[[r, b]]).sum::<f64>() / t)
                     .collect()
             })
             .collect()
@@ -570,9 +570,8 @@ mod tests {
         }
         let back = p.invert(&y);
         let worst = back
-            .data
             .iter()
-            .zip(&x.data)
+            .zip(x.iter())
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
         assert!(worst < 1e-10, "round trip off by {worst}");
@@ -581,15 +580,12 @@ mod tests {
     #[test]
     fn whitening_uncorrelated_columns_changes_nothing_but_the_scale() {
         // Columns that are already uncorrelated: ZCA whitening is then the identity.
-        let x = Matrix::new(4, 2, vec![1.0, 1.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0]);
+        let x =
+            crate::matrix::from_row_major(4, 2, vec![1.0, 1.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0]);
         let p = Preprocessing::fit("grid", &table(x.clone()), Preprocess::Whiten).unwrap();
         let s = Preprocessing::fit("grid", &table(x.clone()), Preprocess::Standardise).unwrap();
         let (a, b) = (p.apply(&x), s.apply(&x));
-        assert!(a
-            .data
-            .iter()
-            .zip(&b.data)
-            .all(|(u, v)| (u - v).abs() < 1e-12));
+        assert!(a.iter().zip(b.iter()).all(|(u, v)| (u - v).abs() < 1e-12));
         assert_eq!(s.invert(&b), x);
     }
 }

@@ -89,10 +89,12 @@ fn matched_scores(score: &[Vec<f64>], matching: &[Option<usize>]) -> Vec<f64> {
 }
 
 fn abs_corr(truth: &Matrix, estimate: &Matrix, corr: fn(&[f64], &[f64]) -> f64) -> Vec<Vec<f64>> {
-    let est: Vec<Vec<f64>> = (0..estimate.cols).map(|c| estimate.column(c)).collect();
-    (0..truth.cols)
+    let est: Vec<Vec<f64>> = (0..estimate.ncols())
+        .map(|c| estimate.column(c).to_vec())
+        .collect();
+    (0..truth.ncols())
         .map(|i| {
-            let t = truth.column(i);
+            let t = truth.column(i).to_vec();
             est.iter().map(|e| corr(&t, e).abs()).collect()
         })
         .collect()
@@ -116,16 +118,17 @@ pub fn matched_pearson(
 /// |corr| 0: the MCC is still the mean over every true source, so methods that estimate
 /// different numbers of sources compare on the same scale.
 pub fn recovery(truth: &Matrix, estimate: &Matrix) -> Result<Recovery, String> {
-    if truth.rows != estimate.rows {
+    if truth.nrows() != estimate.nrows() {
         return Err(format!(
             "the truth has {} rows but the estimate has {}",
-            truth.rows, estimate.rows
+            truth.nrows(),
+            estimate.nrows()
         ));
     }
     let (matching, per_source, pearson_abs) = matched_pearson(truth, estimate);
     let spearman_abs = abs_corr(truth, estimate, spearman);
     let s_match = best_matching(&spearman_abs);
-    let n = truth.cols as f64;
+    let n = truth.ncols() as f64;
     Ok(Recovery {
         mcc: per_source.iter().sum::<f64>() / n,
         mcc_spearman: matched_scores(&spearman_abs, &s_match).iter().sum::<f64>() / n,
@@ -140,9 +143,9 @@ pub fn recovery(truth: &Matrix, estimate: &Matrix) -> Result<Recovery, String> {
 /// 0 when P is a scaled permutation (perfect separation), at most 1. Amari, Cichocki and
 /// Yang (1996), normalised as in most ICA benchmarks.
 pub fn amari_distance(unmixing: &Matrix, mixing: &Matrix) -> f64 {
-    let p = unmixing.matmul(mixing).map(f64::abs);
-    let n = p.rows;
-    if n < 2 || p.cols != n {
+    let p = unmixing.dot(mixing).mapv(f64::abs);
+    let n = p.nrows();
+    if n < 2 || p.ncols() != n {
         return 0.0;
     }
     let mut total = 0.0;
@@ -152,7 +155,7 @@ pub fn amari_distance(unmixing: &Matrix, mixing: &Matrix) -> f64 {
         total += row.iter().sum::<f64>() / max - 1.0;
     }
     for j in 0..n {
-        let col = p.column(j);
+        let col = p.column(j).to_vec();
         let max = col.iter().copied().fold(0.0, f64::max);
         total += col.iter().sum::<f64>() / max - 1.0;
     }
@@ -165,13 +168,13 @@ mod tests {
 
     #[test]
     fn permuted_and_flipped_sources_have_mcc_one() {
-        let truth = Matrix::from_fn(50, 3, |r, c| {
+        let truth = Matrix::from_shape_fn((50, 3), |(r, c)| {
             ((r * (c + 2)) % 7) as f64 + (r as f64 * 0.1 * c as f64).sin()
         });
-        let est = Matrix::from_fn(50, 3, |r, c| match c {
-            0 => -2.0 * truth.get(r, 2),
-            1 => truth.get(r, 0) + 3.0,
-            _ => 0.5 * truth.get(r, 1),
+        let est = Matrix::from_shape_fn((50, 3), |(r, c)| match c {
+            0 => -2.0 * truth[[r, 2]],
+            1 => truth[[r, 0]] + 3.0,
+            _ => 0.5 * truth[[r, 1]],
         });
         let rec = recovery(&truth, &est).unwrap();
         assert!((rec.mcc - 1.0).abs() < 1e-12);
@@ -180,13 +183,13 @@ mod tests {
 
     #[test]
     fn fewer_estimates_than_sources_leave_the_rest_unmatched_at_zero() {
-        let truth = Matrix::from_fn(40, 3, |r, c| {
+        let truth = Matrix::from_shape_fn((40, 3), |(r, c)| {
             ((r * (c + 3)) % 11) as f64 + (r as f64 * 0.3 * (c + 1) as f64).cos()
         });
         // Two estimates: the third true source and minus the first.
-        let est = Matrix::from_fn(40, 2, |r, c| match c {
-            0 => truth.get(r, 2),
-            _ => -truth.get(r, 0),
+        let est = Matrix::from_shape_fn((40, 2), |(r, c)| match c {
+            0 => truth[[r, 2]],
+            _ => -truth[[r, 0]],
         });
         let rec = recovery(&truth, &est).unwrap();
         assert_eq!(rec.matching, vec![Some(1), None, Some(0)]);

@@ -22,7 +22,7 @@ use std::path::Path;
 pub const HEADER_KEY: &str = "pdgc";
 /// Keys of files written before the header existed (read, never written).
 const LEGACY_SPEC_KEY: &str = "pdgc.spec";
-const LEGACY_ROWS_KEY: &str = "pdgc.rows";
+const LEGACY_ROWS_KEY: &str = "pdgc.nrows()";
 const LEGACY_PREPROCESSING_KEY: &str = "pdgc.preprocessing";
 
 /// The file's metadata.

@@ -1,119 +1,55 @@
-//! A plain row-major matrix of f64: how data, sources and parameters travel between the
-//! I/O layer, the training loop and the backend, without anyone else knowing dfdx.
-//! Row-major because CSV rows and dfdx tensors are; linear algebra (products, and the
-//! eigendecompositions in `data`) is nalgebra's, through `to_nalgebra`/`From`.
+//! The one matrix type for numbers outside dfdx: ndarray's `Array2<f64>`, row-major like
+//! CSV rows and dfdx tensors, and the type linfa (FastICA) reads. Data, sources and
+//! parameters travel between the I/O layer, the training loop and the backend in it.
+//! Decompositions (eigen, QR, SVD) are nalgebra's, through [`to_nalgebra`].
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Matrix {
-    pub rows: usize,
-    pub cols: usize,
-    /// Row-major: element (r, c) is `data[r * cols + c]`.
-    pub data: Vec<f64>,
+use ndarray::Axis;
+
+pub type Matrix = ndarray::Array2<f64>;
+
+/// A rows × cols matrix of row-major `data`.
+pub fn from_row_major(rows: usize, cols: usize, data: Vec<f64>) -> Matrix {
+    Matrix::from_shape_vec((rows, cols), data).expect("matrix data does not match its shape")
 }
 
-impl Matrix {
-    pub fn new(rows: usize, cols: usize, data: Vec<f64>) -> Self {
-        assert_eq!(
-            data.len(),
-            rows * cols,
-            "matrix data does not match its shape"
-        );
-        Matrix { rows, cols, data }
-    }
-
-    pub fn zeros(rows: usize, cols: usize) -> Self {
-        Matrix::new(rows, cols, vec![0.0; rows * cols])
-    }
-
-    pub fn from_fn(rows: usize, cols: usize, mut f: impl FnMut(usize, usize) -> f64) -> Self {
-        let mut data = Vec::with_capacity(rows * cols);
-        for r in 0..rows {
-            for c in 0..cols {
-                data.push(f(r, c));
-            }
-        }
-        Matrix { rows, cols, data }
-    }
-
-    pub fn get(&self, r: usize, c: usize) -> f64 {
-        self.data[r * self.cols + c]
-    }
-
-    pub fn row(&self, r: usize) -> &[f64] {
-        &self.data[r * self.cols..(r + 1) * self.cols]
-    }
-
-    pub fn column(&self, c: usize) -> Vec<f64> {
-        (0..self.rows).map(|r| self.get(r, c)).collect()
-    }
-
-    /// These rows, in this order.
-    pub fn select_rows(&self, rows: &[usize]) -> Matrix {
-        let mut data = Vec::with_capacity(rows.len() * self.cols);
-        for &r in rows {
-            data.extend_from_slice(self.row(r));
-        }
-        Matrix::new(rows.len(), self.cols, data)
-    }
-
-    /// The rows `range`, in order.
-    pub fn row_range(&self, range: std::ops::Range<usize>) -> Matrix {
-        let data = self.data[range.start * self.cols..range.end * self.cols].to_vec();
-        Matrix::new(range.len(), self.cols, data)
-    }
-
-    /// Keeps these columns, in this order.
-    pub fn select_columns(&self, cols: &[usize]) -> Matrix {
-        Matrix::from_fn(self.rows, cols.len(), |r, c| self.get(r, cols[c]))
-    }
-
-    /// self · other
-    pub fn matmul(&self, other: &Matrix) -> Matrix {
-        assert_eq!(self.cols, other.rows, "matmul shapes");
-        (self.to_nalgebra() * other.to_nalgebra()).into()
-    }
-
-    /// self · otherᵀ
-    pub fn matmul_transpose(&self, other: &Matrix) -> Matrix {
-        assert_eq!(self.cols, other.cols, "matmul shapes");
-        (self.to_nalgebra() * other.to_nalgebra().transpose()).into()
-    }
-
-    /// The same matrix as nalgebra's (column-major) type.
-    pub fn to_nalgebra(&self) -> nalgebra::DMatrix<f64> {
-        nalgebra::DMatrix::from_row_slice(self.rows, self.cols, &self.data)
-    }
-
-    /// This matrix's columns followed by `other`'s (same number of rows).
-    pub fn beside(&self, other: &Matrix) -> Matrix {
-        assert_eq!(self.rows, other.rows, "side by side needs equal row counts");
-        Matrix::from_fn(self.rows, self.cols + other.cols, |r, c| {
-            if c < self.cols {
-                self.get(r, c)
-            } else {
-                other.get(r, c - self.cols)
-            }
-        })
-    }
-
-    /// Each column's mean and population standard deviation, at any magnitude.
-    pub fn column_moments(&self) -> Vec<(f64, f64)> {
-        (0..self.cols)
-            .map(|c| crate::numeric::mean_and_sd(&self.column(c)))
-            .collect()
-    }
-
-    pub fn map(&self, f: impl Fn(f64) -> f64) -> Matrix {
-        Matrix::new(
-            self.rows,
-            self.cols,
-            self.data.iter().map(|&x| f(x)).collect(),
-        )
-    }
+/// The entries, row-major. Every matrix this crate makes is in standard layout (row-major,
+/// contiguous); use [`select`] rather than ndarray's `select`, which may not be.
+pub fn values(m: &Matrix) -> &[f64] {
+    m.as_slice().expect("a row-major matrix")
 }
 
-impl From<nalgebra::DMatrix<f64>> for Matrix {
-    fn from(m: nalgebra::DMatrix<f64>) -> Matrix {
-        Matrix::from_fn(m.nrows(), m.ncols(), |r, c| m[(r, c)])
-    }
+/// The same matrix as nalgebra's (column-major) type.
+pub fn to_nalgebra(m: &Matrix) -> nalgebra::DMatrix<f64> {
+    nalgebra::DMatrix::from_row_slice(m.nrows(), m.ncols(), values(m))
+}
+
+pub fn from_nalgebra(m: &nalgebra::DMatrix<f64>) -> Matrix {
+    Matrix::from_shape_fn((m.nrows(), m.ncols()), |(r, c)| m[(r, c)])
+}
+
+/// `a`'s columns followed by `b`'s (same number of rows).
+pub fn beside(a: &Matrix, b: &Matrix) -> Matrix {
+    ndarray::concatenate(Axis(1), &[a.view(), b.view()])
+        .expect("side by side needs equal row counts")
+        .as_standard_layout()
+        .into_owned()
+}
+
+/// The rows (`Axis(0)`) or columns (`Axis(1)`) `indices`, in that order. ndarray's own
+/// `select` may return a column-major array; this one is row-major like every other.
+pub fn select(m: &Matrix, axis: Axis, indices: &[usize]) -> Matrix {
+    m.select(axis, indices).as_standard_layout().into_owned()
+}
+
+/// The rows `range`, in order.
+pub fn row_range(m: &Matrix, range: std::ops::Range<usize>) -> Matrix {
+    m.slice(ndarray::s![range, ..]).to_owned()
+}
+
+/// Each column's mean and population standard deviation, at any magnitude.
+pub fn column_moments(m: &Matrix) -> Vec<(f64, f64)> {
+    m.columns()
+        .into_iter()
+        .map(|c| crate::numeric::mean_and_sd(&c.to_vec()))
+        .collect()
 }

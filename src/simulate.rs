@@ -243,17 +243,17 @@ pub const SOURCES: usize = 3;
 /// T draws of each source, each column standardised with its sample mean and deviation.
 /// Rows are drawn in order, each row's sources in turn, from one generator.
 fn sources(settings: &Settings, rng: &mut StdRng) -> Matrix {
-    let raw = Matrix::from_fn(settings.samples, settings.sources, |_, c| {
+    let raw = Matrix::from_shape_fn((settings.samples, settings.sources), |(_, c)| {
         settings.marginal(c).draw(rng)
     });
     standardise_columns(&raw)
 }
 
 fn standardise_columns(x: &Matrix) -> Matrix {
-    let stats = x.column_moments();
-    Matrix::from_fn(x.rows, x.cols, |r, c| {
+    let stats = crate::matrix::column_moments(x);
+    Matrix::from_shape_fn((x.nrows(), x.ncols()), |(r, c)| {
         let (mean, sd) = stats[c];
-        (x.get(r, c) - mean) / if sd > 0.0 { sd } else { 1.0 }
+        (x[[r, c]] - mean) / if sd > 0.0 { sd } else { 1.0 }
     })
 }
 
@@ -341,7 +341,7 @@ fn tcl_threshold(m: usize, n: usize, rng: &mut StdRng) -> f64 {
 
 /// Rows of `x` times Aᵀ: each row s becomes A s.
 fn mix(x: &Matrix, a: &DMatrix<f64>) -> Matrix {
-    (x.to_nalgebra() * a.transpose()).into()
+    crate::matrix::from_nalgebra(&(crate::matrix::to_nalgebra(x) * a.transpose()))
 }
 
 fn leaky_relu(v: f64) -> f64 {
@@ -380,34 +380,29 @@ pub fn simulate_with(settings: &Settings) -> Simulation {
     let (data, mixing) = match settings.scenario {
         Scenario::Linear => {
             let a = paper_mixing(m, n, &mut rng);
-            (mix(&truth, &a), Some(Matrix::from(a)))
+            (mix(&truth, &a), Some(crate::matrix::from_nalgebra(&a)))
         }
         Scenario::Nonlinear => {
             // Eq. 114: h = tanh(A₁ s), x = tanh(A₂ h), A₂ m × n.
             let a1 = paper_mixing(n, n, &mut rng);
             let a2 = paper_mixing(m, n, &mut rng);
-            let h = mix(&truth, &a1).map(f64::tanh);
-            (mix(&h, &a2).map(f64::tanh), None)
+            let h = mix(&truth, &a1).mapv(f64::tanh);
+            (mix(&h, &a2).mapv(f64::tanh), None)
         }
         Scenario::Moebius => (moebius(&truth, &mut rng), None),
         Scenario::Mlp => (mlp(&truth, settings, &mut rng), None),
         Scenario::PostNonlinear => {
             let a = paper_mixing(m, n, &mut rng);
             let linear = mix(&truth, &a);
-            let data = Matrix::from_fn(linear.rows, m, |r, c| {
-                (POST_NONLINEARITIES[c % POST_NONLINEARITIES.len()].1)(linear.get(r, c))
+            let data = Matrix::from_shape_fn((linear.nrows(), m), |(r, c)| {
+                (POST_NONLINEARITIES[c % POST_NONLINEARITIES.len()].1)(linear[[r, c]])
             });
             (data, None)
         }
     };
     let data = if settings.noise > 0.0 {
         let noise = Normal::new(0.0, settings.noise).expect("checked noise");
-        let values = data
-            .data
-            .iter()
-            .map(|v| v + noise.sample(&mut rng))
-            .collect();
-        Matrix::new(data.rows, data.cols, values)
+        data.mapv(|v| v + noise.sample(&mut rng))
     } else {
         data
     };
@@ -427,7 +422,7 @@ pub fn simulate_with(settings: &Settings) -> Simulation {
 /// uniform's standard deviation (1/√12) first, and the truth is written at that scale. A
 /// source with long tails (Laplace, Gaussian) may come near the pole.
 fn moebius(truth: &Matrix, rng: &mut StdRng) -> Matrix {
-    let n = truth.cols;
+    let n = truth.ncols();
     let a_matrix = orthogonal_matrix(n, n, rng);
     let mut a = Vec::with_capacity(n);
     while a.len() < n {
@@ -438,14 +433,14 @@ fn moebius(truth: &Matrix, rng: &mut StdRng) -> Matrix {
     }
     let scale = (1.0_f64 / 12.0).sqrt();
     // Rows d = s − a; then A d / ‖d‖² for each row.
-    let d = Matrix::from_fn(truth.rows, n, |r, c| scale * truth.get(r, c) - a[c]);
+    let d = Matrix::from_shape_fn((truth.nrows(), n), |(r, c)| scale * truth[[r, c]] - a[c]);
     let ad = mix(&d, &a_matrix);
-    let y = Matrix::from_fn(truth.rows, n, |r, c| {
+    let y = Matrix::from_shape_fn((truth.nrows(), n), |(r, c)| {
         let norm2: f64 = d.row(r).iter().map(|v| v * v).sum();
-        ad.get(r, c) / norm2
+        ad[[r, c]] / norm2
     });
-    let means = y.column_moments();
-    Matrix::from_fn(y.rows, n, |r, c| y.get(r, c) - means[c].0)
+    let means = crate::matrix::column_moments(&y);
+    Matrix::from_shape_fn((y.nrows(), n), |(r, c)| y[[r, c]] - means[c].0)
 }
 
 /// An L-layer leaky-ReLU MLP (slope 0.2), as TCL builds it (hmorioka/TCL,
@@ -475,7 +470,7 @@ fn mlp(truth: &Matrix, settings: &Settings, rng: &mut StdRng) -> Matrix {
             tcl_matrix(m, cols, threshold, rng)
         };
         if layer > 0 {
-            x = x.map(leaky_relu);
+            x = x.mapv(leaky_relu);
         }
         x = mix(&x, &a);
     }
@@ -511,9 +506,9 @@ mod tests {
             s.noise = 0.1;
             assert_eq!(s.problem(), None, "{scenario:?}");
             let sim = simulate_with(&s);
-            assert_eq!((sim.data.rows, sim.data.cols), (200, s.observed));
-            assert_eq!((sim.truth.rows, sim.truth.cols), (200, 4));
-            assert!(sim.data.data.iter().all(|v| v.is_finite()), "{scenario:?}");
+            assert_eq!((sim.data.nrows(), sim.data.ncols()), (200, s.observed));
+            assert_eq!((sim.truth.nrows(), sim.truth.ncols()), (200, 4));
+            assert!(sim.data.iter().all(|v| v.is_finite()), "{scenario:?}");
             assert_eq!(sim.mixing.is_some(), scenario == Scenario::Linear);
         }
     }
@@ -525,9 +520,9 @@ mod tests {
         s.observed = 2;
         let sim = simulate_with(&s);
         let a = sim.mixing.unwrap();
-        assert_eq!((a.rows, a.cols), (2, 3));
-        let again = sim.truth.matmul_transpose(&a);
-        for (x, y) in again.data.iter().zip(&sim.data.data) {
+        assert_eq!((a.nrows(), a.ncols()), (2, 3));
+        let again = sim.truth.dot(&a.t());
+        for (x, y) in again.iter().zip(sim.data.iter()) {
             assert!((x - y).abs() < 1e-12);
         }
     }

@@ -264,15 +264,16 @@ impl KlProbe {
 
     fn inputs(nodes: &[f64]) -> (Matrix, Matrix) {
         (
-            Matrix::zeros(nodes.len(), 1),
-            Matrix::new(nodes.len(), 1, nodes.to_vec()),
+            Matrix::zeros((nodes.len(), 1)),
+            crate::matrix::from_row_major(nodes.len(), 1, nodes.to_vec()),
         )
     }
 
     /// log q(z̃) − log p(z̃) at each noise value, from the training objective.
     pub fn kl_samples(&self, q: Normal, nodes: &[f64]) -> Vec<f64> {
         let (y, e) = Self::inputs(nodes);
-        self.model(q, nodes.len()).model.kl_elements(&y, &e).data
+        let kl = self.model(q, nodes.len()).model.kl_elements(&y, &e);
+        crate::matrix::values(&kl).to_vec()
     }
 
     /// KL(q ‖ p): the quadrature-weighted sum of the objective's KL terms.
@@ -314,10 +315,15 @@ impl KlProbe {
 /// Each row's objective: ℓ_t for the row y_t with its noise rows (the full objective is
 /// their mean). Needs a model with an encoder, so rows can be evaluated one at a time.
 pub fn per_sample_objective(model: &Model<f64>, y: &Matrix, eps: &[Matrix]) -> Vec<f64> {
-    (0..y.rows)
+    (0..y.nrows())
         .map(|t| {
-            let noise: Vec<Matrix> = eps.iter().map(|e| e.select_rows(&[t])).collect();
-            model.evaluate(&y.select_rows(&[t]), &noise).loss
+            let noise: Vec<Matrix> = eps
+                .iter()
+                .map(|e| crate::matrix::select(e, ndarray::Axis(0), &[t]))
+                .collect();
+            model
+                .evaluate(&crate::matrix::select(y, ndarray::Axis(0), &[t]), &noise)
+                .loss
         })
         .collect()
 }
@@ -331,7 +337,7 @@ pub fn permute_latents(model: &mut Model<f64>, perm: &[usize]) {
 
 /// Permutes the columns of a noise matrix the same way as `permute_latents`.
 pub fn permute_columns(x: &Matrix, perm: &[usize]) -> Matrix {
-    x.select_columns(perm)
+    crate::matrix::select(x, ndarray::Axis(1), perm)
 }
 
 /// Fits a K-component mixture to 1-D samples by maximum likelihood with the training
@@ -342,7 +348,7 @@ pub fn fit_mixture(samples: &[f64], k: usize, steps: usize, lr: f64, seed: u64) 
     );
     let spec = crate::compile(&text).expect("the mixture model checks");
     let mut model = Model::<f64>::new(&spec, 1, seed);
-    let z = Matrix::new(samples.len(), 1, samples.to_vec());
+    let z = crate::matrix::from_row_major(samples.len(), 1, samples.to_vec());
     for _ in 0..steps {
         model.step_prior(&z);
     }

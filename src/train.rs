@@ -87,8 +87,8 @@ pub fn train(
     after_epoch: &mut dyn FnMut(&mut Model<f32>, &[TraceRow]) -> Control,
 ) -> Result<Vec<TraceRow>, Diverged> {
     let batch = match model.spec().train.batch {
-        Batch::Full => y.rows,
-        Batch::Size(b) => b.min(y.rows),
+        Batch::Full => y.nrows(),
+        Batch::Size(b) => b.min(y.nrows()),
     };
     let first = earlier.len() + 1;
     let mut trace = earlier;
@@ -98,19 +98,19 @@ pub fn train(
         let mut rng = epoch_rng(options.seed, epoch);
         let beta = model.spec().beta_at(epoch);
         model.set_beta(beta);
-        let mut order: Vec<usize> = (0..y.rows).collect();
+        let mut order: Vec<usize> = (0..y.nrows()).collect();
         let mut sum = Terms::default();
         let mut variances = vec![0.0; model.spec().n()];
         let mut noise = vec![0.0; model.spec().likelihood.learned_variances(model.spec().m())];
-        if batch < y.rows {
+        if batch < y.nrows() {
             order.shuffle(&mut rng);
         }
         for rows in order.chunks(batch) {
             let batch_y;
-            let y_step = if rows.len() == y.rows {
+            let y_step = if rows.len() == y.nrows() {
                 y
             } else {
-                batch_y = y.select_rows(rows);
+                batch_y = crate::matrix::select(y, ndarray::Axis(0), rows);
                 &batch_y
             };
             let eps = model.draw_noise(rows.len(), &mut rng);
@@ -125,7 +125,7 @@ pub fn train(
                 continue;
             }
             bad_steps = 0;
-            let w = rows.len() as f64 / y.rows as f64;
+            let w = rows.len() as f64 / y.nrows() as f64;
             sum.add_scaled(&step.terms, w);
             for (v, s) in variances.iter_mut().zip(&step.posterior_variances) {
                 *v += s * w;
@@ -226,7 +226,7 @@ pub fn train_restarts(
     let best = std::sync::Mutex::new(None::<(f64, usize, Vec<ParamInfo>, Vec<TraceRow>)>);
     let results = crate::parallel::run(spec.train.restarts, jobs, |r| {
         let seed = restart_seed(spec.train.seed, r);
-        let mut model = Model::<f32>::new(spec, y.rows, seed);
+        let mut model = Model::<f32>::new(spec, y.nrows(), seed);
         let restart = Options {
             epochs: options.epochs,
             seed,

@@ -15,7 +15,7 @@ fn spec(text: &str) -> ModelSpec {
 
 fn random(rows: usize, cols: usize, seed: u64) -> Matrix {
     let mut rng = StdRng::seed_from_u64(seed);
-    Matrix::from_fn(rows, cols, |_, _| StandardNormal.sample(&mut rng))
+    Matrix::from_shape_fn((rows, cols), |(_, _)| StandardNormal.sample(&mut rng))
 }
 
 /// Small models covering every parameter kind: each activation, `encoder none`, the
@@ -76,7 +76,7 @@ fn quadrature_is_exact_for_a_normal_prior() {
     let tm = (8 * 3) as f64;
     let ln_2pi = (2.0 * std::f64::consts::PI).ln();
     let (mut log_p, mut log_q) = (0.0, 0.0);
-    for (m, s) in mu.data.iter().zip(&sd.data) {
+    for (m, s) in mu.iter().zip(sd.iter()) {
         log_p += -0.5 * (ln_2pi + m * m + s * s);
         log_q += -0.5 * (ln_2pi + (s * s).ln() + 1.0);
     }
@@ -116,8 +116,8 @@ fn quadrature_value_and_gradient_match_a_fine_simpson_rule() {
         for t in 0..rows {
             for (j, prior) in priors.iter().enumerate() {
                 let q = Normal {
-                    mean: mu.get(t, j),
-                    variance: sd.get(t, j).powi(2),
+                    mean: mu[[t, j]],
+                    variance: sd[[t, j]].powi(2),
                 };
                 log_p += simpson.expect_under(q, |z| prior.log_density(z));
             }
@@ -359,7 +359,7 @@ fn a_non_finite_step_is_not_applied() {
         let mut rng = StdRng::seed_from_u64(3);
         let mut eps = model.draw_noise(6, &mut rng);
         let before = model.parameters();
-        eps[0].data[0] = f64::NAN;
+        eps[0][[0, 0]] = f64::NAN;
         let step = model.step(&y, &eps);
         assert!(!step.applied, "{text}");
         assert_eq!(model.parameters(), before, "{text}: nothing moved");

@@ -193,10 +193,10 @@ proptest! {
         let spec = compile("observed x = [x2, x0]\nlatent z[2] ~ gmm(K = 2)").unwrap();
         for wanted in [Wanted::All, Wanted::Observed(&spec)] {
             if let Ok(table) = parse_table("mutated.csv", &bytes, wanted) {
-                prop_assert!(table.values.data.iter().all(|v| v.is_finite()));
+                prop_assert!(table.values.iter().all(|v| v.is_finite()));
                 for how in [Preprocess::Standardise, Preprocess::Whiten] {
                     if let Ok(p) = Preprocessing::fit("mutated.csv", &table, how) {
-                        prop_assert!(p.apply(&table.values).data.iter().all(|v| v.is_finite()));
+                        prop_assert!(p.apply(&table.values).iter().all(|v| v.is_finite()));
                     }
                 }
             }
@@ -218,7 +218,7 @@ proptest! {
         if let Ok(fitted) = Fitted::from_bytes("mutated.safetensors", &bytes) {
             // Whatever loads can be used.
             let (z, y) = fitted.model.sample(3, 0);
-            prop_assert_eq!((z.rows, y.rows), (3, 3));
+            prop_assert_eq!((z.nrows(), y.nrows()), (3, 3));
         }
     }
 

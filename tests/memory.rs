@@ -30,7 +30,7 @@ fn training_memory_does_not_grow_with_epochs() {
     let spec = pdgc::compile(text).expect("a valid model");
     let rows = 4000;
     let mut rng = StdRng::seed_from_u64(1);
-    let y = Matrix::from_fn(rows, 3, |_, _| StandardNormal.sample(&mut rng));
+    let y = Matrix::from_shape_fn((rows, 3), |(_, _)| StandardNormal.sample(&mut rng));
     let mut model = Model::<f32>::new(&spec, rows, 0);
     let options = Options {
         epochs: 330,

@@ -26,7 +26,7 @@ pub fn view_and_trace(with_truth: bool) -> (FitView, Vec<u8>) {
     let text = "model tiny\nobserved x[2]\nlatent z[2] ~ gmm(K = 3)\nz[1] ~ normal(0, 1)\ndecoder linear\ntrain { epochs 50 }\n";
     let spec = pdgc::compile(text).unwrap();
     let rows = 400;
-    let truth = Matrix::from_fn(rows, 2, |r, c| {
+    let truth = Matrix::from_shape_fn((rows, 2), |(r, c)| {
         let t = r as f64;
         if c == 0 {
             (t * 0.37).sin().signum() + 0.2 * (t * 1.3).cos()
@@ -35,11 +35,11 @@ pub fn view_and_trace(with_truth: bool) -> (FitView, Vec<u8>) {
         }
     });
     // The estimates are the truth swapped, one of them flipped and scaled, with a little noise.
-    let means = Matrix::from_fn(rows, 2, |r, c| match c {
-        0 => 3.0 * truth.get(r, 1) + 0.1 * (r as f64 * 2.1).sin(),
-        _ => -0.5 * truth.get(r, 0),
+    let means = Matrix::from_shape_fn((rows, 2), |(r, c)| match c {
+        0 => 3.0 * truth[[r, 1]] + 0.1 * (r as f64 * 2.1).sin(),
+        _ => -0.5 * truth[[r, 0]],
     });
-    let sds = Matrix::from_fn(rows, 2, |r, c| 0.1 + 0.01 * ((r + c) % 5) as f64);
+    let sds = Matrix::from_shape_fn((rows, 2), |(r, c)| 0.1 + 0.01 * ((r + c) % 5) as f64);
     let gmm = |shift: f64| {
         PriorDensity::Mixture(Mixture {
             weights: vec![0.2, 0.3, 0.5],
@@ -266,10 +266,10 @@ fn the_page_holds_every_figure_and_its_text_is_golden() {
 fn large_fits_draw_thinned() {
     let mut v = view(true);
     let rows = 100_000;
-    let wave = |r: usize, c: usize| ((r * (c + 3)) as f64 * 0.001).sin();
-    v.means = Matrix::from_fn(rows, 2, wave);
-    v.sds = Matrix::from_fn(rows, 2, |_, _| 0.1);
-    v.truth.as_mut().unwrap().values = Matrix::from_fn(rows, 2, wave);
+    let wave = |(r, c): (usize, usize)| ((r * (c + 3)) as f64 * 0.001).sin();
+    v.means = Matrix::from_shape_fn((rows, 2), wave);
+    v.sds = Matrix::from_shape_fn((rows, 2), |(_, _)| 0.1);
+    v.truth.as_mut().unwrap().values = Matrix::from_shape_fn((rows, 2), wave);
     let started = std::time::Instant::now();
     let report = render(&v, &Options::default()).unwrap();
     let seconds = started.elapsed().as_secs_f64();

@@ -13,7 +13,7 @@
 //! deliberate violation and asserts that it is caught, so no property passes vacuously.
 
 use pdgc::backend::{Mixture, Model, Part};
-use pdgc::matrix::Matrix;
+use pdgc::matrix::{values, Matrix};
 use pdgc::theory::*;
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -81,7 +81,7 @@ fn random_model(prior_line: &str, n: usize, seed: u64) -> (Model<f64>, Matrix, V
             model.set_parameter(i, &values);
         }
     }
-    let y = Matrix::from_fn(6, 3, |_, _| StandardNormal.sample(&mut rng));
+    let y = Matrix::from_shape_fn((6, 3), |(_, _)| StandardNormal.sample(&mut rng));
     let eps = model.draw_noise(6, &mut rng);
     (model, y, eps)
 }
@@ -108,7 +108,7 @@ fn permuted_objective(
     eps: &[Matrix],
     perm: &[usize],
 ) -> (f64, Vec<f64>) {
-    let mut m = Model::<f64>::new(model.spec(), y.rows, 0);
+    let mut m = Model::<f64>::new(model.spec(), y.nrows(), 0);
     for (i, p) in model.parameters().iter().enumerate() {
         m.set_parameter(i, &p.values);
     }
@@ -479,30 +479,30 @@ fn gaussian_kl_holds(q: Normal, closed_form: f64) -> Result<(), String> {
 /// (1/Tm)Σ‖g(z̃) − y‖² + Σ[log N(z̃|μ,σ²) − log N(z̃|0,1)]/(Tm), with β = 1.
 fn standard_vae_objective(model: &Model<f64>, y: &Matrix, eps: &Matrix) -> f64 {
     let (mu, sd) = model.encode(y);
-    let z = Matrix::from_fn(y.rows, mu.cols, |r, c| {
-        mu.get(r, c) + sd.get(r, c) * eps.get(r, c)
+    let z = Matrix::from_shape_fn((y.nrows(), mu.ncols()), |(r, c)| {
+        mu[[r, c]] + sd[[r, c]] * eps[[r, c]]
     });
     let y_hat = model.decode(&z);
-    let tm = (y.rows * y.cols) as f64;
+    let tm = (y.nrows() * y.ncols()) as f64;
     let rec: f64 = y_hat
-        .data
         .iter()
-        .zip(&y.data)
+        .zip(y.iter())
         .map(|(a, b)| (a - b).powi(2))
         .sum::<f64>()
         / tm;
     let mut kl = 0.0;
-    for i in 0..z.data.len() {
+    let (z, mu, sd) = (values(&z), values(&mu), values(&sd));
+    for i in 0..z.len() {
         let q = Normal {
-            mean: mu.data[i],
-            variance: sd.data[i].powi(2),
+            mean: mu[i],
+            variance: sd[i].powi(2),
         };
-        kl += q.log_density(z.data[i])
+        kl += q.log_density(z[i])
             - Normal {
                 mean: 0.0,
                 variance: 1.0,
             }
-            .log_density(z.data[i]);
+            .log_density(z[i]);
     }
     rec + kl / tm
 }
@@ -526,7 +526,7 @@ proptest! {
                 model.set_parameter(i, &vec![0.0; len]);
             }
             let mut rng = StdRng::seed_from_u64(seed);
-            let y = Matrix::from_fn(5, 3, |_, _| StandardNormal.sample(&mut rng));
+            let y = Matrix::from_shape_fn((5, 3), |(_, _)| StandardNormal.sample(&mut rng));
             let eps = model.draw_noise(5, &mut rng);
             let ours = model.evaluate(&y, &eps).loss;
             let standard = standard_vae_objective(&model, &y, &eps[0]);

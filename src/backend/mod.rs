@@ -20,7 +20,7 @@ mod optim;
 mod params;
 mod prior;
 
-use crate::matrix::Matrix;
+use crate::matrix::{row_range, Matrix};
 use crate::numeric::LN_2PI;
 pub use crate::numeric::{Mixture, PriorDensity};
 use crate::spec::{
@@ -413,7 +413,7 @@ impl<E: Real> Model<E> {
     }
 
     fn tensor(&self, x: &Matrix) -> Mat<E> {
-        tensor_of(&self.dev, x.data.iter().map(|&v| c(v)), (x.rows, x.cols))
+        tensor_of(&self.dev, x.iter().map(|&v| c(v)), x.dim())
     }
 
     /// x·W + b, then the activation: the product is dfdx's, the rest one fused op.
@@ -506,22 +506,22 @@ impl<E: Real> Model<E> {
     /// log q(z̃_tj) − log p_j(z̃_tj) for every row and dimension, for the noise `e`: the
     /// summands of the objective's KL term, computed by the same code.
     pub fn kl_elements(&self, y: &Matrix, e: &Matrix) -> Matrix {
-        let (mu, lv) = self.posterior(&self.tensor(y), 0..y.rows);
+        let (mu, lv) = self.posterior(&self.tensor(y), 0..y.nrows());
         let sd = (lv.with_empty_tape() * c::<E>(0.5)).exp();
         let z = mu + sd * self.tensor(e);
         to_matrix(&(self.log_q_elements(lv, e) - self.log_prior_elements(z)))
     }
 
-    /// The objective's share from the rows `chunk.rows` of a batch of `chunk.of` rows:
+    /// The objective's share from the rows `chunk.nrows()` of a batch of `chunk.of` rows:
     /// `y` holds those rows, and `eps` their noise, one ε matrix (rows × n) per
     /// Monte-Carlo sample. Every term is divided by the whole batch's size, so the shares
     /// of a batch's chunks add up to its objective. Returns the traced loss and its terms
     /// as numbers.
     fn objective(&self, y: &Matrix, eps: &[Matrix], chunk: &Chunk) -> (Scalar<E>, Step) {
         assert!(!eps.is_empty(), "at least one Monte-Carlo sample");
-        assert_eq!(y.rows, chunk.rows.len(), "y holds the chunk's rows");
+        assert_eq!(y.nrows(), chunk.rows.len(), "y holds the chunk's rows");
         let yt = self.tensor(y);
-        let (rows, m) = (y.rows, y.cols);
+        let (rows, m) = (y.nrows(), y.ncols());
         let n = self.spec.n();
         let scale = 1.0 / (chunk.of * m) as f64;
         let beta = self.beta;
@@ -557,7 +557,11 @@ impl<E: Real> Model<E> {
         // sample consumes the originals.
         let (mut mu, mut lv) = (Some(mu), Some(lv));
         for (s, e) in eps.iter().enumerate() {
-            assert_eq!((e.rows, e.cols), (rows, n), "ε has one row per data row");
+            assert_eq!(
+                (e.nrows(), e.ncols()),
+                (rows, n),
+                "ε has one row per data row"
+            );
             let last = s + 1 == eps.len();
             let use_once = |t: &mut Option<Traced<E>>| match last {
                 true => t.take().expect("consumed once"),
@@ -706,7 +710,7 @@ impl<E: Real> Model<E> {
         let n = self.spec.n();
         (0..self.spec.train.samples)
             .map(|_| {
-                Matrix::from_fn(rows, n, |_, _| {
+                Matrix::from_shape_fn((rows, n), |(_, _)| {
                     Distribution::<f64>::sample(&StandardNormal, rng)
                 })
             })
@@ -715,7 +719,7 @@ impl<E: Real> Model<E> {
 
     /// The objective's value and terms, without a step.
     pub fn evaluate(&self, y: &Matrix, eps: &[Matrix]) -> Terms {
-        self.objective(y, eps, &Chunk::all(y.rows)).1.terms
+        self.objective(y, eps, &Chunk::all(y.nrows())).1.terms
     }
 
     /// The objective over the rows `y` and its gradients, computed chunk by chunk
@@ -724,9 +728,9 @@ impl<E: Real> Model<E> {
     /// the number of threads.
     fn backward(&self, y: &Matrix, eps: &[Matrix]) -> (Step, Gradients<E, Dev<E>>) {
         use rayon::prelude::*;
-        let chunks = Chunk::plan(y.rows);
+        let chunks = Chunk::plan(y.nrows());
         let run = |chunk: &Chunk| {
-            let rows = |m: &Matrix| m.row_range(chunk.rows.clone());
+            let rows = |m: &Matrix| crate::matrix::row_range(m, chunk.rows.clone());
             let noise: Vec<Matrix> = eps.iter().map(rows).collect();
             let (loss, step) = self.objective(&rows(y), &noise, chunk);
             (step, loss.backward())
@@ -789,7 +793,7 @@ impl<E: Real> Model<E> {
     /// code as training. Returns the loss before the step.
     pub fn step_prior(&mut self, z: &Matrix) -> f64 {
         let zt = self.tensor(z).leaky_trace();
-        let loss = self.log_prior(zt) * c::<E>(-1.0 / z.rows as f64);
+        let loss = self.log_prior(zt) * c::<E>(-1.0 / z.nrows() as f64);
         let before = value(&loss);
         let prior = self.net.prior.params();
         let prior = prior.iter().map(|p| self.net.position(p)).collect();
@@ -805,7 +809,7 @@ impl<E: Real> Model<E> {
     /// objective while the decoder, the priors and the shared variances stay frozen.
     /// A model with an encoder needs no fitting: use `encode` directly.
     pub fn fit_latents(&self, y: &Matrix, steps: usize, seed: u64) -> Model<E> {
-        let mut fresh = Model::<E>::new(&self.spec, y.rows, seed);
+        let mut fresh = Model::<E>::new(&self.spec, y.nrows(), seed);
         let own = self.per_row_parameters();
         for (i, (to, from)) in fresh
             .net
@@ -821,7 +825,7 @@ impl<E: Real> Model<E> {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut adam = Adam::new(self.spec.train.lr, own);
         for _ in 0..steps {
-            let eps = fresh.draw_noise(y.rows, &mut rng);
+            let eps = fresh.draw_noise(y.nrows(), &mut rng);
             let (_, grads) = fresh.backward(y, &eps);
             adam.step(&mut fresh.net.params_mut(), grads);
         }
@@ -856,16 +860,16 @@ impl<E: Real> Model<E> {
         by_column.extend(net.log_var_head.iter_mut().flat_map(Linear::params_mut));
         by_column.extend(net.free_means.iter_mut().chain(&mut net.log_var));
         for p in by_column {
-            let moved = p.values_matrix().select_columns(perm);
-            p.set(&moved.data);
+            let moved = crate::matrix::select(&p.values_matrix(), ndarray::Axis(1), perm);
+            p.set(crate::matrix::values(&moved));
         }
         // The first decoder layer's weight: its rows are the latent coordinates.
         let first = match net.decoder.hidden.first_mut() {
             Some((l, _)) => &mut l.w,
             None => &mut net.decoder.out.w,
         };
-        let moved = first.values_matrix().select_rows(perm);
-        first.set(&moved.data);
+        let moved = crate::matrix::select(&first.values_matrix(), ndarray::Axis(0), perm);
+        first.set(crate::matrix::values(&moved));
     }
 
     /// `rows` draws from the fitted generative model: z from each dimension's prior, and
@@ -873,7 +877,7 @@ impl<E: Real> Model<E> {
     pub fn sample(&self, rows: usize, seed: u64) -> (Matrix, Matrix) {
         let mut rng = StdRng::seed_from_u64(seed);
         let priors = self.priors();
-        let z = Matrix::from_fn(rows, priors.len(), |_, j| priors[j].sample(&mut rng));
+        let z = Matrix::from_shape_fn((rows, priors.len()), |(_, j)| priors[j].sample(&mut rng));
         let y = self.decode(&z);
         (z, y)
     }
@@ -889,22 +893,25 @@ impl<E: Real> Model<E> {
     pub fn encode(&self, y: &Matrix) -> (Matrix, Matrix) {
         let n = self.spec.n();
         let (mut means, mut sds) = (Vec::new(), Vec::new());
-        for rows in blocks(y.rows) {
-            let (mu, lv) = self.posterior(&self.tensor(&y.row_range(rows.clone())), rows);
-            means.extend(to_matrix(&mu).data);
-            sds.extend(to_matrix(&lv).data.iter().map(|v| (0.5 * v).exp()));
+        for rows in blocks(y.nrows()) {
+            let (mu, lv) = self.posterior(&self.tensor(&row_range(y, rows.clone())), rows);
+            means.extend(to_matrix(&mu).iter());
+            sds.extend(to_matrix(&lv).iter().map(|v| (0.5 * v).exp()));
         }
-        (Matrix::new(y.rows, n, means), Matrix::new(y.rows, n, sds))
+        (
+            crate::matrix::from_row_major(y.nrows(), n, means),
+            crate::matrix::from_row_major(y.nrows(), n, sds),
+        )
     }
 
     /// The decoder's output for latent rows `z`.
     pub fn decode(&self, z: &Matrix) -> Matrix {
         let mut values = Vec::new();
-        for rows in blocks(z.rows) {
-            let zt = self.tensor(&z.row_range(rows)).leaky_trace();
-            values.extend(to_matrix(&self.decoded(zt)).data);
+        for rows in blocks(z.nrows()) {
+            let zt = self.tensor(&row_range(z, rows)).leaky_trace();
+            values.extend(to_matrix(&self.decoded(zt)).iter());
         }
-        Matrix::new(z.rows, self.spec.m(), values)
+        crate::matrix::from_row_major(z.nrows(), self.spec.m(), values)
     }
 
     /// Each dimension's fitted prior.
@@ -1077,7 +1084,7 @@ fn to_matrix<E: Real, T>(t: &Tensor<(usize, usize), E, Dev<E>, T>) -> Matrix {
         .iter()
         .map(|x| x.to_f64().unwrap_or(f64::NAN))
         .collect();
-    Matrix::new(rows, cols, values)
+    crate::matrix::from_row_major(rows, cols, values)
 }
 
 fn value<E: Real>(t: &Scalar<E>) -> f64 {
@@ -1107,7 +1114,7 @@ mod tests {
     fn problem<E: Real>(text: &str, rows: usize) -> (Model<E>, Matrix, Vec<Matrix>) {
         let spec = crate::compile(text).expect("the test models check");
         let model = Model::<E>::new(&spec, rows, 5);
-        let y = Matrix::from_fn(rows, spec.m(), |r, c| {
+        let y = Matrix::from_shape_fn((rows, spec.m()), |(r, c)| {
             ((r * 7 + c * 3) % 11) as f64 / 5.0 - 1.0
         });
         let eps = model.draw_noise(rows, &mut StdRng::seed_from_u64(6));
@@ -1162,14 +1169,14 @@ mod tests {
         let rows = BLOCK_ROWS + 700;
         let (model, y, _) = problem::<f64>(MODELS[0], rows);
         let (means, sds) = model.encode(&y);
-        assert_eq!((means.rows, sds.rows), (rows, rows));
+        assert_eq!((means.nrows(), sds.nrows()), (rows, rows));
         let decoded = model.decode(&means);
-        assert_eq!((decoded.rows, decoded.cols), (rows, 3));
+        assert_eq!((decoded.nrows(), decoded.ncols()), (rows, 3));
         for part in [0..3, BLOCK_ROWS - 2..BLOCK_ROWS + 2, rows - 3..rows] {
-            let (m, s) = model.encode(&y.row_range(part.clone()));
-            assert_eq!(m, means.row_range(part.clone()));
-            assert_eq!(s, sds.row_range(part.clone()));
-            assert_eq!(model.decode(&m), decoded.row_range(part));
+            let (m, s) = model.encode(&row_range(&y, part.clone()));
+            assert_eq!(m, crate::matrix::row_range(&means, part.clone()));
+            assert_eq!(s, crate::matrix::row_range(&sds, part.clone()));
+            assert_eq!(model.decode(&m), crate::matrix::row_range(&decoded, part));
         }
     }
 

@@ -79,7 +79,7 @@ impl<E: Real> Param<E> {
     /// The values as a matrix.
     pub fn values_matrix(&self) -> crate::matrix::Matrix {
         let (rows, cols) = self.shape();
-        crate::matrix::Matrix::new(rows, cols, self.values())
+        crate::matrix::from_row_major(rows, cols, self.values())
     }
 
     pub fn info(&self) -> ParamInfo {

@@ -124,7 +124,7 @@ pub fn compare(args: CompareArgs) -> Outcome {
                     Problem {
                         seed,
                         data: Table {
-                            columns: (0..sim.data.cols).map(|c| format!("x{c}")).collect(),
+                            columns: (0..sim.data.ncols()).map(|c| format!("x{c}")).collect(),
                             values: sim.data,
                         },
                         truth: sim.truth,
@@ -154,12 +154,12 @@ pub fn compare(args: CompareArgs) -> Outcome {
                 flag: "--data",
                 why: format!("does not suit model `{name}`: {e}"),
             })?;
-            check_truth(&truth, first.data.values.rows, spec, &data_name)?;
+            check_truth(&truth, first.data.values.nrows(), spec, &data_name)?;
         }
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = args.jobs.map_or(cores, |j| j as usize);
-    let rows = first.data.values.rows;
+    let rows = first.data.values.nrows();
     for m in &methods {
         if let Method::Model { name, spec } = m {
             let mut estimate = pdgc::resources::fit(spec, rows);

@@ -296,7 +296,7 @@ pub fn fit(config: &FitConfig) -> Outcome {
         source,
     })?;
     let table = parse_table(&data_name, &bytes, Wanted::Observed(spec))?;
-    let rows = table.values.rows;
+    let rows = table.values.nrows();
     let fingerprint = DataFingerprint::of(&bytes, rows);
     drop(bytes);
     if let Some(memory) = pdgc::resources::machine_memory() {
@@ -351,7 +351,7 @@ pub fn fit(config: &FitConfig) -> Outcome {
         model_text: Some(config.model_text.clone()),
         data_file: data_name,
         data_bytes: std::fs::metadata(&config.data).map_or(0, |m| m.len()),
-        rows: y.rows,
+        rows: y.nrows(),
         columns: table.columns.clone(),
         threads: config.threads,
         model: spec.clone(),
@@ -451,7 +451,7 @@ fn fit_once(
     fingerprint: DataFingerprint,
 ) -> Result<(Model<f32>, Vec<TraceRow>, usize), CliError> {
     let spec = &config.spec;
-    let mut model = Model::<f32>::new(spec, y.rows, spec.train.seed);
+    let mut model = Model::<f32>::new(spec, y.nrows(), spec.train.seed);
     let earlier = match &config.resume {
         Some(path) => resume(path, spec, fingerprint, &mut model)?,
         None => Vec::new(),
@@ -534,7 +534,7 @@ fn fit_restarts(
         out: config.out.clone(),
     })?;
     bar.finish_and_clear();
-    let model = restarts.model(spec, y.rows);
+    let model = restarts.model(spec, y.nrows());
     let trace = restarts.trace.clone();
     Ok((model, trace, restarts))
 }
@@ -631,5 +631,5 @@ pub fn sources_table(spec: &ModelSpec, means: &Matrix, sds: &Matrix) -> (Vec<Str
         .map(|j| format!("{z}{j}"))
         .chain((0..n).map(|j| format!("{z}{j}_sd")))
         .collect();
-    (header, means.beside(sds))
+    (header, pdgc::matrix::beside(means, sds))
 }

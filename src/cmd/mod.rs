@@ -82,18 +82,18 @@ pub fn simulate(settings: &Settings, out: &Path, force: bool) -> Outcome {
         let double = Precision::Double;
         files::write_csv(
             &dir.join("data.csv"),
-            &names("x", sim.data.cols),
+            &names("x", sim.data.ncols()),
             &sim.data,
             double,
         )?;
         files::write_csv(
             &dir.join("truth.csv"),
-            &names("s", sim.truth.cols),
+            &names("s", sim.truth.ncols()),
             &sim.truth,
             double,
         )?;
         match &sim.mixing {
-            Some(a) => files::write_csv(&dir.join("mixing.csv"), &names("s", a.cols), a, double),
+            Some(a) => files::write_csv(&dir.join("mixing.csv"), &names("s", a.ncols()), a, double),
             None => Ok(()),
         }
     })
@@ -107,7 +107,7 @@ pub fn eval(truth: &Path, sources: &Path, json: bool, linear: Option<(&Path, &Pa
     let keep: Vec<usize> = (0..est_table.columns.len())
         .filter(|&c| !est_table.columns[c].ends_with("_sd"))
         .collect();
-    let estimate = est_table.values.select_columns(&keep);
+    let estimate = pdgc::matrix::select(&est_table.values, ndarray::Axis(1), &keep);
     let rec = recovery(&truth_table.values, &estimate).map_err(|why| CliError::Compare {
         truth: truth.display().to_string(),
         estimate: sources.display().to_string(),
@@ -149,13 +149,18 @@ pub fn eval(truth: &Path, sources: &Path, json: bool, linear: Option<(&Path, &Pa
 fn amari(mixing: &Path, unmixing: &Path) -> Result<f64, CliError> {
     let a = read_table(mixing, Wanted::All)?.values;
     let w = read_table(unmixing, Wanted::All)?.values;
-    if w.cols != a.rows || w.rows != a.cols {
+    if w.ncols() != a.nrows() || w.nrows() != a.ncols() {
         return Err(CliError::Compare {
             truth: mixing.display().to_string(),
             estimate: unmixing.display().to_string(),
             why: format!(
                 "the mixing is {}×{} and the unmixing {}×{}; the unmixing must be {}×{}",
-                a.rows, a.cols, w.rows, w.cols, a.cols, a.rows
+                a.nrows(),
+                a.ncols(),
+                w.nrows(),
+                w.ncols(),
+                a.ncols(),
+                a.nrows()
             ),
         });
     }
@@ -171,13 +176,13 @@ pub fn fastica(
     unmixing: Option<&Path>,
 ) -> Outcome {
     let table = read_table(data, Wanted::All)?;
-    let n = sources.unwrap_or(table.values.cols);
-    if n == 0 || n > table.values.cols {
+    let n = sources.unwrap_or(table.values.ncols());
+    if n == 0 || n > table.values.ncols() {
         return Err(CliError::Flag {
             flag: "--sources",
             why: format!(
                 "must be between 1 and the data's {} columns, found {n}",
-                table.values.cols
+                table.values.ncols()
             ),
         });
     }
@@ -234,10 +239,10 @@ pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
     // The columns the model was trained on, by name: a file whose columns were renamed or
     // reordered since is bad input, not data to read by position.
     let table = read_table(data, Wanted::Named(&preprocessing.columns))?;
-    within_memory(pdgc::resources::encode(&spec, table.values.rows), || {
+    within_memory(pdgc::resources::encode(&spec, table.values.nrows()), || {
         format!(
             "encoding the {} rows of `{}`",
-            table.values.rows,
+            table.values.nrows(),
             data.display()
         )
     })?;
@@ -277,9 +282,9 @@ pub fn sample(fit_dir: &Path, rows: usize, seed: u64, out: Option<&Path>) -> Out
         .columns
         .iter()
         .cloned()
-        .chain((0..z.cols).map(|j| format!("{zname}{j}")))
+        .chain((0..z.ncols()).map(|j| format!("{zname}{j}")))
         .collect();
-    emit_csv(out, &header, &y.beside(&z))
+    emit_csv(out, &header, &pdgc::matrix::beside(&y, &z))
 }
 
 /// A scenario, from the library's own list of scenario names.

@@ -33,15 +33,15 @@ pub fn check_truth(
     spec: &ModelSpec,
     data: &str,
 ) -> Result<(), CliError> {
-    let why = if truth.values.rows != rows {
+    let why = if truth.values.nrows() != rows {
         format!(
             "has {} rows, but `{data}` has {rows}: the truth must describe the data's rows",
-            truth.values.rows
+            truth.values.nrows()
         )
-    } else if truth.values.cols > spec.n() {
+    } else if truth.values.ncols() > spec.n() {
         format!(
             "has {} sources, more than model `{}`'s {} latent dimensions",
-            truth.values.cols,
+            truth.values.ncols(),
             spec.name,
             spec.n()
         )
@@ -101,10 +101,10 @@ pub fn load(dir: &Path, record: &RunRecord, truth: Option<Truth>) -> Result<FitV
             ),
         ));
     }
-    let means = sources.values.select_columns(&(0..n).collect::<Vec<_>>());
-    let sds = sources
-        .values
-        .select_columns(&(n..2 * n).collect::<Vec<_>>());
+    let columns = |c: std::ops::Range<usize>| {
+        pdgc::matrix::select(&sources.values, ndarray::Axis(1), &c.collect::<Vec<_>>())
+    };
+    let (means, sds) = (columns(0..n), columns(n..2 * n));
     let priors: Vec<FittedPrior> = ron::from_str(&read_text(dir, "priors.ron")?)
         .map_err(|e| unreadable(dir, format!("holds a priors.ron that cannot be read: {e}")))?;
     let densities: Option<Vec<PriorDensity>> = (priors.len() == n)

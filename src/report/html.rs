@@ -71,7 +71,7 @@ pub fn page(view: &FitView, figures: &[Figure], recovery: Option<&Recovery>) -> 
     let last = trace.epochs.len().checked_sub(1);
     let mut summary = format!(
         "{} rows, {} observed columns, {} latent dimensions",
-        view.means.rows,
+        view.means.nrows(),
         spec.m(),
         spec.n()
     );

@@ -121,8 +121,8 @@ pub fn render(view: &FitView, options: &Options) -> Result<Report, ReportError> 
         Figure {
             name: "sources",
             caption: match &matched {
-                None => format!("The first {} rows of each posterior mean with a ±2 sd band (paper Figs 3, 8).", options.rows.min(view.means.rows)),
-                Some(_) => format!("The first {} rows of each true source (black) and its matched posterior mean with a ±2 sd band, both z-scored, the estimate's sign matched (paper Figs 3, 8).", options.rows.min(view.means.rows)),
+                None => format!("The first {} rows of each posterior mean with a ±2 sd band (paper Figs 3, 8).", options.rows.min(view.means.nrows())),
+                Some(_) => format!("The first {} rows of each true source (black) and its matched posterior mean with a ±2 sd band, both z-scored, the estimate's sign matched (paper Figs 3, 8).", options.rows.min(view.means.nrows())),
             },
             svg: draw("sources", sources(view, matched.as_ref(), options.rows))?,
         },
@@ -176,8 +176,8 @@ impl Matched {
             // training), so every true source has a match.
             .filter_map(|(i, j)| j.map(|j| (i, j)))
             .map(|(i, j)| {
-                let (t, _) = z_scored(&truth.values.column(i));
-                let (mut e, scale) = z_scored(&means.column(j));
+                let (t, _) = z_scored(&truth.values.column(i).to_vec());
+                let (mut e, scale) = z_scored(&means.column(j).to_vec());
                 let sign = if crate::eval::pearson(&t, &e) < 0.0 {
                     -1.0
                 } else {
@@ -190,7 +190,7 @@ impl Matched {
                     corr: rec.per_source[i],
                     truth: t,
                     estimate: e,
-                    sd: sds.column(j).iter().map(|s| s / scale).collect(),
+                    sd: sds.column(j).to_vec().iter().map(|s| s / scale).collect(),
                 }
             })
             .collect();
@@ -352,7 +352,7 @@ fn distributions(view: &FitView, matched: Option<&Matched>) -> Svg {
             figures::distribution(
                 area,
                 &title,
-                &view.means.column(j),
+                &view.means.column(j).to_vec(),
                 colour(j),
                 Some(&view.priors[j]),
             )
@@ -372,7 +372,7 @@ fn distributions(view: &FitView, matched: Option<&Matched>) -> Svg {
             for (i, pair) in m.pairs.iter().enumerate().take(MAX_DRAWN) {
                 estimate(&mut grid, pair.dimension)?;
                 let title = format!("{}: true source", pair.truth_name);
-                let values = truth.values.column(i);
+                let values = truth.values.column(i).to_vec();
                 grid.panel(&title, |area| {
                     figures::distribution(area, &title, &values, GREY, None)
                 })?;
@@ -384,12 +384,12 @@ fn distributions(view: &FitView, matched: Option<&Matched>) -> Svg {
 
 fn sources(view: &FitView, matched: Option<&Matched>, rows: usize) -> Svg {
     let z = &view.spec.latent.name;
-    let rows = rows.min(view.means.rows).max(1);
+    let rows = rows.min(view.means.nrows()).max(1);
     let mut grid = Grid::new(1, (1000, 190));
     match matched {
         None => {
             for j in 0..view.spec.n().min(MAX_DRAWN) {
-                let (estimate, sd) = (view.means.column(j), view.sds.column(j));
+                let (estimate, sd) = (view.means.column(j).to_vec(), view.sds.column(j).to_vec());
                 let title = format!("{z}{j}");
                 let track = Track {
                     estimate: &estimate[..rows],

@@ -70,13 +70,13 @@ impl<E: Real> GaussianMixture<E> {
             Family::Normal { mean, .. } => *mean,
             Family::Laplace | Family::StudentT => unreachable!("not a mixture"),
         };
-        let logits = Matrix::zeros(rows, k_max);
-        let mut means = Matrix::zeros(rows, k_max);
-        let mut log_vars = Matrix::zeros(rows, k_max);
+        let logits = Matrix::zeros((rows, k_max));
+        let mut means = Matrix::zeros((rows, k_max));
+        let mut log_vars = Matrix::zeros((rows, k_max));
         for (r, f) in families.iter().enumerate() {
             for k in 0..f.components() {
-                means.data[r * k_max + k] = init_mean(f, k, rng);
-                log_vars.data[r * k_max + k] = match f {
+                means[[r, k]] = init_mean(f, k, rng);
+                log_vars[[r, k]] = match f {
                     Family::Gmm { k: kk } if *kk > 1 => -1.0,
                     Family::Normal { variance, .. } => variance.ln(),
                     _ => 0.0,
@@ -84,8 +84,11 @@ impl<E: Real> GaussianMixture<E> {
             }
         }
         let family_of_dim = |j: usize| if rows == 1 { families[0] } else { families[j] };
-        let select = Matrix::from_fn(n, rows, |j, r| if rows == 1 || r == j { 1.0 } else { 0.0 });
-        let learned = Matrix::from_fn(n, k_max, |j, k| {
+        let select = Matrix::from_shape_fn(
+            (n, rows),
+            |(j, r)| if rows == 1 || r == j { 1.0 } else { 0.0 },
+        );
+        let learned = Matrix::from_shape_fn((n, k_max), |(j, k)| {
             let f = family_of_dim(j);
             if f.is_learnable() && k < f.components() {
                 1.0
@@ -94,7 +97,7 @@ impl<E: Real> GaussianMixture<E> {
             }
         });
         let fixed = |source: &Matrix, pad: f64| {
-            Matrix::from_fn(n, k_max, |j, k| {
+            Matrix::from_shape_fn((n, k_max), |(j, k)| {
                 let f = family_of_dim(j);
                 let r = if rows == 1 { 0 } else { j };
                 if k >= f.components() {
@@ -102,20 +105,15 @@ impl<E: Real> GaussianMixture<E> {
                 } else if f.is_learnable() {
                     0.0
                 } else {
-                    source.get(r, k)
+                    source[[r, k]]
                 }
             })
         };
-        let t = |m: &Matrix| {
-            dev.tensor_from_vec(
-                m.data.iter().map(|&v| c::<E>(v)).collect(),
-                (m.rows, m.cols),
-            )
-        };
+        let t = |m: &Matrix| dev.tensor_from_vec(m.iter().map(|&v| c::<E>(v)).collect(), m.dim());
 
-        let mut logits_p = vb.add("logits", rows, k_max, |r, k| logits.get(r, k));
-        let mut means_p = vb.add("means", rows, k_max, |r, k| means.get(r, k));
-        let mut log_vars_p = vb.add("log_vars", rows, k_max, |r, k| log_vars.get(r, k));
+        let mut logits_p = vb.add("logits", rows, k_max, |r, k| logits[[r, k]]);
+        let mut means_p = vb.add("means", rows, k_max, |r, k| means[[r, k]]);
+        let mut log_vars_p = vb.add("log_vars", rows, k_max, |r, k| log_vars[[r, k]]);
         let learned_entries = |min_components: usize| -> Vec<bool> {
             families
                 .iter()
