@@ -10,6 +10,7 @@
 //! in [`family_of_kind`].
 
 mod laplace;
+mod location_scale;
 mod mixture;
 mod student_t;
 

@@ -4,7 +4,7 @@
 //! learned. ν → ∞ is a normal and ν = 1 Cauchy, so a fit can tell how heavy a source's
 //! tails are.
 
-use super::laplace::LOG_SCALE_RANGE;
+use super::location_scale::LocationScale;
 use super::{exp_within, per_dimension, rows_of_parameters, spread, Part, PriorFamily};
 use crate::backend::params::{Param, VarBuilder};
 use crate::backend::{c, fused, Real, Traced};
@@ -12,7 +12,6 @@ use crate::numeric::PriorDensity;
 use crate::spec::Prior;
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
-use rand_distr::{Distribution, Uniform};
 
 /// ln ν is clamped to [ln 0.1, ln 1000]: below, the density is a spike with no moments;
 /// above, it is a normal to within what f32 can tell.
@@ -22,37 +21,24 @@ const LOG_DOF_RANGE: (f64, f64) = (-std::f64::consts::LN_10, 3.0 * std::f64::con
 const INITIAL_DOF: f64 = 5.0;
 
 pub(crate) struct StudentT<E: Real> {
-    /// The (p, 1) locations, log-scales and log degrees of freedom; p
-    /// is 1 when shared, n otherwise.
-    location: Param<E>,
-    log_scale: Param<E>,
+    ls: LocationScale<E>,
+    /// The (p, 1) log degrees of freedom; p is 1 when shared, n otherwise.
     log_dof: Param<E>,
-    n: usize,
 }
 
 impl<E: Real> StudentT<E> {
     pub fn new(prior: &Prior, n: usize, vb: &VarBuilder<'_, E>, rng: &mut StdRng) -> Self {
+        let ls = LocationScale::new(prior, n, vb, rng);
         let p = rows_of_parameters(prior, n);
-        let jitter = Uniform::new(-0.1, 0.1);
-        let location = vb.add("location", p, 1, |_, _| jitter.sample(rng));
-        let log_scale = vb.add("log_scale", p, 1, |_, _| 0.0);
         let log_dof = vb.add("log_dof", p, 1, |_, _| INITIAL_DOF.ln());
-        StudentT {
-            location,
-            log_scale,
-            log_dof,
-            n,
-        }
+        StudentT { ls, log_dof }
     }
 }
 
 impl<E: Real> PriorFamily<E> for StudentT<E> {
     fn log_density(&self, z: Traced<E>) -> Traced<E> {
         let shape = *z.shape();
-        let log_s = self
-            .log_scale
-            .traced()
-            .clamp(LOG_SCALE_RANGE.0, LOG_SCALE_RANGE.1);
+        let (u, log_s) = self.ls.standardise(z);
         let log_nu = self
             .log_dof
             .traced()
@@ -61,22 +47,18 @@ impl<E: Real> PriorFamily<E> for StudentT<E> {
         // Per dimension: the terms that do not depend on z.
         let constant = fused::student_t_normaliser(nu.with_empty_tape())
             - log_nu * c::<E>(0.5)
-            - log_s.with_empty_tape()
+            - log_s
             - c::<E>(0.5 * std::f64::consts::PI.ln());
-        let inv_s = spread(log_s.negate().exp(), shape);
         let inv_nu = spread(nu.with_empty_tape().recip(), shape);
         let half_nu_plus_one = spread((nu + c::<E>(1.0)) * c::<E>(0.5), shape);
-        let location = spread(self.location.traced(), shape);
-        let u = (z - location) * inv_s;
         let tail = (u.square() * inv_nu + c::<E>(1.0)).ln() * half_nu_plus_one;
         spread(constant, shape) - tail
     }
 
     fn fitted(&self) -> Vec<PriorDensity> {
-        let location = per_dimension(&self.location, self.n, |x| x);
-        let scale = per_dimension(&self.log_scale, self.n, exp_within(LOG_SCALE_RANGE));
-        let dof = per_dimension(&self.log_dof, self.n, exp_within(LOG_DOF_RANGE));
-        (0..self.n)
+        let (location, scale) = self.ls.fitted();
+        let dof = per_dimension(&self.log_dof, self.ls.n, exp_within(LOG_DOF_RANGE));
+        (0..self.ls.n)
             .map(|j| PriorDensity::StudentT {
                 location: location[j],
                 scale: scale[j],
@@ -90,10 +72,14 @@ impl<E: Real> PriorFamily<E> for StudentT<E> {
     }
 
     fn params(&self) -> Vec<&Param<E>> {
-        vec![&self.location, &self.log_scale, &self.log_dof]
+        let mut all = self.ls.params();
+        all.push(&self.log_dof);
+        all
     }
 
     fn params_mut(&mut self) -> Vec<&mut Param<E>> {
-        vec![&mut self.location, &mut self.log_scale, &mut self.log_dof]
+        let mut all = self.ls.params_mut();
+        all.push(&mut self.log_dof);
+        all
     }
 }
