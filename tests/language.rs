@@ -7,7 +7,7 @@ use pdgc::spec::ModelSpec;
 #[test]
 fn every_shipped_model_passes_check() {
     let models = shipped_models();
-    assert_eq!(models.len(), 7, "models/ should ship seven example models");
+    assert_eq!(models.len(), 8, "models/ should ship eight example models");
     for model in models {
         let out = pdgc(&["check", &relative(&model)]);
         assert!(
