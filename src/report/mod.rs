@@ -306,18 +306,13 @@ fn training(view: &FitView) -> Svg {
         grid.next_row();
         // Each kind of number (a mixture's weights, means, variances; a Laplace's
         // location and scale; …) is a panel, with a line per component.
-        let Some((_, first)) = trace.priors.first() else {
+        let recorded: Vec<_> = trace.priors.iter().map(|(_, p)| p[j].series()).collect();
+        let Some(first) = recorded.first() else {
             continue;
         };
-        for (panel, (what, values)) in first[j].series().into_iter().enumerate() {
+        for (panel, (what, values)) in first.iter().enumerate() {
             let series: Vec<Vec<f64>> = (0..values.len().min(MAX_DRAWN))
-                .map(|k| {
-                    trace
-                        .priors
-                        .iter()
-                        .map(|(_, p)| p[j].series()[panel].1[k])
-                        .collect()
-                })
+                .map(|k| recorded.iter().map(|r| r[panel].1[k]).collect())
                 .collect();
             let lines: Vec<Line> = series
                 .iter()

@@ -54,13 +54,10 @@ pub(crate) fn build<E: Real + 'static>(
         // the names they have always had (`prior.logits`, …).
         return family_of_kind(*kind, prior, n, dev, vb, rng);
     }
-    let Prior::PerDimension(families) = prior else {
-        unreachable!("a shared prior is one family")
-    };
     let parts = groups
         .into_iter()
         .map(|(kind, dims)| {
-            let own = Prior::PerDimension(dims.iter().map(|&j| families[j].clone()).collect());
+            let own = group_prior(prior, &dims);
             let name = match kind {
                 FamilyKind::Mixture => "mixture",
                 FamilyKind::Laplace => "laplace",
@@ -123,9 +120,14 @@ pub(crate) fn parameter_count(prior: &Prior, n: usize) -> Option<u128> {
         return count(*kind, prior, n);
     }
     groups.into_iter().try_fold(0u128, |total, (kind, dims)| {
-        let own = Prior::PerDimension(dims.iter().map(|&j| prior.family(j).clone()).collect());
-        total.checked_add(count(kind, &own, dims.len())?)
+        total.checked_add(count(kind, &group_prior(prior, &dims), dims.len())?)
     })
+}
+
+/// The prior of the dimensions `dims` alone, one family each (a shared prior is never
+/// split: it is one family).
+fn group_prior(prior: &Prior, dims: &[usize]) -> Prior {
+    Prior::PerDimension(dims.iter().map(|&j| prior.family(j).clone()).collect())
 }
 
 /// One parameter row for a shared prior, one per dimension otherwise.
