@@ -25,15 +25,29 @@ pub fn fastica(x: &Matrix, n: usize, seed: u64) -> Result<Unmixed, String> {
             x.ncols().min(x.nrows())
         ));
     }
+    // Data FastICA cannot whiten (a constant column, too few rows, dependent columns)
+    // make linfa panic or invent sources: refused with the reason.
+    let columns: Vec<String> = (0..x.ncols()).map(|c| format!("{c}")).collect();
+    let table = crate::data::Table {
+        columns,
+        values: x.clone(),
+    };
+    crate::data::Preprocessing::check_for_fastica("the data", &table).map_err(|e| e.to_string())?;
     let records = x.clone();
-    let model = FastIca::params()
-        .ncomponents(n)
-        .gfunc(GFunc::Logcosh(1.0))
-        .max_iter(1000)
-        .tol(1e-4)
-        .random_state(seed as usize)
-        .fit(&DatasetBase::from(records.clone()))
-        .map_err(|e| format!("FastICA failed: {e}"))?;
+    // linfa's own failures are errors here, never a panic that ends the process.
+    let fitted = std::panic::catch_unwind(|| {
+        FastIca::params()
+            .ncomponents(n)
+            .gfunc(GFunc::Logcosh(1.0))
+            .max_iter(1000)
+            .tol(1e-4)
+            .random_state(seed as usize)
+            .fit(&DatasetBase::from(records.clone()))
+    });
+    let model = match fitted {
+        Ok(result) => result.map_err(|e| format!("FastICA failed: {e}"))?,
+        Err(_) => return Err("FastICA failed inside linfa-ica on this data".to_string()),
+    };
     // linfa's arrays may be column-major; every matrix here is row-major.
     let standard = |a: Matrix| a.as_standard_layout().into_owned();
     let sources = standard(model.predict(&records));

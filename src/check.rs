@@ -184,15 +184,22 @@ impl Checker {
                         Some((key, count)) => self.beta_schedule(key, count),
                     };
                     let b = self.number(w, "β").and_then(|b| {
-                        if b < 0.0 {
+                        if !(0.0..=limits::BETA_MAX).contains(&b) {
+                            let (why, label) = match b < 0.0 {
+                                true => (format!("β must be ≥ 0, found {}", w.value), "negative β"),
+                                false => (
+                                    format!(
+                                        "β must be at most {:e}, found {}",
+                                        limits::BETA_MAX,
+                                        w.value
+                                    ),
+                                    "too large",
+                                ),
+                            };
                             self.error(
-                                Diagnostic::new(
-                                    Rule::OutOfRange,
-                                    w.span.clone(),
-                                    format!("β must be ≥ 0, found {}", w.value),
-                                )
-                                .label("negative β")
-                                .help("β weighs the KL term: 0 turns it off, 1 is the ELBO"),
+                                Diagnostic::new(Rule::OutOfRange, w.span.clone(), why)
+                                    .label(label)
+                                    .help("β weighs the KL term: 0 turns it off, 1 is the ELBO"),
                             );
                             None
                         } else {
@@ -1060,17 +1067,21 @@ impl Checker {
                     }
                 }),
                 words::LR => self.number(v, "the learning rate").and_then(|x| {
-                    if x > 0.0 {
+                    if x > 0.0 && x <= limits::LR_MAX {
                         t.lr = x;
                         Some(())
                     } else {
+                        let (why, label) = match x > 0.0 {
+                            false => (format!("the learning rate must be > 0, found {}", v.value), "not positive"),
+                            true => (
+                                format!("the learning rate must be at most {}, found {}", limits::LR_MAX, v.value),
+                                "too large",
+                            ),
+                        };
                         self.error(
-                            Diagnostic::new(
-                                Rule::OutOfRange,
-                                v.span.clone(),
-                                format!("the learning rate must be > 0, found {}", v.value),
-                            )
-                            .label("not positive"),
+                            Diagnostic::new(Rule::OutOfRange, v.span.clone(), why)
+                                .label(label)
+                                .help("Adam moves each parameter by about the learning rate per step: 1e-4 to 1e-2 is usual"),
                         );
                         None
                     }

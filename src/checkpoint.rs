@@ -37,6 +37,9 @@ struct Header {
     data: DataFingerprint,
     adam_steps: i32,
     trace: Vec<TraceRow>,
+    /// The true sources the fit was given (its trace records the recovery against them).
+    #[serde(default)]
+    truth: Option<DataFingerprint>,
 }
 
 /// Training stopped after `trace.len()` epochs, with everything needed to go on.
@@ -46,6 +49,9 @@ pub struct Checkpoint {
     pub data: DataFingerprint,
     pub trace: Vec<TraceRow>,
     pub state: TrainingState,
+    /// The fingerprint of the truth file given with the fit, if any: a resumed fit must be
+    /// given the same one, or its trace would differ from an uninterrupted fit's.
+    pub truth: Option<DataFingerprint>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +101,7 @@ impl Checkpoint {
             data: self.data,
             adam_steps: adam.t,
             trace: self.trace.clone(),
+            truth: self.truth,
         };
         let text = ron::to_string(&header).map_err(|e| store(e.to_string()))?;
         let meta = HashMap::from([(HEADER_KEY.to_string(), text)]);
@@ -148,6 +155,7 @@ impl Checkpoint {
             model: header.model,
             data: header.data,
             trace: header.trace,
+            truth: header.truth,
             state: TrainingState {
                 parameters,
                 adam: AdamState {

@@ -88,7 +88,9 @@ pub fn run(method: &Method, problem: &Problem) -> Run {
 /// Trains `spec` (its seed replaced by the problem's) and returns the posterior means.
 fn fit_model(spec: &ModelSpec, problem: &Problem) -> Result<(Matrix, Option<f64>), String> {
     let mut spec = spec.clone();
-    spec.train.seed = problem.seed;
+    // Restarts use seeds seed, seed + 1, …: seed k's are k·R … k·R + R − 1, so no two
+    // problems share a restart (with one restart, the seed is the problem's).
+    spec.train.seed = problem.seed.wrapping_mul(spec.train.restarts as u64);
     let table = crate::data::select_observed(&problem.data, &spec).map_err(|e| e.to_string())?;
     let preprocessing =
         Preprocessing::fit("data", &table, spec.preprocess).map_err(|e| e.to_string())?;
@@ -118,13 +120,13 @@ fn fit_model(spec: &ModelSpec, problem: &Problem) -> Result<(Matrix, Option<f64>
 
 /// Runs every method on every problem, `jobs` at a time, each on its own one-thread rayon
 /// pool. `done` is told of each run as it finishes. The runs come back in the order of the
-/// problems, then the methods.
+/// problems, then the methods; none runs if the threads for `jobs` cannot be started.
 pub fn run_all(
     methods: &[Method],
     problems: &[Problem],
     jobs: usize,
     done: &(dyn Fn(&Run) + Sync),
-) -> Vec<Run> {
+) -> Result<Vec<Run>, crate::parallel::ThreadsUnavailable> {
     let tasks: Vec<(usize, usize)> = (0..problems.len())
         .flat_map(|p| (0..methods.len()).map(move |m| (p, m)))
         .collect();

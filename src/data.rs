@@ -106,14 +106,21 @@ pub enum DataError {
         column: String,
         value: f64,
     },
-    #[error("{file}: {rows} data rows; `preprocess whiten` of {columns} columns needs at least {}", .columns + 1)]
+    #[error("{file}: {rows} data rows; {by} of {columns} columns needs at least {}", .columns + 1)]
     TooFewRowsToWhiten {
+        /// What whitens: `preprocess whiten`, or FastICA.
+        by: &'static str,
         file: String,
         rows: usize,
         columns: usize,
     },
-    #[error("{file}: columns {} are linearly dependent; `preprocess whiten` needs columns of which none is a combination of the others (drop one, or use `preprocess standardise`)", and_list(.columns))]
-    DependentColumns { file: String, columns: Vec<String> },
+    #[error("{file}: columns {} are linearly dependent; {by} needs columns of which none is a combination of the others ({fix})", and_list(.columns))]
+    DependentColumns {
+        by: &'static str,
+        fix: &'static str,
+        file: String,
+        columns: Vec<String>,
+    },
 }
 
 /// A number as written, or in exponent form when that is much shorter (1e-300).
@@ -391,9 +398,24 @@ impl Preprocessing {
                 file,
                 &table.columns,
                 &fitted.standardise(x),
+                WHITEN,
             )?);
         }
         Ok(fitted)
+    }
+
+    /// Whether FastICA can whiten `table` (read from `file`): no constant column, more rows
+    /// than columns, and no column a combination of the others. FastICA on such data
+    /// invents sources (or fails inside linfa); this says which columns are at fault.
+    pub fn check_for_fastica(file: &str, table: &Table) -> Result<(), DataError> {
+        let standardised = Preprocessing::fit(file, table, Preprocess::Standardise)?;
+        Whitening::fit(
+            file,
+            &table.columns,
+            &standardised.standardise(&table.values),
+            FASTICA,
+        )
+        .map(|_| ())
     }
 
     /// Data columns → what the model sees.
@@ -423,13 +445,27 @@ impl Preprocessing {
     }
 }
 
+/// Who whitens, and what to do about dependent columns: said in the errors.
+type Whitener = (&'static str, &'static str);
+const WHITEN: Whitener = (
+    "`preprocess whiten`",
+    "drop one, or use `preprocess standardise`",
+);
+const FASTICA: Whitener = ("FastICA, which whitens,", "drop one of them");
+
 impl Whitening {
     /// From standardised columns `y` (named `columns`, read from `file`).
-    fn fit(file: &str, columns: &[String], y: &Matrix) -> Result<Whitening, DataError> {
+    fn fit(
+        file: &str,
+        columns: &[String],
+        y: &Matrix,
+        (by, fix): Whitener,
+    ) -> Result<Whitening, DataError> {
         let m = y.ncols();
         // Centred, T rows span at most T − 1 directions.
         if y.nrows() <= m {
             return Err(DataError::TooFewRowsToWhiten {
+                by,
                 file: file.to_string(),
                 rows: y.nrows(),
                 columns: m,
@@ -449,6 +485,8 @@ impl Whitening {
                 .map(|c| columns[c].clone())
                 .collect();
             return Err(DataError::DependentColumns {
+                by,
+                fix,
                 file: file.to_string(),
                 columns: involved,
             });

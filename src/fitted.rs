@@ -147,7 +147,8 @@ impl Fitted {
             )));
         }
         let mut model = Model::<f32>::new(&spec, header.rows, spec.train.seed);
-        for (i, p) in model.parameters().iter().enumerate() {
+        let mut loaded = Vec::new();
+        for p in &model.parameters() {
             let bad = |why: String| FitFileError::BadTensor {
                 file: file.to_string(),
                 name: p.name.clone(),
@@ -171,8 +172,9 @@ impl Fitted {
             if values.iter().any(|v| !v.is_finite()) {
                 return Err(bad("holds a value that is not a finite number".into()));
             }
-            model.set_parameter(i, &values);
+            loaded.push(values);
         }
+        model.set_parameters(loaded.iter().map(Vec::as_slice));
         Ok(Fitted {
             model,
             preprocessing: header.preprocessing,

@@ -77,9 +77,9 @@ enum Command {
         /// Number of observed columns m (default n; m < n only for linear).
         #[arg(long)]
         observed: Option<usize>,
-        /// Mixing layers (mlp).
-        #[arg(long, default_value_t = 3)]
-        layers: usize,
+        /// Mixing layers (mlp only; default 3).
+        #[arg(long)]
+        layers: Option<usize>,
         /// Orthogonal weight matrices (mlp), instead of condition-filtered ones.
         #[arg(long)]
         orthogonal: bool,
@@ -156,16 +156,27 @@ fn marginal_parser() -> impl clap::builder::TypedValueParser<Value = Marginal> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    // First, so that no signal finds the process without its handler.
     cmd::files::clean_up_on_signals();
+    let args = Args::parse();
     let outcome = match args.command {
         Command::Check { model, pdg } => cmd::check(&model, pdg),
         Command::Fit(args) => {
+            // From here on a signal stops the fit at its next safe point, keeping the
+            // training (before training starts: its first state, epoch 0).
+            cmd::files::defer_signals(true);
             // Matrix products run on rayon's global pool; fixing its size fixes the results.
-            let _ = rayon::ThreadPoolBuilder::new()
-                .num_threads(usize::from(args.threads))
-                .build_global();
-            FitConfig::from_args(args).and_then(|config| cmd::fit::fit(&config))
+            let threads = usize::from(args.threads);
+            match rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build_global()
+            {
+                Ok(()) => FitConfig::from_args(args).and_then(|config| cmd::fit::fit(&config)),
+                Err(e) => Err(cmd::error::CliError::Flag {
+                    flag: "--threads",
+                    why: format!("{threads}: cannot start that many threads here ({e})"),
+                }),
+            }
         }
         Command::Encode { fit, data, out } => cmd::encode(&fit, &data, out.as_deref()),
         Command::Sample {
@@ -192,7 +203,16 @@ fn main() -> ExitCode {
             settings.seed = seed;
             settings.sources = sources;
             settings.observed = observed.unwrap_or(sources);
-            settings.layers = layers;
+            if let Some(layers) = layers {
+                if scenario != Scenario::Mlp {
+                    let why = "applies only to mlp".to_string();
+                    return finish(Err(cmd::error::CliError::Flag {
+                        flag: "--layers",
+                        why,
+                    }));
+                }
+                settings.layers = layers;
+            }
             settings.orthogonal = orthogonal;
             settings.noise = noise;
             if !marginals.is_empty() {
@@ -232,6 +252,11 @@ fn main() -> ExitCode {
             unmixing,
         } => cmd::fastica(&data, sources, seed, out.as_deref(), unmixing.as_deref()),
     };
+    finish(outcome)
+}
+
+/// The exit code of a command's outcome, its error printed once.
+fn finish(outcome: cmd::error::Outcome) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -189,13 +189,84 @@ pub fn simulate(rows: usize, columns: usize) -> Estimate {
     Estimate::of(&[(Cause::Rows, bytes)])
 }
 
-/// This machine's memory in bytes (`MemTotal` of /proc/meminfo); `None` where it cannot
-/// be read, and then nothing is refused for its size.
+/// The memory this process may use: the smallest of the machine's physical memory, the
+/// cgroup's `memory.max` (a container's or a batch job's limit) less what the group uses,
+/// and the address-space limit (`ulimit -v`, RLIMIT_AS) less what the process has mapped.
+/// `None` when none of them can be read.
 pub fn machine_memory() -> Option<u128> {
+    [physical_memory(), cgroup_memory(), address_space_left()]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
+/// `MemTotal` of `/proc/meminfo`.
+fn physical_memory() -> Option<u128> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    kib_field(&text, "MemTotal:")
+}
+
+/// A `NAME:  N kB` line's bytes.
+fn kib_field(text: &str, name: &str) -> Option<u128> {
+    let line = text.lines().find(|l| l.starts_with(name))?;
     let kib: u128 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// The cgroup's limit less what the group uses (v2: `memory.max` and `memory.current`;
+/// v1: `memory.limit_in_bytes` and `memory.usage_in_bytes`), the tightest of this
+/// process's group and the groups above it that can be seen.
+fn cgroup_memory() -> Option<u128> {
+    let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let v2 = membership.lines().find_map(|l| l.strip_prefix("0::"));
+    let v1 = membership.lines().find_map(|l| {
+        let (_, rest) = l.split_once(':')?;
+        rest.strip_prefix("memory:")
+    });
+    let limits = [
+        v2.and_then(|p| group_limit("/sys/fs/cgroup", p, "memory.max", "memory.current")),
+        v1.and_then(|p| {
+            group_limit(
+                "/sys/fs/cgroup/memory",
+                p,
+                "memory.limit_in_bytes",
+                "memory.usage_in_bytes",
+            )
+        }),
+    ];
+    limits.into_iter().flatten().min()
+}
+
+/// The tightest `limit − usage` from the group at `path` under `mount` up to the mount.
+fn group_limit(mount: &str, path: &str, limit: &str, usage: &str) -> Option<u128> {
+    let root = std::path::Path::new(mount);
+    let mut group = root.join(path.trim_start_matches('/'));
+    let mut tightest: Option<u128> = None;
+    loop {
+        let read = |name: &str| -> Option<u128> {
+            std::fs::read_to_string(group.join(name))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        if let Some(max) = read(limit) {
+            let left = max.saturating_sub(read(usage).unwrap_or(0));
+            tightest = Some(tightest.map_or(left, |t| t.min(left)));
+        }
+        if group == root || !group.pop() {
+            return tightest;
+        }
+    }
+}
+
+/// RLIMIT_AS's soft limit less the address space the process has mapped already
+/// (`VmSize`); `None` when there is no limit.
+fn address_space_left() -> Option<u128> {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::As).current?;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mapped = kib_field(&status, "VmSize:").unwrap_or(0);
+    Some(u128::from(limit).saturating_sub(mapped))
 }
 
 /// `bytes` in binary units with two or three significant digits: `12 TiB`, `24 GiB`.

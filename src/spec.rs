@@ -385,6 +385,16 @@ fn the_allowed_variances_are_never_clamped() {
     assert!(lo.exp() < VARIANCE_RANGE.0 && VARIANCE_RANGE.1 < hi.exp());
 }
 
+/// The ranges of the numbers a model file (or a flag that overrides one) may give, where
+/// the type alone allows values no training can use: each is finite, so that no product
+/// in the objective overflows to infinity.
+pub mod limits {
+    /// β, the KL term's weight: [0, 1e6].
+    pub const BETA_MAX: f64 = 1e6;
+    /// Adam's learning rate: (0, 10].
+    pub const LR_MAX: f64 = 10.0;
+}
+
 pub mod defaults {
     use super::*;
 

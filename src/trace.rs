@@ -11,6 +11,9 @@ use crate::train::TraceRow;
 /// warm-up existed lack that column; they still read).
 const TERMS: [&str; 6] = ["epoch", "loss", "reconstruction", "kl", "log_q", "log_p"];
 const BETA: &str = "beta";
+/// After β: steps of the epoch skipped for a non-finite objective or gradient (traces
+/// written before it was recorded lack the column; they still read).
+const SKIPPED: &str = "skipped_steps";
 
 /// What a trace file holds, column by column: what the report draws.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -48,12 +51,20 @@ pub enum TraceError {
 }
 
 /// The header of `model`'s trace, with a `corr_NAME` column for each true source given.
-fn header(spec: &ModelSpec, truth_names: &[String], with_beta: bool) -> Vec<String> {
+fn header(
+    spec: &ModelSpec,
+    truth_names: &[String],
+    with_beta: bool,
+    with_skipped: bool,
+) -> Vec<String> {
     let z = &spec.latent.name;
     let n = spec.n();
     let mut header: Vec<String> = TERMS.iter().map(|s| s.to_string()).collect();
     if with_beta {
         header.push(BETA.to_string());
+    }
+    if with_skipped {
+        header.push(SKIPPED.to_string());
     }
     header.extend((0..n).map(|j| format!("sigma2_{z}{j}")));
     header.extend(noise_columns(spec));
@@ -84,10 +95,19 @@ pub fn noise_columns(spec: &ModelSpec) -> Vec<String> {
 
 /// The trace as CSV text. Values are written at single precision, which they were
 /// computed in.
+///
+/// The priors are written every `epochs / 100` epochs (and at the first and last), from
+/// a trace that records them every epoch: which rows hold them depends on the model's
+/// epochs alone, so a run resumed with more epochs writes the same file as one that was
+/// never stopped. A skipped epoch's terms are empty cells.
 pub fn to_csv(spec: &ModelSpec, trace: &[TraceRow], truth_names: &[String]) -> Vec<u8> {
-    let header = header(spec, truth_names, true);
+    let header = header(spec, truth_names, true, true);
+    let every = (spec.train.epochs / 100).max(1);
     let prior_cells = prior_cells(spec);
-    let single = |v: f64| format!("{}", v as f32);
+    let single = |v: f64| match v.is_nan() {
+        true => String::new(),
+        false => format!("{}", v as f32),
+    };
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut write = |cells: &[String]| w.write_record(cells).expect("writing to memory");
     write(&header);
@@ -95,9 +115,11 @@ pub fn to_csv(spec: &ModelSpec, trace: &[TraceRow], truth_names: &[String]) -> V
         let t = &row.terms;
         let mut cells: Vec<String> = vec![row.epoch.to_string()];
         cells.extend([t.loss, t.reconstruction, t.kl(), t.log_q, t.log_p, row.beta].map(single));
+        cells.push(row.skipped_steps.to_string());
         cells.extend(row.posterior_variances.iter().map(|&v| single(v)));
         cells.extend(row.noise_variances.iter().map(|&v| single(v)));
-        match &row.priors {
+        let written = crate::train::records_priors(row.epoch, every, spec.train.epochs);
+        match row.priors.as_ref().filter(|_| written) {
             Some(priors) => {
                 for p in priors {
                     cells.extend(p.values().into_iter().map(single));
@@ -133,7 +155,10 @@ impl Trace {
             .filter_map(|c| c.strip_prefix("corr_").map(str::to_string))
             .collect();
         let with_beta = found.get(TERMS.len()).is_some_and(|c| c == BETA);
-        let expected = header(spec, &truth_names, with_beta);
+        let with_skipped = found
+            .get(TERMS.len() + usize::from(with_beta))
+            .is_some_and(|c| c == SKIPPED);
+        let expected = header(spec, &truth_names, with_beta, with_skipped);
         if found != expected {
             let first = found.iter().zip(&expected).position(|(a, b)| a != b);
             let why = match first {
@@ -185,21 +210,32 @@ impl Trace {
                 return Err(cell_error("`epoch` is not a whole number from 1".into()));
             }
             let epoch = epoch as usize;
+            let mut i = TERMS.len() + usize::from(with_beta);
+            let skipped = match with_skipped {
+                true => {
+                    i += 1;
+                    required(i - 1)? > 0.0
+                }
+                false => false,
+            };
+            // An epoch whose every step was skipped has no terms: NaN, which no figure draws.
+            let term = |i: usize| match skipped {
+                true => number(i).map(|v| v.unwrap_or(f64::NAN)),
+                false => required(i),
+            };
             trace.epochs.push(epoch);
-            trace.loss.push(required(1)?);
-            trace.reconstruction.push(required(2)?);
-            trace.kl.push(required(3)?);
-            let mut i = TERMS.len();
+            trace.loss.push(term(1)?);
+            trace.reconstruction.push(term(2)?);
+            trace.kl.push(term(3)?);
             if with_beta {
-                trace.beta.push(required(i)?);
-                i += 1;
+                trace.beta.push(required(TERMS.len())?);
             }
             for variances in trace
                 .posterior_variances
                 .iter_mut()
                 .chain(&mut trace.noise_variances)
             {
-                variances.push(required(i)?);
+                variances.push(term(i)?);
                 i += 1;
             }
             // The prior's cells are all filled or all empty.
@@ -269,13 +305,14 @@ mod tests {
                 ]
             }),
             recovery: recorded.then(|| vec![0.75, 0.5]),
+            skipped_steps: 0,
         }
     }
 
     #[test]
     fn a_trace_reads_back_as_written() {
         let spec = crate::compile(
-            "model m\nobserved x[2]\nlatent z[2] ~ gmm(K = 2)\nz[1] ~ normal(0, 1)\ndecoder linear\n",
+            "model m\nobserved x[2]\nlatent z[2] ~ gmm(K = 2)\nz[1] ~ normal(0, 1)\ndecoder linear\ntrain { epochs 3 }\n",
         )
         .unwrap();
         let rows = [row(1, true), row(2, false), row(3, true)];
@@ -293,13 +330,13 @@ mod tests {
         assert_eq!(trace.truth_names, names);
         assert_eq!(trace.recovery, [(1, vec![0.75, 0.5]), (3, vec![0.75, 0.5])]);
 
-        // A trace written before β was recorded: no `beta` column.
+        // A trace written before β and skipped steps were recorded: neither column.
         let text = String::from_utf8(bytes.clone()).unwrap();
         let old: String = text
             .lines()
             .map(|l| {
                 let mut cells: Vec<&str> = l.split(',').collect();
-                cells.remove(6);
+                cells.drain(6..8);
                 cells.join(",") + "\n"
             })
             .collect();
@@ -312,6 +349,26 @@ mod tests {
             crate::compile("model m\nobserved x[2]\nlatent z[2] ~ gmm(K = 2)\ndecoder linear\n")
                 .unwrap();
         let e = Trace::parse("trace.csv", &other, &bytes).unwrap_err();
-        assert!(e.to_string().contains("column 19 is `corr_s0`"), "{e}");
+        assert!(e.to_string().contains("column 20 is `corr_s0`"), "{e}");
+
+        // An epoch whose every step was skipped: empty terms, which read back as NaN.
+        let mut skipped = row(2, false);
+        skipped.skipped_steps = 1;
+        skipped.terms = Terms {
+            loss: f64::NAN,
+            reconstruction: f64::NAN,
+            log_q: f64::NAN,
+            log_p: f64::NAN,
+        };
+        skipped.posterior_variances = vec![f64::NAN; 2];
+        let rows = [row(1, true), skipped, row(3, true)];
+        let bytes = to_csv(&spec, &rows, &names);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.lines().nth(2).unwrap().starts_with("2,,,,,,0.5,1,,,"),
+            "{text}"
+        );
+        let trace = Trace::parse("trace.csv", &spec, &bytes).unwrap();
+        assert!(trace.loss[1].is_nan() && trace.loss[2] == 0.5);
     }
 }

@@ -25,18 +25,25 @@ pub struct TraceRow {
     /// when the likelihood learns none).
     #[serde(default)]
     pub noise_variances: Vec<f64>,
-    /// The fitted priors, recorded every `prior_every` epochs and at the last one.
+    /// The fitted priors, recorded every epoch (`trace.csv` keeps every `prior_every`-th,
+    /// so that a run resumed with more epochs writes what an uninterrupted one would).
     pub priors: Option<Vec<PriorDensity>>,
     /// With the truth known: each true source's |corr| with its matched posterior mean,
     /// recorded with the priors.
     #[serde(default)]
     pub recovery: Option<Vec<f64>>,
+    /// Steps of this epoch that were skipped because their objective or gradient was not
+    /// finite (the terms average the others; with none left they are NaN).
+    #[serde(default)]
+    pub skipped_steps: usize,
 }
 
 /// Training stopped because the objective stopped being a finite number.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("training diverged at epoch {epoch}: the {term} term became {value}")]
 pub struct Diverged {
+    /// The first epoch of the steps that went bad (training stopped at a later one when
+    /// the first bad steps were skipped).
     pub epoch: usize,
     /// The term that went bad first: "reconstruction", "log q" or "log p" (or "loss"), or
     /// "gradient" when the terms were finite but a gradient entry was not.
@@ -78,7 +85,9 @@ fn epoch_rng(seed: u64, epoch: usize) -> StdRng {
 ///
 /// A step whose objective or gradient is not finite is skipped; `BAD_STEPS_TO_STOP` in a
 /// row stop training, the model keeping the parameters of the last finite step, and the
-/// error says where it went wrong.
+/// error names the epoch of the first of them. A run whose last step was skipped, or
+/// whose parameters are not all finite at the end, is diverged too: its result would be
+/// garbage.
 pub fn train(
     model: &mut Model<f32>,
     y: &Matrix,
@@ -93,13 +102,17 @@ pub fn train(
     let first = earlier.len() + 1;
     let mut trace = earlier;
     trace.reserve(options.epochs.saturating_sub(trace.len()));
+    // The bad steps in a row so far, and the epoch and terms of the first of them.
     let mut bad_steps = 0;
+    let mut first_bad: Option<(usize, Terms)> = None;
     for epoch in first..=options.epochs {
         let mut rng = epoch_rng(options.seed, epoch);
         let beta = model.spec().beta_at(epoch);
         model.set_beta(beta);
         let mut order: Vec<usize> = (0..y.nrows()).collect();
         let mut sum = Terms::default();
+        let mut applied = 0.0;
+        let mut skipped_steps = 0;
         let mut variances = vec![0.0; model.spec().n()];
         let mut noise = vec![0.0; model.spec().likelihood.learned_variances(model.spec().m())];
         if batch < y.nrows() {
@@ -119,13 +132,17 @@ pub fn train(
                 // Skipped: the parameters keep their last finite values. A transient fault
                 // (one unlucky noise draw) passes; several in a row stop training.
                 bad_steps += 1;
+                skipped_steps += 1;
+                let (at, terms) = first_bad.get_or_insert((epoch, step.terms));
                 if bad_steps >= BAD_STEPS_TO_STOP {
-                    return Err(diverged(&step.terms, epoch));
+                    return Err(diverged(terms, *at));
                 }
                 continue;
             }
             bad_steps = 0;
+            first_bad = None;
             let w = rows.len() as f64 / y.nrows() as f64;
+            applied += w;
             sum.add_scaled(&step.terms, w);
             for (v, s) in variances.iter_mut().zip(&step.posterior_variances) {
                 *v += s * w;
@@ -134,19 +151,33 @@ pub fn train(
                 *v += s * w;
             }
         }
-        let record_priors =
-            epoch % options.prior_every.max(1) == 0 || epoch == options.epochs || epoch == 1;
+        // Skipped steps leave the epoch's average to the others (NaN when none is left).
+        if skipped_steps > 0 {
+            let share = if applied > 0.0 {
+                1.0 / applied
+            } else {
+                f64::NAN
+            };
+            let mut averaged = Terms::default();
+            averaged.add_scaled(&sum, share);
+            sum = averaged;
+            variances
+                .iter_mut()
+                .chain(&mut noise)
+                .for_each(|v| *v *= share);
+        }
         trace.push(TraceRow {
             epoch,
             terms: sum,
             beta,
             posterior_variances: variances,
             noise_variances: noise,
-            priors: record_priors.then(|| model.priors()),
+            priors: Some(model.priors()),
             recovery: options
                 .truth
-                .filter(|_| record_priors)
+                .filter(|_| records_priors(epoch, options.prior_every, options.epochs))
                 .map(|truth| crate::eval::matched_pearson(truth, &model.encode(y).0).1),
+            skipped_steps,
         });
         if after_epoch(model, &trace) == Control::Stop {
             break;
@@ -158,7 +189,24 @@ pub fn train(
             }
         }
     }
+    if let Some((at, terms)) = first_bad {
+        return Err(diverged(&terms, at));
+    }
+    if !model.parameters_finite() {
+        let at = trace.last().map_or(0, |r| r.epoch);
+        return Err(Diverged {
+            epoch: at,
+            term: "parameter",
+            value: f64::NAN,
+        });
+    }
     Ok(trace)
+}
+
+/// Whether the trace file records the priors (and the recovery) at `epoch`: every
+/// `every`-th epoch, the first and the last of `epochs`.
+pub fn records_priors(epoch: usize, every: usize, epochs: usize) -> bool {
+    epoch.is_multiple_of(every.max(1)) || epoch == epochs || epoch == 1
 }
 
 /// A fit's final objective, what `train { restarts }` compares: the mean loss over its
@@ -202,9 +250,7 @@ impl Restarts {
     pub fn model(&self, spec: &ModelSpec, rows: usize) -> Model<f32> {
         let seed = self.outcomes[self.best].seed;
         let mut model = Model::<f32>::new(spec, rows, seed);
-        for (i, p) in self.parameters.iter().enumerate() {
-            model.set_parameter(i, &p.values);
-        }
+        model.set_parameters(self.parameters.iter().map(|p| p.values.as_slice()));
         model
     }
 }
@@ -214,14 +260,14 @@ impl Restarts {
 /// each on its own one-thread pool (the results do not depend on `jobs`). Keeps the one
 /// with the lowest final objective. `options.seed` is ignored; `after_epoch` is told of
 /// every epoch of every restart and may stop them all. Err when every restart diverged (the
-/// first one's error).
+/// first one's error), or when the threads for `jobs` could not be started.
 pub fn train_restarts(
     spec: &ModelSpec,
     y: &Matrix,
     options: &Options,
     jobs: usize,
     after_epoch: &(dyn Fn() -> Control + Sync),
-) -> Result<Restarts, Diverged> {
+) -> Result<Restarts, RestartsFailed> {
     // The best so far: only it keeps its parameters, so memory holds `jobs` + 1 models.
     let best = std::sync::Mutex::new(None::<(f64, usize, Vec<ParamInfo>, Vec<TraceRow>)>);
     let results = crate::parallel::run(spec.train.restarts, jobs, |r| {
@@ -255,7 +301,7 @@ pub fn train_restarts(
             epochs: trace.len(),
             mcc,
         })
-    });
+    })?;
     let first_error = results.iter().find_map(|r| r.as_ref().err().cloned());
     let outcomes: Vec<RestartOutcome> = results
         .into_iter()
@@ -276,12 +322,22 @@ pub fn train_restarts(
             trace,
             outcomes,
         }),
-        None => Err(first_error.unwrap_or(Diverged {
+        None => Err(RestartsFailed::Diverged(first_error.unwrap_or(Diverged {
             epoch: 0,
             term: "loss",
             value: f64::NAN,
-        })),
+        }))),
     }
+}
+
+/// Why `train_restarts` kept no fit.
+#[derive(Debug, thiserror::Error)]
+pub enum RestartsFailed {
+    /// Every restart diverged: the first one's error.
+    #[error(transparent)]
+    Diverged(#[from] Diverged),
+    #[error(transparent)]
+    Threads(#[from] crate::parallel::ThreadsUnavailable),
 }
 
 /// `train { tol }` compares the mean loss of consecutive windows of this many epochs.
@@ -349,6 +405,7 @@ mod tests {
                 noise_variances: Vec::new(),
                 priors: None,
                 recovery: None,
+                skipped_steps: 0,
             })
             .collect()
     }

@@ -128,6 +128,7 @@ fn checkpoint_file() -> &'static [u8] {
             model: spec,
             data: DataFingerprint::of(&csv_text(), 40),
             trace,
+            truth: None,
             state: model.training_state(),
         };
         checkpoint.to_bytes().unwrap()

@@ -79,7 +79,7 @@ prop_compose! {
         beta in prop_oneof![Just(0.0), positive()],
         beta_warmup in prop_oneof![Just(0usize), 1usize..100_000],
         epochs in 1usize..100_000,
-        lr in positive(),
+        lr in prop_oneof![1e-6f64..=pdgc::spec::limits::LR_MAX, Just(pdgc::spec::limits::LR_MAX)],
         batch in prop_oneof![Just(Batch::Full), (1usize..5000).prop_map(Batch::Size)],
         seed in any::<u64>(),
         samples in 1usize..16,

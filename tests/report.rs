@@ -69,6 +69,7 @@ pub fn view_and_trace(with_truth: bool) -> (FitView, Vec<u8>) {
                 noise_variances: Vec::new(),
                 priors: recorded.then(|| vec![gmm(0.01 * e), normal.clone()]),
                 recovery: (with_truth && recorded).then(|| vec![0.5 + 0.009 * e, 0.9]),
+                skipped_steps: 0,
             }
         })
         .collect();

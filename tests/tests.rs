@@ -10,4 +10,5 @@ mod language;
 mod language_props;
 mod recovery;
 mod report;
+mod safety;
 mod theory;

@@ -937,7 +937,23 @@ impl<E: Real> Model<E> {
         self.net.params().iter().map(|p| p.info()).collect()
     }
 
-    /// Replaces the values of parameter `i` (finite-difference checks, loading).
+    /// Whether every parameter entry is a finite number.
+    pub fn parameters_finite(&self) -> bool {
+        self.net
+            .params()
+            .iter()
+            .all(|p| p.info().values.iter().all(|v| v.is_finite()))
+    }
+
+    /// Replaces the values of every parameter, in `parameters()` order (loading): one pass
+    /// over the list, so that loading is linear in the number of layers.
+    pub fn set_parameters<'v>(&mut self, values: impl IntoIterator<Item = &'v [f64]>) {
+        for (p, v) in self.net.params_mut().into_iter().zip(values) {
+            p.set(v);
+        }
+    }
+
+    /// Replaces the values of parameter `i` (finite-difference checks).
     pub fn set_parameter(&mut self, i: usize, values: &[f64]) {
         self.net.params_mut()[i].set(values);
     }

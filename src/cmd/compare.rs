@@ -2,11 +2,13 @@
 //! with every seed, in parallel; a table of MCC per method, and the runs for scripts.
 
 use super::error::{within_memory, CliError, Outcome};
-use super::files::{check_own_file, write_file_atomically};
+use super::files::{
+    check_distinct_outputs, check_output_file, check_own_file, write_file_atomically,
+};
 use super::load_model;
 use super::report::{check_truth, read_truth};
 use pdgc::compare::{run_all, summarise, Method, Problem, Run, Summary};
-use pdgc::data::{read_table, select_observed, Table, Wanted};
+use pdgc::data::{read_table, select_observed, Preprocessing, Table, Wanted};
 use pdgc::report::Truth;
 use pdgc::simulate::{Scenario, Settings};
 use std::path::{Path, PathBuf};
@@ -21,14 +23,14 @@ pub struct CompareArgs {
     #[arg(long, requires = "truth")]
     pub data: Option<PathBuf>,
     /// The true sources of --data's rows.
-    #[arg(long, requires = "data")]
+    #[arg(long, requires = "data", conflicts_with = "scenario")]
     pub truth: Option<PathBuf>,
     /// Simulate fresh data per seed instead (with that seed and the scenario's defaults).
-    #[arg(long, value_parser = super::scenario_parser())]
+    #[arg(long, value_parser = super::scenario_parser(), conflicts_with = "data")]
     pub scenario: Option<Scenario>,
-    /// Rows simulated per seed with --scenario.
-    #[arg(long, default_value_t = 5000, requires = "scenario")]
-    pub samples: usize,
+    /// Rows simulated per seed with --scenario (default 5000).
+    #[arg(long, requires = "scenario")]
+    pub samples: Option<usize>,
     /// Seeds 0..N; each fit uses its seed for initialisation and noise.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub seeds: u64,
@@ -59,41 +61,68 @@ const CSV_HEADER: &str = "method,seed,mcc,mcc_spearman,final_loss,seconds,error"
 const PLOT_MARK: &str = "<!-- pdgc compare -->";
 const OURS: &str = "an earlier `pdgc compare` output";
 
-fn model_name(path: &Path, all: &[PathBuf]) -> String {
-    let stem = path.file_stem().map_or_else(
-        || path.display().to_string(),
-        |s| s.to_string_lossy().into_owned(),
-    );
-    let clashes = all
-        .iter()
-        .filter(|p| p.file_stem() == path.file_stem())
-        .count();
-    if clashes > 1 {
-        path.display().to_string()
-    } else {
-        stem
+/// One label per method, all different: a model's file stem (its path where stems clash),
+/// then ` (2)`, ` (3)`… for a file given again or a label taken by the baseline.
+fn method_labels(paths: &[PathBuf], baseline: Option<&str>) -> Vec<String> {
+    let stem = |p: &PathBuf| {
+        p.file_stem().map_or_else(
+            || p.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        )
+    };
+    let mut taken: Vec<String> = baseline.into_iter().map(str::to_string).collect();
+    let mut labels = Vec::new();
+    for path in paths {
+        let clashes = paths.iter().filter(|p| stem(p) == stem(path)).count() > 1;
+        let base = match clashes {
+            true => path.display().to_string(),
+            false => stem(path),
+        };
+        let label = (1..)
+            .map(|k| match k {
+                1 => base.clone(),
+                k => format!("{base} ({k})"),
+            })
+            .find(|l| !taken.contains(l))
+            .expect("an unused label");
+        taken.push(label.clone());
+        labels.push(label);
     }
+    labels
 }
 
 pub fn compare(args: CompareArgs) -> Outcome {
+    let mut inputs: Vec<&Path> = args.models.iter().map(PathBuf::as_path).collect();
+    inputs.extend(args.data.as_deref());
+    inputs.extend(args.truth.as_deref());
+    let outputs: Vec<(&'static str, &Path)> = [("--csv", &args.csv), ("--plot", &args.plot)]
+        .into_iter()
+        .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
+        .collect();
+    for (flag, path) in &outputs {
+        check_output_file(flag, path, &inputs)?;
+    }
+    check_distinct_outputs(&outputs)?;
     if let Some(p) = &args.csv {
-        check_own_file(p, CSV_HEADER, OURS)?;
+        check_own_file("--csv", p, CSV_HEADER, OURS)?;
     }
     if let Some(p) = &args.plot {
-        check_own_file(p, PLOT_MARK, OURS)?;
+        check_own_file("--plot", p, PLOT_MARK, OURS)?;
     }
+    let baseline = (args.baseline == "fastica").then(|| Method::FastIca.name());
+    let labels = method_labels(&args.models, baseline);
     let mut methods = Vec::new();
-    for path in &args.models {
+    for (path, name) in args.models.iter().zip(labels) {
         let mut spec = load_model(path)?;
         if let Some(e) = args.epochs {
             spec.train.epochs = usize::try_from(e).unwrap_or(usize::MAX);
         }
         methods.push(Method::Model {
-            name: model_name(path, &args.models),
+            name,
             spec: Box::new(spec),
         });
     }
-    if args.baseline == "fastica" {
+    if baseline.is_some() {
         methods.push(Method::FastIca);
     }
     let problems: Vec<Problem> = match (&args.data, &args.truth, args.scenario) {
@@ -110,13 +139,17 @@ pub fn compare(args: CompareArgs) -> Outcome {
         }
         (_, _, Some(scenario)) => {
             let mut settings = Settings::new(scenario);
-            settings.samples = args.samples;
-            if args.samples < 2 {
+            settings.samples = args.samples.unwrap_or(5000);
+            if settings.samples < 2 {
                 return Err(CliError::Flag {
                     flag: "--samples",
                     why: "must be at least 2".into(),
                 });
             }
+            within_memory(
+                pdgc::resources::simulate(settings.samples, settings.sources + settings.observed),
+                || format!("--samples {}", settings.samples),
+            )?;
             (0..args.seeds)
                 .map(|seed| {
                     settings.seed = seed;
@@ -148,13 +181,31 @@ pub fn compare(args: CompareArgs) -> Outcome {
         columns: Vec::new(),
         values: first.truth.clone(),
     };
+    let data_flag = match args.scenario {
+        Some(_) => "--scenario",
+        None => "--data",
+    };
     for m in &methods {
-        if let Method::Model { name, spec } = m {
-            select_observed(&first.data, spec).map_err(|e| CliError::Flag {
-                flag: "--data",
-                why: format!("does not suit model `{name}`: {e}"),
-            })?;
-            check_truth(&truth, first.data.values.nrows(), spec, &data_name)?;
+        match m {
+            Method::Model { name, spec } => {
+                select_observed(&first.data, spec).map_err(|e| CliError::Flag {
+                    flag: data_flag,
+                    why: format!("does not suit model `{name}`: {e}"),
+                })?;
+                check_truth(&truth, first.data.values.nrows(), spec, &data_name)?;
+            }
+            // FastICA whitens: data it cannot whiten are refused before any fit.
+            Method::FastIca => match (&args.data, args.scenario) {
+                (Some(data), _) => {
+                    Preprocessing::check_for_fastica(&data.display().to_string(), &first.data)?
+                }
+                (None, Some(_)) => Preprocessing::check_for_fastica(&data_name, &first.data)
+                    .map_err(|e| CliError::Flag {
+                        flag: "--samples",
+                        why: format!("is too few for the baseline: {e}"),
+                    })?,
+                (None, None) => {}
+            },
         }
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -184,7 +235,11 @@ pub fn compare(args: CompareArgs) -> Outcome {
             (Some(e), _) => eprintln!("{} seed {}: failed: {e}", r.method, r.seed),
             _ => {}
         }
-    });
+    })
+    .map_err(|e| CliError::Flag {
+        flag: "--jobs",
+        why: format!("{jobs}: {e}"),
+    })?;
     let summaries = summarise(&methods, &runs);
     if let Some(path) = &args.csv {
         write_file_atomically(path, runs_csv(&runs).as_bytes())?;
@@ -293,4 +348,60 @@ fn table(summaries: &[Summary]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pdgc::compare::{summarise, Run};
+
+    fn run(method: &str, seed: u64, mcc: Option<f64>) -> Run {
+        Run {
+            method: method.into(),
+            seed,
+            mcc,
+            mcc_spearman: mcc,
+            final_loss: mcc.map(|_| 0.5),
+            seconds: 1.0,
+            error: mcc.is_none().then(|| "training diverged at epoch 1".into()),
+        }
+    }
+
+    /// A method whose every run failed is shown as 0 of its runs, without numbers (no
+    /// NaN); the others' rows keep theirs. (Training can no longer be made to diverge
+    /// from a model file, whose numbers have finite ranges, so this is the table alone.)
+    #[test]
+    fn failed_runs_are_shown_without_numbers() {
+        let methods = [
+            Method::Model {
+                name: "wide".into(),
+                spec: Box::new(pdgc::compile("observed x[3]\nlatent z[3] ~ gmm(K = 2)\n").unwrap()),
+            },
+            Method::FastIca,
+        ];
+        let runs = [
+            run("wide", 0, None),
+            run("fastica", 0, Some(0.99)),
+            run("wide", 1, None),
+            run("fastica", 1, Some(1.0)),
+        ];
+        let text = table(&summarise(&methods, &runs));
+        let wide = text.lines().find(|l| l.starts_with("wide")).unwrap();
+        assert!(wide.contains(" 0/2 "), "{text}");
+        assert!(wide.contains('—') && !wide.contains("NaN"), "{text}");
+        let fastica = text.lines().find(|l| l.starts_with("fastica")).unwrap();
+        assert!(fastica.contains("0.9950"), "{text}");
+    }
+
+    #[test]
+    fn labels_are_unique() {
+        let paths: Vec<PathBuf> = ["a/m.pdg", "a/m.pdg", "fastica.pdg", "b/m.pdg"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(
+            method_labels(&paths, Some("fastica")),
+            ["a/m.pdg", "a/m.pdg (2)", "fastica (2)", "b/m.pdg"]
+        );
+    }
 }

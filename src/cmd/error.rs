@@ -37,12 +37,26 @@ pub enum CliError {
         out: PathBuf,
         resume: String,
     },
+    /// SIGINT or SIGTERM during `train { restarts }`, which keeps no checkpoint.
+    #[error("interrupted during the restarts; nothing was written to `{}` (a fit with restarts keeps no checkpoint: run it again to start over)", .out.display())]
+    InterruptedRestarts { out: PathBuf },
+    /// SIGINT or SIGTERM while a complete fit was being put in place: it is there.
+    #[error("interrupted; the fit had finished and is complete in `{}`", .out.display())]
+    InterruptedAfterWriting { out: PathBuf },
     /// A flag's value breaks the rule the model file's setting keeps.
     #[error("{flag} {why}")]
     Flag { flag: &'static str, why: String },
-    /// An output path that must not be written to, or replaced.
-    #[error("-o `{}` {why}", .path.display())]
-    Output { path: PathBuf, why: String },
+    /// An output path that must not be written to, or replaced, given with `flag`.
+    #[error("{}`{}` {why}", lead(flag), .path.display())]
+    Output {
+        flag: &'static str,
+        path: PathBuf,
+        why: String,
+    },
+    /// A signal arrived while a fit wrote its output: nothing was swapped in (the fit
+    /// turns this into `Interrupted`, with a checkpoint).
+    #[error("interrupted before the output was put in place")]
+    StoppedBeforeSwap,
     /// A request that needs more memory than this machine has.
     #[error("{what} needs {}; this machine has {}", human(*.needs), human(*.has))]
     TooLarge {
@@ -104,7 +118,10 @@ impl CliError {
             | CliError::Report(ReportError::Draw { .. })
             | CliError::RunsFailed { .. } => 1,
             CliError::Checkpoint(_) => 2,
-            CliError::Interrupted { .. } => 130,
+            CliError::Interrupted { .. }
+            | CliError::InterruptedRestarts { .. }
+            | CliError::InterruptedAfterWriting { .. }
+            | CliError::StoppedBeforeSwap => 130,
         }
     }
 
@@ -114,6 +131,14 @@ impl CliError {
             CliError::Model { rendered } => rendered.clone(),
             other => format!("error: {other}\n"),
         }
+    }
+}
+
+/// A flag and a space, or nothing for an output no flag named.
+fn lead(flag: &str) -> String {
+    match flag {
+        "" => String::new(),
+        flag => format!("{flag} "),
     }
 }
 

@@ -1,14 +1,27 @@
-//! Every file the commands write goes through here: CSV and RON files, and whole output
-//! folders that appear at once or not at all, and only where they replace nothing but an
-//! earlier output of the same command.
+//! Every file the commands write goes through here: single files and whole output folders,
+//! each of which appears complete or not at all, replaces only what it may replace, and
+//! never an input of the command.
+//!
+//! How a write stays whole:
+//! - A file is written to a temporary sibling (`tempfile`) and renamed over its name only
+//!   when complete; a folder is written to a sibling staging folder and exchanged with the
+//!   old one in one `renameat2(RENAME_EXCHANGE)`, so at every instant the name holds either
+//!   the old output or the new one, never part of either.
+//! - The temporaries are registered while they exist: a signal removes them before the
+//!   process exits, and a commit holds the registry's lock, so a signal waits for it.
+//! - A process killed outright (SIGKILL, power loss) leaves its temporaries behind; their
+//!   names carry its process id, and the next write to the same name removes those of
+//!   processes that are gone.
 
 use super::error::CliError;
 use pdgc::data::{write_csv_to, Precision};
 use pdgc::matrix::Matrix;
 use serde::Serialize;
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 /// The error of a failed write to `path`.
 pub fn write_error(path: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
@@ -18,13 +31,202 @@ pub fn write_error(path: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
     }
 }
 
+/// Writes a file inside a staging folder (which is itself swapped in whole).
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     std::fs::write(path, bytes).map_err(write_error(path))
 }
 
+/// Writes RON inside a staging folder.
+pub fn write_ron(path: &Path, value: &impl Serialize) -> Result<(), CliError> {
+    let text = ron::ser::to_string_pretty(value, ron::ser::PrettyConfig::new().struct_names(true))
+        .map_err(|e| write_error(path)(std::io::Error::other(e)))?;
+    write_bytes(path, (text + "\n").as_bytes())
+}
+
+// ---------------------------------------------------------------------------------------
+// Checks made before any work: where an output may go.
+
+/// A refusal of the output `path` given with `flag`.
+fn refuse(flag: &'static str, path: &Path, why: impl Into<String>) -> CliError {
+    CliError::Output {
+        flag,
+        path: path.to_path_buf(),
+        why: why.into(),
+    }
+}
+
+/// Whether the path's last component names a file or folder of its own (not `.`, `..`,
+/// `/`, and not written with a trailing slash, which says "a folder").
+fn names_an_entry(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    // Read from the bytes: `Path::components` drops a trailing `.` (`fit/.` → `fit`).
+    let last = path.as_os_str().as_bytes().rsplit(|&b| b == b'/').next();
+    !matches!(last, None | Some(b"" | b"." | b".."))
+}
+
+/// The folder an output goes into, or where it will be made: the nearest existing
+/// ancestor must be a folder.
+fn check_parent(flag: &'static str, path: &Path) -> Result<(), CliError> {
+    let mut ancestor = path.parent();
+    while let Some(a) = ancestor.filter(|a| !a.as_os_str().is_empty()) {
+        match std::fs::metadata(a) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(_) => {
+                return Err(refuse(
+                    flag,
+                    path,
+                    format!("cannot be made: `{}` is a file, not a folder", a.display()),
+                ))
+            }
+            Err(_) if a.symlink_metadata().is_ok() => {
+                return Err(refuse(
+                    flag,
+                    path,
+                    format!(
+                        "cannot be made: `{}` is a link to nothing that exists",
+                        a.display()
+                    ),
+                ))
+            }
+            Err(_) => ancestor = a.parent(),
+        }
+    }
+    Ok(())
+}
+
+/// `path` made absolute and with its existing part resolved, so that two spellings of
+/// one file compare equal even before the file exists.
+fn resolved(path: &Path) -> PathBuf {
+    if let Ok(p) = path.canonicalize() {
+        return p;
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(parent), Some(name)) => resolved(parent).join(name),
+        _ => absolute,
+    }
+}
+
+/// Whether two paths name the same file (by any name or link), or will once written.
+pub fn same_path(a: &Path, b: &Path) -> bool {
+    same_file::is_same_file(a, b).unwrap_or(false) || resolved(a) == resolved(b)
+}
+
+/// The files a fit folder holds, which no other command's output may replace.
+pub const FIT_FILES: [&str; 7] = [
+    "sources.csv",
+    "model.safetensors",
+    "priors.ron",
+    "trace.csv",
+    "run.ron",
+    "report.html",
+    "plots",
+];
+
+/// Refuses an output that is one of the command's inputs (the same file by any name or
+/// link), or, where an input is a fit's folder, one of that fit's own files.
+fn check_not_an_input(flag: &'static str, path: &Path, inputs: &[&Path]) -> Result<(), CliError> {
+    let out = resolved(path);
+    for input in inputs {
+        if same_path(path, input) {
+            return Err(refuse(
+                flag,
+                path,
+                format!(
+                    "is an input of this command (`{}`); inputs are never replaced: choose another name",
+                    input.display()
+                ),
+            ));
+        }
+        if input.is_dir() {
+            let folder = resolved(input);
+            let own = out
+                .strip_prefix(&folder)
+                .ok()
+                .and_then(|rest| rest.components().next())
+                .is_some_and(|first| FIT_FILES.iter().any(|f| first.as_os_str() == *f));
+            if own {
+                return Err(refuse(
+                    flag,
+                    path,
+                    format!(
+                        "is a file of the fit `{}`, an input of this command; it is never replaced: choose another name",
+                        input.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the file `path` (given with `flag`) may receive an output, checked before any
+/// work: it names a file (not a folder, a link or a device), its folder exists or can be
+/// made, and it is none of the command's `inputs`. An existing regular file is replaced
+/// when the output is complete.
+pub fn check_output_file(
+    flag: &'static str,
+    path: &Path,
+    inputs: &[&Path],
+) -> Result<(), CliError> {
+    if !names_an_entry(path) {
+        return Err(refuse(
+            flag,
+            path,
+            "names a folder; give the name of a file to write",
+        ));
+    }
+    if let Ok(meta) = path.symlink_metadata() {
+        if meta.file_type().is_symlink() {
+            return Err(refuse(
+                flag,
+                path,
+                "is a symbolic link; pdgc writes no output through a link: choose another name",
+            ));
+        }
+        if meta.is_dir() {
+            return Err(refuse(
+                flag,
+                path,
+                "is a folder; give the name of a file to write",
+            ));
+        }
+        if !meta.is_file() {
+            return Err(refuse(
+                flag,
+                path,
+                "is not a regular file (a device or a pipe); choose a file name, or leave the flag out to write to standard output",
+            ));
+        }
+    }
+    check_parent(flag, path)?;
+    check_not_an_input(flag, path, inputs)
+}
+
+/// Refuses two outputs of one command that are the same file.
+pub fn check_distinct_outputs(outputs: &[(&'static str, &Path)]) -> Result<(), CliError> {
+    for (i, (flag, a)) in outputs.iter().enumerate() {
+        for (other, b) in &outputs[..i] {
+            if same_path(a, b) {
+                return Err(refuse(
+                    flag,
+                    a,
+                    format!("is also given with {other}; two outputs cannot be one file"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A file an output may replace: a missing one, or one pdgc wrote (it holds `mark`).
 /// Anything else is the user's, and refused as `what` it is not.
-pub fn check_own_file(path: &Path, mark: &str, what: &str) -> Result<(), CliError> {
+pub fn check_own_file(
+    flag: &'static str,
+    path: &Path,
+    mark: &str,
+    what: &str,
+) -> Result<(), CliError> {
     if !path.exists() {
         return Ok(());
     }
@@ -32,100 +234,95 @@ pub fn check_own_file(path: &Path, mark: &str, what: &str) -> Result<(), CliErro
     if path.is_file() && ours {
         return Ok(());
     }
-    Err(CliError::Output {
-        path: path.to_path_buf(),
-        why: format!("exists and is not {what}; it is not replaced: choose another name"),
-    })
-}
-
-/// Writes a file whole or not at all: a sibling file renamed into place, so a reader (or
-/// a failure half-way) never sees part of it, and a file it replaces stays until then.
-pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(write_error(parent))?;
-    }
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(format!(".partial-{}", std::process::id()));
-    let partial = PathBuf::from(partial);
-    write_bytes(&partial, bytes)?;
-    std::fs::rename(&partial, path).map_err(|e| {
-        let _ = std::fs::remove_file(&partial);
-        write_error(path)(e)
-    })
-}
-
-/// Writes a CSV file, making its folder first if needed.
-pub fn write_csv(
-    path: &Path,
-    header: &[String],
-    x: &Matrix,
-    precision: Precision,
-) -> Result<(), CliError> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(write_error(parent))?;
-    }
-    let file = std::fs::File::create(path).map_err(write_error(path))?;
-    write_csv_to(file, header, x, precision).map_err(write_error(path))
-}
-
-pub fn write_ron(path: &Path, value: &impl Serialize) -> Result<(), CliError> {
-    let text = ron::ser::to_string_pretty(value, ron::ser::PrettyConfig::new().struct_names(true))
-        .map_err(|e| write_error(path)(std::io::Error::other(e)))?;
-    write_bytes(path, (text + "\n").as_bytes())
+    Err(refuse(
+        flag,
+        path,
+        format!("exists and is not {what}; it is not replaced: choose another name"),
+    ))
 }
 
 /// What a folder written by a command holds, so that a later run knows it may replace it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputKind {
-    /// `pdgc fit`: recognised by its `run.ron`.
+    /// `pdgc fit`: a `run.ron` that is a fit's record, and nothing but a fit's files.
     Fit,
-    /// `pdgc simulate`: `data.csv` and `truth.csv`, nothing else.
+    /// `pdgc simulate`: `data.csv` and `truth.csv` (and `mixing.csv`), nothing else.
     Simulation,
 }
 
 impl OutputKind {
     fn holds_earlier_output(self, dir: &Path) -> bool {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        let names: Vec<OsString> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
         match self {
-            OutputKind::Fit => dir.join("run.ron").is_file(),
-            OutputKind::Simulation => std::fs::read_dir(dir).is_ok_and(|entries| {
-                entries.filter_map(Result::ok).all(|e| {
-                    let name = e.file_name();
-                    name == "data.csv" || name == "truth.csv" || name == "mixing.csv"
-                })
-            }),
+            OutputKind::Fit => {
+                let record = std::fs::read_to_string(dir.join("run.ron"))
+                    .is_ok_and(|text| super::report::parse_record(&text).is_ok());
+                let plots_only_figures =
+                    !dir.join("plots").exists() || only_figures(&dir.join("plots"));
+                record
+                    && plots_only_figures
+                    && names.iter().all(|n| FIT_FILES.iter().any(|f| n == f))
+            }
+            OutputKind::Simulation => names
+                .iter()
+                .all(|n| n == "data.csv" || n == "truth.csv" || n == "mixing.csv"),
         }
     }
 
     fn what(self) -> &'static str {
         match self {
-            OutputKind::Fit => "an earlier pdgc fit (it has no run.ron)",
+            OutputKind::Fit => "only an earlier pdgc fit (its run.ron and the files a fit writes)",
             OutputKind::Simulation => {
-                "an earlier `pdgc simulate` (only data.csv, truth.csv and mixing.csv)"
+                "only an earlier `pdgc simulate` (data.csv, truth.csv and mixing.csv)"
             }
         }
     }
 }
 
+/// Whether `plots/` holds nothing but SVG files, as a fit's figures do.
+pub fn only_figures(plots: &Path) -> bool {
+    std::fs::read_dir(plots).is_ok_and(|entries| {
+        entries.filter_map(Result::ok).all(|e| {
+            e.path().extension().is_some_and(|x| x == "svg")
+                && e.file_type().is_ok_and(|t| t.is_file())
+        })
+    })
+}
+
 /// Whether `out` may receive a command's output folder; checked before any work is done.
-/// A missing or empty folder, or one holding an earlier output of the same kind, may be
-/// replaced; `force` allows any other folder. Never: a file, the current folder or one
-/// that contains it, or a folder that holds one of the command's `inputs`.
+/// A missing or empty folder, or one holding exactly an earlier output of the same kind,
+/// may be replaced; `force` allows any other folder. Never: a file, a link, the current
+/// folder or one that contains it, or a folder that holds one of the command's `inputs`.
 pub fn check_output(
     out: &Path,
     kind: OutputKind,
     inputs: &[&Path],
     force: bool,
 ) -> Result<(), CliError> {
-    let refuse = |why: String| {
-        Err(CliError::Output {
-            path: out.to_path_buf(),
-            why,
-        })
-    };
-    if !out.exists() {
-        return Ok(());
+    let refuse = |why: String| Err(refuse("-o", out, why));
+    if !names_an_entry(out) {
+        return refuse(
+            "does not name a folder of its own (it ends in `.`, `..` or `/`): give the folder's name"
+                .into(),
+        );
     }
-    if !out.is_dir() {
+    check_parent("-o", out)?;
+    let Ok(meta) = out.symlink_metadata() else {
+        return Ok(());
+    };
+    if meta.file_type().is_symlink() {
+        return refuse(
+            "is a symbolic link; pdgc replaces no folder through a link: choose another name"
+                .into(),
+        );
+    }
+    if !meta.is_dir() {
         return refuse("is a file; the results are a folder: choose a new folder name".into());
     }
     let Ok(folder) = out.canonicalize() else {
@@ -150,105 +347,261 @@ pub fn check_output(
         return Ok(());
     }
     refuse(format!(
-        "is a folder that does not hold {}; it is not replaced: choose another name, or add --force",
+        "is a folder that holds more than {}; it is not replaced: choose another name, or add --force",
         kind.what()
     ))
 }
 
-/// The output folders being swapped in right now, so that a signal can undo the swap.
-static SWAPS: Mutex<Vec<Swap>> = Mutex::new(Vec::new());
+// ---------------------------------------------------------------------------------------
+// Temporaries, and what a signal does.
 
-#[derive(Clone)]
-struct Swap {
-    staging: PathBuf,
-    previous: PathBuf,
-    out: PathBuf,
+/// Paths that are not (or no longer) anybody's output: temporary files, staging folders
+/// and replaced folders on their way out. A signal removes them.
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn pending() -> MutexGuard<'static, Vec<PathBuf>> {
+    PENDING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Swap {
-    /// Leaves `out` as it was before the swap began, whatever step it had reached.
-    fn undo(&self) {
-        let _ = std::fs::remove_dir_all(&self.staging);
-        if self.previous.exists() {
-            if self.out.exists() {
-                let _ = std::fs::remove_dir_all(&self.previous);
-            } else {
-                let _ = std::fs::rename(&self.previous, &self.out);
+fn remove_path(path: &Path) {
+    match path.symlink_metadata() {
+        Ok(m) if m.is_dir() => {
+            let _ = std::fs::remove_dir_all(path);
+        }
+        Ok(_) => {
+            let _ = std::fs::remove_file(path);
+        }
+        Err(_) => {}
+    }
+}
+
+/// The start of every temporary's name for the output `name`: `.NAME.pdgc-PID.` (the
+/// name cut to 64 bytes, so that the temporary's own name stays within the limit).
+fn temp_prefix(name: &OsStr, pid: u32) -> OsString {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = name.as_bytes();
+    let mut prefix = OsString::from(".");
+    prefix.push(OsStr::from_bytes(&bytes[..bytes.len().min(64)]));
+    prefix.push(format!(".pdgc-{pid}."));
+    prefix
+}
+
+/// Removes the temporaries that killed processes left beside `path` (the next write to a
+/// name cleans up after the last one that was killed while writing it).
+pub fn remove_stale_temporaries(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let (Some(parent), Some(name)) = (parent_of(path), path.file_name()) else {
+        return;
+    };
+    let start = temp_prefix(name, 0);
+    let start = &start.as_bytes()[..start.len() - ".0.".len()];
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let file = entry.file_name();
+        let Some(rest) = file.as_bytes().strip_prefix(start) else {
+            continue;
+        };
+        let pid = std::str::from_utf8(rest.split(|&b| b == b'.').next().unwrap_or_default())
+            .ok()
+            .and_then(|p| p.parse::<i32>().ok());
+        let gone = pid
+            .and_then(rustix::process::Pid::from_raw)
+            .is_some_and(|pid| {
+                rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
+            });
+        if gone {
+            // An earlier output moved aside by a swap that was killed half-way goes back
+            // where it was; anything else of a dead process is a temporary.
+            let put_back = rest.ends_with(b".previous") && path.symlink_metadata().is_err();
+            if !(put_back && std::fs::rename(entry.path(), path).is_ok()) {
+                remove_path(&entry.path());
             }
         }
     }
 }
 
-/// Set while a fit trains: a signal then asks training to stop after the current epoch
-/// (and write a checkpoint) instead of ending the process.
-static TRAINING: AtomicBool = AtomicBool::new(false);
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Marks the training phase, in which a signal stops training instead of the process.
-pub fn training(on: bool) {
-    TRAINING.store(on, Ordering::SeqCst);
+fn parent_of(path: &Path) -> Option<&Path> {
+    let parent = path.parent()?;
+    Some(if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    })
 }
 
-/// Whether a signal asked training to stop.
+/// Set while a fit runs: a signal then asks it to stop at the next safe point (after the
+/// current epoch, or before the output is swapped in) instead of ending the process.
+static DEFERRING: AtomicBool = AtomicBool::new(false);
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Marks the span in which a signal stops the command at its next safe point.
+pub fn defer_signals(on: bool) {
+    DEFERRING.store(on, Ordering::SeqCst);
+}
+
+/// Whether a signal asked the command to stop.
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
-/// On SIGINT or SIGTERM while training: ask training to stop after this epoch. Otherwise
-/// (or on a second signal): undo any output swap under way (no staging folder is left
-/// behind, an earlier result stays in place), say so, and exit 130.
+/// On SIGINT or SIGTERM while signals are deferred: remember it; the command stops at its
+/// next safe point. Otherwise (or on a second signal): remove every temporary (waiting for
+/// a commit under way to finish, so nothing is left half-replaced), say so, and exit 130.
 pub fn clean_up_on_signals() {
     let _ = ctrlc::set_handler(|| {
-        if TRAINING.load(Ordering::SeqCst) && !INTERRUPTED.swap(true, Ordering::SeqCst) {
+        if DEFERRING.load(Ordering::SeqCst) && !INTERRUPTED.swap(true, Ordering::SeqCst) {
             return;
         }
-        let swaps = SWAPS.lock().map(|s| s.clone()).unwrap_or_default();
-        for swap in &swaps {
-            swap.undo();
+        let mut pending = pending();
+        for path in pending.drain(..) {
+            remove_path(&path);
         }
-        eprintln!("error: interrupted; no output was written or replaced");
+        eprintln!("error: interrupted; no output was left half-written, and earlier files are as they were");
         std::process::exit(130);
     });
 }
 
+/// A registered temporary path, removed when dropped unless it was committed.
+struct Temporary(PathBuf);
+
+impl Temporary {
+    /// Registers `path`, with the registry locked by the caller (so that no signal falls
+    /// between making the temporary and registering it).
+    fn register(registry: &mut Vec<PathBuf>, path: PathBuf) -> Temporary {
+        registry.push(path.clone());
+        Temporary(path)
+    }
+
+    /// The temporary is now the output (or already gone): forget it. Called with the
+    /// registry locked by the commit.
+    fn forget(self, registry: &mut Vec<PathBuf>) {
+        registry.retain(|p| p != &self.0);
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        let mut registry = pending();
+        remove_path(&self.0);
+        registry.retain(|p| p != &self.0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Writes.
+
+/// Writes a file whole or not at all: a temporary sibling, renamed into place only when
+/// complete, so a reader (or a failure, a full disk, a signal half-way) never sees part of
+/// it, and a file it replaces stays until then. Makes missing parent folders.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    write_file_with(path, |w| w.write_all(bytes))
+}
+
+/// Writes a CSV file whole or not at all, as [`write_file_atomically`].
+pub fn write_csv(
+    path: &Path,
+    header: &[String],
+    x: &Matrix,
+    precision: Precision,
+) -> Result<(), CliError> {
+    write_file_with(path, |w| write_csv_to(w, header, x, precision))
+}
+
+fn write_file_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> std::io::Result<()>,
+) -> Result<(), CliError> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| write_error(path)(std::io::Error::other("the path names no file")))?;
+    let parent = parent_of(path).expect("a path with a file name has a parent");
+    std::fs::create_dir_all(parent).map_err(write_error(parent))?;
+    remove_stale_temporaries(path);
+    let (file, temporary) = {
+        let mut registry = pending();
+        let file = tempfile::Builder::new()
+            .prefix(&temp_prefix(name, std::process::id()))
+            .tempfile_in(parent)
+            .map_err(write_error(path))?;
+        let temporary = Temporary::register(&mut registry, file.path().to_path_buf());
+        (file, temporary)
+    };
+    let mut buffered = std::io::BufWriter::new(file.as_file());
+    write(&mut buffered)
+        .and_then(|()| buffered.flush())
+        .map_err(write_error(path))?;
+    drop(buffered);
+    file.as_file().sync_all().map_err(write_error(path))?;
+    let mut registry = pending();
+    // On failure the temporary is removed (by `file`'s drop, and `temporary`'s).
+    file.persist(path).map_err(|e| write_error(path)(e.error))?;
+    temporary.forget(&mut registry);
+    Ok(())
+}
+
 /// Writes into a fresh sibling folder and only then puts it in place of `out`, so a run
-/// that fails leaves an earlier `out` as it was.
+/// that fails, or is stopped or killed at any point, leaves an earlier `out` as it was.
 pub fn write_atomically(
     out: &Path,
     write: impl FnOnce(&Path) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     let name = out
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".to_string());
+        .ok_or_else(|| write_error(out)(std::io::Error::other("the path names no folder")))?;
+    let parent = parent_of(out).expect("a path with a file name has a parent");
     std::fs::create_dir_all(parent).map_err(write_error(parent))?;
-    let swap = Swap {
-        staging: parent.join(format!(".{name}.partial-{}", std::process::id())),
-        previous: parent.join(format!(".{name}.previous-{}", std::process::id())),
-        out: out.to_path_buf(),
-    };
-    let registry = || SWAPS.lock().unwrap_or_else(|e| e.into_inner());
-    registry().push(swap.clone());
-    let result = swap_in(&swap, write);
-    if result.is_err() {
-        swap.undo();
+    remove_stale_temporaries(out);
+    let mut staging_name = temp_prefix(name, std::process::id());
+    staging_name.push("staging");
+    let staging = parent.join(staging_name);
+    let temporary = Temporary::register(&mut pending(), staging.clone());
+    remove_path(&staging);
+    std::fs::create_dir(&staging).map_err(write_error(&staging))?;
+    write(&staging)?;
+    // A fit stopped by a signal while it wrote: nothing is swapped in.
+    if interrupted() {
+        return Err(CliError::StoppedBeforeSwap);
     }
-    registry().retain(|s| s.staging != swap.staging);
-    result
+    let mut registry = pending();
+    if out.symlink_metadata().is_err() {
+        std::fs::rename(&staging, out).map_err(write_error(out))?;
+    } else {
+        swap(&staging, out, &mut registry)?;
+    }
+    temporary.forget(&mut registry);
+    Ok(())
 }
 
-fn swap_in(swap: &Swap, write: impl FnOnce(&Path) -> Result<(), CliError>) -> Result<(), CliError> {
-    let _ = std::fs::remove_dir_all(&swap.staging);
-    std::fs::create_dir(&swap.staging).map_err(write_error(&swap.staging))?;
-    write(&swap.staging)?;
-    if swap.out.exists() {
-        std::fs::rename(&swap.out, &swap.previous).map_err(write_error(&swap.out))?;
+/// Puts the folder `staging` in place of the folder `out` and removes the old one.
+fn swap(staging: &Path, out: &Path, registry: &mut Vec<PathBuf>) -> Result<(), CliError> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(CWD, staging, CWD, out, RenameFlags::EXCHANGE) {
+        // The old output now sits at the staging name, still registered: remove it.
+        Ok(()) => {
+            remove_path(staging);
+            Ok(())
+        }
+        // A file system without the exchange: move the old aside first (a kill between
+        // the two renames leaves it beside `out`, under a temporary's name).
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            let mut aside = staging.as_os_str().to_owned();
+            aside.push(".previous");
+            let aside = PathBuf::from(aside);
+            registry.push(aside.clone());
+            let moved = std::fs::rename(out, &aside).and_then(|()| {
+                std::fs::rename(staging, out).inspect_err(|_| {
+                    let _ = std::fs::rename(&aside, out);
+                })
+            });
+            if moved.is_ok() {
+                remove_path(&aside);
+            }
+            registry.retain(|p| p != &aside);
+            moved.map_err(write_error(out))
+        }
+        Err(e) => Err(write_error(out)(e.into())),
     }
-    std::fs::rename(&swap.staging, &swap.out).map_err(write_error(&swap.out))?;
-    let _ = std::fs::remove_dir_all(&swap.previous);
-    Ok(())
 }

@@ -2,19 +2,21 @@
 
 use super::error::{CliError, Outcome};
 use super::files::{
-    self, check_output, write_atomically, write_bytes, write_csv, write_ron, OutputKind,
+    self, check_output, same_path, write_atomically, write_bytes, write_ron, OutputKind,
 };
 use super::load_model_and_text;
 use super::report::{self, check_truth, read_truth};
 use indicatif::{ProgressBar, ProgressStyle};
 use pdgc::backend::{Mixture, Model, PriorDensity};
 use pdgc::checkpoint::{Checkpoint, DataFingerprint};
-use pdgc::data::{parse_table, DataError, Precision, Preprocessing, Wanted};
-use pdgc::fitted::Fitted;
+use pdgc::data::{parse_table, write_csv_to, DataError, Precision, Preprocessing, Wanted};
 use pdgc::matrix::Matrix;
 use pdgc::spec::{Family, FamilyKind, ModelSpec};
-use pdgc::train::{train, train_restarts, Control, Options, RestartOutcome, TraceRow};
+use pdgc::train::{
+    train, train_restarts, Control, Options, RestartOutcome, RestartsFailed, TraceRow,
+};
 use serde::{Deserialize, Serialize};
+use std::ffi::{OsStr, OsString};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -108,8 +110,13 @@ impl FitConfig {
             spec.train.epochs = e;
         }
         if let Some(lr) = args.lr {
-            if !(lr.is_finite() && lr > 0.0) {
-                let why = format!("must be a positive number, found {lr}");
+            let max = pdgc::spec::limits::LR_MAX;
+            if !(lr.is_finite() && lr > 0.0 && lr <= max) {
+                let shown = match lr.abs() >= 1e6 {
+                    true => format!("{lr:e}"),
+                    false => format!("{lr}"),
+                };
+                let why = format!("must be a number in (0, {max}], found {shown}");
                 return Err(CliError::Flag { flag: "--lr", why });
             }
             spec.train.lr = lr;
@@ -135,11 +142,30 @@ impl FitConfig {
         checkpoint.push(".checkpoint");
         let checkpoint = PathBuf::from(checkpoint);
         // The checkpoint's name may be taken by a user's file: never overwrite that.
-        if checkpoint.exists() && Some(&checkpoint) != args.resume.as_ref() {
-            read_checkpoint(&checkpoint).map_err(|_| CliError::Output {
-                path: checkpoint.clone(),
-                why: "is where this fit keeps its checkpoint, and holds something else: move it, or choose another -o".into(),
-            })?;
+        let taken = checkpoint.symlink_metadata().is_ok()
+            && args
+                .resume
+                .as_deref()
+                .is_none_or(|r| !same_path(r, &checkpoint));
+        if taken {
+            let ours = checkpoint.symlink_metadata().is_ok_and(|m| m.is_file())
+                && read_checkpoint(&checkpoint).is_ok();
+            if !ours {
+                return Err(CliError::Output {
+                    flag: "-o",
+                    path: checkpoint.clone(),
+                    why: "is where this fit keeps its checkpoint, and holds something else: move it, or choose another -o".into(),
+                });
+            }
+        }
+        files::check_output_file("-o", &checkpoint, &inputs)?;
+        if let Some(resume) = &args.resume {
+            if !resume.is_file() {
+                return Err(CliError::Resume {
+                    path: resume.clone(),
+                    why: "no such file".into(),
+                });
+            }
         }
         Ok(FitConfig {
             model_file: args.model,
@@ -183,8 +209,13 @@ pub struct RunRecord {
     pub final_reconstruction: f64,
     pub final_kl: f64,
     /// The true sources given with `--truth`, and the recovery against them.
+    /// Absolute, so that `pdgc report` finds it from any folder.
     #[serde(default)]
     pub truth_file: Option<String>,
+    /// The truth file's path as bytes, when it is not UTF-8 text (`truth_file` then
+    /// shows it with the bad bytes replaced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth_path_bytes: Option<Vec<u8>>,
     #[serde(default)]
     pub mcc: Option<f64>,
     #[serde(default)]
@@ -287,8 +318,36 @@ impl FittedPrior {
     }
 }
 
+/// `pdgc fit`. From its start to its end a signal (SIGINT, SIGTERM) stops the fit at the
+/// next safe point instead of ending the process: after the current epoch, or before the
+/// output is swapped in; the training so far is kept in a checkpoint (a second signal ends
+/// the process at once, leaving no temporary behind).
 pub fn fit(config: &FitConfig) -> Outcome {
+    files::defer_signals(true);
+    let outcome = fit_and_write(config);
+    files::defer_signals(false);
+    // A signal that came while the output was being swapped in (the last safe point had
+    // passed): the fit is complete and in place, and the signal still ends the process.
+    if outcome.is_ok() && files::interrupted() {
+        return Err(CliError::InterruptedAfterWriting {
+            out: config.out.clone(),
+        });
+    }
+    outcome
+}
+
+/// What a checkpoint of this fit must match: the data, and the truth if one was given.
+#[derive(Clone, Copy)]
+struct Inputs {
+    data: DataFingerprint,
+    truth: Option<DataFingerprint>,
+}
+
+fn fit_and_write(config: &FitConfig) -> Outcome {
     let started = Instant::now();
+    // What a killed fit left beside its checkpoint (its output folder's are cleared when
+    // the output is written).
+    files::remove_stale_temporaries(&config.checkpoint);
     let spec = &config.spec;
     let data_name = config.data.display().to_string();
     let bytes = std::fs::read(&config.data).map_err(|source| DataError::Read {
@@ -320,6 +379,19 @@ pub fn fit(config: &FitConfig) -> Outcome {
     if let Some(t) = &truth {
         check_truth(t, rows, spec, &data_name)?;
     }
+    let inputs = Inputs {
+        data: fingerprint,
+        truth: match &config.truth {
+            Some(path) => Some(DataFingerprint::of(
+                &std::fs::read(path).map_err(|source| DataError::Read {
+                    file: path.display().to_string(),
+                    source,
+                })?,
+                rows,
+            )),
+            None => None,
+        },
+    };
 
     let train_started = Instant::now();
     let options = Options {
@@ -328,11 +400,11 @@ pub fn fit(config: &FitConfig) -> Outcome {
         prior_every: (spec.train.epochs / 100).max(1),
         truth: truth.as_ref().map(|t| &t.values),
     };
-    let (model, trace, first_epoch, restarts) = if spec.train.restarts > 1 {
+    let (mut model, trace, first_epoch, restarts) = if spec.train.restarts > 1 {
         let (model, trace, restarts) = fit_restarts(config, &y, &options)?;
         (model, trace, 0, Some(restarts))
     } else {
-        let (model, trace, first_epoch) = fit_once(config, &y, &options, fingerprint)?;
+        let (model, trace, first_epoch) = fit_once(config, &y, &options, inputs)?;
         (model, trace, first_epoch, None)
     };
     let train_seconds = train_started.elapsed().as_secs_f64();
@@ -345,6 +417,7 @@ pub fn fit(config: &FitConfig) -> Outcome {
     let recovery = truth
         .as_ref()
         .map(|t| pdgc::eval::recovery(&t.values, &means).expect("shapes checked before training"));
+    let truth_path = config.truth.as_deref().map(absolute);
     let record = RunRecord {
         pdgc_version: env!("CARGO_PKG_VERSION").to_string(),
         model_file: config.model_file.display().to_string(),
@@ -365,46 +438,63 @@ pub fn fit(config: &FitConfig) -> Outcome {
         final_loss: last.terms.loss,
         final_reconstruction: last.terms.reconstruction,
         final_kl: last.terms.kl(),
-        truth_file: truth.as_ref().map(|t| t.file.clone()),
+        truth_file: truth_path.as_ref().map(|p| p.display().to_string()),
+        truth_path_bytes: truth_path.as_ref().and_then(|p| {
+            use std::os::unix::ffi::OsStrExt;
+            p.to_str()
+                .is_none()
+                .then(|| p.as_os_str().as_bytes().to_vec())
+        }),
         mcc: recovery.as_ref().map(|r| r.mcc),
         mcc_spearman: recovery.as_ref().map(|r| r.mcc_spearman),
         converged_at,
         kept_restart: restarts.as_ref().map(|r| r.best),
-        restarts: restarts.map_or(Vec::new(), |r| r.outcomes),
+        restarts: restarts.as_ref().map_or(Vec::new(), |r| r.outcomes.clone()),
     };
     let truth_names: Vec<String> = truth.as_ref().map_or(Vec::new(), |t| t.columns.clone());
-    let fitted_model = Fitted {
+    let fitted = pdgc::fitted::Fitted {
         model,
         preprocessing,
         rows,
     };
-    write_atomically(&config.out, |dir| {
+    let written = write_atomically(&config.out, |dir| {
         let z = &spec.latent.name;
         let (header, both) = sources_table(spec, &means, &sds);
-        write_csv(&dir.join("sources.csv"), &header, &both, Precision::Single)?;
+        write_bytes(&dir.join("sources.csv"), &csv_bytes(&header, &both))?;
         write_bytes(
             &dir.join("trace.csv"),
             &pdgc::trace::to_csv(spec, &trace, &truth_names),
         )?;
-        let fitted: Vec<FittedPrior> = priors
+        let fitted_priors: Vec<FittedPrior> = priors
             .iter()
             .enumerate()
             .map(|(j, p)| FittedPrior::new(format!("{z}{j}"), p, last.posterior_variances[j]))
             .collect();
-        write_ron(&dir.join("priors.ron"), &fitted)?;
+        write_ron(&dir.join("priors.ron"), &fitted_priors)?;
         write_ron(&dir.join("run.ron"), &record)?;
-        let path = dir.join("model.safetensors");
-        let bytes = fitted_model.to_bytes()?;
-        write_bytes(&path, &bytes)?;
+        write_bytes(&dir.join("model.safetensors"), &fitted.to_bytes()?)?;
         // The report is drawn from the files just written, as `pdgc report` draws it.
         if let Some(options) = &config.report {
             let view = report::load(dir, &record, truth.clone())?;
             report::write_into(dir, &pdgc::report::render(&view, options)?)?;
         }
         Ok(())
-    })?;
+    });
+    match written {
+        Err(CliError::StoppedBeforeSwap) if restarts.is_some() => {
+            return Err(CliError::InterruptedRestarts {
+                out: config.out.clone(),
+            })
+        }
+        // Stopped after training, while writing: keep the training in a checkpoint.
+        Err(CliError::StoppedBeforeSwap) => {
+            model = fitted.model;
+            return Err(interrupted(config, &mut model, trace, inputs));
+        }
+        other => other?,
+    }
     // The fit is complete: its checkpoint has served (it is pdgc's own file).
-    if config.checkpoint.exists() {
+    if config.checkpoint.is_file() {
         let _ = std::fs::remove_file(&config.checkpoint);
     }
     if !config.quiet {
@@ -442,26 +532,69 @@ pub fn fit(config: &FitConfig) -> Outcome {
     Ok(())
 }
 
+/// `path` made absolute (against the current folder), as it is recorded.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The CSV text of a table, as `sources.csv` holds it.
+fn csv_bytes(header: &[String], x: &Matrix) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    write_csv_to(&mut bytes, header, x, Precision::Single).expect("writing to memory");
+    bytes
+}
+
+/// The state of a fit stopped by a signal after `trace`'s epochs, written to its
+/// checkpoint; the error says so and how to go on. When even the checkpoint cannot be
+/// written, the error says that.
+fn interrupted(
+    config: &FitConfig,
+    model: &mut Model<f32>,
+    trace: Vec<TraceRow>,
+    inputs: Inputs,
+) -> CliError {
+    let epoch = trace.len();
+    let checkpoint = Checkpoint {
+        model: config.spec.clone(),
+        data: inputs.data,
+        truth: inputs.truth,
+        trace,
+        state: model.training_state(),
+    };
+    match write_checkpoint(&config.checkpoint, &checkpoint) {
+        Ok(()) => CliError::Interrupted {
+            epoch,
+            epochs: config.spec.train.epochs,
+            out: config.out.clone(),
+            resume: resume_command(&config.checkpoint),
+        },
+        Err(e) => e,
+    }
+}
+
 /// One fit, with checkpoints and resuming: the trained model, its trace and the epoch it
 /// resumed from (0 for a fresh start).
 fn fit_once(
     config: &FitConfig,
     y: &Matrix,
     options: &Options,
-    fingerprint: DataFingerprint,
+    inputs: Inputs,
 ) -> Result<(Model<f32>, Vec<TraceRow>, usize), CliError> {
     let spec = &config.spec;
     let mut model = Model::<f32>::new(spec, y.nrows(), spec.train.seed);
     let earlier = match &config.resume {
-        Some(path) => resume(path, spec, fingerprint, &mut model)?,
+        Some(path) => resume(path, spec, inputs, &mut model)?,
         None => Vec::new(),
     };
     let first_epoch = earlier.len();
+    // A signal that came while the data were read: epoch 0 (or the resumed one) is kept.
+    if files::interrupted() {
+        return Err(interrupted(config, &mut model, earlier, inputs));
+    }
     let bar = progress_bar(spec.train.epochs, config.quiet);
     bar.set_position(first_epoch as u64);
     let mut failed_write = None;
-    let mut interrupted = false;
-    files::training(true);
+    let mut stopped = false;
     let result = train(&mut model, y, options, earlier, &mut |model, trace| {
         let row = trace.last().expect("after an epoch");
         bar.set_message(format!(
@@ -470,12 +603,13 @@ fn fit_once(
             super::rate(bar.per_sec())
         ));
         bar.inc(1);
+        stopped = files::interrupted();
         let due = config.checkpoint_every.is_some_and(|n| row.epoch % n == 0);
-        let stop = files::interrupted();
-        if due || stop {
+        if due && !stopped {
             let checkpoint = Checkpoint {
                 model: spec.clone(),
-                data: fingerprint,
+                data: inputs.data,
+                truth: inputs.truth,
                 trace: trace.to_vec(),
                 state: model.training_state(),
             };
@@ -484,14 +618,11 @@ fn fit_once(
                 return Control::Stop;
             }
         }
-        interrupted = stop;
-        if stop {
-            Control::Stop
-        } else {
-            Control::Continue
+        match stopped {
+            true => Control::Stop,
+            false => Control::Continue,
         }
     });
-    files::training(false);
     bar.finish_and_clear();
     let trace = result.map_err(|source| CliError::Diverged {
         source,
@@ -500,20 +631,14 @@ fn fit_once(
     if let Some(e) = failed_write {
         return Err(e);
     }
-    if interrupted {
-        return Err(CliError::Interrupted {
-            epoch: trace.len(),
-            epochs: spec.train.epochs,
-            out: config.out.clone(),
-            resume: resume_command(&config.checkpoint),
-        });
+    if stopped {
+        return Err(interrupted(config, &mut model, trace, inputs));
     }
     Ok((model, trace, first_epoch))
 }
 
 /// `train { restarts N }`: N fits, `--threads` at a time, the best kept. No checkpoints
-/// (the flags are refused), and a signal ends the process at once: nothing has been
-/// written yet.
+/// (the flags are refused): a signal stops every restart and nothing is written.
 fn fit_restarts(
     config: &FitConfig,
     y: &Matrix,
@@ -527,13 +652,27 @@ fn fit_restarts(
     ));
     let restarts = train_restarts(spec, y, options, config.threads.into(), &|| {
         bar.inc(1);
-        Control::Continue
+        match files::interrupted() {
+            true => Control::Stop,
+            false => Control::Continue,
+        }
     })
-    .map_err(|source| CliError::Diverged {
-        source,
-        out: config.out.clone(),
+    .map_err(|e| match e {
+        RestartsFailed::Diverged(source) => CliError::Diverged {
+            source,
+            out: config.out.clone(),
+        },
+        RestartsFailed::Threads(e) => CliError::Flag {
+            flag: "--threads",
+            why: format!("{}: {e}", config.threads),
+        },
     })?;
     bar.finish_and_clear();
+    if files::interrupted() {
+        return Err(CliError::InterruptedRestarts {
+            out: config.out.clone(),
+        });
+    }
     let model = restarts.model(spec, y.nrows());
     let trace = restarts.trace.clone();
     Ok((model, trace, restarts))
@@ -550,11 +689,11 @@ fn read_checkpoint(path: &Path) -> Result<Checkpoint, CliError> {
 }
 
 /// Restores `model` from the checkpoint at `path`, made for the same model (but for its
-/// number of epochs) and the same data; returns the trace so far.
+/// number of epochs), the same data and the same truth; returns the trace so far.
 fn resume(
     path: &Path,
     spec: &ModelSpec,
-    data: DataFingerprint,
+    inputs: Inputs,
     model: &mut Model<f32>,
 ) -> Result<Vec<TraceRow>, CliError> {
     let checkpoint = read_checkpoint(path)?;
@@ -569,8 +708,25 @@ fn resume(
             "it was made for another model, or with other flags (only --epochs may differ)".into(),
         ));
     }
-    if checkpoint.data != data {
+    if checkpoint.data != inputs.data {
         return Err(refuse("it was made on other data".into()));
+    }
+    let truth_why = match (checkpoint.truth, inputs.truth) {
+        (Some(_), None) => Some("it was made with --truth: give the same --truth again"),
+        (None, Some(_)) => Some(
+            "it was made without --truth, and the trace so far holds no recovery: resume without --truth, and draw the recovery afterwards with `pdgc report FIT --truth …`",
+        ),
+        (Some(a), Some(b)) if a != b => Some("it was made with another --truth file"),
+        _ => None,
+    };
+    if let Some(why) = truth_why {
+        return Err(refuse(why.into()));
+    }
+    if inputs.truth.is_some() && checkpoint.model.train.epochs != spec.train.epochs {
+        return Err(refuse(format!(
+            "with --truth, a resumed fit keeps the checkpoint's --epochs ({}): the recovery is recorded at epochs that depend on it",
+            checkpoint.model.train.epochs
+        )));
     }
     if checkpoint.epoch() > spec.train.epochs {
         return Err(refuse(format!(
@@ -588,27 +744,47 @@ fn write_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), CliError
     files::write_file_atomically(path, &checkpoint.to_bytes()?)
 }
 
-/// This command line again, resuming from `checkpoint`.
+/// This command line again, resuming from `checkpoint`, every word quoted for the shell
+/// (so that pasting it runs pdgc and nothing else, whatever the paths hold).
 fn resume_command(checkpoint: &Path) -> String {
-    let mut words: Vec<String> = Vec::new();
-    let mut args = std::env::args().skip(1);
+    let mut words: Vec<OsString> = vec!["pdgc".into()];
+    let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--resume" {
             args.next();
-        } else if !arg.starts_with("--resume=") {
+        } else if !arg.as_encoded_bytes().starts_with(b"--resume=") {
             words.push(arg);
         }
     }
     words.push("--resume".into());
-    words.push(checkpoint.display().to_string());
-    let quote = |w: &String| match w.contains(|c: char| c.is_whitespace() || c == '\'') {
-        true => format!("'{}'", w.replace('\'', "'\\''")),
-        false => w.clone(),
-    };
-    format!(
-        "pdgc {}",
-        words.iter().map(quote).collect::<Vec<_>>().join(" ")
-    )
+    words.push(checkpoint.as_os_str().to_owned());
+    words
+        .iter()
+        .map(|w| shell_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One word quoted for a POSIX shell; a word that is not UTF-8 text is written in bash's
+/// `$'…'` form with its bytes escaped, so the line stays text and pastes back exactly.
+pub fn shell_word(word: &OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    if let Some(quoted) = word.to_str().and_then(|w| shlex::try_quote(w).ok()) {
+        return quoted.into_owned();
+    }
+    let mut text = String::from("$'");
+    for &b in word.as_bytes() {
+        match b {
+            b'\\' | b'\'' => {
+                text.push('\\');
+                text.push(b as char);
+            }
+            0x20..=0x7e => text.push(b as char),
+            _ => text += &format!("\\x{b:02x}"),
+        }
+    }
+    text.push('\'');
+    text
 }
 
 fn progress_bar(epochs: usize, quiet: bool) -> ProgressBar {

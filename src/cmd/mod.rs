@@ -107,6 +107,14 @@ pub fn eval(truth: &Path, sources: &Path, json: bool, linear: Option<(&Path, &Pa
     let keep: Vec<usize> = (0..est_table.columns.len())
         .filter(|&c| !est_table.columns[c].ends_with("_sd"))
         .collect();
+    if keep.is_empty() {
+        return Err(CliError::Compare {
+            truth: truth.display().to_string(),
+            estimate: sources.display().to_string(),
+            why: "the estimate has only `_sd` columns (posterior standard deviations), no sources"
+                .into(),
+        });
+    }
     let estimate = pdgc::matrix::select(&est_table.values, ndarray::Axis(1), &keep);
     let rec = recovery(&truth_table.values, &estimate).map_err(|why| CliError::Compare {
         truth: truth.display().to_string(),
@@ -164,7 +172,15 @@ fn amari(mixing: &Path, unmixing: &Path) -> Result<f64, CliError> {
             ),
         });
     }
-    Ok(pdgc::eval::amari_distance(&w, &a))
+    let distance = pdgc::eval::amari_distance(&w, &a);
+    if !distance.is_finite() {
+        return Err(CliError::Compare {
+            truth: mixing.display().to_string(),
+            estimate: unmixing.display().to_string(),
+            why: "the unmixing times the mixing has a row or column of zeros: the Amari distance is not defined".into(),
+        });
+    }
+    Ok(distance)
 }
 
 /// `pdgc fastica DATA`: the baseline's sources, and its unmixing matrix.
@@ -175,7 +191,16 @@ pub fn fastica(
     out: Option<&Path>,
     unmixing: Option<&Path>,
 ) -> Outcome {
+    let outputs: Vec<(&'static str, &Path)> = [("-o", out), ("--unmixing", unmixing)]
+        .into_iter()
+        .filter_map(|(flag, path)| Some((flag, path?)))
+        .collect();
+    for (flag, path) in &outputs {
+        files::check_output_file(flag, path, &[data])?;
+    }
+    files::check_distinct_outputs(&outputs)?;
     let table = read_table(data, Wanted::All)?;
+    pdgc::data::Preprocessing::check_for_fastica(&data.display().to_string(), &table)?;
     let n = sources.unwrap_or(table.values.ncols());
     if n == 0 || n > table.values.ncols() {
         return Err(CliError::Flag {
@@ -230,6 +255,9 @@ fn stdout(result: std::io::Result<()>) -> Outcome {
 /// training data was, its columns matched by the names the fit recorded. Without an encoder (Half-VAE) each new row's latents are fitted
 /// against the frozen decoder and priors, for as many steps as the model's epochs.
 pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
+    if let Some(path) = out {
+        files::check_output_file("-o", path, &[fit_dir, data])?;
+    }
     let Fitted {
         model,
         preprocessing,
@@ -266,6 +294,9 @@ pub fn sample(fit_dir: &Path, rows: usize, seed: u64, out: Option<&Path>) -> Out
             flag: "the number of draws",
             why,
         });
+    }
+    if let Some(path) = out {
+        files::check_output_file("-o", path, &[fit_dir])?;
     }
     let Fitted {
         model,

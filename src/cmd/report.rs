@@ -70,10 +70,15 @@ fn read_text(dir: &Path, name: &str) -> Result<String, CliError> {
     })
 }
 
+/// A fit's record from the text of its `run.ron`.
+pub fn parse_record(text: &str) -> Result<RunRecord, ron::error::SpannedError> {
+    ron::from_str(text)
+}
+
 /// The record of the fit in `dir`.
 pub fn read_record(dir: &Path) -> Result<RunRecord, CliError> {
     let text = read_text(dir, "run.ron")?;
-    ron::from_str(&text).map_err(|e| {
+    parse_record(&text).map_err(|e| {
         unreadable(
             dir,
             format!("holds a run.ron that is not a pdgc fit's record: {e}"),
@@ -212,21 +217,26 @@ pub fn write_into(dir: &Path, report: &Report) -> Result<(), CliError> {
 /// `plots/` in a fit folder may be replaced when it holds only figures.
 fn check_plots(dir: &Path) -> Result<(), CliError> {
     let plots = dir.join("plots");
-    if !plots.exists() {
-        return Ok(());
-    }
-    let only_figures = std::fs::read_dir(&plots).is_ok_and(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .all(|e| e.path().extension().is_some_and(|x| x == "svg") && e.path().is_file())
-    });
-    if only_figures {
+    let is_folder = plots.symlink_metadata().is_ok_and(|m| m.is_dir());
+    if !plots.exists() || (is_folder && files::only_figures(&plots)) {
         return Ok(());
     }
     Err(CliError::Output {
+        flag: "",
         path: plots,
         why: "holds more than pdgc's figures; it is not replaced: move what you keep there".into(),
     })
+}
+
+/// The truth file a fit recorded, exactly (fits since the path is stored absolute and,
+/// when it is not UTF-8, as bytes; an older fit's relative path is taken from here).
+fn recorded_truth(record: &RunRecord) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    match (&record.truth_path_bytes, &record.truth_file) {
+        (Some(bytes), _) => Some(PathBuf::from(std::ffi::OsStr::from_bytes(bytes))),
+        (None, Some(text)) => Some(PathBuf::from(text)),
+        (None, None) => None,
+    }
 }
 
 /// `pdgc report FIT [--truth T] [-o FILE] [--rows N]`.
@@ -252,17 +262,28 @@ pub fn report(
         Some(file) => file.to_path_buf(),
         None => dir.join("report.html"),
     };
-    files::check_own_file(&page, GENERATOR, "a pdgc report")?;
+    let flag = if out.is_some() { "-o" } else { "" };
+    // The fit's own files (but its page, which a report replaces) and the truth are inputs.
+    let fit_files: Vec<PathBuf> = files::FIT_FILES
+        .iter()
+        .filter(|f| **f != "report.html")
+        .map(|f| dir.join(f))
+        .collect();
+    let mut inputs: Vec<&Path> = fit_files.iter().map(PathBuf::as_path).collect();
+    inputs.extend(truth);
+    files::check_output_file(flag, &page, &inputs)?;
+    files::check_own_file(flag, &page, GENERATOR, "a pdgc report")?;
     if out.is_none() {
         check_plots(&dir)?;
     }
     // The truth given now, or the one the fit was given if it is still there.
-    let truth_path: Option<PathBuf> = match (truth, &record.truth_file) {
+    let truth_path: Option<PathBuf> = match (truth, recorded_truth(&record)) {
         (Some(t), _) => Some(t.to_path_buf()),
-        (None, Some(recorded)) if Path::new(recorded).is_file() => Some(recorded.into()),
+        (None, Some(recorded)) if recorded.is_file() => Some(recorded),
         (None, Some(gone)) => {
             eprintln!(
-                "note: the fit's truth file `{gone}` is gone; drawing without it (give --truth)"
+                "note: the fit's truth file `{}` is gone; drawing without it (give --truth)",
+                gone.display()
             );
             None
         }
