@@ -8,7 +8,7 @@ use crate::front::ast::*;
 use crate::front::parse;
 use crate::spec::*;
 
-use crate::resources::{human, Cause};
+use crate::resources::{human, Cause, MemoryLimit};
 use crate::words::{self, FAMILIES, LAYERS, NETWORKS, POSTERIOR_MODES, SETTINGS};
 
 /// The most latent or observed dimensions, or mixture components, a model may have.
@@ -40,11 +40,20 @@ pub fn decode(bytes: &[u8]) -> Result<String, (Diagnostics, String)> {
 /// A model whose smallest fit (two rows) would need more memory than this machine has
 /// is refused at the statement that asks for most of it.
 pub fn compile(source: &str) -> Result<ModelSpec, Diagnostics> {
-    compile_within(source, crate::resources::machine_memory())
+    compile_limited(source, crate::resources::memory_limit())
 }
 
 /// `compile` for a machine with `memory` bytes (`None`: no size is refused).
 pub fn compile_within(source: &str, memory: Option<u128>) -> Result<ModelSpec, Diagnostics> {
+    let limit = memory.map(|bytes| MemoryLimit {
+        bytes,
+        source: "this machine has",
+    });
+    compile_limited(source, limit)
+}
+
+/// `compile` within a memory limit, which its message names.
+fn compile_limited(source: &str, memory: Option<MemoryLimit>) -> Result<ModelSpec, Diagnostics> {
     let (statements, mut diagnostics) = parse(source);
     let mut checker = Checker {
         diagnostics: Vec::new(),
@@ -66,7 +75,7 @@ struct Checker {
     /// report it as missing.
     syntax_ok: bool,
     /// The machine's memory in bytes, for refusing models too large to train.
-    memory: Option<u128>,
+    memory: Option<MemoryLimit>,
 }
 
 /// One statement kind may appear once; this remembers where it first did.
@@ -324,7 +333,7 @@ impl Checker {
             train: train?,
         };
         if let Some(memory) = self.memory {
-            if let Some(e) = crate::resources::fit_refusal(&spec, 2, memory) {
+            if let Some(e) = crate::resources::fit_refusal(&spec, 2, memory.bytes) {
                 let at = statement_at
                     .iter()
                     .find(|(cause, _)| *cause == e.largest)
@@ -335,9 +344,10 @@ impl Checker {
                         Rule::TooLarge,
                         at,
                         format!(
-                            "the model needs {} to train on even two rows; this machine has {}",
+                            "the model needs {} to train on even two rows; {} {}",
                             human(e.bytes),
-                            human(memory)
+                            memory.source,
+                            human(memory.bytes)
                         ),
                     )
                     .label(format!("{} is too large", e.largest.what()))

@@ -167,16 +167,21 @@ fn main() -> ExitCode {
             cmd::files::defer_signals(true);
             // Matrix products run on rayon's global pool; fixing its size fixes the results.
             let threads = usize::from(args.threads);
-            match rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build_global()
-            {
-                Ok(()) => FitConfig::from_args(args).and_then(|config| cmd::fit::fit(&config)),
-                Err(e) => Err(cmd::error::CliError::Flag {
-                    flag: "--threads",
-                    why: format!("{threads}: cannot start that many threads here ({e})"),
-                }),
-            }
+            // A thread that cannot get its stacks aborts the process: count them first.
+            // Restarts add a thread and a pool of one per restart running at once.
+            let started = cmd::error::threads_fit(3 * threads, || {
+                format!("--threads {threads}: starting {} threads", 3 * threads)
+            })
+            .and_then(|()| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build_global()
+                    .map_err(|e| cmd::error::CliError::Flag {
+                        flag: "--threads",
+                        why: format!("{threads}: cannot start that many threads here ({e})"),
+                    })
+            });
+            started.and_then(|()| FitConfig::from_args(args).and_then(|c| cmd::fit::fit(&c)))
         }
         Command::Encode { fit, data, out } => cmd::encode(&fit, &data, out.as_deref()),
         Command::Sample {

@@ -189,15 +189,60 @@ pub fn simulate(rows: usize, columns: usize) -> Estimate {
     Estimate::of(&[(Cause::Rows, bytes)])
 }
 
+/// Address space a thread takes: its stack (2 MiB, Rust's and rayon's default), the guard
+/// and signal stacks, and the allocator's first segment for it. Only the stack's touched
+/// pages become memory; the estimate is for a process whose address space is limited
+/// (`ulimit -v`), where a thread that cannot get its stacks aborts the process.
+const THREAD_BYTES: u128 = 8 << 20;
+
+/// Starting `count` threads.
+pub fn threads(count: usize) -> Estimate {
+    let bytes = (count as u128).checked_mul(THREAD_BYTES);
+    Estimate::of(&[(Cause::Rows, bytes)])
+}
+
 /// The memory this process may use: the smallest of the machine's physical memory, the
 /// cgroup's `memory.max` (a container's or a batch job's limit) less what the group uses,
 /// and the address-space limit (`ulimit -v`, RLIMIT_AS) less what the process has mapped.
 /// `None` when none of them can be read.
 pub fn machine_memory() -> Option<u128> {
-    [physical_memory(), cgroup_memory(), address_space_left()]
-        .into_iter()
-        .flatten()
-        .min()
+    memory_limit().map(|m| m.bytes)
+}
+
+/// The memory this process may use, and which limit sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimit {
+    pub bytes: u128,
+    /// How a message says whose limit it is: "this machine has", "this process may use
+    /// (its cgroup's memory.max)", "this process may use (ulimit -v)".
+    pub source: &'static str,
+}
+
+/// The address-space limit (`ulimit -v`) less what is mapped, when there is one: what
+/// limits how many threads can start (their stacks are address space, not memory).
+pub fn address_space_limit() -> Option<MemoryLimit> {
+    address_space_left().map(|bytes| MemoryLimit {
+        bytes,
+        source: ADDRESS_SPACE,
+    })
+}
+
+const ADDRESS_SPACE: &str = "this process may use (its ulimit -v)";
+
+/// The smallest of the limits [`machine_memory`] takes, with its source.
+pub fn memory_limit() -> Option<MemoryLimit> {
+    let limit = |bytes: Option<u128>, source| bytes.map(|bytes| MemoryLimit { bytes, source });
+    [
+        limit(physical_memory(), "this machine has"),
+        limit(
+            cgroup_memory(),
+            "this process may use (its cgroup's memory limit)",
+        ),
+        limit(address_space_left(), ADDRESS_SPACE),
+    ]
+    .into_iter()
+    .flatten()
+    .min_by_key(|m| m.bytes)
 }
 
 /// `MemTotal` of `/proc/meminfo`.

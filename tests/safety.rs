@@ -837,3 +837,271 @@ fn listing_or_file(path: &Path) -> Vec<(PathBuf, u64, u64)> {
             .unwrap_or_default(),
     }
 }
+
+/// `compare` gives every method a label of its own (a model file named like the baseline,
+/// a file given twice), and every row counts its own runs; a model's restarts for seed k
+/// and seed k + 1 are different fits.
+#[test]
+fn compare_keeps_methods_and_seeds_apart() {
+    let dir = workspace();
+    let model = std::fs::read_to_string(dir.join("model.pdg")).unwrap();
+    std::fs::write(dir.join("fastica.pdg"), &model).unwrap();
+    std::fs::create_dir(dir.join("other")).unwrap();
+    std::fs::write(dir.join("other/model.pdg"), &model).unwrap();
+    std::fs::write(
+        dir.join("restarts.pdg"),
+        model.replace("seed 0 }", "seed 0; restarts 2 }"),
+    )
+    .unwrap();
+    let o = pdgc_in(
+        &dir,
+        &[
+            "compare",
+            "fastica.pdg",
+            "model.pdg",
+            "model.pdg",
+            "restarts.pdg",
+            "other/model.pdg",
+            "--data",
+            "data.csv",
+            "--truth",
+            "truth.csv",
+            "--seeds",
+            "2",
+            "--epochs",
+            "5",
+            "--csv",
+            "runs.csv",
+            "-q",
+        ],
+    );
+    ok(&o);
+    let table = stdout(&o);
+    let labels = [
+        "fastica (2)",
+        "model.pdg",
+        "model.pdg (2)",
+        "restarts",
+        "other/model.pdg",
+        "fastica",
+    ];
+    for label in labels {
+        let row = table
+            .lines()
+            .find(|l| l.split("  ").next() == Some(label))
+            .unwrap_or_else(|| panic!("no row `{label}` in\n{table}"));
+        assert!(
+            row.contains("   2 "),
+            "{label} counts its own 2 runs: {row}"
+        );
+    }
+    let runs = std::fs::read_to_string(dir.join("runs.csv")).unwrap();
+    let losses: Vec<&str> = runs
+        .lines()
+        .filter(|l| l.starts_with("restarts,"))
+        .map(|l| l.split(',').nth(4).unwrap())
+        .collect();
+    assert_eq!(losses.len(), 2);
+    assert_ne!(losses[0], losses[1], "seed 0's restarts are not seed 1's");
+}
+
+/// A fit interrupted and resumed with more epochs writes the trace (and every other file)
+/// of a fit that ran those epochs at once.
+#[test]
+fn a_resume_with_more_epochs_writes_the_same_trace() {
+    let dir = workspace();
+    interrupted_fit(&dir, &[]);
+    let mut args = vec![
+        "fit",
+        "model.pdg",
+        "data.csv",
+        "-o",
+        "new",
+        "--epochs",
+        "250",
+    ];
+    ok(&pdgc_in(
+        &dir,
+        &[&args[..], &["--resume", "new.checkpoint"]].concat(),
+    ));
+    args[4] = "once";
+    ok(&pdgc_in(&dir, &args));
+    assert_eq!(fit_bytes(&dir.join("new")), fit_bytes(&dir.join("once")));
+}
+
+/// `report` of a fit made with a relative --truth, run from another folder, finds the
+/// truth (the fit recorded it absolute) and draws the recovery.
+#[test]
+fn report_finds_the_truth_from_any_folder() {
+    let dir = workspace();
+    ok(&pdgc_in(
+        &dir,
+        &[
+            "fit",
+            "model.pdg",
+            "data.csv",
+            "-o",
+            "t",
+            "--truth",
+            "truth.csv",
+            "--quiet",
+        ],
+    ));
+    std::fs::remove_dir_all(dir.join("t/plots")).unwrap();
+    let elsewhere = scratch();
+    let o = pdgc_in(&elsewhere, &["report", s(&dir.join("t"))]);
+    ok(&o);
+    assert!(!stderr(&o).contains("gone"), "{}", stderr(&o));
+    assert!(dir.join("t/plots/recovery.svg").is_file());
+    // Gone, it is named as the path that was tried.
+    std::fs::rename(dir.join("truth.csv"), dir.join("moved.csv")).unwrap();
+    let o = pdgc_in(&elsewhere, &["report", s(&dir.join("t"))]);
+    ok(&o);
+    let tried = dir
+        .join("truth.csv")
+        .canonicalize()
+        .unwrap_or(dir.join("truth.csv"));
+    assert!(
+        stderr(&o).contains(&format!("`{}` is gone", tried.display())),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+/// Threads that cannot be started are refused, naming the flag (exit 2), never a panic;
+/// so is a fit that needs more memory than the process's own limit (ulimit -v) allows.
+#[test]
+fn limits_of_the_process_are_refusals_naming_the_flag() {
+    let dir = workspace();
+    let limited = |limit: &str, args: &[&str]| {
+        Command::new("prlimit")
+            .arg(format!("--as={limit}"))
+            .arg(env!("CARGO_BIN_EXE_pdgc"))
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("prlimit (util-linux)")
+    };
+    for limit in ["3000000000", "4000000000", "6000000000"] {
+        let o = limited(
+            limit,
+            &[
+                "fit",
+                "model.pdg",
+                "data.csv",
+                "-o",
+                "t",
+                "--threads",
+                "1000",
+                "--epochs",
+                "2",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(2), "{limit}: {}", stderr(&o));
+        assert!(
+            stderr(&o).starts_with("error: --threads 1000: "),
+            "{}",
+            stderr(&o)
+        );
+        let o = limited(
+            limit,
+            &[
+                "compare",
+                "model.pdg",
+                "--data",
+                "data.csv",
+                "--truth",
+                "truth.csv",
+                "--seeds",
+                "400",
+                "--jobs",
+                "400",
+                "--epochs",
+                "1",
+                "--baseline",
+                "none",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(2), "{limit}: {}", stderr(&o));
+        assert!(stderr(&o).starts_with("error: "), "{}", stderr(&o));
+        assert!(stderr(&o).contains("--jobs 400"), "{}", stderr(&o));
+    }
+    ok(&pdgc_in(
+        &dir,
+        &["simulate", "linear", "--samples", "200000", "-o", "big"],
+    ));
+    let nonlinear = root().join("models/nonlinear.pdg");
+    let o = limited(
+        "1500000000",
+        &[
+            "fit",
+            s(&nonlinear),
+            "big/data.csv",
+            "-o",
+            "t",
+            "--epochs",
+            "2",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("; this process may use (its ulimit -v) about "),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// As a user whose process count is limited (`ulimit -u 30`, which root ignores, so the
+/// test drops to `nobody`): threads that cannot start are refusals naming the flag.
+#[test]
+fn a_process_limit_is_a_refusal_naming_the_flag() {
+    if !rustix::process::getuid().is_root() {
+        eprintln!("skipped: needs root to run as nobody");
+        return;
+    }
+    let dir = workspace();
+    let open = |p: &Path, mode| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        open(&entry.unwrap().path(), 0o777);
+    }
+    open(&dir, 0o777);
+    std::fs::copy(env!("CARGO_BIN_EXE_pdgc"), dir.join("pdgc")).unwrap();
+    open(&dir.join("pdgc"), 0o755);
+    let as_nobody = |command: &str| {
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "bash",
+                "-c",
+            ])
+            .arg(format!("ulimit -u 30; ./pdgc {command}"))
+            .current_dir(&dir)
+            .output()
+            .expect("setpriv (util-linux)")
+    };
+    let o = as_nobody("fit model.pdg data.csv -o f --threads 64 --epochs 2 --quiet");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("error: --threads 64: cannot start"),
+        "{}",
+        stderr(&o)
+    );
+    let o = as_nobody(
+        "compare model.pdg --data data.csv --truth truth.csv --jobs 64 --seeds 64 --epochs 1 -q",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("error: --jobs 64: cannot start"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,7 +1,7 @@
 //! `pdgc compare MODEL… (--data D --truth T | --scenario S)`: every model (and FastICA)
 //! with every seed, in parallel; a table of MCC per method, and the runs for scripts.
 
-use super::error::{within_memory, CliError, Outcome};
+use super::error::{threads_fit, within_memory, CliError, Outcome};
 use super::files::{
     check_distinct_outputs, check_output_file, check_own_file, write_file_atomically,
 };
@@ -222,6 +222,12 @@ pub fn compare(args: CompareArgs) -> Outcome {
             })?;
         }
     }
+    // Each job is a thread and its one-thread pool; one that cannot get its stacks aborts
+    // the process, so they are counted first.
+    let workers = jobs.min(problems.len() * methods.len()).max(1);
+    threads_fit(2 * workers, || {
+        format!("--jobs {jobs}: starting {} threads", 2 * workers)
+    })?;
     let quiet = args.quiet;
     let runs = run_all(&methods, &problems, jobs, &|r: &Run| {
         if quiet {

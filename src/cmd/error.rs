@@ -5,7 +5,7 @@ use pdgc::checkpoint::CheckpointError;
 use pdgc::data::DataError;
 use pdgc::fitted::FitFileError;
 use pdgc::report::ReportError;
-use pdgc::resources::{human, Estimate};
+use pdgc::resources::{human, Estimate, MemoryLimit};
 use pdgc::trace::TraceError;
 use pdgc::train::Diverged;
 use std::path::PathBuf;
@@ -57,12 +57,12 @@ pub enum CliError {
     /// turns this into `Interrupted`, with a checkpoint).
     #[error("interrupted before the output was put in place")]
     StoppedBeforeSwap,
-    /// A request that needs more memory than this machine has.
-    #[error("{what} needs {}; this machine has {}", human(*.needs), human(*.has))]
+    /// A request that needs more memory than this process may use.
+    #[error("{what} needs {}; {} {}", human(*.needs), .has.source, human(.has.bytes))]
     TooLarge {
         what: String,
         needs: u128,
-        has: u128,
+        has: MemoryLimit,
     },
     #[error("cannot compare `{truth}` with `{estimate}`: {why}")]
     Compare {
@@ -147,10 +147,23 @@ pub type Outcome = Result<(), CliError>;
 
 /// Refuses a request whose `estimate` exceeds this machine's memory, saying `what` it was.
 pub fn within_memory(estimate: Estimate, what: impl FnOnce() -> String) -> Outcome {
-    match pdgc::resources::machine_memory() {
-        Some(has) if !estimate.fits(has) => Err(CliError::TooLarge {
+    match pdgc::resources::memory_limit() {
+        Some(has) if !estimate.fits(has.bytes) => Err(CliError::TooLarge {
             what: what(),
             needs: estimate.bytes,
+            has,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses to start `count` threads where the address-space limit cannot hold their stacks
+/// (a thread that cannot get them aborts the process), saying `what` they are for.
+pub fn threads_fit(count: usize, what: impl FnOnce() -> String) -> Outcome {
+    match pdgc::resources::address_space_limit() {
+        Some(has) if !pdgc::resources::threads(count).fits(has.bytes) => Err(CliError::TooLarge {
+            what: what(),
+            needs: pdgc::resources::threads(count).bytes,
             has,
         }),
         _ => Ok(()),
