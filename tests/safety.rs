@@ -1105,3 +1105,69 @@ fn a_process_limit_is_a_refusal_naming_the_flag() {
         stderr(&o)
     );
 }
+
+/// On a full disk (a 256 KiB tmpfs) every output fails with exit 1, naming the file, and
+/// leaves the user's earlier file or fit as it was, with no temporary behind.
+#[test]
+fn a_full_disk_fails_and_keeps_earlier_files() {
+    if !rustix::process::getuid().is_root() {
+        eprintln!("skipped: mounting a small file system needs root");
+        return;
+    }
+    let dir = workspace();
+    let disk = dir.join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let mount = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&disk)
+        .output()
+        .expect("mount");
+    assert!(mount.status.success(), "mount: {}", stderr(&mount));
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&disk);
+    // An earlier fit without its report, then a user's file filling what is left.
+    ok(&pdgc_in(
+        &dir,
+        &[
+            "fit",
+            "model.pdg",
+            "data.csv",
+            "-o",
+            "disk/fit",
+            "--quiet",
+            "--no-plots",
+        ],
+    ));
+    let filler: String = (0..60_000).map(|i| format!("{}\n", i % 10)).collect();
+    std::fs::write(disk.join("mine.csv"), &filler[..filler.len().min(120_000)]).unwrap();
+    let _ = std::fs::write(disk.join("fill"), vec![b'x'; 256 << 10]);
+    let before = listing(&disk);
+    let cases: [&[&str]; 6] = [
+        &["encode", "fit", "data.csv", "-o", "disk/mine.csv"],
+        &["sample", "fit", "5000", "-o", "disk/mine.csv"],
+        &["fastica", "data.csv", "--unmixing", "disk/mine.csv"],
+        &["report", "fit", "-o", "disk/page.html"],
+        &["simulate", "linear", "--samples", "5000", "-o", "disk/sim"],
+        &["fit", "model.pdg", "data.csv", "-o", "disk/fit", "--quiet"],
+    ];
+    for args in cases {
+        let o = pdgc_in(&dir, args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).starts_with("error: cannot write `disk/")
+                && stderr(&o).contains("No space left on device"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert_eq!(
+            listing(&disk),
+            before,
+            "{args:?}: the disk holds what it held"
+        );
+    }
+}
