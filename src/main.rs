@@ -145,6 +145,10 @@ enum Command {
         /// Write the n × m unmixing matrix W here (s = W (x − mean)).
         #[arg(long, value_name = "FILE")]
         unmixing: Option<PathBuf>,
+        /// Write the sources with every digit of their f64 values (as the runs of
+        /// `compare --plan` do, so that `--collect` scores them as `compare` does).
+        #[arg(long)]
+        full_precision: bool,
     },
 }
 
@@ -255,7 +259,18 @@ fn main() -> ExitCode {
             seed,
             out,
             unmixing,
-        } => cmd::fastica(&data, sources, seed, out.as_deref(), unmixing.as_deref()),
+            full_precision,
+        } => cmd::fastica(
+            &data,
+            sources,
+            seed,
+            out.as_deref(),
+            unmixing.as_deref(),
+            match full_precision {
+                true => pdgc::data::Precision::Double,
+                false => pdgc::data::Precision::Single,
+            },
+        ),
     };
     finish(outcome)
 }

@@ -5,6 +5,7 @@ mod util;
 
 mod backend;
 mod cli;
+mod cluster;
 mod fuzz;
 mod language;
 mod language_props;

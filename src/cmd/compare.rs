@@ -14,10 +14,9 @@ use pdgc::simulate::{Scenario, Settings};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["data", "scenario"])))]
 pub struct CompareArgs {
     /// The `.pdg` model files to compare.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "collect", conflicts_with = "collect")]
     pub models: Vec<PathBuf>,
     /// A CSV of observations, the same for every seed (the seeds vary the fits).
     #[arg(long, requires = "truth")]
@@ -38,7 +37,7 @@ pub struct CompareArgs {
     #[arg(long, default_value = "fastica", value_parser = ["fastica", "none"])]
     pub baseline: String,
     /// Fits run at once (default: one per core). Results do not depend on it.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024), conflicts_with_all = ["plan", "collect"])]
     pub jobs: Option<u64>,
     /// Epochs of every model (overrides the model files).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -55,6 +54,34 @@ pub struct CompareArgs {
     /// No line per finished run on standard error.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Run nothing: write into DIR every input the runs need, one command per run
+    /// (runs.tsv, commands), a Slurm job array over them (slurm.sbatch) and README.txt.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["json", "csv", "plot"])]
+    pub plan: Option<PathBuf>,
+    /// The table (--json, --csv, --plot too) of a plan's runs that have finished, and how
+    /// many are done, running or failed.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["data", "scenario", "epochs", "plan"])]
+    pub collect: Option<PathBuf>,
+    /// With --plan: threads of each run (Slurm's --cpus-per-task).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "plan", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads_per_run: u16,
+    /// With --plan: the time limit of each run (Slurm's --time).
+    #[arg(
+        long,
+        value_name = "TIME",
+        default_value = "01:00:00",
+        requires = "plan"
+    )]
+    pub time: String,
+    /// With --plan: the Slurm partition (default: the cluster's).
+    #[arg(long, value_name = "NAME", requires = "plan")]
+    pub slurm_partition: Option<String>,
+    /// With --plan: the Slurm account to charge (default: yours).
+    #[arg(long, value_name = "NAME", requires = "plan")]
+    pub slurm_account: Option<String>,
+    /// With --plan: at most this many runs of the array at once (Slurm's `%K`).
+    #[arg(long, value_name = "K", default_value_t = 100, requires = "plan", value_parser = clap::value_parser!(u64).range(1..))]
+    pub slurm_concurrency: u64,
 }
 
 const CSV_HEADER: &str = "method,seed,mcc,mcc_spearman,final_loss,seconds,error";
@@ -95,6 +122,7 @@ pub fn compare(args: CompareArgs) -> Outcome {
     let mut inputs: Vec<&Path> = args.models.iter().map(PathBuf::as_path).collect();
     inputs.extend(args.data.as_deref());
     inputs.extend(args.truth.as_deref());
+    inputs.extend(args.collect.as_deref());
     let outputs: Vec<(&'static str, &Path)> = [("--csv", &args.csv), ("--plot", &args.plot)]
         .into_iter()
         .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
@@ -108,6 +136,17 @@ pub fn compare(args: CompareArgs) -> Outcome {
     }
     if let Some(p) = &args.plot {
         check_own_file("--plot", p, PLOT_MARK, OURS)?;
+    }
+    if let Some(dir) = &args.collect {
+        let collected = super::plan::collect(dir)?;
+        return report(&args, &collected.methods, &collected.runs, collected.seeds)
+            .and(collected.outcome);
+    }
+    if args.data.is_none() && args.scenario.is_none() {
+        return Err(CliError::Flag {
+            flag: "--data",
+            why: "(with --truth) or --scenario is needed: the data to compare the models on".into(),
+        });
     }
     let baseline = (args.baseline == "fastica").then(|| Method::FastIca.name());
     let labels = method_labels(&args.models, baseline);
@@ -208,6 +247,9 @@ pub fn compare(args: CompareArgs) -> Outcome {
             },
         }
     }
+    if let Some(dir) = &args.plan {
+        return super::plan::write(dir, &args, &methods, &problems, &inputs);
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = args.jobs.map_or(cores, |j| j as usize);
     let rows = first.data.values.nrows();
@@ -246,9 +288,15 @@ pub fn compare(args: CompareArgs) -> Outcome {
         flag: "--jobs",
         why: format!("{jobs}: {e}"),
     })?;
-    let summaries = summarise(&methods, &runs);
+    report(&args, &methods, &runs, args.seeds)
+}
+
+/// Prints the table (or JSON) of `runs` and writes `--csv` and `--plot`; exit 1 when a
+/// run failed. A local `compare` and `--collect` of a plan end here alike.
+fn report(args: &CompareArgs, methods: &[Method], runs: &[Run], seeds: u64) -> Outcome {
+    let summaries = summarise(methods, runs);
     if let Some(path) = &args.csv {
-        write_file_atomically(path, runs_csv(&runs).as_bytes())?;
+        write_file_atomically(path, runs_csv(runs).as_bytes())?;
     }
     if let Some(path) = &args.plot {
         let groups: Vec<(String, Vec<f64>)> = methods
@@ -263,7 +311,7 @@ pub fn compare(args: CompareArgs) -> Outcome {
             })
             .collect();
         let svg = pdgc::report::box_plot(
-            &format!("MCC per method over {} seeds", args.seeds),
+            &format!("MCC per method over {seeds} seeds"),
             "MCC",
             &groups,
         )?;

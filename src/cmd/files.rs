@@ -295,6 +295,38 @@ pub fn only_figures(plots: &Path) -> bool {
     })
 }
 
+/// Whether the path `out` (given with `flag`) may name an output folder: it names one of its
+/// own, its parent exists or can be made, and it is not a link, a file, or the current
+/// folder or one holding it. What it holds is for the caller to judge.
+pub fn check_folder_path(flag: &'static str, out: &Path) -> Result<(), CliError> {
+    let refuse = |why: &str| Err(refuse(flag, out, why));
+    if !names_an_entry(out) {
+        return refuse(
+            "does not name a folder of its own (it ends in `.`, `..` or `/`): give the folder's name",
+        );
+    }
+    check_parent(flag, out)?;
+    let Ok(meta) = out.symlink_metadata() else {
+        return Ok(());
+    };
+    if meta.file_type().is_symlink() {
+        return refuse(
+            "is a symbolic link; pdgc replaces no folder through a link: choose another name",
+        );
+    }
+    if !meta.is_dir() {
+        return refuse("is a file; the results are a folder: choose a new folder name");
+    }
+    let Ok(folder) = out.canonicalize() else {
+        return refuse("cannot be resolved to a folder");
+    };
+    let here = std::env::current_dir().and_then(|d| d.canonicalize());
+    if here.is_ok_and(|here| here.starts_with(&folder)) {
+        return refuse("is the current folder, or holds it; choose a new folder for the results");
+    }
+    Ok(())
+}
+
 /// Whether `out` may receive a command's output folder; checked before any work is done.
 /// A missing or empty folder, or one holding exactly an earlier output of the same kind,
 /// may be replaced; `force` allows any other folder. Never: a file, a link, the current
@@ -306,34 +338,10 @@ pub fn check_output(
     force: bool,
 ) -> Result<(), CliError> {
     let refuse = |why: String| Err(refuse("-o", out, why));
-    if !names_an_entry(out) {
-        return refuse(
-            "does not name a folder of its own (it ends in `.`, `..` or `/`): give the folder's name"
-                .into(),
-        );
-    }
-    check_parent("-o", out)?;
-    let Ok(meta) = out.symlink_metadata() else {
+    check_folder_path("-o", out)?;
+    let Ok(folder) = out.canonicalize() else {
         return Ok(());
     };
-    if meta.file_type().is_symlink() {
-        return refuse(
-            "is a symbolic link; pdgc replaces no folder through a link: choose another name"
-                .into(),
-        );
-    }
-    if !meta.is_dir() {
-        return refuse("is a file; the results are a folder: choose a new folder name".into());
-    }
-    let Ok(folder) = out.canonicalize() else {
-        return refuse("cannot be resolved to a folder".into());
-    };
-    let here = std::env::current_dir().and_then(|d| d.canonicalize());
-    if here.is_ok_and(|here| here.starts_with(&folder)) {
-        return refuse(
-            "is the current folder, or holds it; choose a new folder for the results".into(),
-        );
-    }
     for input in inputs {
         if input.canonicalize().is_ok_and(|i| i.starts_with(&folder)) {
             return refuse(format!(

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod error;
 pub mod files;
 pub mod fit;
+pub mod plan;
 pub mod report;
 
 use error::{within_memory, CliError, Outcome};
@@ -190,6 +191,7 @@ pub fn fastica(
     seed: u64,
     out: Option<&Path>,
     unmixing: Option<&Path>,
+    precision: Precision,
 ) -> Outcome {
     let outputs: Vec<(&'static str, &Path)> = [("-o", out), ("--unmixing", unmixing)]
         .into_iter()
@@ -220,19 +222,23 @@ pub fn fastica(
         files::write_csv(path, &table.columns, &result.unmixing, Precision::Double)?;
     }
     let header: Vec<String> = (0..n).map(|j| format!("z{j}")).collect();
-    emit_csv(out, &header, &result.sources)
+    emit_csv_with(out, &header, &result.sources, precision)
 }
 
-/// Writes a CSV to `out`, or to standard output.
+/// Writes a CSV of model outputs (f32) to `out`, or to standard output.
 fn emit_csv(out: Option<&Path>, header: &[String], x: &Matrix) -> Outcome {
+    emit_csv_with(out, header, x, Precision::Single)
+}
+
+fn emit_csv_with(
+    out: Option<&Path>,
+    header: &[String],
+    x: &Matrix,
+    precision: Precision,
+) -> Outcome {
     match out {
-        Some(path) => files::write_csv(path, header, x, Precision::Single),
-        None => stdout(write_csv_to(
-            std::io::stdout().lock(),
-            header,
-            x,
-            Precision::Single,
-        )),
+        Some(path) => files::write_csv(path, header, x, precision),
+        None => stdout(write_csv_to(std::io::stdout().lock(), header, x, precision)),
     }
 }
 
