@@ -7,6 +7,29 @@ use linfa::traits::{Fit, Predict};
 use linfa::DatasetBase;
 use linfa_ica::fast_ica::{FastIca, GFunc};
 
+std::thread_local! {
+    /// Set while this thread runs code whose panics are caught and turned into errors.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, catching a panic as `Err` without printing its message; the process's panic
+/// hook still prints every other panic, of other threads too.
+fn quietly<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> std::thread::Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(|q| q.get()) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|q| q.set(true));
+    let result = std::panic::catch_unwind(f);
+    QUIET.with(|q| q.set(false));
+    result
+}
+
 /// Sources estimated by a linear unmixing: s = W (x − mean).
 #[derive(Debug, Clone)]
 pub struct Unmixed {
@@ -34,8 +57,9 @@ pub fn fastica(x: &Matrix, n: usize, seed: u64) -> Result<Unmixed, String> {
     };
     crate::data::Preprocessing::check_for_fastica("the data", &table).map_err(|e| e.to_string())?;
     let records = x.clone();
-    // linfa's own failures are errors here, never a panic that ends the process.
-    let fitted = std::panic::catch_unwind(|| {
+    // linfa's own failures are errors here, never a panic that ends the process (or that
+    // prints its message: the error says what happened).
+    let fitted = quietly(|| {
         FastIca::params()
             .ncomponents(n)
             .gfunc(GFunc::Logcosh(1.0))

@@ -230,6 +230,7 @@ impl Checker {
             (Cause::Prior, latent.span()),
             (Cause::Rows, latent.span()),
             (Cause::Samples, train.span()),
+            (Cause::Epochs, train.span()),
         ];
         let observed = observed.value();
         let latent = latent.value();

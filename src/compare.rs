@@ -91,7 +91,8 @@ fn fit_model(spec: &ModelSpec, problem: &Problem) -> Result<(Matrix, Option<f64>
     // Restarts use seeds seed, seed + 1, …: seed k's are k·R … k·R + R − 1, so no two
     // problems share a restart (with one restart, the seed is the problem's).
     spec.train.seed = problem.seed.wrapping_mul(spec.train.restarts as u64);
-    let table = crate::data::select_observed(&problem.data, &spec).map_err(|e| e.to_string())?;
+    let table = crate::data::select_observed("the data", &problem.data, &spec)
+        .map_err(|e| e.to_string())?;
     let preprocessing =
         Preprocessing::fit("data", &table, spec.preprocess).map_err(|e| e.to_string())?;
     let y = preprocessing.apply(&table.values);

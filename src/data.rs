@@ -69,6 +69,16 @@ pub enum DataError {
     },
     #[error("{file}:1: the header names column `{column}` twice; the model observes it by name, so which one is meant is unclear")]
     AmbiguousColumn { file: String, column: String },
+    #[error("{file}:1: the header names column `{column}` twice; columns are found again by their names (by `encode`, `eval`), so each must have its own")]
+    RepeatedColumn { file: String, column: String },
+    #[error("{file}: column `{column}` holds {value:e}; FastICA works on numbers up to 1e150 in size (it squares them): rescale the column")]
+    TooLargeForFastIca {
+        file: String,
+        column: String,
+        value: f64,
+    },
+    #[error("{file}: the file is larger than the {} this process may use", crate::resources::human(*.limit))]
+    TooLargeToRead { file: String, limit: u128 },
     #[error("{file}:{line}: {found} fields, expected {expected} as in the header row")]
     RaggedRow {
         file: String,
@@ -164,8 +174,8 @@ pub enum Wanted<'a> {
 
 /// The columns of a table already read (with `Wanted::All`) that `spec` observes, in the
 /// model's order: what `parse_table` with `Wanted::Observed` would have given.
-pub fn select_observed(table: &Table, spec: &ModelSpec) -> Result<Table, DataError> {
-    let chosen = observed_columns("data", spec, &table.columns)?;
+pub fn select_observed(file: &str, table: &Table, spec: &ModelSpec) -> Result<Table, DataError> {
+    let chosen = observed_columns(file, spec, &table.columns)?;
     Ok(Table {
         columns: chosen.iter().map(|&c| table.columns[c].clone()).collect(),
         values: crate::matrix::select(&table.values, ndarray::Axis(1), &chosen),
@@ -174,11 +184,30 @@ pub fn select_observed(table: &Table, spec: &ModelSpec) -> Result<Table, DataErr
 
 /// Reads a CSV data file with a header row (see [`parse_table`]).
 pub fn read_table(path: &Path, wanted: Wanted) -> Result<Table, DataError> {
+    parse_table(&path.display().to_string(), &read_data_file(path)?, wanted)
+}
+
+/// A data file's bytes; one larger than a quarter of the memory this process may use (its
+/// numbers take more room than its text) is refused before it is read whole, so an endless
+/// input (`/dev/zero`, a pipe) ends in a message, not in the kernel's OOM killer.
+pub fn read_data_file(path: &Path) -> Result<Vec<u8>, DataError> {
+    use std::io::Read;
     let file = path.display().to_string();
-    match std::fs::read(path) {
-        Ok(bytes) => parse_table(&file, &bytes, wanted),
-        Err(source) => Err(DataError::Read { file, source }),
+    let limit = crate::resources::machine_memory().map_or(u64::MAX, |m| (m / 4) as u64);
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes))
+        .map_err(|source| DataError::Read {
+            file: file.clone(),
+            source,
+        })?;
+    if bytes.len() as u64 > limit {
+        return Err(DataError::TooLargeToRead {
+            file,
+            limit: u128::from(limit),
+        });
     }
+    Ok(bytes)
 }
 
 /// Parses CSV text with a header row, named `file` in messages. Every problem is one
@@ -206,11 +235,19 @@ pub fn parse_table(file: &str, bytes: &[u8], wanted: Wanted) -> Result<Table, Da
     if let Some(i) = header.iter().position(|h| h.is_empty()) {
         return Err(DataError::UnnamedColumn { file, index: i + 1 });
     }
-    let chosen = match wanted {
+    let chosen: Vec<usize> = match wanted {
         Wanted::All => (0..header.len()).collect(),
         Wanted::Observed(spec) => observed_columns(&file, spec, &header)?,
         Wanted::Named(names) => named_columns(&file, names, &header)?,
     };
+    // Columns are found again by name (`encode` a fit's, `eval` a truth's): a name used
+    // twice among those read would make that ambiguous.
+    for (i, &c) in chosen.iter().enumerate() {
+        if chosen[..i].iter().any(|&d| header[d] == header[c]) {
+            let column = header[c].clone();
+            return Err(DataError::RepeatedColumn { file, column });
+        }
+    }
 
     let mut data = Vec::new();
     // In a one-column file an empty cell is a blank line, which the CSV reader skips: a
@@ -408,6 +445,17 @@ impl Preprocessing {
     /// than columns, and no column a combination of the others. FastICA on such data
     /// invents sources (or fails inside linfa); this says which columns are at fault.
     pub fn check_for_fastica(file: &str, table: &Table) -> Result<(), DataError> {
+        // linfa-ica squares and multiplies the values as they are: past 1e150 they overflow
+        // (and it spins or panics).
+        for (c, column) in table.values.columns().into_iter().enumerate() {
+            if let Some(&v) = column.iter().find(|v| v.abs() > FASTICA_LARGEST) {
+                return Err(DataError::TooLargeForFastIca {
+                    file: file.to_string(),
+                    column: table.columns[c].clone(),
+                    value: v,
+                });
+            }
+        }
         let standardised = Preprocessing::fit(file, table, Preprocess::Standardise)?;
         Whitening::fit(
             file,
@@ -444,6 +492,9 @@ impl Preprocessing {
         })
     }
 }
+
+/// The largest value FastICA is given: its squares and products must stay finite.
+const FASTICA_LARGEST: f64 = 1e150;
 
 /// Who whitens, and what to do about dependent columns: said in the errors.
 type Whitener = (&'static str, &'static str);

@@ -22,6 +22,8 @@ pub enum Cause {
     Samples,
     /// The data rows themselves (the data file, `--samples`, the number of draws).
     Rows,
+    /// The training trace, a row per epoch (`train { epochs }`, `--epochs`).
+    Epochs,
 }
 
 impl Cause {
@@ -33,6 +35,7 @@ impl Cause {
             Cause::Prior => "the prior's number of components",
             Cause::Samples => "the number of Monte-Carlo samples",
             Cause::Rows => "the number of rows",
+            Cause::Epochs => "the number of epochs",
         }
     }
 }
@@ -134,7 +137,21 @@ pub fn fit(spec: &ModelSpec, rows: usize) -> Estimate {
             Cause::Rows,
             plus(plus(stored(params.map(|p| p.latents)), posterior), data),
         ),
+        (Cause::Epochs, trace(spec)),
     ])
+}
+
+/// The training trace held in memory: per epoch the terms, β, the posterior and noise
+/// variances and every prior parameter (traced each epoch), in f64, with room for the
+/// vectors' own headers.
+fn trace(spec: &ModelSpec) -> Option<u128> {
+    let priors: u128 = (0..spec.n())
+        .map(|j| spec.prior.family(j).fitted_names().len() as u128 + 4)
+        .sum();
+    let per_epoch = 16 + 2 * spec.n() as u128 + spec.m() as u128 + priors;
+    (spec.train.epochs as u128)
+        .checked_mul(per_epoch)?
+        .checked_mul(F64)
 }
 
 /// Why training `spec` on `rows` rows cannot fit in `memory` bytes: the estimate and the

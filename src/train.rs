@@ -101,7 +101,6 @@ pub fn train(
     };
     let first = earlier.len() + 1;
     let mut trace = earlier;
-    trace.reserve(options.epochs.saturating_sub(trace.len()));
     // The bad steps in a row so far, and the epoch and terms of the first of them.
     let mut bad_steps = 0;
     let mut first_bad: Option<(usize, Terms)> = None;

@@ -427,6 +427,149 @@ fn every_refusal_is_one_golden_message_with_its_exit_code() {
                 "new.checkpoint",
             ],
         ),
+        // Found by a second adversarial pass.
+        (
+            "fit with epochs past any memory",
+            nothing,
+            vec![
+                "fit",
+                "model.pdg",
+                "data.csv",
+                "--epochs",
+                "18446744073709551615",
+                "-o",
+                "new",
+            ],
+        ),
+        (
+            "check of epochs past any memory",
+            |d| {
+                std::fs::write(
+                    d.join("long.pdg"),
+                    "observed x[3]\nlatent z[3] ~ gmm(K = 2)\ntrain { epochs 1000000000000 }\n",
+                )
+                .unwrap()
+            },
+            vec!["check", "long.pdg"],
+        ),
+        (
+            "fastica on values too large to square",
+            |d| std::fs::write(d.join("huge.csv"), "a,b\n1e308,2\n-1e308,3\n5,-1\n2,1\n").unwrap(),
+            vec!["fastica", "huge.csv"],
+        ),
+        (
+            "fit on a header naming a column twice",
+            |d| {
+                std::fs::write(
+                    d.join("dup.csv"),
+                    "x0,x0,x2\n1,2,3\n4,5,6\n7,8,9.5\n2,1,0\n",
+                )
+                .unwrap()
+            },
+            vec!["fit", "model.pdg", "dup.csv", "-o", "new"],
+        ),
+        (
+            "compare with samples but no scenario",
+            nothing,
+            vec![
+                "compare",
+                "model.pdg",
+                "--data",
+                "data.csv",
+                "--truth",
+                "truth.csv",
+                "--samples",
+                "100",
+            ],
+        ),
+        (
+            "fit with plot rows and no plots",
+            nothing,
+            vec![
+                "fit",
+                "model.pdg",
+                "data.csv",
+                "--no-plots",
+                "--plot-rows",
+                "10",
+                "-o",
+                "new",
+            ],
+        ),
+        (
+            "compare of a model the data does not suit",
+            |d| {
+                std::fs::write(
+                    d.join("five.pdg"),
+                    "observed x[5]\nlatent z[5] ~ gmm(K = 2)\n",
+                )
+                .unwrap()
+            },
+            vec![
+                "compare",
+                "five.pdg",
+                "--data",
+                "data.csv",
+                "--truth",
+                "truth.csv",
+            ],
+        ),
+        (
+            "fit whose checkpoint name is taken",
+            |d| std::fs::write(d.join("ck.checkpoint"), "k").unwrap(),
+            vec!["fit", "model.pdg", "data.csv", "-o", "ck"],
+        ),
+        (
+            "report of a cut sources.csv",
+            |d| {
+                let text = std::fs::read_to_string(d.join("fit/sources.csv")).unwrap();
+                let cut: String = text.lines().take(100).map(|l| format!("{l}\n")).collect();
+                std::fs::write(d.join("fit/sources.csv"), cut).unwrap();
+            },
+            vec!["report", "fit"],
+        ),
+        (
+            "check of an endless model file",
+            nothing,
+            vec!["check", "/dev/zero"],
+        ),
+        (
+            "plan into a plan that has results",
+            |d| {
+                let o = pdgc_in(
+                    d,
+                    &[
+                        "compare",
+                        "model.pdg",
+                        "--data",
+                        "data.csv",
+                        "--truth",
+                        "truth.csv",
+                        "--seeds",
+                        "1",
+                        "--plan",
+                        "p",
+                    ],
+                );
+                assert!(o.status.success());
+                std::fs::create_dir_all(d.join("p/results/r0")).unwrap();
+            },
+            vec![
+                "compare",
+                "model.pdg",
+                "--data",
+                "data.csv",
+                "--truth",
+                "truth.csv",
+                "--plan",
+                "p",
+            ],
+        ),
+        (
+            "collect of a folder that is no plan",
+            nothing,
+            vec!["compare", "--collect", "fit"],
+        ),
     ];
     let golden_path = root().join("tests/golden/refusals.txt");
     let mut found = String::new();
@@ -448,7 +591,7 @@ fn every_refusal_is_one_golden_message_with_its_exit_code() {
         found += &format!(
             "## {name}\n$ pdgc {}\nexit {code}\n{}\n",
             args.join(" "),
-            stderr(&o)
+            without_machine_memory(&stderr(&o))
         );
         assert_ne!(o.status.code(), Some(0), "{name}: refused");
         assert_ne!(o.status.code(), Some(101), "{name}: no panic");
@@ -463,7 +606,7 @@ fn every_refusal_is_one_golden_message_with_its_exit_code() {
         found, golden,
         "tests/golden/refusals.txt (BLESS=1 rewrites it)"
     );
-    assert!(cases.len() >= 30);
+    assert!(cases.len() >= 50);
 }
 
 /// Leaves `new.checkpoint` in `dir`: a fit into `new` (100 000 epochs, with `flags`)
@@ -488,6 +631,18 @@ fn interrupted_fit(dir: &Path, flags: &[&str]) {
     }
     signal(&child, rustix::process::Signal::INT);
     assert_eq!(child.wait().unwrap().code(), Some(130));
+}
+
+/// `text` with the memory this machine has replaced by `…`: the golden text is the same on
+/// any machine.
+fn without_machine_memory(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.find("this machine has about ") {
+            Some(at) => format!("{}this machine has about …", &line[..at]),
+            None => line.to_string(),
+        })
+        .map(|line| line + "\n")
+        .collect()
 }
 
 fn copy_folder(from: &Path, to: &Path) {
@@ -878,7 +1033,7 @@ fn compare_keeps_methods_and_seeds_apart() {
     ok(&o);
     let table = stdout(&o);
     let labels = [
-        "fastica (2)",
+        "fastica.pdg",
         "model.pdg",
         "model.pdg (2)",
         "restarts",
@@ -1170,4 +1325,36 @@ fn a_full_disk_fails_and_keeps_earlier_files() {
             "{args:?}: the disk holds what it held"
         );
     }
+}
+
+/// An output file gets what the umask leaves of 0666 (not a temporary's 0600), and a file it
+/// replaces keeps its mode.
+#[test]
+fn outputs_get_the_modes_a_user_expects() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = workspace();
+    let mode = |p: &str| std::fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o777;
+    let o = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "umask 022; {} fastica data.csv -o new.csv",
+                env!("CARGO_BIN_EXE_pdgc")
+            ),
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    ok(&o);
+    assert_eq!(mode("new.csv"), 0o644);
+    std::fs::write(dir.join("mine.csv"), "old").unwrap();
+    std::fs::set_permissions(dir.join("mine.csv"), std::fs::Permissions::from_mode(0o664)).unwrap();
+    ok(&pdgc_in(&dir, &["fastica", "data.csv", "-o", "mine.csv"]));
+    assert_eq!(mode("mine.csv"), 0o664);
+    ok(&pdgc_in(&dir, &["report", "fit"]));
+    assert_eq!(
+        mode("fit/report.html"),
+        mode("fit/run.ron"),
+        "the page is like the fit's other files"
+    );
 }

@@ -101,7 +101,8 @@ fn method_labels(paths: &[PathBuf], baseline: Option<&str>) -> Vec<String> {
     let mut labels = Vec::new();
     for path in paths {
         let clashes = paths.iter().filter(|p| stem(p) == stem(path)).count() > 1;
-        let base = match clashes {
+        // A stem that is the baseline's label, or another file's: the path says which.
+        let base = match clashes || baseline == Some(stem(path).as_str()) {
             true => path.display().to_string(),
             false => stem(path),
         };
@@ -141,6 +142,12 @@ pub fn compare(args: CompareArgs) -> Outcome {
         let collected = super::plan::collect(dir)?;
         return report(&args, &collected.methods, &collected.runs, collected.seeds)
             .and(collected.outcome);
+    }
+    if args.samples.is_some() && args.scenario.is_none() {
+        return Err(CliError::Flag {
+            flag: "--samples",
+            why: "applies only with --scenario (--data gives its own rows)".into(),
+        });
     }
     if args.data.is_none() && args.scenario.is_none() {
         return Err(CliError::Flag {
@@ -227,7 +234,7 @@ pub fn compare(args: CompareArgs) -> Outcome {
     for m in &methods {
         match m {
             Method::Model { name, spec } => {
-                select_observed(&first.data, spec).map_err(|e| CliError::Flag {
+                select_observed(&data_name, &first.data, spec).map_err(|e| CliError::Flag {
                     flag: data_flag,
                     why: format!("does not suit model `{name}`: {e}"),
                 })?;
@@ -455,7 +462,7 @@ mod tests {
             .collect();
         assert_eq!(
             method_labels(&paths, Some("fastica")),
-            ["a/m.pdg", "a/m.pdg (2)", "fastica (2)", "b/m.pdg"]
+            ["a/m.pdg", "a/m.pdg (2)", "fastica.pdg", "b/m.pdg"]
         );
     }
 }

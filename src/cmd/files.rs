@@ -537,6 +537,13 @@ fn write_file_with(
         let temporary = Temporary::register(&mut registry, file.path().to_path_buf());
         (file, temporary)
     };
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::Permissions::from_mode(output_mode(path));
+        file.as_file()
+            .set_permissions(mode)
+            .map_err(write_error(path))?;
+    }
     let mut buffered = std::io::BufWriter::new(file.as_file());
     write(&mut buffered)
         .and_then(|()| buffered.flush())
@@ -548,6 +555,24 @@ fn write_file_with(
     file.persist(path).map_err(|e| write_error(path)(e.error))?;
     temporary.forget(&mut registry);
     Ok(())
+}
+
+/// The mode an output file gets: that of the file it replaces, or what the umask leaves of
+/// 0666 for a new one (a temporary file is made 0600, which is not what a user expects).
+fn output_mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        return meta.permissions().mode() & 0o7777;
+    }
+    // Read, not set and reset: `umask(2)` would change it for every thread meanwhile.
+    let umask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("Umask:"))?;
+            u32::from_str_radix(line.split_whitespace().nth(1)?, 8).ok()
+        })
+        .unwrap_or(0o022);
+    0o666 & !umask
 }
 
 /// Writes into a fresh sibling folder and only then puts it in place of `out`, so a run

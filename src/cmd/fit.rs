@@ -65,9 +65,9 @@ pub struct FitArgs {
     /// Write no report.html and no plots/.
     #[arg(long)]
     pub no_plots: bool,
-    /// How many of the first rows the report's sources figure shows.
-    #[arg(long, value_name = "N", default_value_t = 300, value_parser = clap::value_parser!(u64).range(2..))]
-    pub plot_rows: u64,
+    /// How many of the first rows the report's sources figure shows (default 300).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..), conflicts_with = "no_plots")]
+    pub plot_rows: Option<u64>,
 }
 
 /// What `fit` will do, validated once: the checked model with the flags applied under the
@@ -153,8 +153,11 @@ impl FitConfig {
             if !ours {
                 return Err(CliError::Output {
                     flag: "-o",
-                    path: checkpoint.clone(),
-                    why: "is where this fit keeps its checkpoint, and holds something else: move it, or choose another -o".into(),
+                    path: args.out.clone(),
+                    why: format!(
+                        "keeps its checkpoint in `{}`, which holds something that is not a pdgc checkpoint: move it, or choose another -o",
+                        checkpoint.display()
+                    ),
                 });
             }
         }
@@ -180,7 +183,7 @@ impl FitConfig {
             resume: args.resume,
             truth: args.truth,
             report: (!args.no_plots).then_some(pdgc::report::Options {
-                rows: usize::try_from(args.plot_rows).unwrap_or(usize::MAX),
+                rows: usize::try_from(args.plot_rows.unwrap_or(300)).unwrap_or(usize::MAX),
             }),
         })
     }
@@ -350,10 +353,7 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
     files::remove_stale_temporaries(&config.checkpoint);
     let spec = &config.spec;
     let data_name = config.data.display().to_string();
-    let bytes = std::fs::read(&config.data).map_err(|source| DataError::Read {
-        file: data_name.clone(),
-        source,
-    })?;
+    let bytes = pdgc::data::read_data_file(&config.data)?;
     let table = parse_table(&data_name, &bytes, Wanted::Observed(spec))?;
     let rows = table.values.nrows();
     let fingerprint = DataFingerprint::of(&bytes, rows);

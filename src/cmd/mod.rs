@@ -19,6 +19,9 @@ use pdgc::simulate::{Scenario, Settings};
 use pdgc::spec::{Encoder, ModelSpec};
 use std::path::Path;
 
+/// The largest model file read (the largest model the checker allows is far smaller).
+const MODEL_FILE_MAX: u64 = 16 << 20;
+
 /// Reads a model file and checks it; diagnostics rendered against the file's text.
 /// A rate such as epochs/s, to two significant figures below 10 ("0.39", "2.5") and as a
 /// whole number above ("220"): a slow minibatched fit is not shown as 0 epochs/s.
@@ -36,11 +39,22 @@ pub fn load_model(path: &Path) -> Result<ModelSpec, CliError> {
 
 /// The checked model and the file's text as written (which a fit records).
 pub fn load_model_and_text(path: &Path) -> Result<(ModelSpec, String), CliError> {
+    use std::io::Read;
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| CliError::ModelRead {
-        file: file.clone(),
-        source,
-    })?;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MODEL_FILE_MAX + 1).read_to_end(&mut bytes))
+        .map_err(|source| CliError::ModelRead {
+            file: file.clone(),
+            source,
+        })?;
+    // A model is a short text; this keeps an endless input (`/dev/zero`) from filling memory.
+    if bytes.len() as u64 > MODEL_FILE_MAX {
+        return Err(CliError::ModelRead {
+            file,
+            source: std::io::Error::other("it is larger than 16 MiB; a model file is a short text"),
+        });
+    }
     let source = pdgc::decode(&bytes).map_err(|(d, text)| CliError::Model {
         rendered: d.render(&file, &text),
     })?;
@@ -175,10 +189,15 @@ fn amari(mixing: &Path, unmixing: &Path) -> Result<f64, CliError> {
     }
     let distance = pdgc::eval::amari_distance(&w, &a);
     if !distance.is_finite() {
+        let product_finite = w.dot(&a).iter().all(|v| v.is_finite());
+        let why = match product_finite {
+            true => "the unmixing times the mixing has a row or column of zeros: the Amari distance is not defined",
+            false => "the unmixing times the mixing overflows: the Amari distance is not defined",
+        };
         return Err(CliError::Compare {
             truth: mixing.display().to_string(),
             estimate: unmixing.display().to_string(),
-            why: "the unmixing times the mixing has a row or column of zeros: the Amari distance is not defined".into(),
+            why: why.into(),
         });
     }
     Ok(distance)

@@ -91,7 +91,19 @@ pub fn load(dir: &Path, record: &RunRecord, truth: Option<Truth>) -> Result<FitV
     let spec = &record.model;
     let n = spec.n();
     let z = &spec.latent.name;
-    let sources = read_table(&dir.join("sources.csv"), Wanted::All)?;
+    // The fit's own file: a problem with it is the fit folder's, not a data file's.
+    let sources = read_table(&dir.join("sources.csv"), Wanted::All)
+        .map_err(|e| unreadable(dir, format!("holds a sources.csv that cannot be read: {e}")))?;
+    if sources.values.nrows() != record.rows {
+        return Err(unreadable(
+            dir,
+            format!(
+                "holds a sources.csv of {} rows, but its fit was of {} rows: the folder is not a whole fit",
+                sources.values.nrows(),
+                record.rows
+            ),
+        ));
+    }
     let expected: Vec<String> = (0..n)
         .map(|j| format!("{z}{j}"))
         .chain((0..n).map(|j| format!("{z}{j}_sd")))
