@@ -570,6 +570,38 @@ fn every_refusal_is_one_golden_message_with_its_exit_code() {
             nothing,
             vec!["compare", "--collect", "fit"],
         ),
+        (
+            "plan with a time that is no Slurm value",
+            nothing,
+            vec![
+                "compare",
+                "model.pdg",
+                "--data",
+                "data.csv",
+                "--truth",
+                "truth.csv",
+                "--plan",
+                "p",
+                "--time",
+                "1:00\nrm -rf /",
+            ],
+        ),
+        (
+            "plan with jobs",
+            nothing,
+            vec![
+                "compare",
+                "model.pdg",
+                "--data",
+                "data.csv",
+                "--truth",
+                "truth.csv",
+                "--plan",
+                "p",
+                "--jobs",
+                "4",
+            ],
+        ),
     ];
     let golden_path = root().join("tests/golden/refusals.txt");
     let mut found = String::new();

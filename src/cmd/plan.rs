@@ -108,6 +108,24 @@ pub fn write(
     inputs: &[&Path],
 ) -> Outcome {
     check_plan_folder(dir)?;
+    // These go into slurm.sbatch as they are: a space or a line break would change the script.
+    let slurm_words = [
+        ("--time", Some(&args.time)),
+        ("--slurm-partition", args.slurm_partition.as_ref()),
+        ("--slurm-account", args.slurm_account.as_ref()),
+    ];
+    for (flag, value) in slurm_words {
+        let Some(value) = value else { continue };
+        let plain = |c: char| c.is_ascii_alphanumeric() || "_.,:+-".contains(c);
+        if value.is_empty() || !value.chars().all(plain) {
+            return Err(CliError::Flag {
+                flag,
+                why: format!(
+                    "`{value}` is not a Slurm value: letters, digits and `_ . , : + -` only"
+                ),
+            });
+        }
+    }
     for input in inputs {
         if input
             .canonicalize()
