@@ -17,7 +17,6 @@ const DIMENSIONS_MAX: u64 = 1 << 16;
 /// what helps and keeps a typo from asking for millions.
 const RESTARTS_MAX: u64 = 1024;
 
-/// Parses and checks a model text: the validated model, or every diagnostic.
 /// A model file's bytes as text: a UTF-8 byte-order mark is skipped (editors on Windows
 /// write one), and bytes that are not UTF-8 are one diagnostic at the first bad byte.
 /// The error carries the text to render it against (the bad bytes replaced).
@@ -36,10 +35,18 @@ pub fn decode(bytes: &[u8]) -> Result<String, (Diagnostics, String)> {
     })
 }
 
+/// Parses and checks a model text: the validated model, or every diagnostic.
 ///
-/// A model whose smallest fit (two rows) would need more memory than this machine has
-/// is refused at the statement that asks for most of it.
+/// The text alone decides: the same file checks the same on a laptop and a cluster node.
+/// [`compile_here`] also weighs the model against this machine.
 pub fn compile(source: &str) -> Result<ModelSpec, Diagnostics> {
+    compile_limited(source, None)
+}
+
+/// [`compile`], and a model whose smallest fit (two rows) would need more memory than this
+/// process may use is refused at the statement that asks for most of it: what the commands
+/// do before they allocate anything.
+pub fn compile_here(source: &str) -> Result<ModelSpec, Diagnostics> {
     compile_limited(source, crate::resources::memory_limit())
 }
 

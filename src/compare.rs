@@ -3,11 +3,10 @@
 //! its own one-thread pool, so a run's numbers depend on its seed only, never on how many
 //! run at once.
 
-use crate::data::{Preprocessing, Table};
+use crate::data::Table;
 use crate::eval::recovery;
 use crate::matrix::Matrix;
 use crate::spec::ModelSpec;
-use crate::train::{train, train_restarts, Control, Options};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -85,38 +84,22 @@ pub fn run(method: &Method, problem: &Problem) -> Run {
     }
 }
 
-/// Trains `spec` (its seed replaced by the problem's) and returns the posterior means.
+/// Trains `spec` (its seed replaced by the problem's) and returns the posterior means and
+/// the final loss.
 fn fit_model(spec: &ModelSpec, problem: &Problem) -> Result<(Matrix, Option<f64>), String> {
     let mut spec = spec.clone();
     // Restarts use seeds seed, seed + 1, …: seed k's are k·R … k·R + R − 1, so no two
     // problems share a restart (with one restart, the seed is the problem's).
     spec.train.seed = problem.seed.wrapping_mul(spec.train.restarts as u64);
-    let table = crate::data::select_observed("the data", &problem.data, &spec)
-        .map_err(|e| e.to_string())?;
-    let preprocessing =
-        Preprocessing::fit("data", &table, spec.preprocess).map_err(|e| e.to_string())?;
-    let y = preprocessing.apply(&table.values);
-    let mut model = crate::backend::Model::<f32>::new(&spec, y.nrows(), spec.train.seed);
-    let options = Options {
-        epochs: spec.train.epochs,
-        seed: spec.train.seed,
-        prior_every: spec.train.epochs.max(1),
-        truth: None,
-    };
     // Restarts run one after another: `compare` already runs its fits in parallel.
-    let trace = if spec.train.restarts > 1 {
-        let restarts = train_restarts(&spec, &y, &options, 1, &|| Control::Continue)
-            .map_err(|e| e.to_string())?;
-        model = restarts.model(&spec, y.nrows());
-        restarts.trace
-    } else {
-        train(&mut model, &y, &options, Vec::new(), &mut |_, _| {
-            Control::Continue
-        })
-        .map_err(|e| e.to_string())?
+    let options = crate::fit::FitOptions {
+        threads: 1,
+        ..Default::default()
     };
-    let loss = trace.last().map(|row| row.terms.loss);
-    Ok((model.encode(&y).0, loss))
+    let fitted =
+        crate::fit::fit(&spec, &problem.data, &options, &mut ()).map_err(|e| e.to_string())?;
+    let loss = fitted.trace.last().map(|row| row.terms.loss);
+    Ok((fitted.sources, loss))
 }
 
 /// Runs every method on every problem, `jobs` at a time, each on its own one-thread rayon
@@ -204,8 +187,10 @@ pub fn summarise(methods: &[Method], runs: &[Run]) -> Vec<Summary> {
                 ),
                 final_loss: (!losses.is_empty())
                     .then(|| losses.iter().sum::<f64>() / losses.len() as f64),
+                // `+ 0.0`: an empty sum is −0.0, shown as "-0.0s".
                 mean_seconds: mine.iter().map(|r| r.seconds).sum::<f64>()
-                    / mine.len().max(1) as f64,
+                    / mine.len().max(1) as f64
+                    + 0.0,
             }
         })
         .collect()

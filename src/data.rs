@@ -4,7 +4,6 @@
 use crate::matrix::Matrix;
 use crate::spec::{Columns, ModelSpec, Preprocess};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 /// A numeric table read from a CSV file with a header row.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,32 +181,14 @@ pub fn select_observed(file: &str, table: &Table, spec: &ModelSpec) -> Result<Ta
     })
 }
 
-/// Reads a CSV data file with a header row (see [`parse_table`]).
-pub fn read_table(path: &Path, wanted: Wanted) -> Result<Table, DataError> {
-    parse_table(&path.display().to_string(), &read_data_file(path)?, wanted)
-}
-
-/// A data file's bytes; one larger than a quarter of the memory this process may use (its
-/// numbers take more room than its text) is refused before it is read whole, so an endless
-/// input (`/dev/zero`, a pipe) ends in a message, not in the kernel's OOM killer.
-pub fn read_data_file(path: &Path) -> Result<Vec<u8>, DataError> {
-    use std::io::Read;
-    let file = path.display().to_string();
-    let limit = crate::resources::machine_memory().map_or(u64::MAX, |m| (m / 4) as u64);
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes))
-        .map_err(|source| DataError::Read {
-            file: file.clone(),
-            source,
-        })?;
-    if bytes.len() as u64 > limit {
-        return Err(DataError::TooLargeToRead {
-            file,
-            limit: u128::from(limit),
-        });
-    }
-    Ok(bytes)
+/// The columns of a table already read that are named `names`, in that order (the
+/// columns a fit was trained on, for new data).
+pub fn select_named(file: &str, table: &Table, names: &[String]) -> Result<Table, DataError> {
+    let chosen = named_columns(file, names, &table.columns)?;
+    Ok(Table {
+        columns: chosen.iter().map(|&c| table.columns[c].clone()).collect(),
+        values: crate::matrix::select(&table.values, ndarray::Axis(1), &chosen),
+    })
 }
 
 /// Parses CSV text with a header row, named `file` in messages. Every problem is one

@@ -15,7 +15,6 @@ use crate::spec::ModelSpec;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::Path;
 
 /// The one metadata key: a RON [`Header`]. One key, so the file's bytes do not depend on
 /// a hash map's order.
@@ -98,21 +97,6 @@ impl Fitted {
         })
     }
 
-    /// Reads a fitted model: a fit's output folder, or its `model.safetensors`.
-    pub fn read(path: &Path) -> Result<Fitted, FitFileError> {
-        let path = if path.is_dir() {
-            path.join("model.safetensors")
-        } else {
-            path.to_path_buf()
-        };
-        let file = path.display().to_string();
-        let bytes = std::fs::read(&path).map_err(|source| FitFileError::Read {
-            file: file.clone(),
-            source,
-        })?;
-        Fitted::from_bytes(&file, &bytes)
-    }
-
     /// Parses and checks a fitted-model file's bytes, named `file` in messages.
     pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Fitted, FitFileError> {
         let not_a_fit = |why: String| FitFileError::NotAFit {
@@ -186,7 +170,7 @@ impl Fitted {
 /// An embedded model is text a user could have edited: it must pass the checker as if it
 /// were a model file (sizes included), and come back as the same model. The reason if not.
 pub(crate) fn passes_checker(spec: &ModelSpec) -> Result<(), String> {
-    match crate::compile(&spec.to_pdg()) {
+    match crate::compile_here(&spec.to_pdg()) {
         Ok(checked) if &checked == spec => Ok(()),
         Ok(_) => Err("it does not print back as itself".into()),
         Err(d) => Err(d.0[0].message.clone()),

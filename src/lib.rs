@@ -13,7 +13,9 @@ pub mod compare;
 pub mod data;
 pub mod diagnostic;
 pub mod eval;
+pub mod fit;
 pub mod fitted;
+pub mod folder;
 pub mod front;
 pub mod matrix;
 pub mod numeric;
@@ -27,6 +29,7 @@ pub mod trace;
 pub mod train;
 pub mod words;
 
-pub use check::{compile, compile_within, decode};
+pub use check::{compile, compile_here, compile_within, decode};
 pub use diagnostic::{render, Diagnostic, Diagnostics, Rule};
+pub use fit::{fit, Fit, FitError, FitOptions, Observer};
 pub use spec::ModelSpec;

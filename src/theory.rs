@@ -29,117 +29,11 @@
 
 use crate::backend::{Mixture, Model, Part};
 use crate::matrix::Matrix;
-use crate::numeric::{log_sum_exp, normal_log_density};
+use crate::numeric::log_sum_exp;
 use crate::spec::ModelSpec;
 use std::f64::consts::PI;
-use std::num::NonZeroUsize;
 
-/// A 1-D normal distribution.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Normal {
-    pub mean: f64,
-    pub variance: f64,
-}
-
-impl Normal {
-    pub fn log_density(&self, z: f64) -> f64 {
-        normal_log_density(z, self.mean, self.variance)
-    }
-}
-
-/// Nodes and weights for expectations under N(0, 1): E[f(ε)] ≈ Σᵢ wᵢ f(εᵢ).
-#[derive(Debug, Clone)]
-pub struct Quadrature {
-    pub nodes: Vec<f64>,
-    pub weights: Vec<f64>,
-    rule: Rule,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Rule {
-    GaussHermite(usize),
-    Simpson(usize),
-}
-
-/// Simpson's rule covers ε ∈ [−SIMPSON_RANGE, SIMPSON_RANGE]; the mass outside is 2e-32.
-const SIMPSON_RANGE: f64 = 12.0;
-
-impl Quadrature {
-    /// Gauss–Hermite with `points` nodes: exact for polynomials of degree < 2·points,
-    /// excellent for smooth integrands whose features are wide compared with σ.
-    pub fn gauss_hermite(points: usize) -> Self {
-        let rule = gauss_quad::GaussHermite::new(
-            NonZeroUsize::new(points.max(1)).expect("at least one point"),
-        );
-        let (nodes, weights) = rule
-            .as_node_weight_pairs()
-            .iter()
-            .map(|&(x, w)| (std::f64::consts::SQRT_2 * x, w / PI.sqrt()))
-            .unzip();
-        Quadrature {
-            nodes,
-            weights,
-            rule: Rule::GaussHermite(points),
-        }
-    }
-
-    /// Composite Simpson on ε ∈ [−12, 12] with `panels` (even) panels, weighted by the
-    /// normal density. Robust where a mixture's responsibilities switch sharply inside
-    /// q's support (narrow components, wide q), where Gauss–Hermite converges slowly.
-    pub fn simpson(panels: usize) -> Self {
-        let panels = panels.max(2).div_ceil(2) * 2;
-        let h = 2.0 * SIMPSON_RANGE / panels as f64;
-        let (nodes, weights) = (0..=panels)
-            .map(|i| {
-                let e = -SIMPSON_RANGE + i as f64 * h;
-                let simpson = match i {
-                    0 => 1.0,
-                    _ if i == panels => 1.0,
-                    _ if i % 2 == 1 => 4.0,
-                    _ => 2.0,
-                };
-                (
-                    e,
-                    simpson * h / 3.0 * (-0.5 * e * e).exp() / (2.0 * PI).sqrt(),
-                )
-            })
-            .unzip();
-        Quadrature {
-            nodes,
-            weights,
-            rule: Rule::Simpson(panels),
-        }
-    }
-
-    /// The same rule at twice the resolution.
-    pub fn refined(&self) -> Quadrature {
-        match self.rule {
-            Rule::GaussHermite(n) => Quadrature::gauss_hermite(2 * n),
-            Rule::Simpson(n) => Quadrature::simpson(2 * n),
-        }
-    }
-
-    /// E[f(ε)], ε ~ N(0, 1).
-    pub fn expect(&self, f: impl Fn(f64) -> f64) -> f64 {
-        self.nodes
-            .iter()
-            .zip(&self.weights)
-            .map(|(&e, &w)| w * f(e))
-            .sum()
-    }
-
-    /// E_q[f(z)] for q = N(m, s²).
-    pub fn expect_under(&self, q: Normal, f: impl Fn(f64) -> f64) -> f64 {
-        let s = q.variance.sqrt();
-        self.expect(|e| f(q.mean + s * e))
-    }
-
-    /// |E[f] − E_refined[f]|: how far this rule is from one twice as fine, a practical
-    /// estimate of its error for the integrands used here.
-    pub fn error_bound(&self, q: Normal, f: impl Fn(f64) -> f64 + Copy) -> f64 {
-        (self.expect_under(q, f) - self.refined().expect_under(q, f)).abs()
-    }
-}
+pub use crate::numeric::{Normal, Quadrature};
 
 /// KL(q ‖ p) between normals, closed form.
 pub fn kl_normal(q: Normal, p: Normal) -> f64 {

@@ -302,3 +302,97 @@ fn a_plan_runs_on_slurm_and_with_parallel_as_compare_runs_here() {
         stderr(&o)
     );
 }
+
+/// A run stopped by a signal (Slurm's time limit, scancel) is reported failed with its
+/// message and resumes from its checkpoint when run again; one killed outright is reported
+/// failed too (its process is gone); either way the finished sweep has compare's numbers.
+#[test]
+fn a_stopped_or_killed_run_is_reported_and_runs_again() {
+    let dir = scratch();
+    // Seconds long (so that it can be stopped half-way), and still short.
+    let model = std::fs::read_to_string(root().join("models/nonlinear.pdg")).unwrap();
+    std::fs::write(
+        dir.join("a.pdg"),
+        model.replace("epochs 4000", "epochs 6000"),
+    )
+    .unwrap();
+    let sweep = [
+        "a.pdg",
+        "--scenario",
+        "linear",
+        "--samples",
+        "300",
+        "--seeds",
+        "1",
+        "--baseline",
+        "none",
+    ];
+    ok(&pdgc_in(
+        &dir,
+        &[&["compare"][..], &sweep, &["--plan", "p"]].concat(),
+    ));
+    let plan = dir.join("p");
+    let binary = env!("CARGO_BIN_EXE_pdgc");
+    for signal in ["TERM", "KILL"] {
+        // The run in a process group of its own, as Slurm runs a task.
+        let mut child = Command::new("setsid")
+            .args(["sh", "run.sh", "0"])
+            .env("PDGC", binary)
+            .current_dir(&plan)
+            .spawn()
+            .unwrap();
+        let waited = Instant::now();
+        while !plan.join("status/0.running").exists()
+            || waited.elapsed() < Duration::from_millis(700)
+        {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{signal}: run.sh ended early"
+            );
+            assert!(
+                waited.elapsed() < Duration::from_secs(30),
+                "{signal}: run.sh never started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let group = format!("-{}", child.id());
+        let o = Command::new("kill")
+            .args([&format!("-{signal}"), "--", &group])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let _ = child.wait();
+        let collected = pdgc_in(&dir, &["compare", "--collect", "p"]);
+        assert_eq!(
+            collected.status.code(),
+            Some(1),
+            "{signal}: {}",
+            stderr(&collected)
+        );
+        let text = stderr(&collected);
+        assert!(
+            text.contains("1 runs: 0 done, 0 running, 1 failed"),
+            "{signal}: {text}"
+        );
+        let expected = match signal {
+            "TERM" => "run 0 (a, seed 0) failed: error: interrupted after epoch ",
+            _ => "run 0 (a, seed 0) failed: ",
+        };
+        assert!(text.contains(expected), "{signal}: {text}");
+    }
+    // Run again (from the checkpoint the stopped run left): done, with compare's numbers.
+    let o = Command::new("sh")
+        .args(["run.sh", "0"])
+        .env("PDGC", binary)
+        .current_dir(&plan)
+        .output()
+        .unwrap();
+    ok(&o);
+    let collected = pdgc_in(&dir, &["compare", "--collect", "p", "--json"]);
+    ok(&collected);
+    let local = pdgc_in(
+        &dir,
+        &[&["compare"][..], &sweep, &["--json", "-q"]].concat(),
+    );
+    assert_eq!(scores(&collected), scores(&local));
+}

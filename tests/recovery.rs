@@ -2,44 +2,29 @@
 //! linear ICA at the full size (about a minute). The nonlinear full-size figures are
 //! in the README.
 
-use pdgc::backend::Model;
-use pdgc::data::{Preprocessing, Table};
-use pdgc::eval::recovery;
+use pdgc::data::Table;
 use pdgc::matrix::Matrix;
 use pdgc::simulate::{simulate, Scenario};
-use pdgc::train::{train, Control, Options};
-use pdgc::ModelSpec;
+use pdgc::{FitOptions, ModelSpec};
 
 fn shipped(name: &str) -> ModelSpec {
     let path = format!("{}/models/{name}.pdg", env!("CARGO_MANIFEST_DIR"));
     pdgc::compile(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// `x` as `pdgc fit` gives it to `spec`'s model.
-fn preprocessed(spec: &ModelSpec, x: &Matrix) -> Matrix {
+/// `spec` fitted to the columns of `x` for `epochs` epochs, as `pdgc fit` fits it.
+fn fit(spec: &ModelSpec, x: &Matrix, epochs: usize) -> pdgc::Fit {
+    let mut spec = spec.clone();
+    spec.train.epochs = epochs;
     let table = Table {
         columns: (0..x.ncols()).map(|c| format!("x{c}")).collect(),
         values: x.clone(),
     };
-    Preprocessing::fit("simulated", &table, spec.preprocess)
-        .unwrap()
-        .apply(x)
+    pdgc::fit(&spec, &table, &FitOptions::default(), &mut ()).expect("training stays finite")
 }
 
-fn fit(spec: &ModelSpec, y: &Matrix, epochs: usize) -> (Model<f32>, f64) {
-    let mut model = Model::<f32>::new(spec, y.nrows(), spec.train.seed);
-    let options = Options {
-        epochs,
-        seed: spec.train.seed,
-        prior_every: 10,
-        truth: None,
-    };
-    let trace = train(&mut model, y, &options, Vec::new(), &mut |_, _| {
-        Control::Continue
-    })
-    .expect("training stays finite");
-    let last = trace.last().unwrap().terms.loss;
-    (model, last)
+fn final_loss(fit: &pdgc::Fit) -> f64 {
+    fit.trace.last().unwrap().terms.loss
 }
 
 /// Every file in `models/`, so a model shipped later is covered too.
@@ -50,10 +35,10 @@ fn every_shipped_model_trains_to_a_finite_loss() {
         let name = crate::util::relative(&path);
         let spec = pdgc::compile(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let x = pdgc::matrix::select(&data, ndarray::Axis(1), &(0..spec.m()).collect::<Vec<_>>());
-        let y = preprocessed(&spec, &x);
-        let (model, loss) = fit(&spec, &y, 60);
+        let fitted = fit(&spec, &x, 60);
+        let loss = final_loss(&fitted);
         assert!(loss.is_finite(), "{name}: loss {loss}");
-        let (means, sds) = model.encode(&y);
+        let (means, sds) = (&fitted.sources, &fitted.sources_sd);
         assert!(
             means.iter().chain(sds.iter()).all(|v| v.is_finite()),
             "{name}"
@@ -70,11 +55,9 @@ fn half_vae_trains_with_fewer_observed_columns_than_sources() {
         ndarray::Axis(1),
         &[0, 1],
     );
-    let y = preprocessed(&spec, &data);
-    let (model, loss) = fit(&spec, &y, 100);
-    assert!(loss.is_finite());
-    let (means, _) = model.encode(&y);
-    assert_eq!((means.nrows(), means.ncols()), (300, 3));
+    let fitted = fit(&spec, &data, 100);
+    assert!(final_loss(&fitted).is_finite());
+    assert_eq!(fitted.sources.dim(), (300, 3));
 }
 
 /// The target at full size: `models/linear.pdg` as shipped (4000 epochs) on
@@ -84,10 +67,16 @@ fn half_vae_trains_with_fewer_observed_columns_than_sources() {
 fn linear_mixtures_are_recovered() {
     let spec = shipped("linear");
     let sim = simulate(Scenario::Linear, 5000, 0);
-    let y = preprocessed(&spec, &sim.data);
-    let (model, _) = fit(&spec, &y, spec.train.epochs);
-    let (means, _) = model.encode(&y);
-    let rec = recovery(&sim.truth, &means).unwrap();
+    let options = FitOptions {
+        truth: Some(&sim.truth),
+        ..Default::default()
+    };
+    let table = Table {
+        columns: vec!["x0".into(), "x1".into(), "x2".into()],
+        values: sim.data,
+    };
+    let fitted = pdgc::fit(&spec, &table, &options, &mut ()).unwrap();
+    let rec = fitted.recovery.expect("the truth was given");
     println!(
         "linear, T = 5000, {} epochs: MCC {:.4}, per source {:?}",
         spec.train.epochs, rec.mcc, rec.per_source
@@ -107,18 +96,7 @@ fn beta_warms_up_linearly_and_weighs_the_kl_term() {
     let mut spec = shipped("linear");
     spec.beta = 0.5;
     spec.beta_warmup = 4;
-    let y = preprocessed(&spec, &simulate(Scenario::Linear, 200, 3).data);
-    let mut model = Model::<f32>::new(&spec, y.nrows(), spec.train.seed);
-    let options = Options {
-        epochs: 6,
-        seed: spec.train.seed,
-        prior_every: 1,
-        truth: None,
-    };
-    let trace = train(&mut model, &y, &options, Vec::new(), &mut |_, _| {
-        Control::Continue
-    })
-    .unwrap();
+    let trace = fit(&spec, &simulate(Scenario::Linear, 200, 3).data, 6).trace;
     let betas: Vec<f64> = trace.iter().map(|r| r.beta).collect();
     assert_eq!(betas, [0.0, 0.125, 0.25, 0.375, 0.5, 0.5]);
     for row in &trace {

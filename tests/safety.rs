@@ -602,6 +602,49 @@ fn every_refusal_is_one_golden_message_with_its_exit_code() {
                 "4",
             ],
         ),
+        (
+            "plan with a time of zero",
+            nothing,
+            vec![
+                "compare",
+                "model.pdg",
+                "--data",
+                "data.csv",
+                "--truth",
+                "truth.csv",
+                "--plan",
+                "p",
+                "--time",
+                "00:00:00",
+            ],
+        ),
+        (
+            "collect into its plan",
+            |d| {
+                let o = pdgc_in(
+                    d,
+                    &[
+                        "compare",
+                        "model.pdg",
+                        "--data",
+                        "data.csv",
+                        "--truth",
+                        "truth.csv",
+                        "--seeds",
+                        "1",
+                        "--plan",
+                        "p",
+                    ],
+                );
+                assert!(o.status.success());
+            },
+            vec!["compare", "--collect", "p", "--csv", "p/results/r1.csv"],
+        ),
+        (
+            "collect with seeds",
+            nothing,
+            vec!["compare", "--collect", "p", "--seeds", "3"],
+        ),
     ];
     let golden_path = root().join("tests/golden/refusals.txt");
     let mut found = String::new();

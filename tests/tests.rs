@@ -9,6 +9,7 @@ mod cluster;
 mod fuzz;
 mod language;
 mod language_props;
+mod layout;
 mod recovery;
 mod report;
 mod safety;

@@ -544,7 +544,7 @@ impl<E: Real> Model<E> {
         // With `kl quadrature` the KL term is computed once, after the samples, from these
         // copies of μ and the original log σ² (the samples then leave log σ² alone).
         let quadrature = match self.spec.kl {
-            KlEstimate::Quadrature(h) => Some(crate::theory::Quadrature::gauss_hermite(h)),
+            KlEstimate::Quadrature(h) => Some(crate::numeric::Quadrature::gauss_hermite(h)),
             KlEstimate::Sample => None,
         };
         assert!(
@@ -641,7 +641,7 @@ impl<E: Real> Model<E> {
         &self,
         mu: Traced<E>,
         lv: Traced<E>,
-        rule: &crate::theory::Quadrature,
+        rule: &crate::numeric::Quadrature,
     ) -> (Scalar<E>, Scalar<E>) {
         let mut log_p: Option<Scalar<E>> = None;
         for (&node, &weight) in rule.nodes.iter().zip(&rule.weights) {

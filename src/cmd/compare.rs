@@ -6,9 +6,10 @@ use super::files::{
     check_distinct_outputs, check_output_file, check_own_file, write_file_atomically,
 };
 use super::load_model;
+use super::read::read_table;
 use super::report::{check_truth, read_truth};
 use pdgc::compare::{run_all, summarise, Method, Problem, Run, Summary};
-use pdgc::data::{read_table, select_observed, Preprocessing, Table, Wanted};
+use pdgc::data::{select_observed, Preprocessing, Table, Wanted};
 use pdgc::report::Truth;
 use pdgc::simulate::{Scenario, Settings};
 use std::path::{Path, PathBuf};
@@ -60,7 +61,7 @@ pub struct CompareArgs {
     pub plan: Option<PathBuf>,
     /// The table (--json, --csv, --plot too) of a plan's runs that have finished, and how
     /// many are done, running or failed.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["data", "scenario", "epochs", "plan"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["data", "scenario", "epochs", "plan", "seeds", "samples", "baseline", "quiet"])]
     pub collect: Option<PathBuf>,
     /// With --plan: threads of each run (Slurm's --cpus-per-task).
     #[arg(long, value_name = "N", default_value_t = 1, requires = "plan", value_parser = clap::value_parser!(u16).range(1..))]
@@ -139,6 +140,27 @@ pub fn compare(args: CompareArgs) -> Outcome {
         check_own_file("--plot", p, PLOT_MARK, OURS)?;
     }
     if let Some(dir) = &args.collect {
+        // Its outputs go beside the plan, never into it (a file there could be taken for a
+        // run's result).
+        for (flag, path) in &outputs {
+            let folder = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+            let inside = std::path::absolute(path).is_ok_and(|p| p.starts_with(&folder))
+                || dir.canonicalize().is_ok_and(|d| {
+                    path.parent()
+                        .and_then(|p| p.canonicalize().ok())
+                        .is_some_and(|p| p.starts_with(d))
+                });
+            if inside {
+                return Err(CliError::Output {
+                    flag,
+                    path: path.to_path_buf(),
+                    why: format!(
+                        "is inside the plan `{}`, which --collect only reads: choose a file outside it",
+                        dir.display()
+                    ),
+                });
+            }
+        }
         let collected = super::plan::collect(dir)?;
         return report(&args, &collected.methods, &collected.runs, collected.seeds)
             .and(collected.outcome);
@@ -255,7 +277,17 @@ pub fn compare(args: CompareArgs) -> Outcome {
         }
     }
     if let Some(dir) = &args.plan {
-        return super::plan::write(dir, &args, &methods, &problems, &inputs);
+        let settings = super::plan::Settings {
+            models: &args.models,
+            data: args.data.as_deref().zip(args.truth.as_deref()),
+            seeds: args.seeds,
+            threads_per_run: args.threads_per_run,
+            time: &args.time,
+            partition: args.slurm_partition.as_deref(),
+            account: args.slurm_account.as_deref(),
+            concurrency: args.slurm_concurrency,
+        };
+        return super::plan::write(dir, &settings, &methods, &problems, &inputs);
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = args.jobs.map_or(cores, |j| j as usize);

@@ -55,7 +55,7 @@ pub enum CliError {
     },
     /// A signal arrived while a fit wrote its output: nothing was swapped in (the fit
     /// turns this into `Interrupted`, with a checkpoint).
-    #[error("interrupted before the output was put in place")]
+    #[error("interrupted; the output was not put in place, and earlier files are as they were")]
     StoppedBeforeSwap,
     /// A request that needs more memory than this process may use.
     #[error("{what} needs {}; {} {}", human(*.needs), .has.source, human(.has.bytes))]

@@ -31,8 +31,13 @@ pub fn write_error(path: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
     }
 }
 
-/// Writes a file inside a staging folder (which is itself swapped in whole).
+/// Writes a file inside a staging folder (which is itself swapped in whole). A signal that
+/// came meanwhile stops the folder here: the staging folder is removed and nothing is
+/// swapped in.
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    if interrupted() {
+        return Err(CliError::StoppedBeforeSwap);
+    }
     std::fs::write(path, bytes).map_err(write_error(path))
 }
 
@@ -262,7 +267,7 @@ impl OutputKind {
         match self {
             OutputKind::Fit => {
                 let record = std::fs::read_to_string(dir.join("run.ron"))
-                    .is_ok_and(|text| super::report::parse_record(&text).is_ok());
+                    .is_ok_and(|text| pdgc::folder::parse_record(&text).is_ok());
                 let plots_only_figures =
                     !dir.join("plots").exists() || only_figures(&dir.join("plots"));
                 record
@@ -593,7 +598,13 @@ pub fn write_atomically(
     let temporary = Temporary::register(&mut pending(), staging.clone());
     remove_path(&staging);
     std::fs::create_dir(&staging).map_err(write_error(&staging))?;
-    write(&staging)?;
+    // While the folder is written, a signal stops it at the next file (and the staging
+    // folder is removed by `temporary`): the handler removing it while files are still
+    // being written into it could leave part of it behind.
+    let deferring = DEFERRING.swap(true, Ordering::SeqCst);
+    let written = write(&staging);
+    DEFERRING.store(deferring, Ordering::SeqCst);
+    written?;
     // A fit stopped by a signal while it wrote: nothing is swapped in.
     if interrupted() {
         return Err(CliError::StoppedBeforeSwap);

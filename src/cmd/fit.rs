@@ -7,15 +7,14 @@ use super::files::{
 use super::load_model_and_text;
 use super::report::{self, check_truth, read_truth};
 use indicatif::{ProgressBar, ProgressStyle};
-use pdgc::backend::{Mixture, Model, PriorDensity};
+use pdgc::backend::Model;
 use pdgc::checkpoint::{Checkpoint, DataFingerprint};
-use pdgc::data::{parse_table, write_csv_to, DataError, Precision, Preprocessing, Wanted};
+use pdgc::data::{parse_table, write_csv_to, DataError, Precision, Wanted};
+use pdgc::folder::{sources_table, FittedPrior, RunRecord};
 use pdgc::matrix::Matrix;
-use pdgc::spec::{Family, FamilyKind, ModelSpec};
-use pdgc::train::{
-    train, train_restarts, Control, Options, RestartOutcome, RestartsFailed, TraceRow,
-};
-use serde::{Deserialize, Serialize};
+use pdgc::spec::ModelSpec;
+use pdgc::train::{Control, TraceRow};
+use pdgc::FitError;
 use std::ffi::{OsStr, OsString};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -189,138 +188,6 @@ impl FitConfig {
     }
 }
 
-/// `run.ron`: everything needed to re-run and to judge the result. Fields added since the
-/// first release are optional, so `report` reads older fits too.
-#[derive(Serialize, Deserialize)]
-pub struct RunRecord {
-    pub pdgc_version: String,
-    pub model_file: String,
-    /// The model file as written, comments and all.
-    #[serde(default)]
-    pub model_text: Option<String>,
-    pub data_file: String,
-    pub data_bytes: u64,
-    pub rows: usize,
-    pub columns: Vec<String>,
-    pub threads: u16,
-    pub model: ModelSpec,
-    pub preprocessing: Preprocessing,
-    pub wall_seconds: f64,
-    pub train_seconds: f64,
-    pub epochs_per_second: f64,
-    pub final_loss: f64,
-    pub final_reconstruction: f64,
-    pub final_kl: f64,
-    /// The true sources given with `--truth`, and the recovery against them.
-    /// Absolute, so that `pdgc report` finds it from any folder.
-    #[serde(default)]
-    pub truth_file: Option<String>,
-    /// The truth file's path as bytes, when it is not UTF-8 text (`truth_file` then
-    /// shows it with the bad bytes replaced).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub truth_path_bytes: Option<Vec<u8>>,
-    #[serde(default)]
-    pub mcc: Option<f64>,
-    #[serde(default)]
-    pub mcc_spearman: Option<f64>,
-    /// The epoch `train { tol }` stopped at, when it stopped before `epochs`.
-    #[serde(default)]
-    pub converged_at: Option<usize>,
-    /// With `train { restarts N }`: which restart was kept (the lowest final objective),
-    /// and how each ended, its MCC too when the truth was given.
-    #[serde(default)]
-    pub kept_restart: Option<usize>,
-    #[serde(default)]
-    pub restarts: Vec<RestartOutcome>,
-}
-
-/// `priors.ron`: one entry per latent dimension. A mixture fills `weights`, `means` and
-/// `variances` (as every `priors.ron` before other families did); a Laplace fills
-/// `location` and `scale`, a Student-t those and `dof`.
-#[derive(Serialize, Deserialize)]
-pub struct FittedPrior {
-    pub dimension: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub weights: Vec<f64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub means: Vec<f64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub variances: Vec<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scale: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dof: Option<f64>,
-    pub posterior_variance: f64,
-}
-
-impl FittedPrior {
-    pub fn new(dimension: String, density: &PriorDensity, posterior_variance: f64) -> Self {
-        let mut entry = FittedPrior {
-            dimension,
-            weights: Vec::new(),
-            means: Vec::new(),
-            variances: Vec::new(),
-            location: None,
-            scale: None,
-            dof: None,
-            posterior_variance,
-        };
-        match density {
-            PriorDensity::Mixture(m) => {
-                entry.weights = m.weights.clone();
-                entry.means = m.means.clone();
-                entry.variances = m.variances.clone();
-            }
-            PriorDensity::Laplace { location, scale } => {
-                (entry.location, entry.scale) = (Some(*location), Some(*scale));
-            }
-            PriorDensity::StudentT {
-                location,
-                scale,
-                dof,
-            } => {
-                (entry.location, entry.scale) = (Some(*location), Some(*scale));
-                entry.dof = Some(*dof);
-            }
-        }
-        entry
-    }
-
-    /// The density this entry describes, read as `family`; `None` when its numbers are
-    /// not that family's.
-    pub fn density(&self, family: &Family) -> Option<PriorDensity> {
-        let mixture = [&self.weights, &self.means, &self.variances];
-        let density = match (family.kind(), self.location, self.scale, self.dof) {
-            (FamilyKind::Mixture, None, None, None) => {
-                let k = family.components();
-                mixture.iter().all(|v| v.len() == k).then(|| {
-                    PriorDensity::Mixture(Mixture {
-                        weights: self.weights.clone(),
-                        means: self.means.clone(),
-                        variances: self.variances.clone(),
-                    })
-                })?
-            }
-            (FamilyKind::Laplace, Some(location), Some(scale), None) => {
-                PriorDensity::Laplace { location, scale }
-            }
-            (FamilyKind::StudentT, Some(location), Some(scale), Some(dof)) => {
-                PriorDensity::StudentT {
-                    location,
-                    scale,
-                    dof,
-                }
-            }
-            _ => return None,
-        };
-        let numbers_only_of_family =
-            family.kind() == FamilyKind::Mixture || mixture.iter().all(|v| v.is_empty());
-        numbers_only_of_family.then_some(density)
-    }
-}
-
 /// `pdgc fit`. From its start to its end a signal (SIGINT, SIGTERM) stops the fit at the
 /// next safe point instead of ending the process: after the current epoch, or before the
 /// output is swapped in; the training so far is kept in a checkpoint (a second signal ends
@@ -353,7 +220,7 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
     files::remove_stale_temporaries(&config.checkpoint);
     let spec = &config.spec;
     let data_name = config.data.display().to_string();
-    let bytes = pdgc::data::read_data_file(&config.data)?;
+    let bytes = super::read::read_data_file(&config.data)?;
     let table = parse_table(&data_name, &bytes, Wanted::Observed(spec))?;
     let rows = table.values.nrows();
     let fingerprint = DataFingerprint::of(&bytes, rows);
@@ -373,8 +240,6 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
             });
         }
     }
-    let preprocessing = Preprocessing::fit(&data_name, &table, spec.preprocess)?;
-    let y = preprocessing.apply(&table.values);
     let truth = config.truth.as_deref().map(read_truth).transpose()?;
     if let Some(t) = &truth {
         check_truth(t, rows, spec, &data_name)?;
@@ -392,31 +257,74 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
             None => None,
         },
     };
+    let resume = match &config.resume {
+        Some(path) => Some(resume(path, spec, inputs)?),
+        None => None,
+    };
 
     let train_started = Instant::now();
-    let options = Options {
-        epochs: spec.train.epochs,
-        seed: spec.train.seed,
-        prior_every: (spec.train.epochs / 100).max(1),
+    let options = pdgc::FitOptions {
+        name: &data_name,
+        threads: config.threads.into(),
         truth: truth.as_ref().map(|t| &t.values),
+        resume,
     };
-    let (mut model, trace, first_epoch, restarts) = if spec.train.restarts > 1 {
-        let (model, trace, restarts) = fit_restarts(config, &y, &options)?;
-        (model, trace, 0, Some(restarts))
-    } else {
-        let (model, trace, first_epoch) = fit_once(config, &y, &options, inputs)?;
-        (model, trace, first_epoch, None)
+    let epochs = spec.train.epochs * spec.train.restarts;
+    let mut observer = Progress {
+        config,
+        inputs,
+        bar: progress_bar(epochs, config.quiet),
+        failed_write: None,
     };
+    if spec.train.restarts > 1 {
+        observer.bar.set_message(format!(
+            "{} restarts, {} at a time",
+            spec.train.restarts, config.threads
+        ));
+    }
+    let fitted = pdgc::fit(spec, &table, &options, &mut observer);
+    observer.bar.finish_and_clear();
+    let mut fitted = fitted.map_err(|e| match e {
+        FitError::Data(e) => CliError::Data(e),
+        FitError::Truth(why) => CliError::Flag {
+            flag: "--truth",
+            why,
+        },
+        FitError::Diverged(source) => CliError::Diverged {
+            source,
+            out: config.out.clone(),
+        },
+        FitError::Threads(e) => CliError::Flag {
+            flag: "--threads",
+            why: format!("{}: {e}", config.threads),
+        },
+    })?;
+    if let Some(e) = observer.failed_write {
+        return Err(e);
+    }
+    if fitted.stopped {
+        return Err(match fitted.restarts {
+            Some(_) => CliError::InterruptedRestarts {
+                out: config.out.clone(),
+            },
+            None => interrupted(config, &mut fitted.model, fitted.trace, inputs),
+        });
+    }
     let train_seconds = train_started.elapsed().as_secs_f64();
-
-    // Fewer epochs than asked and not interrupted: `train { tol }` stopped it.
-    let converged_at = (trace.len() < spec.train.epochs).then_some(trace.len());
-    let (means, sds) = model.encode(&y);
+    let pdgc::Fit {
+        model,
+        preprocessing,
+        trace,
+        first_epoch,
+        sources: means,
+        sources_sd: sds,
+        priors,
+        recovery,
+        restarts,
+        converged_at,
+        ..
+    } = fitted;
     let last = trace.last().expect("at least one epoch");
-    let priors = model.priors();
-    let recovery = truth
-        .as_ref()
-        .map(|t| pdgc::eval::recovery(&t.values, &means).expect("shapes checked before training"));
     let truth_path = config.truth.as_deref().map(absolute);
     let record = RunRecord {
         pdgc_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -424,7 +332,7 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
         model_text: Some(config.model_text.clone()),
         data_file: data_name,
         data_bytes: std::fs::metadata(&config.data).map_or(0, |m| m.len()),
-        rows: y.nrows(),
+        rows,
         columns: table.columns.clone(),
         threads: config.threads,
         model: spec.clone(),
@@ -432,7 +340,7 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
         wall_seconds: started.elapsed().as_secs_f64(),
         train_seconds,
         epochs_per_second: match &restarts {
-            Some(r) => r.outcomes.iter().map(|o| o.epochs).sum::<usize>() as f64,
+            Some((_, outcomes)) => outcomes.iter().map(|o| o.epochs).sum::<usize>() as f64,
             None => (trace.len() - first_epoch) as f64,
         } / train_seconds.max(1e-9),
         final_loss: last.terms.loss,
@@ -448,8 +356,8 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
         mcc: recovery.as_ref().map(|r| r.mcc),
         mcc_spearman: recovery.as_ref().map(|r| r.mcc_spearman),
         converged_at,
-        kept_restart: restarts.as_ref().map(|r| r.best),
-        restarts: restarts.as_ref().map_or(Vec::new(), |r| r.outcomes.clone()),
+        kept_restart: restarts.as_ref().map(|(best, _)| *best),
+        restarts: restarts.map_or(Vec::new(), |(_, outcomes)| outcomes),
     };
     let truth_names: Vec<String> = truth.as_ref().map_or(Vec::new(), |t| t.columns.clone());
     let fitted = pdgc::fitted::Fitted {
@@ -481,14 +389,14 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
         Ok(())
     });
     match written {
-        Err(CliError::StoppedBeforeSwap) if restarts.is_some() => {
+        Err(CliError::StoppedBeforeSwap) if record.kept_restart.is_some() => {
             return Err(CliError::InterruptedRestarts {
                 out: config.out.clone(),
             })
         }
         // Stopped after training, while writing: keep the training in a checkpoint.
         Err(CliError::StoppedBeforeSwap) => {
-            model = fitted.model;
+            let mut model = fitted.model;
             return Err(interrupted(config, &mut model, trace, inputs));
         }
         other => other?,
@@ -572,110 +480,65 @@ fn interrupted(
     }
 }
 
-/// One fit, with checkpoints and resuming: the trained model, its trace and the epoch it
-/// resumed from (0 for a fresh start).
-fn fit_once(
-    config: &FitConfig,
-    y: &Matrix,
-    options: &Options,
+/// What `fit` does while training: the progress bar, checkpoints every N epochs, and a
+/// stop at the next safe point when a signal came.
+struct Progress<'a> {
+    config: &'a FitConfig,
     inputs: Inputs,
-) -> Result<(Model<f32>, Vec<TraceRow>, usize), CliError> {
-    let spec = &config.spec;
-    let mut model = Model::<f32>::new(spec, y.nrows(), spec.train.seed);
-    let earlier = match &config.resume {
-        Some(path) => resume(path, spec, inputs, &mut model)?,
-        None => Vec::new(),
-    };
-    let first_epoch = earlier.len();
-    // A signal that came while the data were read: epoch 0 (or the resumed one) is kept.
-    if files::interrupted() {
-        return Err(interrupted(config, &mut model, earlier, inputs));
-    }
-    let bar = progress_bar(spec.train.epochs, config.quiet);
-    bar.set_position(first_epoch as u64);
-    let mut failed_write = None;
-    let mut stopped = false;
-    let result = train(&mut model, y, options, earlier, &mut |model, trace| {
-        let row = trace.last().expect("after an epoch");
-        bar.set_message(format!(
-            "loss {:.5}  {} epochs/s",
-            row.terms.loss,
-            super::rate(bar.per_sec())
-        ));
-        bar.inc(1);
-        stopped = files::interrupted();
-        let due = config.checkpoint_every.is_some_and(|n| row.epoch % n == 0);
-        if due && !stopped {
-            let checkpoint = Checkpoint {
-                model: spec.clone(),
-                data: inputs.data,
-                truth: inputs.truth,
-                trace: trace.to_vec(),
-                state: model.training_state(),
-            };
-            if let Err(e) = write_checkpoint(&config.checkpoint, &checkpoint) {
-                failed_write = Some(e);
-                return Control::Stop;
-            }
-        }
-        match stopped {
-            true => Control::Stop,
-            false => Control::Continue,
-        }
-    });
-    bar.finish_and_clear();
-    let trace = result.map_err(|source| CliError::Diverged {
-        source,
-        out: config.out.clone(),
-    })?;
-    if let Some(e) = failed_write {
-        return Err(e);
-    }
-    if stopped {
-        return Err(interrupted(config, &mut model, trace, inputs));
-    }
-    Ok((model, trace, first_epoch))
+    bar: ProgressBar,
+    /// A checkpoint that could not be written: training stops and this is the error.
+    failed_write: Option<CliError>,
 }
 
-/// `train { restarts N }`: N fits, `--threads` at a time, the best kept. No checkpoints
-/// (the flags are refused): a signal stops every restart and nothing is written.
-fn fit_restarts(
-    config: &FitConfig,
-    y: &Matrix,
-    options: &Options,
-) -> Result<(Model<f32>, Vec<TraceRow>, pdgc::train::Restarts), CliError> {
-    let spec = &config.spec;
-    let bar = progress_bar(spec.train.epochs * spec.train.restarts, config.quiet);
-    bar.set_message(format!(
-        "{} restarts, {} at a time",
-        spec.train.restarts, config.threads
-    ));
-    let restarts = train_restarts(spec, y, options, config.threads.into(), &|| {
-        bar.inc(1);
+impl pdgc::Observer for Progress<'_> {
+    /// A signal that came while the data were read: epoch 0 (or the resumed one) is kept.
+    fn start(&mut self, _model: &mut Model<f32>, trace: &[TraceRow]) -> Control {
+        self.bar.set_position(trace.len() as u64);
         match files::interrupted() {
             true => Control::Stop,
             false => Control::Continue,
         }
-    })
-    .map_err(|e| match e {
-        RestartsFailed::Diverged(source) => CliError::Diverged {
-            source,
-            out: config.out.clone(),
-        },
-        RestartsFailed::Threads(e) => CliError::Flag {
-            flag: "--threads",
-            why: format!("{}: {e}", config.threads),
-        },
-    })?;
-    bar.finish_and_clear();
-    if files::interrupted() {
-        return Err(CliError::InterruptedRestarts {
-            out: config.out.clone(),
-        });
     }
-    let model = restarts.model(spec, y.nrows());
-    let trace = restarts.trace.clone();
-    Ok((model, trace, restarts))
+
+    fn epoch(&mut self, model: &mut Model<f32>, trace: &[TraceRow]) -> Control {
+        let row = trace.last().expect("after an epoch");
+        self.bar.set_message(format!(
+            "loss {:.5}  {} epochs/s",
+            row.terms.loss,
+            super::rate(self.bar.per_sec())
+        ));
+        self.bar.inc(1);
+        if files::interrupted() {
+            return Control::Stop;
+        }
+        let due = self
+            .config
+            .checkpoint_every
+            .is_some_and(|n| row.epoch.is_multiple_of(n));
+        if due {
+            let checkpoint = Checkpoint {
+                model: self.config.spec.clone(),
+                data: self.inputs.data,
+                truth: self.inputs.truth,
+                trace: trace.to_vec(),
+                state: model.training_state(),
+            };
+            if let Err(e) = write_checkpoint(&self.config.checkpoint, &checkpoint) {
+                self.failed_write = Some(e);
+                return Control::Stop;
+            }
+        }
+        Control::Continue
+    }
+
+    /// Restarts keep no checkpoint: a signal stops them all, and nothing is written.
+    fn restart_epoch(&self) -> Control {
+        self.bar.inc(1);
+        match files::interrupted() {
+            true => Control::Stop,
+            false => Control::Continue,
+        }
+    }
 }
 
 /// Reads a checkpoint file.
@@ -688,14 +551,9 @@ fn read_checkpoint(path: &Path) -> Result<Checkpoint, CliError> {
     Ok(Checkpoint::from_bytes(&file, &bytes)?)
 }
 
-/// Restores `model` from the checkpoint at `path`, made for the same model (but for its
-/// number of epochs), the same data and the same truth; returns the trace so far.
-fn resume(
-    path: &Path,
-    spec: &ModelSpec,
-    inputs: Inputs,
-    model: &mut Model<f32>,
-) -> Result<Vec<TraceRow>, CliError> {
+/// The state and trace of the checkpoint at `path`, made for the same model (but for its
+/// number of epochs), the same data and the same truth.
+fn resume(path: &Path, spec: &ModelSpec, inputs: Inputs) -> Result<pdgc::fit::Resume, CliError> {
     let checkpoint = read_checkpoint(path)?;
     let refuse = |why: String| CliError::Resume {
         path: path.to_path_buf(),
@@ -735,8 +593,10 @@ fn resume(
             spec.train.epochs
         )));
     }
-    model.restore_training(&checkpoint.state);
-    Ok(checkpoint.trace)
+    Ok(pdgc::fit::Resume {
+        state: checkpoint.state,
+        trace: checkpoint.trace,
+    })
 }
 
 /// Writes a checkpoint whole or not at all.
@@ -797,15 +657,4 @@ fn progress_bar(epochs: usize, quiet: bool) -> ProgressBar {
             .expect("a valid progress template"),
     );
     bar
-}
-
-/// The sources table: `z0..z{n-1}` posterior means, then `z0_sd..` standard deviations.
-pub fn sources_table(spec: &ModelSpec, means: &Matrix, sds: &Matrix) -> (Vec<String>, Matrix) {
-    let z = &spec.latent.name;
-    let n = spec.n();
-    let header = (0..n)
-        .map(|j| format!("{z}{j}"))
-        .chain((0..n).map(|j| format!("{z}{j}_sd")))
-        .collect();
-    (header, pdgc::matrix::beside(means, sds))
 }

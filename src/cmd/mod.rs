@@ -7,16 +7,18 @@ pub mod error;
 pub mod files;
 pub mod fit;
 pub mod plan;
+pub mod read;
 pub mod report;
 
 use error::{within_memory, CliError, Outcome};
 use files::write_atomically;
-use pdgc::data::{read_table, write_csv_to, Precision, Wanted};
+use pdgc::data::{write_csv_to, Precision, Wanted};
 use pdgc::eval::recovery;
 use pdgc::fitted::Fitted;
 use pdgc::matrix::Matrix;
 use pdgc::simulate::{Scenario, Settings};
 use pdgc::spec::{Encoder, ModelSpec};
+use read::read_table;
 use std::path::Path;
 
 /// The largest model file read (the largest model the checker allows is far smaller).
@@ -58,7 +60,7 @@ pub fn load_model_and_text(path: &Path) -> Result<(ModelSpec, String), CliError>
     let source = pdgc::decode(&bytes).map_err(|(d, text)| CliError::Model {
         rendered: d.render(&file, &text),
     })?;
-    let spec = pdgc::compile(&source).map_err(|d| CliError::Model {
+    let spec = pdgc::compile_here(&source).map_err(|d| CliError::Model {
         rendered: d.render(&file, &source),
     })?;
     Ok((spec, source))
@@ -287,7 +289,7 @@ pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
         model,
         preprocessing,
         ..
-    } = Fitted::read(fit_dir)?;
+    } = read::fitted(fit_dir)?;
     let spec = model.spec().clone();
     // The columns the model was trained on, by name: a file whose columns were renamed or
     // reordered since is bad input, not data to read by position.
@@ -306,7 +308,7 @@ pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
             .encode(&y),
         Encoder::Mlp(_) => model.encode(&y),
     };
-    let (header, table) = fit::sources_table(&spec, &means, &sds);
+    let (header, table) = pdgc::folder::sources_table(&spec, &means, &sds);
     emit_csv(out, &header, &table)
 }
 
@@ -327,7 +329,7 @@ pub fn sample(fit_dir: &Path, rows: usize, seed: u64, out: Option<&Path>) -> Out
         model,
         preprocessing,
         ..
-    } = Fitted::read(fit_dir)?;
+    } = read::fitted(fit_dir)?;
     within_memory(pdgc::resources::sample(model.spec(), rows), || {
         format!("drawing {rows} samples")
     })?;

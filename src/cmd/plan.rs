@@ -12,12 +12,14 @@
 use super::error::{CliError, Outcome};
 use super::files::{self, write_bytes};
 use super::fit::shell_word;
-use super::report::{parse_record, read_truth};
+use super::read::read_table;
+use super::report::read_truth;
 use pdgc::compare::{Method, Problem, Run};
-use pdgc::data::{read_table, Precision, Wanted};
+use pdgc::data::{Precision, Wanted};
+use pdgc::folder::parse_record;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `plan.ron`: what `--collect` needs to score the runs.
 #[derive(Debug, Serialize, Deserialize)]
@@ -99,10 +101,54 @@ fn check_plan_folder(dir: &Path) -> Outcome {
     Ok(())
 }
 
+/// What a plan is made of besides its runs, and what its Slurm job asks for.
+pub struct Settings<'a> {
+    /// The model files, one per model method, in the methods' order.
+    pub models: &'a [PathBuf],
+    /// `--data` and `--truth`, copied into the plan; `None` for a scenario (each seed's
+    /// problem is written).
+    pub data: Option<(&'a Path, &'a Path)>,
+    pub seeds: u64,
+    pub threads_per_run: u16,
+    pub time: &'a str,
+    pub partition: Option<&'a str>,
+    pub account: Option<&'a str>,
+    pub concurrency: u64,
+}
+
+/// Whether `time` is one of the forms of sbatch's `--time` (with minutes and seconds
+/// below 60, hours below 24 after a day count) and not zero, which Slurm reads as no limit.
+fn is_slurm_time(time: &str) -> bool {
+    let number = |t: &str| -> Option<u64> {
+        (!t.is_empty() && t.chars().all(|c| c.is_ascii_digit())).then(|| t.parse().ok())?
+    };
+    let (days, clock) = match time.split_once('-') {
+        Some((d, rest)) => (Some(number(d)), rest),
+        None => (None, time),
+    };
+    let parts: Option<Vec<u64>> = clock.split(':').map(number).collect();
+    let Some(parts) = parts else { return false };
+    let seconds = match (days, parts.as_slice()) {
+        (None, [m]) => Some(m * 60),
+        (None, [m, s]) if *s < 60 => Some(m * 60 + s),
+        (None, [h, m, s]) if *m < 60 && *s < 60 => Some(h * 3600 + m * 60 + s),
+        (Some(Some(d)), [h]) if *h < 24 => Some(d * 86400 + h * 3600),
+        (Some(Some(d)), [h, m]) if *h < 24 && *m < 60 => Some(d * 86400 + h * 3600 + m * 60),
+        (Some(Some(d)), [h, m, s]) if *h < 24 && *m < 60 && *s < 60 => {
+            Some(d * 86400 + h * 3600 + m * 60 + s)
+        }
+        _ => None,
+    };
+    seconds.is_some_and(|s| s > 0)
+}
+
+/// Slurm's default `MaxArraySize`: an array of more tasks must be submitted in pieces.
+const SLURM_ARRAY_MAX: usize = 1000;
+
 /// Writes the plan of `methods` × `problems` into `dir`, all at once.
 pub fn write(
     dir: &Path,
-    args: &super::compare::CompareArgs,
+    args: &Settings,
     methods: &[Method],
     problems: &[Problem],
     inputs: &[&Path],
@@ -110,10 +156,19 @@ pub fn write(
     check_plan_folder(dir)?;
     // These go into slurm.sbatch as they are: a space or a line break would change the script.
     let slurm_words = [
-        ("--time", Some(&args.time)),
-        ("--slurm-partition", args.slurm_partition.as_ref()),
-        ("--slurm-account", args.slurm_account.as_ref()),
+        ("--time", Some(args.time)),
+        ("--slurm-partition", args.partition),
+        ("--slurm-account", args.account),
     ];
+    if !is_slurm_time(args.time) {
+        return Err(CliError::Flag {
+            flag: "--time",
+            why: format!(
+                "`{}` is not a Slurm time limit greater than zero: MINUTES, MINUTES:SECONDS, HOURS:MINUTES:SECONDS, DAYS-HOURS, DAYS-HOURS:MINUTES or DAYS-HOURS:MINUTES:SECONDS",
+                args.time
+            ),
+        });
+    }
     for (flag, value) in slurm_words {
         let Some(value) = value else { continue };
         let plain = |c: char| c.is_ascii_alphanumeric() || "_.,:+-".contains(c);
@@ -142,7 +197,7 @@ pub fn write(
         }
     }
     let threads = args.threads_per_run;
-    let scenario = args.scenario.is_some();
+    let scenario = args.data.is_none();
     // Where each seed's data and truth are, relative to the plan.
     let data_of = |seed: u64| match scenario {
         true => (
@@ -260,8 +315,8 @@ pub fn write(
             })?;
             write_bytes(&staging.join(file), &text)?;
         }
-        match (&args.data, &args.truth) {
-            (Some(data), Some(truth)) => {
+        match args.data {
+            Some((data, truth)) => {
                 for (from, to) in [(data, "data/data.csv"), (truth, "data/truth.csv")] {
                     std::fs::copy(from, staging.join(to)).map_err(files::write_error(from))?;
                 }
@@ -293,7 +348,12 @@ pub fn write(
         let mut tsv = String::from("id\tmethod\tseed\tcommand\tresult\n");
         let mut commands = String::new();
         for r in &record.runs {
-            let label = &record.methods[r.method].label;
+            // A label is shown, never parsed: tabs and line breaks would move the fields.
+            let label: String = record.methods[r.method]
+                .label
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
             tsv += &format!(
                 "{}\t{label}\t{}\t{}\t{}\n",
                 r.id, r.seed, r.command, r.result
@@ -303,6 +363,12 @@ pub fn write(
         write_bytes(&staging.join("runs.tsv"), tsv.as_bytes())?;
         write_bytes(&staging.join("commands"), commands.as_bytes())?;
         write_bytes(&staging.join("run.sh"), RUN_SH.as_bytes())?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let script = staging.join("run.sh");
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+                .map_err(files::write_error(&script))?;
+        }
         let sbatch = sbatch(args, count, threads, memory_mib);
         write_bytes(&staging.join("slurm.sbatch"), sbatch.as_bytes())?;
         write_bytes(
@@ -318,6 +384,12 @@ pub fn write(
         dir.display(),
         shell_word(dir.as_os_str())
     );
+    if count > SLURM_ARRAY_MAX {
+        eprintln!(
+            "note: {count} runs is more than Slurm's default MaxArraySize ({}); README.txt says how to submit them in pieces",
+            SLURM_ARRAY_MAX + 1
+        );
+    }
     Ok(())
 }
 
@@ -329,24 +401,42 @@ fn csv_bytes(header: &[String], x: &pdgc::matrix::Matrix, precision: Precision) 
 
 /// Runs line ID of `runs.tsv` once. `PDGC` names the binary (default: `pdgc` on PATH).
 const RUN_SH: &str = r#"#!/bin/sh
-# Runs line ID of runs.tsv once, from this folder: skipped when its result is complete.
-# While it runs, status/ID.running holds the host and process; if it fails, its messages
-# are kept in status/ID.failed (where `pdgc compare --collect` finds them).
+# Runs line ID of runs.tsv once, from this folder: skipped when its result is complete (a
+# fit's folder with its run.ron, FastICA's sources). A fit stopped by a signal (a Slurm
+# time limit, scancel) leaves a checkpoint, which the next submission resumes from.
+# While it runs, status/ID.running holds the host and process; if it fails or is stopped,
+# its messages are kept in status/ID.failed (where `pdgc compare --collect` finds them).
 # Usage: sh run.sh ID   (PDGC=/path/to/pdgc names the binary; default: pdgc on PATH)
 set -u
-id="$1"
+id="${1:-}"
+case "$id" in
+  ''|*[!0-9]*|0?*) echo "run.sh: usage: sh run.sh ID, ID a run's number in runs.tsv" >&2; exit 2 ;;
+esac
+binary="${PDGC:-pdgc}"
+case "$binary" in
+  */*) binary="$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")" ;;
+esac
 cd "$(dirname "$0")" || exit 1
-line=$(awk -F '\t' -v id="$id" 'NR > 1 && $1 == id' runs.tsv)
+line=$(awk -F '\t' -v id="$id" 'NR > 1 && $1 "" == id ""' runs.tsv)
 if [ -z "$line" ]; then echo "run.sh: no run $id in runs.tsv" >&2; exit 2; fi
 command=$(printf '%s\n' "$line" | cut -f 4)
 result=$(printf '%s\n' "$line" | cut -f 5)
-if [ -e "$result" ]; then exit 0; fi
-pdgc() { command "${PDGC:-pdgc}" "$@"; }
+if [ -e "$result/run.ron" ] || [ -f "$result" ]; then exit 0; fi
+if [ -f "$result.checkpoint" ]; then command="$command --resume $result.checkpoint"; fi
+pdgc() { command "$binary" "$@"; }
 mkdir -p status results
 rm -f "status/$id.failed"
 echo "$(hostname) $$" > "status/$id.running"
+stopped() {
+  echo "run.sh: stopped by a signal" >> "status/$id.log"
+  mv "status/$id.log" "status/$id.failed"
+  rm -f "status/$id.running"
+  exit 130
+}
+trap stopped INT TERM HUP
 eval "$command" 2> "status/$id.log"
 code=$?
+trap - INT TERM HUP
 if [ "$code" -eq 0 ]; then
   rm -f "status/$id.running" "status/$id.log"
   exit 0
@@ -357,28 +447,23 @@ exit "$code"
 "#;
 
 /// The Slurm job array over the plan's runs.
-fn sbatch(
-    args: &super::compare::CompareArgs,
-    count: usize,
-    threads: u16,
-    memory_mib: u128,
-) -> String {
+fn sbatch(args: &Settings, count: usize, threads: u16, memory_mib: u128) -> String {
     let mut lines = vec![
         "#!/bin/bash".to_string(),
         "# A job array over runs.tsv: task K runs line K (sh run.sh K). Submit from this folder."
             .to_string(),
         "#SBATCH --job-name=pdgc-compare".to_string(),
-        format!("#SBATCH --array=0-{}%{}", count - 1, args.slurm_concurrency),
+        format!("#SBATCH --array=0-{}%{}", count - 1, args.concurrency),
         format!("#SBATCH --cpus-per-task={threads}"),
         "#SBATCH --ntasks=1".to_string(),
         format!("#SBATCH --mem={memory_mib}M"),
         format!("#SBATCH --time={}", args.time),
         "#SBATCH --output=status/slurm-%A_%a.out".to_string(),
     ];
-    if let Some(p) = &args.slurm_partition {
+    if let Some(p) = args.partition {
         lines.push(format!("#SBATCH --partition={p}"));
     }
-    if let Some(a) = &args.slurm_account {
+    if let Some(a) = args.account {
         lines.push(format!("#SBATCH --account={a}"));
     }
     lines.push("cd \"${SLURM_SUBMIT_DIR:-.}\" || exit 1".to_string());
@@ -400,6 +485,9 @@ fn readme(count: usize, threads: u16) -> String {
          With xargs:\n\
          \x20   seq 0 {last} | xargs -P 8 -n 1 sh run.sh\n\
          Each run uses {threads} thread(s); runs at once × threads should not exceed the cores.\n\
+         Slurm refuses arrays larger than its MaxArraySize (1001 by default); submit a larger\n\
+         plan in pieces (a task still runs the line of its own number), for example:\n\
+         \x20   sbatch --array=0-999%100 slurm.sbatch; sbatch --array=1000-1999%100 slurm.sbatch\n\
          \n\
          While runs go on, and after:\n\
          \x20   pdgc compare --collect .\n\
@@ -448,27 +536,33 @@ pub fn collect(dir: &Path) -> Result<Collected, CliError> {
             .ok_or_else(|| bad(format!("plan.ron: run {} names no method", r.id)))?;
         let result = dir.join(&r.result);
         let failure = dir.join("status").join(format!("{}.failed", r.id));
-        let outcome = if result.exists() {
-            Some(score(
+        let running_file = dir.join("status").join(format!("{}.running", r.id));
+        let complete = result.join("run.ron").exists() || result.is_file();
+        let outcome = if complete {
+            let scored = score(
                 dir,
                 r,
                 &result,
                 matches!(methods[r.method], Method::FastIca),
-            ))
-        } else if failure.is_file() {
-            let text = std::fs::read_to_string(&failure).unwrap_or_default();
+            );
+            if let Err(why) = &scored {
+                eprintln!("run {} ({label}, seed {}) failed: {why}", r.id, r.seed);
+            }
+            Some(scored)
+        } else if failure.is_file() || running_here_but_gone(&running_file) {
+            let log = match failure.is_file() {
+                true => failure.clone(),
+                false => dir.join("status").join(format!("{}.log", r.id)),
+            };
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
             let first = text
                 .lines()
                 .find(|l| !l.trim().is_empty())
-                .unwrap_or("(no message)");
+                .unwrap_or("its process ended without a result or a message (killed?)");
             eprintln!("run {} ({label}, seed {}) failed: {first}", r.id, r.seed);
             Some(Err(first.to_string()))
         } else {
-            if dir
-                .join("status")
-                .join(format!("{}.running", r.id))
-                .is_file()
-            {
+            if running_file.is_file() {
                 running += 1;
             } else {
                 pending += 1;
@@ -520,6 +614,26 @@ pub fn collect(dir: &Path) -> Result<Collected, CliError> {
     })
 }
 
+/// Whether `status/ID.running` names a process of this host that no longer exists (killed
+/// outright, so that `run.sh` could not record it): the run failed.
+fn running_here_but_gone(running: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(running) else {
+        return false;
+    };
+    let mut words = text.split_whitespace();
+    let (Some(host), Some(pid)) = (words.next(), words.next()) else {
+        return false;
+    };
+    let here = rustix::system::uname();
+    let this_host = here.nodename().to_string_lossy() == host;
+    let gone = pid
+        .parse::<i32>()
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .is_some_and(|pid| rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH));
+    this_host && gone
+}
+
 /// A finished run's MCC, Spearman MCC, final loss and seconds, or why it cannot be read.
 type Score = (f64, f64, Option<f64>, f64);
 
@@ -528,6 +642,13 @@ fn score(dir: &Path, run: &PlannedRun, result: &Path, fastica: bool) -> Result<S
     if fastica {
         let truth = read_truth(&dir.join(&run.truth)).map_err(|e| unreadable(e.to_string()))?;
         let sources = read_table(result, Wanted::All).map_err(|e| unreadable(e.to_string()))?;
+        let expected: Vec<String> = (0..truth.values.ncols()).map(|j| format!("z{j}")).collect();
+        if sources.columns != expected {
+            return Err(unreadable(format!(
+                "its columns are not FastICA's {}",
+                expected.join(", ")
+            )));
+        }
         let r = pdgc::eval::recovery(&truth.values, &sources.values)?;
         return Ok((r.mcc, r.mcc_spearman, None, 0.0));
     }

@@ -4,8 +4,9 @@
 
 use super::error::CliError;
 use super::files::{self, write_file_atomically};
-use super::fit::{FittedPrior, RunRecord};
-use pdgc::data::{read_table, Table, Wanted};
+use super::read::read_table;
+use pdgc::data::{Table, Wanted};
+use pdgc::folder::{FittedPrior, RunRecord};
 use pdgc::numeric::PriorDensity;
 use pdgc::report::{render, FitView, Options, Report, Truth};
 use pdgc::spec::ModelSpec;
@@ -70,15 +71,10 @@ fn read_text(dir: &Path, name: &str) -> Result<String, CliError> {
     })
 }
 
-/// A fit's record from the text of its `run.ron`.
-pub fn parse_record(text: &str) -> Result<RunRecord, ron::error::SpannedError> {
-    ron::from_str(text)
-}
-
 /// The record of the fit in `dir`.
 pub fn read_record(dir: &Path) -> Result<RunRecord, CliError> {
     let text = read_text(dir, "run.ron")?;
-    parse_record(&text).map_err(|e| {
+    pdgc::folder::parse_record(&text).map_err(|e| {
         unreadable(
             dir,
             format!("holds a run.ron that is not a pdgc fit's record: {e}"),
@@ -90,7 +86,6 @@ pub fn read_record(dir: &Path) -> Result<RunRecord, CliError> {
 pub fn load(dir: &Path, record: &RunRecord, truth: Option<Truth>) -> Result<FitView, CliError> {
     let spec = &record.model;
     let n = spec.n();
-    let z = &spec.latent.name;
     // The fit's own file: a problem with it is the fit folder's, not a data file's.
     let sources = read_table(&dir.join("sources.csv"), Wanted::All)
         .map_err(|e| unreadable(dir, format!("holds a sources.csv that cannot be read: {e}")))?;
@@ -104,10 +99,7 @@ pub fn load(dir: &Path, record: &RunRecord, truth: Option<Truth>) -> Result<FitV
             ),
         ));
     }
-    let expected: Vec<String> = (0..n)
-        .map(|j| format!("{z}{j}"))
-        .chain((0..n).map(|j| format!("{z}{j}_sd")))
-        .collect();
+    let expected = pdgc::folder::sources_header(spec);
     if sources.columns != expected {
         return Err(unreadable(
             dir,

@@ -1,0 +1,276 @@
+//! One fit, in memory: a checked model and a table of data in; the fitted model, its
+//! sources with their uncertainty, the fitted priors, the trace and (given the truth) the
+//! recovery out. `pdgc fit`, `compare` and the tests all call [`fit`]; what they do around it
+//! (files, a progress bar, checkpoints) they do through an [`Observer`].
+//!
+//! ```
+//! let spec = pdgc::compile("observed x[2]\nlatent z[2] ~ gmm(K = 2)\ntrain { epochs 5 }").unwrap();
+//! let sim = pdgc::simulate::simulate(pdgc::simulate::Scenario::Linear, 200, 0);
+//! let data = pdgc::data::Table {
+//!     columns: vec!["x0".into(), "x1".into(), "x2".into()],
+//!     values: sim.data,
+//! };
+//! let fitted = pdgc::fit::fit(&spec, &data, &pdgc::fit::FitOptions::default(), &mut ()).unwrap();
+//! assert_eq!(fitted.sources.dim(), (200, 2));
+//! ```
+
+use crate::backend::{Model, PriorDensity, TrainingState};
+use crate::data::{select_observed, DataError, Preprocessing, Table};
+use crate::eval::Recovery;
+use crate::matrix::Matrix;
+use crate::parallel::ThreadsUnavailable;
+use crate::spec::ModelSpec;
+use crate::train::{train, train_restarts, Control, Diverged, Options, RestartOutcome};
+use crate::train::{RestartsFailed, TraceRow};
+
+/// What a fit needs besides the model and the data.
+#[derive(Debug, Clone, Default)]
+pub struct FitOptions<'a> {
+    /// The data's name in messages (a file's name; "the data" when empty).
+    pub name: &'a str,
+    /// `train { restarts }` runs this many at a time (at least one).
+    pub threads: usize,
+    /// The true sources of the data's rows: the trace records each one's |corr| as training
+    /// goes, and [`Fit::recovery`] holds the final recovery.
+    pub truth: Option<&'a Matrix>,
+    /// Go on from this state and trace (a checkpoint's), made for the same model and data.
+    pub resume: Option<Resume>,
+}
+
+/// Where an interrupted fit had got to.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    pub state: TrainingState,
+    pub trace: Vec<TraceRow>,
+}
+
+/// Told of training as it goes, and may stop it. Every method has a default that goes on.
+pub trait Observer: Sync {
+    /// Before the first epoch (a resumed fit's state restored).
+    fn start(&mut self, _model: &mut Model<f32>, _trace: &[TraceRow]) -> Control {
+        Control::Continue
+    }
+    /// After each epoch of a fit without restarts.
+    fn epoch(&mut self, _model: &mut Model<f32>, _trace: &[TraceRow]) -> Control {
+        Control::Continue
+    }
+    /// After each epoch of any of `train { restarts }`'s fits, from their threads.
+    fn restart_epoch(&self) -> Control {
+        Control::Continue
+    }
+}
+
+/// No observer: train to the end.
+impl Observer for () {}
+
+/// Why a fit could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum FitError {
+    /// The data do not suit the model (columns, rows, a constant or dependent column).
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The truth does not describe the data's rows, or has more sources than the model.
+    #[error("the truth {0}")]
+    Truth(String),
+    #[error(transparent)]
+    Diverged(#[from] Diverged),
+    #[error(transparent)]
+    Threads(#[from] ThreadsUnavailable),
+}
+
+impl From<RestartsFailed> for FitError {
+    fn from(e: RestartsFailed) -> Self {
+        match e {
+            RestartsFailed::Diverged(d) => FitError::Diverged(d),
+            RestartsFailed::Threads(t) => FitError::Threads(t),
+        }
+    }
+}
+
+/// A fitted model and everything it says about the data it was fitted to.
+pub struct Fit {
+    pub model: Model<f32>,
+    /// How the data's columns were turned into what the model saw (and new data will be).
+    pub preprocessing: Preprocessing,
+    pub trace: Vec<TraceRow>,
+    /// The epoch it was resumed from (0 for a fresh start).
+    pub first_epoch: usize,
+    /// The observer stopped training: the model and the trace are where it stopped, and
+    /// nothing below is filled (`sources` are empty).
+    pub stopped: bool,
+    /// The posterior means, a row per data row (T × n), and their standard deviations.
+    pub sources: Matrix,
+    pub sources_sd: Matrix,
+    pub priors: Vec<PriorDensity>,
+    /// The recovery of the truth, when one was given.
+    pub recovery: Option<Recovery>,
+    /// With `train { restarts }`: the kept one (the lowest final objective) and how each
+    /// ended.
+    pub restarts: Option<(usize, Vec<RestartOutcome>)>,
+    /// The epoch `train { tol }` stopped at, when it stopped before `epochs`.
+    pub converged_at: Option<usize>,
+}
+
+/// Fits `spec` to the observed columns of `data`, as Algorithm 1 does: preprocess, train
+/// (or train every restart and keep the best), and encode the rows.
+pub fn fit(
+    spec: &ModelSpec,
+    data: &Table,
+    options: &FitOptions,
+    observer: &mut impl Observer,
+) -> Result<Fit, FitError> {
+    let name = match options.name {
+        "" => "the data",
+        name => name,
+    };
+    let table = select_observed(name, data, spec)?;
+    let preprocessing = Preprocessing::fit(name, &table, spec.preprocess)?;
+    let y = preprocessing.apply(&table.values);
+    if let Some(truth) = options.truth {
+        if truth.nrows() != y.nrows() {
+            let why = format!(
+                "has {} rows, but {name} has {}: the truth must describe the data's rows",
+                truth.nrows(),
+                y.nrows()
+            );
+            return Err(FitError::Truth(why));
+        }
+        if truth.ncols() > spec.n() {
+            let why = format!(
+                "has {} sources, more than model `{}`'s {} latent dimensions",
+                truth.ncols(),
+                spec.name,
+                spec.n()
+            );
+            return Err(FitError::Truth(why));
+        }
+    }
+    let train_options = Options {
+        epochs: spec.train.epochs,
+        seed: spec.train.seed,
+        prior_every: (spec.train.epochs / 100).max(1),
+        truth: options.truth,
+    };
+    let (model, trace, first_epoch, stopped, restarts) = if spec.train.restarts > 1 {
+        let threads = options.threads.max(1);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let kept = train_restarts(spec, &y, &train_options, threads, &|| {
+            let control = observer.restart_epoch();
+            if control == Control::Stop {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            control
+        })?;
+        let stopped = stop.into_inner();
+        let model = kept.model(spec, y.nrows());
+        (
+            model,
+            kept.trace,
+            0,
+            stopped,
+            Some((kept.best, kept.outcomes)),
+        )
+    } else {
+        let mut model = Model::<f32>::new(spec, y.nrows(), spec.train.seed);
+        let earlier = match &options.resume {
+            Some(resume) => {
+                model.restore_training(&resume.state);
+                resume.trace.clone()
+            }
+            None => Vec::new(),
+        };
+        let first_epoch = earlier.len();
+        if observer.start(&mut model, &earlier) == Control::Stop {
+            return Ok(stopped_at(model, preprocessing, earlier, first_epoch));
+        }
+        let mut stopped = false;
+        let trace = train(
+            &mut model,
+            &y,
+            &train_options,
+            earlier,
+            &mut |model, trace| {
+                let control = observer.epoch(model, trace);
+                stopped = control == Control::Stop;
+                control
+            },
+        )?;
+        (model, trace, first_epoch, stopped, None)
+    };
+    if stopped {
+        let mut fit = stopped_at(model, preprocessing, trace, first_epoch);
+        fit.restarts = restarts;
+        return Ok(fit);
+    }
+    let converged_at = (trace.len() < spec.train.epochs).then_some(trace.len());
+    let (sources, sources_sd) = model.encode(&y);
+    let recovery = options
+        .truth
+        .map(|t| crate::eval::recovery(t, &sources).expect("shapes checked before training"));
+    Ok(Fit {
+        priors: model.priors(),
+        model,
+        preprocessing,
+        trace,
+        first_epoch,
+        stopped: false,
+        sources,
+        sources_sd,
+        recovery,
+        restarts,
+        converged_at,
+    })
+}
+
+/// A fit the observer stopped after `trace`'s epochs.
+fn stopped_at(
+    model: Model<f32>,
+    preprocessing: Preprocessing,
+    trace: Vec<TraceRow>,
+    first_epoch: usize,
+) -> Fit {
+    Fit {
+        model,
+        preprocessing,
+        trace,
+        first_epoch,
+        stopped: true,
+        sources: Matrix::zeros((0, 0)),
+        sources_sd: Matrix::zeros((0, 0)),
+        priors: Vec::new(),
+        recovery: None,
+        restarts: None,
+        converged_at: None,
+    }
+}
+
+impl Fit {
+    /// The sources of new rows (with the columns of the data the model was fitted to),
+    /// preprocessed as the training data were: posterior means and standard deviations.
+    /// Without an encoder (Half-VAE) each row's latents are fitted against the frozen
+    /// decoder and priors.
+    pub fn encode(&self, data: &Table) -> Result<(Matrix, Matrix), FitError> {
+        let spec = self.model.spec();
+        let table = crate::data::select_named("the new data", data, &self.preprocessing.columns)?;
+        let y = self.preprocessing.apply(&table.values);
+        Ok(match spec.encoder {
+            crate::spec::Encoder::None => self
+                .model
+                .fit_latents(&y, spec.train.epochs, spec.train.seed)
+                .encode(&y),
+            crate::spec::Encoder::Mlp(_) => self.model.encode(&y),
+        })
+    }
+
+    /// `rows` draws from the fitted generative model: the latents z and the decoder's mean
+    /// in the data's units.
+    pub fn sample(&self, rows: usize, seed: u64) -> (Matrix, Matrix) {
+        let (z, y) = self.model.sample(rows, seed);
+        (z, self.preprocessing.invert(&y))
+    }
+
+    /// The decoder's mean for latents `z` (rows × n), in the data's units.
+    pub fn decode(&self, z: &Matrix) -> Matrix {
+        self.preprocessing.invert(&self.model.decode(z))
+    }
+}
