@@ -295,12 +295,7 @@ fn a_plan_runs_on_slurm_and_with_parallel_as_compare_runs_here() {
         &dir,
         &[&["compare"][..], &sweep, &["--plan", "par"]].concat(),
     );
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("is a plan whose runs have left results"),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, 2, "is a plan whose runs have left results");
 }
 
 /// A run stopped by a signal (Slurm's time limit, scancel) is reported failed with its

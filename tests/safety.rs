@@ -1231,12 +1231,7 @@ fn limits_of_the_process_are_refusals_naming_the_flag() {
                 "2",
             ],
         );
-        assert_eq!(o.status.code(), Some(2), "{limit}: {}", stderr(&o));
-        assert!(
-            stderr(&o).starts_with("error: --threads 1000: "),
-            "{}",
-            stderr(&o)
-        );
+        fails_with(&o, 2, "error: --threads 1000: ");
         let o = limited(
             limit,
             &[
@@ -1256,8 +1251,7 @@ fn limits_of_the_process_are_refusals_naming_the_flag() {
                 "none",
             ],
         );
-        assert_eq!(o.status.code(), Some(2), "{limit}: {}", stderr(&o));
-        assert!(stderr(&o).starts_with("error: "), "{}", stderr(&o));
+        fails_with(&o, 2, "error: ");
         assert!(stderr(&o).contains("--jobs 400"), "{}", stderr(&o));
     }
     ok(&pdgc_in(
@@ -1319,21 +1313,11 @@ fn a_process_limit_is_a_refusal_naming_the_flag() {
             .expect("setpriv (util-linux)")
     };
     let o = as_nobody("fit model.pdg data.csv -o f --threads 64 --epochs 2 --quiet");
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).starts_with("error: --threads 64: cannot start"),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, 2, "error: --threads 64: cannot start");
     let o = as_nobody(
         "compare model.pdg --data data.csv --truth truth.csv --jobs 64 --seeds 64 --epochs 1 -q",
     );
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).starts_with("error: --jobs 64: cannot start"),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, 2, "error: --jobs 64: cannot start");
 }
 
 /// On a full disk (a 256 KiB tmpfs) every output fails with exit 1, naming the file, and

@@ -57,3 +57,10 @@ impl AsRef<Path> for Scratch {
 pub fn scratch() -> Scratch {
     Scratch(tempfile::tempdir().expect("a temporary folder"))
 }
+
+/// Asserts that `o` exited with `code` and that its standard error holds `expected`.
+#[track_caller]
+pub fn fails_with(o: &Output, code: i32, expected: &str) {
+    assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
+    assert!(stderr(o).contains(expected), "{}", stderr(o));
+}

@@ -41,22 +41,16 @@ pub fn load_model(path: &Path) -> Result<ModelSpec, CliError> {
 
 /// The checked model and the file's text as written (which a fit records).
 pub fn load_model_and_text(path: &Path) -> Result<(ModelSpec, String), CliError> {
-    use std::io::Read;
     let file = path.display().to_string();
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MODEL_FILE_MAX + 1).read_to_end(&mut bytes))
+    // A model is a short text; this keeps an endless input (`/dev/zero`) from filling memory.
+    let too_large =
+        || std::io::Error::other("it is larger than 16 MiB; a model file is a short text");
+    let bytes = read::at_most(path, MODEL_FILE_MAX)
+        .and_then(|b| b.ok_or_else(too_large))
         .map_err(|source| CliError::ModelRead {
             file: file.clone(),
             source,
         })?;
-    // A model is a short text; this keeps an endless input (`/dev/zero`) from filling memory.
-    if bytes.len() as u64 > MODEL_FILE_MAX {
-        return Err(CliError::ModelRead {
-            file,
-            source: std::io::Error::other("it is larger than 16 MiB; a model file is a short text"),
-        });
-    }
     let source = pdgc::decode(&bytes).map_err(|(d, text)| CliError::Model {
         rendered: d.render(&file, &text),
     })?;

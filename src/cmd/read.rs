@@ -14,23 +14,27 @@ pub fn read_table(path: &Path, wanted: Wanted) -> Result<Table, DataError> {
 /// numbers take more room than its text) is refused before it is read whole, so an endless
 /// input (`/dev/zero`, a pipe) ends in a message, not in the kernel's OOM killer.
 pub fn read_data_file(path: &Path) -> Result<Vec<u8>, DataError> {
-    use std::io::Read;
     let file = path.display().to_string();
     let limit = pdgc::resources::machine_memory().map_or(u64::MAX, |m| (m / 4) as u64);
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes))
-        .map_err(|source| DataError::Read {
-            file: file.clone(),
-            source,
-        })?;
-    if bytes.len() as u64 > limit {
-        return Err(DataError::TooLargeToRead {
+    match at_most(path, limit) {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err(DataError::TooLargeToRead {
             file,
             limit: u128::from(limit),
-        });
+        }),
+        Err(source) => Err(DataError::Read { file, source }),
     }
-    Ok(bytes)
+}
+
+/// The bytes of `path`, or `None` when it holds more than `limit` (only `limit + 1` bytes
+/// are read to find out).
+pub fn at_most(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }
 
 /// Reads a fitted model: a fit's output folder, or its `model.safetensors`.
