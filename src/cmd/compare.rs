@@ -2,10 +2,9 @@
 //! with every seed, in parallel; a table of MCC per method, and the runs for scripts.
 
 use super::error::{threads_fit, within_memory, CliError, Outcome};
-use super::files::{
-    check_distinct_outputs, check_output_file, check_own_file, write_file_atomically,
-};
+use super::files::write_file_atomically;
 use super::load_model;
+use super::outputs::{check_distinct_outputs, check_output_file, check_own_file};
 use super::read::read_table;
 use super::report::{check_truth, read_truth};
 use pdgc::compare::{run_all, summarise, Method, Problem, Run, Summary};

@@ -1,10 +1,9 @@
 //! `pdgc fit MODEL DATA -o DIR`: read, train, write every output at once or not at all.
 
 use super::error::{CliError, Outcome};
-use super::files::{
-    self, check_output, same_path, write_atomically, write_bytes, write_ron, OutputKind,
-};
+use super::files::{self, write_atomically, write_bytes, write_ron};
 use super::load_model_and_text;
+use super::outputs::{self, check_output, same_path, OutputKind};
 use super::report::{self, check_truth, read_truth};
 use indicatif::{ProgressBar, ProgressStyle};
 use pdgc::backend::Model;
@@ -160,7 +159,7 @@ impl FitConfig {
                 });
             }
         }
-        files::check_output_file("-o", &checkpoint, &inputs)?;
+        outputs::check_output_file("-o", &checkpoint, &inputs)?;
         if let Some(resume) = &args.resume {
             if !resume.is_file() {
                 return Err(CliError::Resume {

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod error;
 pub mod files;
 pub mod fit;
+pub mod outputs;
 pub mod plan;
 pub mod read;
 pub mod report;
@@ -82,7 +83,7 @@ pub fn simulate(settings: &Settings, out: &Path, force: bool) -> Outcome {
     if let Some((flag, why)) = settings.problem() {
         return Err(CliError::Flag { flag, why });
     }
-    files::check_output(out, files::OutputKind::Simulation, &[], force)?;
+    outputs::check_output(out, outputs::OutputKind::Simulation, &[], force)?;
     let columns = settings.sources + settings.observed;
     within_memory(pdgc::resources::simulate(settings.samples, columns), || {
         format!("--samples {}", settings.samples)
@@ -213,9 +214,9 @@ pub fn fastica(
         .filter_map(|(flag, path)| Some((flag, path?)))
         .collect();
     for (flag, path) in &outputs {
-        files::check_output_file(flag, path, &[data])?;
+        outputs::check_output_file(flag, path, &[data])?;
     }
-    files::check_distinct_outputs(&outputs)?;
+    outputs::check_distinct_outputs(&outputs)?;
     let table = read_table(data, Wanted::All)?;
     pdgc::data::Preprocessing::check_for_fastica(&data.display().to_string(), &table)?;
     let n = sources.unwrap_or(table.values.ncols());
@@ -277,7 +278,7 @@ fn stdout(result: std::io::Result<()>) -> Outcome {
 /// against the frozen decoder and priors, for as many steps as the model's epochs.
 pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
     if let Some(path) = out {
-        files::check_output_file("-o", path, &[fit_dir, data])?;
+        outputs::check_output_file("-o", path, &[fit_dir, data])?;
     }
     let Fitted {
         model,
@@ -317,7 +318,7 @@ pub fn sample(fit_dir: &Path, rows: usize, seed: u64, out: Option<&Path>) -> Out
         });
     }
     if let Some(path) = out {
-        files::check_output_file("-o", path, &[fit_dir])?;
+        outputs::check_output_file("-o", path, &[fit_dir])?;
     }
     let Fitted {
         model,

@@ -12,6 +12,7 @@
 use super::error::{CliError, Outcome};
 use super::files::{self, write_bytes};
 use super::fit::shell_word;
+use super::outputs;
 use super::read::read_table;
 use super::report::read_truth;
 use pdgc::compare::{Method, Problem, Run};
@@ -74,7 +75,7 @@ fn check_plan_folder(dir: &Path) -> Outcome {
             why: why.to_string(),
         })
     };
-    files::check_folder_path("--plan", dir)?;
+    outputs::check_folder_path("--plan", dir)?;
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };

@@ -4,6 +4,7 @@
 
 use super::error::CliError;
 use super::files::{self, write_file_atomically};
+use super::outputs;
 use super::read::read_table;
 use pdgc::data::{Table, Wanted};
 use pdgc::folder::{FittedPrior, RunRecord};
@@ -222,7 +223,7 @@ pub fn write_into(dir: &Path, report: &Report) -> Result<(), CliError> {
 fn check_plots(dir: &Path) -> Result<(), CliError> {
     let plots = dir.join("plots");
     let is_folder = plots.symlink_metadata().is_ok_and(|m| m.is_dir());
-    if !plots.exists() || (is_folder && files::only_figures(&plots)) {
+    if !plots.exists() || (is_folder && outputs::only_figures(&plots)) {
         return Ok(());
     }
     Err(CliError::Output {
@@ -268,15 +269,15 @@ pub fn report(
     };
     let flag = if out.is_some() { "-o" } else { "" };
     // The fit's own files (but its page, which a report replaces) and the truth are inputs.
-    let fit_files: Vec<PathBuf> = files::FIT_FILES
+    let fit_files: Vec<PathBuf> = outputs::FIT_FILES
         .iter()
         .filter(|f| **f != "report.html")
         .map(|f| dir.join(f))
         .collect();
     let mut inputs: Vec<&Path> = fit_files.iter().map(PathBuf::as_path).collect();
     inputs.extend(truth);
-    files::check_output_file(flag, &page, &inputs)?;
-    files::check_own_file(flag, &page, GENERATOR, "a pdgc report")?;
+    outputs::check_output_file(flag, &page, &inputs)?;
+    outputs::check_own_file(flag, &page, GENERATOR, "a pdgc report")?;
     if out.is_none() {
         check_plots(&dir)?;
     }
