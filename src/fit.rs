@@ -126,24 +126,11 @@ pub fn fit(
     let table = select_observed(name, data, spec)?;
     let preprocessing = Preprocessing::fit(name, &table, spec.preprocess)?;
     let y = preprocessing.apply(&table.values);
-    if let Some(truth) = options.truth {
-        if truth.nrows() != y.nrows() {
-            let why = format!(
-                "has {} rows, but {name} has {}: the truth must describe the data's rows",
-                truth.nrows(),
-                y.nrows()
-            );
-            return Err(FitError::Truth(why));
-        }
-        if truth.ncols() > spec.n() {
-            let why = format!(
-                "has {} sources, more than model `{}`'s {} latent dimensions",
-                truth.ncols(),
-                spec.name,
-                spec.n()
-            );
-            return Err(FitError::Truth(why));
-        }
+    if let Some(why) = options
+        .truth
+        .and_then(|truth| truth_problem(truth, y.nrows(), spec, name))
+    {
+        return Err(FitError::Truth(why));
     }
     let train_options = Options {
         epochs: spec.train.epochs,
@@ -222,6 +209,25 @@ pub fn fit(
     })
 }
 
+/// Why `truth` cannot be the true sources of `rows` rows of the data named `data` for
+/// `spec` (each true source is matched to a latent dimension), or `None` when it can.
+pub fn truth_problem(truth: &Matrix, rows: usize, spec: &ModelSpec, data: &str) -> Option<String> {
+    if truth.nrows() != rows {
+        return Some(format!(
+            "has {} rows, but `{data}` has {rows}: the truth must describe the data's rows",
+            truth.nrows()
+        ));
+    }
+    (truth.ncols() > spec.n()).then(|| {
+        format!(
+            "has {} sources, more than model `{}`'s {} latent dimensions",
+            truth.ncols(),
+            spec.name,
+            spec.n()
+        )
+    })
+}
+
 /// A fit the observer stopped after `trace`'s epochs.
 fn stopped_at(
     model: Model<f32>,
@@ -250,16 +256,10 @@ impl Fit {
     /// Without an encoder (Half-VAE) each row's latents are fitted against the frozen
     /// decoder and priors.
     pub fn encode(&self, data: &Table) -> Result<(Matrix, Matrix), FitError> {
-        let spec = self.model.spec();
         let table = crate::data::select_named("the new data", data, &self.preprocessing.columns)?;
-        let y = self.preprocessing.apply(&table.values);
-        Ok(match spec.encoder {
-            crate::spec::Encoder::None => self
-                .model
-                .fit_latents(&y, spec.train.epochs, spec.train.seed)
-                .encode(&y),
-            crate::spec::Encoder::Mlp(_) => self.model.encode(&y),
-        })
+        Ok(self
+            .model
+            .encode_new(&self.preprocessing.apply(&table.values)))
     }
 
     /// `rows` draws from the fitted generative model: the latents z and the decoder's mean

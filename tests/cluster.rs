@@ -8,21 +8,9 @@
 //! sets it) and says it skipped otherwise.
 
 use crate::util::*;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-fn pdgc_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pdgc"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("running pdgc")
-}
-
-fn ok(o: &Output) {
-    assert!(o.status.success(), "{}{}", stdout(o), stderr(o));
-}
 
 fn have(program: &str) -> bool {
     Command::new("sh")

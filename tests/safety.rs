@@ -5,17 +5,8 @@
 
 use crate::util::*;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Runs `pdgc` with `args` in `dir`, so that messages name short relative paths.
-fn pdgc_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pdgc"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("running pdgc")
-}
 
 /// Starts `pdgc` with `args` in `dir`, its output captured.
 fn spawn_in(dir: &Path, args: &[&str]) -> Child {
@@ -31,10 +22,6 @@ fn spawn_in(dir: &Path, args: &[&str]) -> Child {
 fn signal(child: &Child, signal: rustix::process::Signal) {
     let pid = rustix::process::Pid::from_child(child);
     let _ = rustix::process::kill_process(pid, signal);
-}
-
-fn ok(o: &Output) {
-    assert!(o.status.success(), "{}", stderr(o));
 }
 
 /// A folder holding `model.pdg` (the linear model, 30 epochs), `data.csv` and `truth.csv`

@@ -64,3 +64,18 @@ pub fn fails_with(o: &Output, code: i32, expected: &str) {
     assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
     assert!(stderr(o).contains(expected), "{}", stderr(o));
 }
+
+/// Runs `pdgc` with `args` in `dir`, so that messages name short relative paths.
+pub fn pdgc_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pdgc"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("running pdgc")
+}
+
+/// Asserts that `o` succeeded, showing what it printed if not.
+#[track_caller]
+pub fn ok(o: &Output) {
+    assert!(o.status.success(), "{}{}", stdout(o), stderr(o));
+}

@@ -804,6 +804,20 @@ impl<E: Real> Model<E> {
         before
     }
 
+    /// The posterior means and standard deviations of rows the model was not fitted to
+    /// (preprocessed as its training rows were): through the encoder, or, without one
+    /// (Half-VAE), by fitting each row's latents against the frozen decoder and priors for
+    /// as many steps as the model's epochs.
+    pub fn encode_new(&self, y: &Matrix) -> (Matrix, Matrix) {
+        let spec = self.spec();
+        match spec.encoder {
+            crate::spec::Encoder::None => self
+                .fit_latents(y, spec.train.epochs, spec.train.seed)
+                .encode(y),
+            crate::spec::Encoder::Mlp(_) => self.encode(y),
+        }
+    }
+
     /// A copy of this fitted model for `rows` new data rows whose own latent parameters
     /// (Half-VAE's means and per-sample variances) are fitted by `steps` Adam steps of the
     /// objective while the decoder, the priors and the shared variances stay frozen.

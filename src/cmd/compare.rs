@@ -4,7 +4,7 @@
 use super::error::{threads_fit, within_memory, CliError, Outcome};
 use super::files::write_file_atomically;
 use super::load_model;
-use super::outputs::{check_distinct_outputs, check_output_file, check_own_file};
+use super::outputs::{check_distinct_outputs, check_output_file, check_own_file, is_within};
 use super::read::read_table;
 use super::report::{check_truth, read_truth};
 use pdgc::compare::{run_all, summarise, Method, Problem, Run, Summary};
@@ -142,14 +142,7 @@ pub fn compare(args: CompareArgs) -> Outcome {
         // Its outputs go beside the plan, never into it (a file there could be taken for a
         // run's result).
         for (flag, path) in &outputs {
-            let folder = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
-            let inside = std::path::absolute(path).is_ok_and(|p| p.starts_with(&folder))
-                || dir.canonicalize().is_ok_and(|d| {
-                    path.parent()
-                        .and_then(|p| p.canonicalize().ok())
-                        .is_some_and(|p| p.starts_with(d))
-                });
-            if inside {
+            if is_within(path, dir) {
                 return Err(CliError::Output {
                     flag,
                     path: path.to_path_buf(),

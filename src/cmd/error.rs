@@ -147,23 +147,29 @@ pub type Outcome = Result<(), CliError>;
 
 /// Refuses a request whose `estimate` exceeds this machine's memory, saying `what` it was.
 pub fn within_memory(estimate: Estimate, what: impl FnOnce() -> String) -> Outcome {
-    match pdgc::resources::memory_limit() {
-        Some(has) if !estimate.fits(has.bytes) => Err(CliError::TooLarge {
-            what: what(),
-            needs: estimate.bytes,
-            has,
-        }),
-        _ => Ok(()),
-    }
+    within(estimate, pdgc::resources::memory_limit(), what)
 }
 
 /// Refuses to start `count` threads where the address-space limit cannot hold their stacks
 /// (a thread that cannot get them aborts the process), saying `what` they are for.
 pub fn threads_fit(count: usize, what: impl FnOnce() -> String) -> Outcome {
-    match pdgc::resources::address_space_limit() {
-        Some(has) if !pdgc::resources::threads(count).fits(has.bytes) => Err(CliError::TooLarge {
+    within(
+        pdgc::resources::threads(count),
+        pdgc::resources::address_space_limit(),
+        what,
+    )
+}
+
+/// Refuses `estimate` when it exceeds `limit` (none: nothing is refused).
+fn within(
+    estimate: Estimate,
+    limit: Option<MemoryLimit>,
+    what: impl FnOnce() -> String,
+) -> Outcome {
+    match limit {
+        Some(has) if !estimate.fits(has.bytes) => Err(CliError::TooLarge {
             what: what(),
-            needs: pdgc::resources::threads(count).bytes,
+            needs: estimate.bytes,
             has,
         }),
         _ => Ok(()),

@@ -99,15 +99,8 @@ pub fn remove_stale_temporaries(path: &Path) {
         let Some(rest) = file.as_bytes().strip_prefix(start) else {
             continue;
         };
-        let pid = std::str::from_utf8(rest.split(|&b| b == b'.').next().unwrap_or_default())
-            .ok()
-            .and_then(|p| p.parse::<i32>().ok());
-        let gone = pid
-            .and_then(rustix::process::Pid::from_raw)
-            .is_some_and(|pid| {
-                rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
-            });
-        if gone {
+        let pid = std::str::from_utf8(rest.split(|&b| b == b'.').next().unwrap_or_default());
+        if pid.is_ok_and(process_gone) {
             // An earlier output moved aside by a swap that was killed half-way goes back
             // where it was; anything else of a dead process is a temporary.
             let put_back = rest.ends_with(b".previous") && path.symlink_metadata().is_err();
@@ -116,6 +109,15 @@ pub fn remove_stale_temporaries(path: &Path) {
             }
         }
     }
+}
+
+/// Whether `pid` (as written in a temporary's name or a run's status) names a process that
+/// no longer exists on this machine.
+pub fn process_gone(pid: &str) -> bool {
+    pid.parse::<i32>()
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .is_some_and(|pid| rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH))
 }
 
 fn parent_of(path: &Path) -> Option<&Path> {

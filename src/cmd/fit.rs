@@ -4,11 +4,11 @@ use super::error::{CliError, Outcome};
 use super::files::{self, write_atomically, write_bytes, write_ron};
 use super::load_model_and_text;
 use super::outputs::{self, check_output, same_path, OutputKind};
-use super::report::{self, check_truth, read_truth};
+use super::report::{self, check_truth, parse_truth};
 use indicatif::{ProgressBar, ProgressStyle};
 use pdgc::backend::Model;
 use pdgc::checkpoint::{Checkpoint, DataFingerprint};
-use pdgc::data::{parse_table, write_csv_to, DataError, Precision, Wanted};
+use pdgc::data::{parse_table, write_csv_to, Precision, Wanted};
 use pdgc::folder::{sources_table, FittedPrior, RunRecord};
 use pdgc::matrix::Matrix;
 use pdgc::spec::ModelSpec;
@@ -239,22 +239,19 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
             });
         }
     }
-    let truth = config.truth.as_deref().map(read_truth).transpose()?;
-    if let Some(t) = &truth {
-        check_truth(t, rows, spec, &data_name)?;
-    }
+    // The truth's bytes are read once: parsed, and fingerprinted for the checkpoint.
+    let (truth, truth_fingerprint) = match &config.truth {
+        Some(path) => {
+            let bytes = super::read::read_data_file(path)?;
+            let truth = parse_truth(path, &bytes)?;
+            check_truth(&truth, rows, spec, &data_name)?;
+            (Some(truth), Some(DataFingerprint::of(&bytes, rows)))
+        }
+        None => (None, None),
+    };
     let inputs = Inputs {
         data: fingerprint,
-        truth: match &config.truth {
-            Some(path) => Some(DataFingerprint::of(
-                &std::fs::read(path).map_err(|source| DataError::Read {
-                    file: path.display().to_string(),
-                    source,
-                })?,
-                rows,
-            )),
-            None => None,
-        },
+        truth: truth_fingerprint,
     };
     let resume = match &config.resume {
         Some(path) => Some(resume(path, spec, inputs)?),
@@ -479,6 +476,14 @@ fn interrupted(
     }
 }
 
+/// Training's answer to a signal: stop at this safe point.
+fn stop_if_interrupted() -> Control {
+    match files::interrupted() {
+        true => Control::Stop,
+        false => Control::Continue,
+    }
+}
+
 /// What `fit` does while training: the progress bar, checkpoints every N epochs, and a
 /// stop at the next safe point when a signal came.
 struct Progress<'a> {
@@ -493,10 +498,7 @@ impl pdgc::Observer for Progress<'_> {
     /// A signal that came while the data were read: epoch 0 (or the resumed one) is kept.
     fn start(&mut self, _model: &mut Model<f32>, trace: &[TraceRow]) -> Control {
         self.bar.set_position(trace.len() as u64);
-        match files::interrupted() {
-            true => Control::Stop,
-            false => Control::Continue,
-        }
+        stop_if_interrupted()
     }
 
     fn epoch(&mut self, model: &mut Model<f32>, trace: &[TraceRow]) -> Control {
@@ -507,7 +509,7 @@ impl pdgc::Observer for Progress<'_> {
             super::rate(self.bar.per_sec())
         ));
         self.bar.inc(1);
-        if files::interrupted() {
+        if stop_if_interrupted() == Control::Stop {
             return Control::Stop;
         }
         let due = self
@@ -533,10 +535,7 @@ impl pdgc::Observer for Progress<'_> {
     /// Restarts keep no checkpoint: a signal stops them all, and nothing is written.
     fn restart_epoch(&self) -> Control {
         self.bar.inc(1);
-        match files::interrupted() {
-            true => Control::Stop,
-            false => Control::Continue,
-        }
+        stop_if_interrupted()
     }
 }
 

@@ -18,7 +18,7 @@ use pdgc::eval::recovery;
 use pdgc::fitted::Fitted;
 use pdgc::matrix::Matrix;
 use pdgc::simulate::{Scenario, Settings};
-use pdgc::spec::{Encoder, ModelSpec};
+use pdgc::spec::ModelSpec;
 use read::read_table;
 use std::path::Path;
 
@@ -297,12 +297,7 @@ pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
         )
     })?;
     let y = preprocessing.apply(&table.values);
-    let (means, sds) = match spec.encoder {
-        Encoder::None => model
-            .fit_latents(&y, spec.train.epochs, spec.train.seed)
-            .encode(&y),
-        Encoder::Mlp(_) => model.encode(&y),
-    };
+    let (means, sds) = model.encode_new(&y);
     let (header, table) = pdgc::folder::sources_table(&spec, &means, &sds);
     emit_csv(out, &header, &table)
 }

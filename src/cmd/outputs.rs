@@ -68,6 +68,33 @@ fn resolved(path: &Path) -> PathBuf {
     }
 }
 
+/// Whether `path` is `folder` or lies inside it, by any spelling (neither need exist yet).
+pub fn is_within(path: &Path, folder: &Path) -> bool {
+    resolved(path).starts_with(resolved(folder))
+}
+
+/// Refuses an output folder `out` (given with `flag`) that is or holds one of the inputs.
+pub fn check_holds_no_input(
+    flag: &'static str,
+    out: &Path,
+    inputs: &[&Path],
+) -> Result<(), CliError> {
+    match inputs
+        .iter()
+        .find(|input| input.exists() && is_within(input, out))
+    {
+        Some(input) => Err(refuse(
+            flag,
+            out,
+            format!(
+                "holds the input `{}`, and is never replaced: choose another folder",
+                input.display()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Whether two paths name the same file (by any name or link), or will once written.
 pub fn same_path(a: &Path, b: &Path) -> bool {
     same_file::is_same_file(a, b).unwrap_or(false) || resolved(a) == resolved(b)
@@ -303,14 +330,7 @@ pub fn check_output(
     let Ok(folder) = out.canonicalize() else {
         return Ok(());
     };
-    for input in inputs {
-        if input.canonicalize().is_ok_and(|i| i.starts_with(&folder)) {
-            return refuse(format!(
-                "holds the input `{}`, and is never replaced: choose another folder",
-                input.display()
-            ));
-        }
-    }
+    check_holds_no_input("-o", out, inputs)?;
     let empty = std::fs::read_dir(&folder).is_ok_and(|mut e| e.next().is_none());
     if empty || force || kind.holds_earlier_output(&folder) {
         return Ok(());

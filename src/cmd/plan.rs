@@ -182,21 +182,7 @@ pub fn write(
             });
         }
     }
-    for input in inputs {
-        if input
-            .canonicalize()
-            .is_ok_and(|i| dir.canonicalize().is_ok_and(|d| i.starts_with(d)))
-        {
-            return Err(CliError::Output {
-                flag: "--plan",
-                path: dir.to_path_buf(),
-                why: format!(
-                    "holds the input `{}`: choose another folder",
-                    input.display()
-                ),
-            });
-        }
-    }
+    outputs::check_holds_no_input("--plan", dir, inputs)?;
     let threads = args.threads_per_run;
     let scenario = args.data.is_none();
     // Where each seed's data and truth are, relative to the plan.
@@ -627,12 +613,7 @@ fn running_here_but_gone(running: &Path) -> bool {
     };
     let here = rustix::system::uname();
     let this_host = here.nodename().to_string_lossy() == host;
-    let gone = pid
-        .parse::<i32>()
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-        .is_some_and(|pid| rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH));
-    this_host && gone
+    this_host && files::process_gone(pid)
 }
 
 /// A finished run's MCC, Spearman MCC, final loss and seconds, or why it cannot be read.

@@ -19,9 +19,15 @@ const GENERATOR: &str = "<meta name=\"generator\" content=\"pdgc\">";
 
 /// Reads the true sources for a report.
 pub fn read_truth(path: &Path) -> Result<Truth, CliError> {
-    let Table { columns, values } = read_table(path, Wanted::All)?;
+    parse_truth(path, &super::read::read_data_file(path)?)
+}
+
+/// The true sources from the bytes of the file at `path`.
+pub fn parse_truth(path: &Path, bytes: &[u8]) -> Result<Truth, CliError> {
+    let file = path.display().to_string();
+    let Table { columns, values } = pdgc::data::parse_table(&file, bytes, Wanted::All)?;
     Ok(Truth {
-        file: path.display().to_string(),
+        file,
         columns,
         values,
     })
@@ -35,25 +41,13 @@ pub fn check_truth(
     spec: &ModelSpec,
     data: &str,
 ) -> Result<(), CliError> {
-    let why = if truth.values.nrows() != rows {
-        format!(
-            "has {} rows, but `{data}` has {rows}: the truth must describe the data's rows",
-            truth.values.nrows()
-        )
-    } else if truth.values.ncols() > spec.n() {
-        format!(
-            "has {} sources, more than model `{}`'s {} latent dimensions",
-            truth.values.ncols(),
-            spec.name,
-            spec.n()
-        )
-    } else {
-        return Ok(());
-    };
-    Err(CliError::Flag {
-        flag: "--truth",
-        why: format!("`{}` {why}", truth.file),
-    })
+    match pdgc::fit::truth_problem(&truth.values, rows, spec, data) {
+        None => Ok(()),
+        Some(why) => Err(CliError::Flag {
+            flag: "--truth",
+            why: format!("`{}` {why}", truth.file),
+        }),
+    }
 }
 
 fn unreadable(dir: &Path, why: String) -> CliError {
