@@ -12,6 +12,47 @@ pub struct Table {
     pub values: Matrix,
 }
 
+impl Table {
+    /// A table of numbers already in memory (an array handed over by Python), named `name`
+    /// in messages, checked as a file's are when read: at least `min_rows` rows (a fit
+    /// needs two), every value finite, columns named once each, as many names as columns.
+    pub fn from_values(
+        name: &str,
+        columns: Vec<String>,
+        values: Matrix,
+        min_rows: usize,
+    ) -> Result<Table, DataError> {
+        let file = name.to_string();
+        if columns.len() != values.ncols() {
+            return Err(DataError::ColumnNames {
+                file,
+                names: columns.len(),
+                columns: values.ncols(),
+            });
+        }
+        for (i, column) in columns.iter().enumerate() {
+            if columns[..i].contains(column) {
+                let column = column.clone();
+                return Err(DataError::RepeatedColumn { file, column });
+            }
+        }
+        if values.nrows() < min_rows.max(1) {
+            let rows = values.nrows();
+            return Err(DataError::TooFewRows { file, rows });
+        }
+        if let Some(((row, c), &value)) = values.indexed_iter().find(|(_, v)| !v.is_finite()) {
+            let column = columns[c].clone();
+            return Err(DataError::NotFinite {
+                file,
+                row,
+                column,
+                value,
+            });
+        }
+        Ok(Table { columns, values })
+    }
+}
+
 /// How the observed columns were transformed for training: each column standardised,
 /// x' = (x − mean) / sd, then, with `preprocess whiten`, the row x' multiplied by the
 /// whitening matrix. Recorded in every fit so that later data get the same transform.
@@ -109,6 +150,19 @@ pub enum DataError {
     },
     #[error("{file}: {rows} data row{}; at least two are needed", plural(*.rows))]
     TooFewRows { file: String, rows: usize },
+    #[error("{file}: row {row} (counting from 0), column `{column}` holds {value}; expected a finite number")]
+    NotFinite {
+        file: String,
+        row: usize,
+        column: String,
+        value: f64,
+    },
+    #[error("{file}: {names} column names for {columns} columns")]
+    ColumnNames {
+        file: String,
+        names: usize,
+        columns: usize,
+    },
     #[error("{file}: column `{column}` is constant (every row is {}); it carries no signal and cannot be standardised", short_number(*.value))]
     ConstantColumn {
         file: String,

@@ -35,6 +35,60 @@ pub struct FitOptions<'a> {
     pub truth: Option<&'a Matrix>,
     /// Go on from this state and trace (a checkpoint's), made for the same model and data.
     pub resume: Option<Resume>,
+    /// When the observer stops training, encode the rows as the model then stands (a
+    /// Python callback's early stop), instead of returning the fit unfinished (a signal,
+    /// after which the binary keeps a checkpoint).
+    pub finish_when_stopped: bool,
+}
+
+/// Settings a caller gives over the model file's `train { }` block (`pdgc fit`'s flags,
+/// the Python keywords), held to the rules the checker holds the file's to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides {
+    pub epochs: Option<usize>,
+    pub lr: Option<f64>,
+    pub seed: Option<u64>,
+}
+
+/// A setting out of its range: its name (`epochs`, `lr`) and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{name} {why}")]
+pub struct OverrideError {
+    pub name: &'static str,
+    pub why: String,
+}
+
+impl Overrides {
+    /// `spec` with these settings in place of its own.
+    pub fn apply(&self, spec: &ModelSpec) -> Result<ModelSpec, OverrideError> {
+        let mut spec = spec.clone();
+        if let Some(e) = self.epochs {
+            if e == 0 {
+                let why = "must be at least 1".to_string();
+                return Err(OverrideError {
+                    name: "epochs",
+                    why,
+                });
+            }
+            spec.train.epochs = e;
+        }
+        if let Some(lr) = self.lr {
+            let max = crate::spec::limits::LR_MAX;
+            if !(lr.is_finite() && lr > 0.0 && lr <= max) {
+                let shown = match lr.abs() >= 1e6 {
+                    true => format!("{lr:e}"),
+                    false => format!("{lr}"),
+                };
+                let why = format!("must be a number in (0, {max}], found {shown}");
+                return Err(OverrideError { name: "lr", why });
+            }
+            spec.train.lr = lr;
+        }
+        if let Some(seed) = self.seed {
+            spec.train.seed = seed;
+        }
+        Ok(spec)
+    }
 }
 
 /// Where an interrupted fit had got to.
@@ -89,6 +143,8 @@ impl From<RestartsFailed> for FitError {
 
 /// A fitted model and everything it says about the data it was fitted to.
 pub struct Fit {
+    /// The model as fitted (the model file's, with the caller's settings).
+    pub spec: ModelSpec,
     pub model: Model<f32>,
     /// How the data's columns were turned into what the model saw (and new data will be).
     pub preprocessing: Preprocessing,
@@ -96,7 +152,8 @@ pub struct Fit {
     /// The epoch it was resumed from (0 for a fresh start).
     pub first_epoch: usize,
     /// The observer stopped training: the model and the trace are where it stopped, and
-    /// nothing below is filled (`sources` are empty).
+    /// (unless [`FitOptions::finish_when_stopped`]) nothing below is filled (`sources` are
+    /// empty).
     pub stopped: bool,
     /// The posterior means, a row per data row (T × n), and their standard deviations.
     pub sources: Matrix,
@@ -109,6 +166,8 @@ pub struct Fit {
     pub restarts: Option<(usize, Vec<RestartOutcome>)>,
     /// The epoch `train { tol }` stopped at, when it stopped before `epochs`.
     pub converged_at: Option<usize>,
+    /// Seconds spent training (every restart's, when they ran at once: the wall time).
+    pub train_seconds: f64,
 }
 
 /// Fits `spec` to the observed columns of `data`, as Algorithm 1 does: preprocess, train
@@ -123,7 +182,12 @@ pub fn fit(
         "" => "the data",
         name => name,
     };
+    let started = std::time::Instant::now();
     let table = select_observed(name, data, spec)?;
+    if table.values.nrows() < 2 {
+        let (file, rows) = (name.to_string(), table.values.nrows());
+        return Err(DataError::TooFewRows { file, rows }.into());
+    }
     let preprocessing = Preprocessing::fit(name, &table, spec.preprocess)?;
     let y = preprocessing.apply(&table.values);
     if let Some(why) = options
@@ -168,7 +232,7 @@ pub fn fit(
         };
         let first_epoch = earlier.len();
         if observer.start(&mut model, &earlier) == Control::Stop {
-            return Ok(stopped_at(model, preprocessing, earlier, first_epoch));
+            return Ok(stopped_at(spec, model, preprocessing, earlier, first_epoch));
         }
         let mut stopped = false;
         let trace = train(
@@ -184,28 +248,31 @@ pub fn fit(
         )?;
         (model, trace, first_epoch, stopped, None)
     };
-    if stopped {
-        let mut fit = stopped_at(model, preprocessing, trace, first_epoch);
+    if stopped && !options.finish_when_stopped {
+        let mut fit = stopped_at(spec, model, preprocessing, trace, first_epoch);
         fit.restarts = restarts;
         return Ok(fit);
     }
-    let converged_at = (trace.len() < spec.train.epochs).then_some(trace.len());
+    let train_seconds = started.elapsed().as_secs_f64();
+    let converged_at = (trace.len() < spec.train.epochs && !stopped).then_some(trace.len());
     let (sources, sources_sd) = model.encode(&y);
     let recovery = options
         .truth
         .map(|t| crate::eval::recovery(t, &sources).expect("shapes checked before training"));
     Ok(Fit {
+        spec: spec.clone(),
         priors: model.priors(),
         model,
         preprocessing,
         trace,
         first_epoch,
-        stopped: false,
+        stopped,
         sources,
         sources_sd,
         recovery,
         restarts,
         converged_at,
+        train_seconds,
     })
 }
 
@@ -230,12 +297,14 @@ pub fn truth_problem(truth: &Matrix, rows: usize, spec: &ModelSpec, data: &str) 
 
 /// A fit the observer stopped after `trace`'s epochs.
 fn stopped_at(
+    spec: &ModelSpec,
     model: Model<f32>,
     preprocessing: Preprocessing,
     trace: Vec<TraceRow>,
     first_epoch: usize,
 ) -> Fit {
     Fit {
+        spec: spec.clone(),
         model,
         preprocessing,
         trace,
@@ -247,6 +316,7 @@ fn stopped_at(
         recovery: None,
         restarts: None,
         converged_at: None,
+        train_seconds: 0.0,
     }
 }
 
@@ -256,21 +326,43 @@ impl Fit {
     /// Without an encoder (Half-VAE) each row's latents are fitted against the frozen
     /// decoder and priors.
     pub fn encode(&self, data: &Table) -> Result<(Matrix, Matrix), FitError> {
-        let table = crate::data::select_named("the new data", data, &self.preprocessing.columns)?;
-        Ok(self
-            .model
-            .encode_new(&self.preprocessing.apply(&table.values)))
+        Ok(encode(&self.model, &self.preprocessing, data)?)
     }
 
     /// `rows` draws from the fitted generative model: the latents z and the decoder's mean
     /// in the data's units.
     pub fn sample(&self, rows: usize, seed: u64) -> (Matrix, Matrix) {
-        let (z, y) = self.model.sample(rows, seed);
-        (z, self.preprocessing.invert(&y))
+        sample(&self.model, &self.preprocessing, rows, seed)
     }
 
     /// The decoder's mean for latents `z` (rows × n), in the data's units.
     pub fn decode(&self, z: &Matrix) -> Matrix {
-        self.preprocessing.invert(&self.model.decode(z))
+        decode(&self.model, &self.preprocessing, z)
     }
+}
+
+/// [`Fit::encode`] for any fitted model (a fit's, or one read from `model.safetensors`).
+pub fn encode(
+    model: &Model<f32>,
+    preprocessing: &Preprocessing,
+    data: &Table,
+) -> Result<(Matrix, Matrix), DataError> {
+    let table = crate::data::select_named("the new data", data, &preprocessing.columns)?;
+    Ok(model.encode_new(&preprocessing.apply(&table.values)))
+}
+
+/// [`Fit::sample`] for any fitted model.
+pub fn sample(
+    model: &Model<f32>,
+    preprocessing: &Preprocessing,
+    rows: usize,
+    seed: u64,
+) -> (Matrix, Matrix) {
+    let (z, y) = model.sample(rows, seed);
+    (z, preprocessing.invert(&y))
+}
+
+/// [`Fit::decode`] for any fitted model.
+pub fn decode(model: &Model<f32>, preprocessing: &Preprocessing, z: &Matrix) -> Matrix {
+    preprocessing.invert(&model.decode(z))
 }

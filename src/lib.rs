@@ -13,6 +13,7 @@ pub mod compare;
 pub mod data;
 pub mod diagnostic;
 pub mod eval;
+pub mod files;
 pub mod fit;
 pub mod fitted;
 pub mod folder;

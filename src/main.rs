@@ -161,14 +161,21 @@ fn marginal_parser() -> impl clap::builder::TypedValueParser<Value = Marginal> {
 
 fn main() -> ExitCode {
     // First, so that no signal finds the process without its handler.
-    cmd::files::clean_up_on_signals();
+    // SIGINT, SIGTERM: a fit stops at its next safe point; otherwise the command ends,
+    // leaving no temporary behind.
+    let _ = ctrlc::set_handler(|| {
+        pdgc::files::on_signal(|| {
+            eprintln!("error: interrupted; no output was left half-written, and earlier files are as they were");
+            std::process::exit(130);
+        })
+    });
     let args = Args::parse();
     let outcome = match args.command {
         Command::Check { model, pdg } => cmd::check(&model, pdg),
         Command::Fit(args) => {
             // From here on a signal stops the fit at its next safe point, keeping the
             // training (before training starts: its first state, epoch 0).
-            cmd::files::defer_signals(true);
+            pdgc::files::defer_signals(true);
             // Matrix products run on rayon's global pool; fixing its size fixes the results.
             let threads = usize::from(args.threads);
             // A thread that cannot get its stacks aborts the process: count them first.

@@ -42,6 +42,17 @@ pub struct Observed {
     pub columns: Columns,
 }
 
+impl Observed {
+    /// The names an array's `count` unnamed columns are given: the model's own names when
+    /// it names its columns and the count matches, else `x0`, `x1`, … (the model's letter).
+    pub fn names_for(&self, count: usize) -> Vec<String> {
+        match &self.columns {
+            Columns::Named(names) if names.len() == count => names.clone(),
+            _ => (0..count).map(|c| format!("{}{c}", self.name)).collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Columns {
     /// The first `m` columns of the data file.

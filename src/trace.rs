@@ -136,6 +136,47 @@ pub fn to_csv(spec: &ModelSpec, trace: &[TraceRow], truth_names: &[String]) -> V
     w.into_inner().expect("writing to memory")
 }
 
+/// A trace as columns of numbers (for a data frame): the epoch, the terms, β, each
+/// dimension's posterior variance, the learned noise variances and each true source's
+/// |corr| (NaN at the epochs where it was not recorded).
+pub fn columns(spec: &ModelSpec, trace: &Trace) -> (Vec<String>, Vec<Vec<f64>>) {
+    let z = &spec.latent.name;
+    let rows = trace.epochs.len();
+    let mut names: Vec<String> = ["epoch", "loss", "reconstruction", "kl"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut values = vec![
+        trace.epochs.iter().map(|&e| e as f64).collect(),
+        trace.loss.clone(),
+        trace.reconstruction.clone(),
+        trace.kl.clone(),
+    ];
+    if trace.beta.len() == rows {
+        names.push(BETA.into());
+        values.push(trace.beta.clone());
+    }
+    for (j, v) in trace.posterior_variances.iter().enumerate() {
+        names.push(format!("sigma2_{z}{j}"));
+        values.push(v.clone());
+    }
+    for (name, i) in noise_columns(spec).into_iter().zip(0..) {
+        names.push(name);
+        values.push(trace.noise_variances.iter().map(|row| row[i]).collect());
+    }
+    for (k, name) in trace.truth_names.iter().enumerate() {
+        let mut column = vec![f64::NAN; rows];
+        for (epoch, corr) in &trace.recovery {
+            if let Some(i) = trace.epochs.iter().position(|e| e == epoch) {
+                column[i] = corr[k];
+            }
+        }
+        names.push(format!("corr_{name}"));
+        values.push(column);
+    }
+    (names, values)
+}
+
 impl Trace {
     /// Reads back the trace `fit` wrote for `spec`, named `file` in messages.
     pub fn parse(file: &str, spec: &ModelSpec, bytes: &[u8]) -> Result<Trace, TraceError> {

@@ -2,13 +2,13 @@
 //! with every seed, in parallel; a table of MCC per method, and the runs for scripts.
 
 use super::error::{threads_fit, within_memory, CliError, Outcome};
-use super::files::write_file_atomically;
 use super::load_model;
 use super::outputs::{check_distinct_outputs, check_output_file, check_own_file, is_within};
 use super::read::read_table;
 use super::report::{check_truth, read_truth};
 use pdgc::compare::{run_all, summarise, Method, Problem, Run, Summary};
 use pdgc::data::{select_observed, Preprocessing, Table, Wanted};
+use pdgc::files::write_file_atomically;
 use pdgc::report::Truth;
 use pdgc::simulate::{Scenario, Settings};
 use std::path::{Path, PathBuf};

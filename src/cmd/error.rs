@@ -175,3 +175,12 @@ fn within(
         _ => Ok(()),
     }
 }
+
+impl From<pdgc::files::WriteError> for CliError {
+    fn from(e: pdgc::files::WriteError) -> Self {
+        match e {
+            pdgc::files::WriteError::Io { path, source } => CliError::Write { path, source },
+            pdgc::files::WriteError::Stopped => CliError::StoppedBeforeSwap,
+        }
+    }
+}

@@ -1,16 +1,15 @@
 //! `pdgc fit MODEL DATA -o DIR`: read, train, write every output at once or not at all.
 
 use super::error::{CliError, Outcome};
-use super::files::{self, write_atomically, write_bytes, write_ron};
 use super::load_model_and_text;
 use super::outputs::{self, check_output, same_path, OutputKind};
-use super::report::{self, check_truth, parse_truth};
+use super::report::{check_truth, parse_truth};
 use indicatif::{ProgressBar, ProgressStyle};
 use pdgc::backend::Model;
 use pdgc::checkpoint::{Checkpoint, DataFingerprint};
-use pdgc::data::{parse_table, write_csv_to, Precision, Wanted};
-use pdgc::folder::{sources_table, FittedPrior, RunRecord};
-use pdgc::matrix::Matrix;
+use pdgc::data::{parse_table, Wanted};
+use pdgc::files::{self, WriteError};
+use pdgc::folder::{FitFolder, Provenance};
 use pdgc::spec::ModelSpec;
 use pdgc::train::{Control, TraceRow};
 use pdgc::FitError;
@@ -92,36 +91,23 @@ pub struct FitConfig {
 
 impl FitConfig {
     pub fn from_args(args: FitArgs) -> Result<FitConfig, CliError> {
-        let (mut spec, model_text) = load_model_and_text(&args.model)?;
+        let (spec, model_text) = load_model_and_text(&args.model)?;
         let mut inputs = vec![args.model.as_path(), args.data.as_path()];
         inputs.extend(args.truth.as_deref());
         check_output(&args.out, OutputKind::Fit, &inputs, args.force)?;
         // Flags replace values the checker validated in the file: held to the same rules.
-        if let Some(e) = args.epochs {
-            if e == 0 {
-                let why = "must be at least 1".to_string();
-                return Err(CliError::Flag {
-                    flag: "--epochs",
-                    why,
-                });
-            }
-            spec.train.epochs = e;
-        }
-        if let Some(lr) = args.lr {
-            let max = pdgc::spec::limits::LR_MAX;
-            if !(lr.is_finite() && lr > 0.0 && lr <= max) {
-                let shown = match lr.abs() >= 1e6 {
-                    true => format!("{lr:e}"),
-                    false => format!("{lr}"),
-                };
-                let why = format!("must be a number in (0, {max}], found {shown}");
-                return Err(CliError::Flag { flag: "--lr", why });
-            }
-            spec.train.lr = lr;
-        }
-        if let Some(seed) = args.seed {
-            spec.train.seed = seed;
-        }
+        let overrides = pdgc::fit::Overrides {
+            epochs: args.epochs,
+            lr: args.lr,
+            seed: args.seed,
+        };
+        let spec = overrides.apply(&spec).map_err(|e| CliError::Flag {
+            flag: match e.name {
+                "epochs" => "--epochs",
+                _ => "--lr",
+            },
+            why: e.why,
+        })?;
         if spec.train.restarts > 1 {
             let flag = match (&args.checkpoint_every, &args.resume) {
                 (Some(_), _) => Some("--checkpoint-every"),
@@ -258,12 +244,13 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
         None => None,
     };
 
-    let train_started = Instant::now();
     let options = pdgc::FitOptions {
         name: &data_name,
         threads: config.threads.into(),
         truth: truth.as_ref().map(|t| &t.values),
         resume,
+        // A signal stops training; the checkpoint keeps it, and nothing is encoded.
+        finish_when_stopped: false,
     };
     let epochs = spec.train.epochs * spec.train.restarts;
     let mut observer = Progress {
@@ -306,42 +293,14 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
             None => interrupted(config, &mut fitted.model, fitted.trace, inputs),
         });
     }
-    let train_seconds = train_started.elapsed().as_secs_f64();
-    let pdgc::Fit {
-        model,
-        preprocessing,
-        trace,
-        first_epoch,
-        sources: means,
-        sources_sd: sds,
-        priors,
-        recovery,
-        restarts,
-        converged_at,
-        ..
-    } = fitted;
-    let last = trace.last().expect("at least one epoch");
     let truth_path = config.truth.as_deref().map(absolute);
-    let record = RunRecord {
-        pdgc_version: env!("CARGO_PKG_VERSION").to_string(),
+    let provenance = Provenance {
         model_file: config.model_file.display().to_string(),
         model_text: Some(config.model_text.clone()),
         data_file: data_name,
         data_bytes: std::fs::metadata(&config.data).map_or(0, |m| m.len()),
-        rows,
-        columns: table.columns.clone(),
         threads: config.threads,
-        model: spec.clone(),
-        preprocessing: preprocessing.clone(),
         wall_seconds: started.elapsed().as_secs_f64(),
-        train_seconds,
-        epochs_per_second: match &restarts {
-            Some((_, outcomes)) => outcomes.iter().map(|o| o.epochs).sum::<usize>() as f64,
-            None => (trace.len() - first_epoch) as f64,
-        } / train_seconds.max(1e-9),
-        final_loss: last.terms.loss,
-        final_reconstruction: last.terms.reconstruction,
-        final_kl: last.terms.kl(),
         truth_file: truth_path.as_ref().map(|p| p.display().to_string()),
         truth_path_bytes: truth_path.as_ref().and_then(|p| {
             use std::os::unix::ffi::OsStrExt;
@@ -349,50 +308,21 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
                 .is_none()
                 .then(|| p.as_os_str().as_bytes().to_vec())
         }),
-        mcc: recovery.as_ref().map(|r| r.mcc),
-        mcc_spearman: recovery.as_ref().map(|r| r.mcc_spearman),
-        converged_at,
-        kept_restart: restarts.as_ref().map(|(best, _)| *best),
-        restarts: restarts.map_or(Vec::new(), |(_, outcomes)| outcomes),
     };
-    let truth_names: Vec<String> = truth.as_ref().map_or(Vec::new(), |t| t.columns.clone());
-    let fitted = pdgc::fitted::Fitted {
-        model,
-        preprocessing,
-        rows,
-    };
-    let written = write_atomically(&config.out, |dir| {
-        let z = &spec.latent.name;
-        let (header, both) = sources_table(spec, &means, &sds);
-        write_bytes(&dir.join("sources.csv"), &csv_bytes(&header, &both))?;
-        write_bytes(
-            &dir.join("trace.csv"),
-            &pdgc::trace::to_csv(spec, &trace, &truth_names),
-        )?;
-        let fitted_priors: Vec<FittedPrior> = priors
-            .iter()
-            .enumerate()
-            .map(|(j, p)| FittedPrior::new(format!("{z}{j}"), p, last.posterior_variances[j]))
-            .collect();
-        write_ron(&dir.join("priors.ron"), &fitted_priors)?;
-        write_ron(&dir.join("run.ron"), &record)?;
-        write_bytes(&dir.join("model.safetensors"), &fitted.to_bytes()?)?;
-        // The report is drawn from the files just written, as `pdgc report` draws it.
-        if let Some(options) = &config.report {
-            let view = report::load(dir, &record, truth.clone())?;
-            report::write_into(dir, &pdgc::report::render(&view, options)?)?;
-        }
-        Ok(())
-    });
-    match written {
-        Err(CliError::StoppedBeforeSwap) if record.kept_restart.is_some() => {
+    let (converged_at, trace) = (fitted.converged_at, fitted.trace.clone());
+    let last = trace.last().expect("at least one epoch").clone();
+    let folder = FitFolder::new(fitted, provenance, truth, config.report.as_ref())
+        .map_err(|e| super::report::folder_error(&config.out, e))?;
+    let record = &folder.record;
+    match folder.write(&config.out) {
+        Err(WriteError::Stopped) if record.kept_restart.is_some() => {
             return Err(CliError::InterruptedRestarts {
                 out: config.out.clone(),
             })
         }
         // Stopped after training, while writing: keep the training in a checkpoint.
-        Err(CliError::StoppedBeforeSwap) => {
-            let mut model = fitted.model;
+        Err(WriteError::Stopped) => {
+            let mut model = folder.fitted.model;
             return Err(interrupted(config, &mut model, trace, inputs));
         }
         other => other?,
@@ -423,9 +353,10 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
             );
         }
         eprintln!(
-            "fitted {} to {rows} rows in {train_seconds:.1}s ({} epochs/s); final loss {:.5}{mcc}; wrote {}",
+            "fitted {} to {rows} rows in {:.1}s ({} epochs/s); final loss {:.5}{mcc}; wrote {}",
             spec.name,
-            super::rate(record.epochs_per_second),
+            record.train_seconds,
+            pdgc::folder::rate(record.epochs_per_second),
             last.terms.loss,
             config.out.display()
         );
@@ -439,13 +370,6 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
 /// `path` made absolute (against the current folder), as it is recorded.
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-/// The CSV text of a table, as `sources.csv` holds it.
-fn csv_bytes(header: &[String], x: &Matrix) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    write_csv_to(&mut bytes, header, x, Precision::Single).expect("writing to memory");
-    bytes
 }
 
 /// The state of a fit stopped by a signal after `trace`'s epochs, written to its
@@ -506,7 +430,7 @@ impl pdgc::Observer for Progress<'_> {
         self.bar.set_message(format!(
             "loss {:.5}  {} epochs/s",
             row.terms.loss,
-            super::rate(self.bar.per_sec())
+            pdgc::folder::rate(self.bar.per_sec())
         ));
         self.bar.inc(1);
         if stop_if_interrupted() == Control::Stop {
@@ -599,7 +523,7 @@ fn resume(path: &Path, spec: &ModelSpec, inputs: Inputs) -> Result<pdgc::fit::Re
 
 /// Writes a checkpoint whole or not at all.
 fn write_checkpoint(path: &Path, checkpoint: &Checkpoint) -> Result<(), CliError> {
-    files::write_file_atomically(path, &checkpoint.to_bytes()?)
+    Ok(files::write_file_atomically(path, &checkpoint.to_bytes()?)?)
 }
 
 /// This command line again, resuming from `checkpoint`, every word quoted for the shell

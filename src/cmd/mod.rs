@@ -4,7 +4,7 @@
 
 pub mod compare;
 pub mod error;
-pub mod files;
+
 pub mod fit;
 pub mod outputs;
 pub mod plan;
@@ -12,9 +12,9 @@ pub mod read;
 pub mod report;
 
 use error::{within_memory, CliError, Outcome};
-use files::write_atomically;
 use pdgc::data::{write_csv_to, Precision, Wanted};
 use pdgc::eval::recovery;
+use pdgc::files::{self, write_atomically};
 use pdgc::fitted::Fitted;
 use pdgc::matrix::Matrix;
 use pdgc::simulate::{Scenario, Settings};
@@ -26,16 +26,6 @@ use std::path::Path;
 const MODEL_FILE_MAX: u64 = 16 << 20;
 
 /// Reads a model file and checks it; diagnostics rendered against the file's text.
-/// A rate such as epochs/s, to two significant figures below 10 ("0.39", "2.5") and as a
-/// whole number above ("220"): a slow minibatched fit is not shown as 0 epochs/s.
-pub fn rate(per_second: f64) -> String {
-    match per_second {
-        r if r >= 10.0 => format!("{r:.0}"),
-        r if r >= 1.0 => format!("{r:.1}"),
-        r => format!("{r:.2}"),
-    }
-}
-
 pub fn load_model(path: &Path) -> Result<ModelSpec, CliError> {
     load_model_and_text(path).map(|(spec, _)| spec)
 }
@@ -90,7 +80,7 @@ pub fn simulate(settings: &Settings, out: &Path, force: bool) -> Outcome {
     })?;
     let sim = pdgc::simulate::simulate_with(settings);
     let names = |prefix: &str, n: usize| (0..n).map(|j| format!("{prefix}{j}")).collect::<Vec<_>>();
-    write_atomically(out, |dir| {
+    let written = write_atomically(out, |dir| -> Result<(), files::WriteError> {
         let double = Precision::Double;
         files::write_csv(
             &dir.join("data.csv"),
@@ -108,7 +98,8 @@ pub fn simulate(settings: &Settings, out: &Path, force: bool) -> Outcome {
             Some(a) => files::write_csv(&dir.join("mixing.csv"), &names("s", a.ncols()), a, double),
             None => Ok(()),
         }
-    })
+    });
+    Ok(written?)
 }
 
 /// `pdgc eval`: MCC of estimated sources against the truth.
@@ -253,7 +244,7 @@ fn emit_csv_with(
     precision: Precision,
 ) -> Outcome {
     match out {
-        Some(path) => files::write_csv(path, header, x, precision),
+        Some(path) => Ok(files::write_csv(path, header, x, precision)?),
         None => stdout(write_csv_to(std::io::stdout().lock(), header, x, precision)),
     }
 }
@@ -296,8 +287,7 @@ pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
             data.display()
         )
     })?;
-    let y = preprocessing.apply(&table.values);
-    let (means, sds) = model.encode_new(&y);
+    let (means, sds) = pdgc::fit::encode(&model, &preprocessing, &table)?;
     let (header, table) = pdgc::folder::sources_table(&spec, &means, &sds);
     emit_csv(out, &header, &table)
 }
@@ -323,8 +313,7 @@ pub fn sample(fit_dir: &Path, rows: usize, seed: u64, out: Option<&Path>) -> Out
     within_memory(pdgc::resources::sample(model.spec(), rows), || {
         format!("drawing {rows} samples")
     })?;
-    let (z, y) = model.sample(rows, seed);
-    let y = preprocessing.invert(&y);
+    let (z, y) = pdgc::fit::sample(&model, &preprocessing, rows, seed);
     let zname = &model.spec().latent.name;
     let header: Vec<String> = preprocessing
         .columns

@@ -4,7 +4,6 @@
 //! earlier output of the same command. Every refusal names the flag (exit 2).
 
 use super::error::CliError;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// A refusal of the output `path` given with `flag`.
@@ -101,15 +100,7 @@ pub fn same_path(a: &Path, b: &Path) -> bool {
 }
 
 /// The files a fit folder holds, which no other command's output may replace.
-pub const FIT_FILES: [&str; 7] = [
-    "sources.csv",
-    "model.safetensors",
-    "priors.ron",
-    "trace.csv",
-    "run.ron",
-    "report.html",
-    "plots",
-];
+pub use pdgc::folder::FILES as FIT_FILES;
 
 /// Refuses an output that is one of the command's inputs (the same file by any name or
 /// link), or, where an input is a fit's folder, one of that fit's own files.
@@ -240,26 +231,14 @@ pub enum OutputKind {
 
 impl OutputKind {
     fn holds_earlier_output(self, dir: &Path) -> bool {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return false;
-        };
-        let names: Vec<OsString> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.file_name())
-            .collect();
         match self {
-            OutputKind::Fit => {
-                let record = std::fs::read_to_string(dir.join("run.ron"))
-                    .is_ok_and(|text| pdgc::folder::parse_record(&text).is_ok());
-                let plots_only_figures =
-                    !dir.join("plots").exists() || only_figures(&dir.join("plots"));
-                record
-                    && plots_only_figures
-                    && names.iter().all(|n| FIT_FILES.iter().any(|f| n == f))
-            }
-            OutputKind::Simulation => names
-                .iter()
-                .all(|n| n == "data.csv" || n == "truth.csv" || n == "mixing.csv"),
+            OutputKind::Fit => pdgc::folder::holds_earlier_fit(dir),
+            OutputKind::Simulation => std::fs::read_dir(dir).is_ok_and(|entries| {
+                entries.filter_map(Result::ok).all(|e| {
+                    let n = e.file_name();
+                    n == "data.csv" || n == "truth.csv" || n == "mixing.csv"
+                })
+            }),
         }
     }
 
@@ -271,16 +250,6 @@ impl OutputKind {
             }
         }
     }
-}
-
-/// Whether `plots/` holds nothing but SVG files, as a fit's figures do.
-pub fn only_figures(plots: &Path) -> bool {
-    std::fs::read_dir(plots).is_ok_and(|entries| {
-        entries.filter_map(Result::ok).all(|e| {
-            e.path().extension().is_some_and(|x| x == "svg")
-                && e.file_type().is_ok_and(|t| t.is_file())
-        })
-    })
 }
 
 /// Whether the path `out` (given with `flag`) may name an output folder: it names one of its

@@ -10,13 +10,13 @@
 //! `compare` scores its fits: the same numbers, from the same inputs.
 
 use super::error::{CliError, Outcome};
-use super::files::{self, write_bytes};
 use super::fit::shell_word;
 use super::outputs;
 use super::read::read_table;
 use super::report::read_truth;
 use pdgc::compare::{Method, Problem, Run};
 use pdgc::data::{Precision, Wanted};
+use pdgc::files::{self, write_bytes};
 use pdgc::folder::parse_record;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsStr;
@@ -291,7 +291,7 @@ pub fn write(
         runs,
     };
     let count = record.runs.len();
-    files::write_atomically(dir, |staging| {
+    files::write_atomically(dir, |staging| -> Result<(), CliError> {
         for sub in ["models", "data", "results", "status"] {
             std::fs::create_dir(staging.join(sub)).map_err(files::write_error(staging))?;
         }
@@ -364,7 +364,10 @@ pub fn write(
         )?;
         let text = ron::ser::to_string_pretty(&record, ron::ser::PrettyConfig::new())
             .map_err(|e| files::write_error(staging)(std::io::Error::other(e)))?;
-        write_bytes(&staging.join("plan.ron"), (text + "\n").as_bytes())
+        Ok(write_bytes(
+            &staging.join("plan.ron"),
+            (text + "\n").as_bytes(),
+        )?)
     })?;
     eprintln!(
         "planned {count} runs in {}: submit with `cd {} && sbatch slurm.sbatch`, or see its README.txt",

@@ -3,15 +3,12 @@
 //! refitting. `fit` draws its own report the same way, from the folder it is writing.
 
 use super::error::CliError;
-use super::files::{self, write_file_atomically};
 use super::outputs;
-use super::read::read_table;
 use pdgc::data::{Table, Wanted};
-use pdgc::folder::{FittedPrior, RunRecord};
-use pdgc::numeric::PriorDensity;
+use pdgc::files::{self, write_file_atomically};
+use pdgc::folder::{FolderError, RunRecord};
 use pdgc::report::{render, FitView, Options, Report, Truth};
 use pdgc::spec::ModelSpec;
-use pdgc::trace::Trace;
 use std::path::{Path, PathBuf};
 
 /// What marks a page as pdgc's own, which a later report may replace.
@@ -57,18 +54,14 @@ fn unreadable(dir: &Path, why: String) -> CliError {
     }
 }
 
-fn read_text(dir: &Path, name: &str) -> Result<String, CliError> {
-    std::fs::read_to_string(dir.join(name)).map_err(|e| {
-        unreadable(
-            dir,
-            format!("is not a pdgc fit folder that can be read: {name}: {e}"),
-        )
-    })
-}
-
 /// The record of the fit in `dir`.
 pub fn read_record(dir: &Path) -> Result<RunRecord, CliError> {
-    let text = read_text(dir, "run.ron")?;
+    let text = std::fs::read_to_string(dir.join("run.ron")).map_err(|e| {
+        unreadable(
+            dir,
+            format!("is not a pdgc fit folder that can be read: run.ron: {e}"),
+        )
+    })?;
     pdgc::folder::parse_record(&text).map_err(|e| {
         unreadable(
             dir,
@@ -77,147 +70,49 @@ pub fn read_record(dir: &Path) -> Result<RunRecord, CliError> {
     })
 }
 
+/// A problem with the fit folder `dir` (or with a figure drawn from it), as the
+/// command's error.
+pub fn folder_error(dir: &Path, e: FolderError) -> CliError {
+    match e {
+        FolderError::Unreadable(why) => unreadable(dir, why),
+        FolderError::Trace(e) => CliError::Trace(e),
+        FolderError::Report(e) => CliError::Report(e),
+        FolderError::Model(e) => CliError::FitFile(e),
+    }
+}
+
 /// Everything the report shows, from the files of the fit in `dir`.
 pub fn load(dir: &Path, record: &RunRecord, truth: Option<Truth>) -> Result<FitView, CliError> {
-    let spec = &record.model;
-    let n = spec.n();
-    // The fit's own file: a problem with it is the fit folder's, not a data file's.
-    let sources = read_table(&dir.join("sources.csv"), Wanted::All)
-        .map_err(|e| unreadable(dir, format!("holds a sources.csv that cannot be read: {e}")))?;
-    if sources.values.nrows() != record.rows {
-        return Err(unreadable(
-            dir,
-            format!(
-                "holds a sources.csv of {} rows, but its fit was of {} rows: the folder is not a whole fit",
-                sources.values.nrows(),
-                record.rows
-            ),
-        ));
-    }
-    let expected = pdgc::folder::sources_header(spec);
-    if sources.columns != expected {
-        return Err(unreadable(
-            dir,
-            format!(
-                "holds a sources.csv whose columns are not those of model `{}` ({})",
-                spec.name,
-                expected.join(", ")
-            ),
-        ));
-    }
-    let columns = |c: std::ops::Range<usize>| {
-        pdgc::matrix::select(&sources.values, ndarray::Axis(1), &c.collect::<Vec<_>>())
-    };
-    let (means, sds) = (columns(0..n), columns(n..2 * n));
-    let priors: Vec<FittedPrior> = ron::from_str(&read_text(dir, "priors.ron")?)
-        .map_err(|e| unreadable(dir, format!("holds a priors.ron that cannot be read: {e}")))?;
-    let densities: Option<Vec<PriorDensity>> = (priors.len() == n)
-        .then(|| {
-            priors
-                .iter()
-                .enumerate()
-                .map(|(j, p)| p.density(spec.prior.family(j)))
-                .collect()
-        })
-        .flatten();
-    let Some(densities) = densities else {
-        return Err(unreadable(
-            dir,
-            format!(
-                "holds a priors.ron that does not match model `{}`",
-                spec.name
-            ),
-        ));
-    };
-    let trace_path = dir.join("trace.csv");
-    let trace_bytes = std::fs::read(&trace_path)
-        .map_err(|e| unreadable(dir, format!("has no readable trace.csv: {e}")))?;
-    let trace = Trace::parse(&trace_path.display().to_string(), spec, &trace_bytes)?;
-    let mut settings = vec![
-        ("model file".to_string(), record.model_file.clone()),
-        ("data file".into(), record.data_file.clone()),
-        ("rows".into(), record.rows.to_string()),
-        ("columns".into(), record.columns.join(", ")),
-        ("preprocess".into(), spec.preprocess.keyword().to_string()),
-        (
-            "epochs".into(),
-            match (record.converged_at, spec.train.tol) {
-                (Some(at), Some(tol)) => format!(
-                    "{at} of {} (stopped: the loss changed by less than tol {tol})",
-                    spec.train.epochs
-                ),
-                _ => spec.train.epochs.to_string(),
-            },
-        ),
-        ("learning rate".into(), spec.train.lr.to_string()),
-        (
-            "batch".into(),
-            format!("{:?}", spec.train.batch).to_lowercase(),
-        ),
-        ("Monte-Carlo samples".into(), spec.train.samples.to_string()),
-        ("β".into(), spec.beta.to_string()),
-        ("seed".into(), spec.train.seed.to_string()),
-        ("threads".into(), record.threads.to_string()),
-        (
-            "training time".into(),
-            format!(
-                "{:.1} s ({} epochs/s)",
-                record.train_seconds,
-                super::rate(record.epochs_per_second)
-            ),
-        ),
-        ("pdgc version".into(), record.pdgc_version.clone()),
-    ];
-    if let Some(t) = &truth {
-        settings.push(("truth file".into(), t.file.clone()));
-    }
-    if let Some(kept) = record.kept_restart {
-        // One line per restart: seed, final objective, epochs run, MCC; the kept one marked.
-        let lines: Vec<String> = record
-            .restarts
-            .iter()
-            .enumerate()
-            .map(|(r, o)| {
-                let objective = o.objective.map_or("diverged".into(), |v| format!("{v:.5}"));
-                let mcc = o.mcc.map_or(String::new(), |m| format!(", MCC {m:.4}"));
-                let mark = if r == kept { " (kept)" } else { "" };
-                format!(
-                    "#{r} seed {}: objective {objective}, {} epochs{mcc}{mark}",
-                    o.seed, o.epochs
-                )
-            })
-            .collect();
-        settings.push(("restarts".into(), lines.join("; ")));
-    }
-    Ok(FitView {
-        spec: spec.clone(),
-        model_text: record.model_text.clone(),
-        settings,
-        trace,
-        means,
-        sds,
-        priors: densities,
-        posterior_variances: priors.iter().map(|p| p.posterior_variance).collect(),
-        truth,
+    let limit = pdgc::resources::machine_memory().map_or(u64::MAX, |m| (m / 4) as u64);
+    pdgc::folder::view(dir, record, truth, |name| {
+        super::read::at_most(&dir.join(name), limit)?
+            .ok_or_else(|| std::io::Error::other("larger than a quarter of the memory"))
     })
+    .map_err(|e| folder_error(dir, e))
 }
 
 /// Writes `report.html` and `plots/*.svg` into the fit folder `dir`.
 pub fn write_into(dir: &Path, report: &Report) -> Result<(), CliError> {
-    files::write_atomically(&dir.join("plots"), |plots| {
-        for f in &report.figures {
-            files::write_bytes(&plots.join(format!("{}.svg", f.name)), f.svg.as_bytes())?;
-        }
-        Ok(())
-    })?;
-    write_file_atomically(&dir.join("report.html"), report.html.as_bytes())
+    files::write_atomically(
+        &dir.join("plots"),
+        |plots| -> Result<(), files::WriteError> {
+            for f in &report.figures {
+                files::write_bytes(&plots.join(format!("{}.svg", f.name)), f.svg.as_bytes())?;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(write_file_atomically(
+        &dir.join("report.html"),
+        report.html.as_bytes(),
+    )?)
 }
 
 /// `plots/` in a fit folder may be replaced when it holds only figures.
 fn check_plots(dir: &Path) -> Result<(), CliError> {
     let plots = dir.join("plots");
     let is_folder = plots.symlink_metadata().is_ok_and(|m| m.is_dir());
-    if !plots.exists() || (is_folder && outputs::only_figures(&plots)) {
+    if !plots.exists() || (is_folder && pdgc::folder::only_figures(&plots)) {
         return Ok(());
     }
     Err(CliError::Output {

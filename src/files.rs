@@ -1,4 +1,4 @@
-//! Every file the commands write goes through here: single files and whole output folders,
+//! Every file pdgc writes (the commands, and `Fit::save` for the library) goes through here: single files and whole output folders,
 //! each of which appears complete or not at all. (Where an output may go at all is checked
 //! before any work, in `outputs.rs`.)
 //!
@@ -13,19 +13,31 @@
 //!   names carry its process id, and the next write to the same name removes those of
 //!   processes that are gone.
 
-use super::error::CliError;
-use pdgc::data::{write_csv_to, Precision};
-use pdgc::matrix::Matrix;
-use serde::Serialize;
+use crate::data::{write_csv_to, Precision};
+use crate::matrix::Matrix;
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+/// Why an output was not written. Whatever it was, an earlier output of the same name is
+/// as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("cannot write `{}`: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A signal came while a folder was being written: nothing was put in place.
+    #[error("interrupted before the output was put in place")]
+    Stopped,
+}
+
 /// The error of a failed write to `path`.
-pub fn write_error(path: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
-    move |source| CliError::Write {
+pub fn write_error(path: &Path) -> impl Fn(std::io::Error) -> WriteError + '_ {
+    move |source| WriteError::Io {
         path: path.to_path_buf(),
         source,
     }
@@ -34,18 +46,11 @@ pub fn write_error(path: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
 /// Writes a file inside a staging folder (which is itself swapped in whole). A signal that
 /// came meanwhile stops the folder here: the staging folder is removed and nothing is
 /// swapped in.
-pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     if interrupted() {
-        return Err(CliError::StoppedBeforeSwap);
+        return Err(WriteError::Stopped);
     }
     std::fs::write(path, bytes).map_err(write_error(path))
-}
-
-/// Writes RON inside a staging folder.
-pub fn write_ron(path: &Path, value: &impl Serialize) -> Result<(), CliError> {
-    let text = ron::ser::to_string_pretty(value, ron::ser::PrettyConfig::new().struct_names(true))
-        .map_err(|e| write_error(path)(std::io::Error::other(e)))?;
-    write_bytes(path, (text + "\n").as_bytes())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -90,7 +95,8 @@ pub fn remove_stale_temporaries(path: &Path) {
         return;
     };
     let start = temp_prefix(name, 0);
-    let start = &start.as_bytes()[..start.len() - ".0.".len()];
+    // `.NAME.pdgc-0.` less its `0.`: every process's temporaries start so.
+    let start = &start.as_bytes()[..start.len() - "0.".len()];
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
@@ -116,6 +122,8 @@ pub fn remove_stale_temporaries(path: &Path) {
 pub fn process_gone(pid: &str) -> bool {
     pid.parse::<i32>()
         .ok()
+        // `Pid::from_raw` asserts a pid is not negative: a name such as `-1` is no pid.
+        .filter(|&pid| pid > 0)
         .and_then(rustix::process::Pid::from_raw)
         .is_some_and(|pid| rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH))
 }
@@ -144,21 +152,20 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
-/// On SIGINT or SIGTERM while signals are deferred: remember it; the command stops at its
-/// next safe point. Otherwise (or on a second signal): remove every temporary (waiting for
-/// a commit under way to finish, so nothing is left half-replaced), say so, and exit 130.
-pub fn clean_up_on_signals() {
-    let _ = ctrlc::set_handler(|| {
-        if DEFERRING.load(Ordering::SeqCst) && !INTERRUPTED.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let mut pending = pending();
-        for path in pending.drain(..) {
-            remove_path(&path);
-        }
-        eprintln!("error: interrupted; no output was left half-written, and earlier files are as they were");
-        std::process::exit(130);
-    });
+/// What a signal (SIGINT, SIGTERM) does; the binary's handler calls this. While signals
+/// are deferred, the first is remembered and the command stops at its next safe point.
+/// Otherwise (or on a second signal): every temporary is removed (waiting for a commit
+/// under way to finish, so nothing is left half-replaced), and `exit` runs with the
+/// registry still locked, so that no commit starts after it.
+pub fn on_signal(exit: impl FnOnce()) {
+    if DEFERRING.load(Ordering::SeqCst) && !INTERRUPTED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let mut pending = pending();
+    for path in pending.drain(..) {
+        remove_path(&path);
+    }
+    exit();
 }
 
 /// A registered temporary path, removed when dropped unless it was committed.
@@ -194,7 +201,7 @@ impl Drop for Temporary {
 /// Writes a file whole or not at all: a temporary sibling, renamed into place only when
 /// complete, so a reader (or a failure, a full disk, a signal half-way) never sees part of
 /// it, and a file it replaces stays until then. Makes missing parent folders.
-pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     write_file_with(path, |w| w.write_all(bytes))
 }
 
@@ -204,14 +211,14 @@ pub fn write_csv(
     header: &[String],
     x: &Matrix,
     precision: Precision,
-) -> Result<(), CliError> {
+) -> Result<(), WriteError> {
     write_file_with(path, |w| write_csv_to(w, header, x, precision))
 }
 
 fn write_file_with(
     path: &Path,
     write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> std::io::Result<()>,
-) -> Result<(), CliError> {
+) -> Result<(), WriteError> {
     let name = path
         .file_name()
         .ok_or_else(|| write_error(path)(std::io::Error::other("the path names no file")))?;
@@ -267,22 +274,27 @@ fn output_mode(path: &Path) -> u32 {
 
 /// Writes into a fresh sibling folder and only then puts it in place of `out`, so a run
 /// that fails, or is stopped or killed at any point, leaves an earlier `out` as it was.
-pub fn write_atomically(
+pub fn write_atomically<E: From<WriteError>>(
     out: &Path,
-    write: impl FnOnce(&Path) -> Result<(), CliError>,
-) -> Result<(), CliError> {
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E> {
     let name = out
         .file_name()
-        .ok_or_else(|| write_error(out)(std::io::Error::other("the path names no folder")))?;
+        .ok_or_else(|| write_error(out)(std::io::Error::other("the path names no folder")))
+        .map_err(E::from)?;
     let parent = parent_of(out).expect("a path with a file name has a parent");
-    std::fs::create_dir_all(parent).map_err(write_error(parent))?;
+    std::fs::create_dir_all(parent)
+        .map_err(write_error(parent))
+        .map_err(E::from)?;
     remove_stale_temporaries(out);
     let mut staging_name = temp_prefix(name, std::process::id());
     staging_name.push("staging");
     let staging = parent.join(staging_name);
     let temporary = Temporary::register(&mut pending(), staging.clone());
     remove_path(&staging);
-    std::fs::create_dir(&staging).map_err(write_error(&staging))?;
+    std::fs::create_dir(&staging)
+        .map_err(write_error(&staging))
+        .map_err(E::from)?;
     // While the folder is written, a signal stops it at the next file (and the staging
     // folder is removed by `temporary`): the handler removing it while files are still
     // being written into it could leave part of it behind.
@@ -292,20 +304,22 @@ pub fn write_atomically(
     written?;
     // A fit stopped by a signal while it wrote: nothing is swapped in.
     if interrupted() {
-        return Err(CliError::StoppedBeforeSwap);
+        return Err(WriteError::Stopped.into());
     }
     let mut registry = pending();
     if out.symlink_metadata().is_err() {
-        std::fs::rename(&staging, out).map_err(write_error(out))?;
+        std::fs::rename(&staging, out)
+            .map_err(write_error(out))
+            .map_err(E::from)?;
     } else {
-        swap(&staging, out, &mut registry)?;
+        swap(&staging, out, &mut registry).map_err(E::from)?;
     }
     temporary.forget(&mut registry);
     Ok(())
 }
 
 /// Puts the folder `staging` in place of the folder `out` and removes the old one.
-fn swap(staging: &Path, out: &Path, registry: &mut Vec<PathBuf>) -> Result<(), CliError> {
+fn swap(staging: &Path, out: &Path, registry: &mut Vec<PathBuf>) -> Result<(), WriteError> {
     use rustix::fs::{renameat_with, RenameFlags, CWD};
     match renameat_with(CWD, staging, CWD, out, RenameFlags::EXCHANGE) {
         // The old output now sits at the staging name, still registered: remove it.
