@@ -28,7 +28,9 @@ use crate::train::{RestartsFailed, TraceRow};
 pub struct FitOptions<'a> {
     /// The data's name in messages (a file's name; "the data" when empty).
     pub name: &'a str,
-    /// `train { restarts }` runs this many at a time (at least one).
+    /// Threads: a step's rows are split into chunks computed on this many (the numbers
+    /// do not depend on it); `train { restarts }` runs this many restarts at a time, each
+    /// on one. 0 counts as 1.
     pub threads: usize,
     /// The true sources of the data's rows: the trace records each one's |corr| as training
     /// goes, and [`Fit::recovery`] holds the final recovery.
@@ -223,6 +225,7 @@ pub fn fit(
         )
     } else {
         let mut model = Model::<f32>::new(spec, y.nrows(), spec.train.seed);
+        model.run_on(crate::parallel::pool(options.threads.max(1))?);
         let earlier = match &options.resume {
             Some(resume) => {
                 model.restore_training(&resume.state);

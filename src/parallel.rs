@@ -12,6 +12,18 @@ pub struct ThreadsUnavailable {
     pub source: std::io::Error,
 }
 
+/// A pool of `threads` threads, for one fit's steps ([`crate::backend::Model::run_on`]).
+pub fn pool(threads: usize) -> Result<std::sync::Arc<rayon::ThreadPool>, ThreadsUnavailable> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map(std::sync::Arc::new)
+        .map_err(|e| ThreadsUnavailable {
+            wanted: threads,
+            source: std::io::Error::other(e.to_string()),
+        })
+}
+
 /// Whether the workers may start taking jobs: unknown until every one has started.
 #[derive(Default)]
 struct Gate {

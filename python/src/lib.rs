@@ -21,6 +21,7 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 pyo3::create_exception!(
@@ -316,10 +317,11 @@ impl Model {
             }
         }
         let total = spec.train.epochs * spec.train.restarts;
-        let mut observer = Watcher {
+        let observer = Watcher {
             callback,
             progress: progress.then(|| Progress::new(total)),
             error: Mutex::new(None),
+            interrupted: AtomicBool::new(false),
         };
         let options = pdgc::FitOptions {
             name: "X",
@@ -328,15 +330,33 @@ impl Model {
             resume: None,
             finish_when_stopped: true,
         };
-        // Training without the GIL: other Python threads run meanwhile.
-        let fitted = py.detach(|| {
-            guarded(|| {
-                pdgc::fit(&spec, &data, &options, &mut observer).map_err(|e| match e {
-                    pdgc::FitError::Data(e) => data_error(e),
-                    pdgc::FitError::Truth(why) => DataError::new_err(format!("the truth {why}")),
-                    e => FitError::new_err(e.to_string()),
+        // Training runs on a thread of its own, without the GIL, so other Python threads
+        // run meanwhile; this thread waits, and looks for Ctrl-C (which Python sees only on
+        // its main thread) every 20 ms, telling training to stop after its current epoch.
+        let watcher = &observer;
+        let (spec, data, options) = (&spec, &data, &options);
+        let fitted = std::thread::scope(|scope| {
+            let training = scope.spawn(move || {
+                let mut observer = watcher;
+                guarded(|| {
+                    pdgc::fit(spec, data, options, &mut observer).map_err(|e| match e {
+                        pdgc::FitError::Data(e) => data_error(e),
+                        pdgc::FitError::Truth(why) => {
+                            DataError::new_err(format!("the truth {why}"))
+                        }
+                        e => FitError::new_err(e.to_string()),
+                    })
                 })
-            })
+            });
+            while !training.is_finished() {
+                py.detach(|| std::thread::sleep(std::time::Duration::from_millis(20)));
+                if let Err(e) = py.check_signals() {
+                    watcher.stop_with(e);
+                }
+            }
+            training
+                .join()
+                .unwrap_or_else(|_| Err(PyRuntimeError::new_err("pdgc's training thread failed")))
         });
         if let Some(progress) = &observer.progress {
             progress.finish(py);
@@ -398,13 +418,34 @@ struct Watcher {
     progress: Option<Progress>,
     /// The exception that stopped training (KeyboardInterrupt, or the callback's own).
     error: Mutex<Option<PyErr>>,
+    /// Set when `error` is: training stops after the current epoch.
+    interrupted: AtomicBool,
 }
 
 impl Watcher {
-    /// With the GIL: a pending Ctrl-C, then the callback; an exception from either stops.
+    /// Stops training after the current epoch, raising `error` afterwards (the first one
+    /// kept). A KeyboardInterrupt says what became of the fit.
+    fn stop_with(&self, error: PyErr) {
+        let error = Python::attach(|py| match error.is_instance_of::<PyKeyboardInterrupt>(py) {
+            true => PyKeyboardInterrupt::new_err("the fit was stopped (Ctrl-C); nothing was kept"),
+            false => error,
+        });
+        let mut kept = self.error.lock().unwrap_or_else(|e| e.into_inner());
+        kept.get_or_insert(error);
+        self.interrupted.store(true, Ordering::SeqCst);
+    }
+
+    /// With the GIL: the progress line and the callback; an exception from either, or
+    /// Ctrl-C seen meanwhile, stops training.
     fn after_epoch(&self, trace: Option<&[TraceRow]>) -> Control {
+        if self.interrupted.load(Ordering::SeqCst) {
+            return Control::Stop;
+        }
+        if self.callback.is_none() && self.progress.is_none() {
+            return Control::Continue;
+        }
         Python::attach(|py| {
-            let outcome = py.check_signals().and_then(|()| {
+            let outcome = (|| -> PyResult<Control> {
                 if let (Some(progress), Some(trace)) = (&self.progress, trace) {
                     progress.show(py, trace)?;
                 }
@@ -420,24 +461,16 @@ impl Watcher {
                     }
                     _ => Ok(Control::Continue),
                 }
-            });
+            })();
             outcome.unwrap_or_else(|e| {
-                let kept = e
-                    .is_instance_of::<PyKeyboardInterrupt>(py)
-                    .then_some(())
-                    .map_or(e, |()| {
-                        PyKeyboardInterrupt::new_err(
-                            "the fit was stopped (Ctrl-C); nothing was kept",
-                        )
-                    });
-                *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(kept);
+                self.stop_with(e);
                 Control::Stop
             })
         })
     }
 }
 
-impl pdgc::Observer for Watcher {
+impl pdgc::Observer for &Watcher {
     fn epoch(&mut self, _model: &mut pdgc::backend::Model<f32>, trace: &[TraceRow]) -> Control {
         self.after_epoch(Some(trace))
     }

@@ -150,6 +150,12 @@ def test_bad_settings_are_value_errors(linear_model, linear_data):
         linear_model.fit(x, epochs=2, truth=linear_data[1][:100])
 
 
+def test_a_fit_larger_than_the_memory_is_refused_before_training(linear_data):
+    text = "observed x[3]\nlatent z[3] ~ gmm(K = 3)\nencoder { dense 60000 tanh; dense 60000 tanh }\n"
+    with pytest.raises(MemoryError, match="needs"):
+        pdgc.Model(text).fit(linear_data[0], epochs=1)
+
+
 def test_a_callback_sees_every_epoch_and_may_stop(linear_model, linear_data):
     seen = []
 
@@ -202,12 +208,15 @@ def test_training_releases_the_gil(linear_model, linear_data):
     assert len(during) >= (ended - started) / 0.01, (len(during), ended - started)
 
 
-def test_ctrl_c_stops_a_fit_after_the_current_epoch(linear_model, linear_data, tmp_path):
+@pytest.mark.parametrize("restarts", [1, 2])
+def test_ctrl_c_stops_a_fit_after_the_current_epoch(linear_model, linear_data, restarts):
+    text = linear_model.text.replace("seed 0 }", f"seed 0; restarts {restarts} }}")
+    model = pdgc.Model(text)
     timer = threading.Timer(0.5, _thread.interrupt_main)
     timer.start()
     started = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        linear_model.fit(linear_data[0], epochs=100_000)
+    with pytest.raises(KeyboardInterrupt, match="nothing was kept"):
+        model.fit(linear_data[0], epochs=100_000, threads=restarts)
     assert time.perf_counter() - started < 1.5
     timer.cancel()
 

@@ -337,6 +337,9 @@ pub struct Model<E: Real> {
     /// The β `step` weighs the KL term with: the model's β, or during a warm-up the
     /// value training sets each epoch.
     beta: f64,
+    /// The threads a step's chunks run on; without one, the current rayon pool's (the
+    /// binary sizes the global pool by `--threads`).
+    pool: Option<std::sync::Arc<rayon::ThreadPool>>,
 }
 
 impl<E: Real> Model<E> {
@@ -405,6 +408,7 @@ impl<E: Real> Model<E> {
             optimiser: Adam::new(spec.train.lr, every_parameter),
             prior_optimiser: None,
             beta: spec.beta,
+            pool: None,
         }
     }
 
@@ -717,6 +721,12 @@ impl<E: Real> Model<E> {
             .collect()
     }
 
+    /// Runs the chunks of each step on `pool` (whose size then decides how many run at
+    /// once; the numbers do not depend on it).
+    pub fn run_on(&mut self, pool: std::sync::Arc<rayon::ThreadPool>) {
+        self.pool = Some(pool);
+    }
+
     /// The objective's value and terms, without a step.
     pub fn evaluate(&self, y: &Matrix, eps: &[Matrix]) -> Terms {
         self.objective(y, eps, &Chunk::all(y.nrows())).1.terms
@@ -735,7 +745,11 @@ impl<E: Real> Model<E> {
             let (loss, step) = self.objective(&rows(y), &noise, chunk);
             (step, loss.backward())
         };
-        let mut parts = chunks.par_iter().map(run).collect::<Vec<_>>().into_iter();
+        let parts = match &self.pool {
+            Some(pool) => pool.install(|| chunks.par_iter().map(run).collect::<Vec<_>>()),
+            None => chunks.par_iter().map(run).collect::<Vec<_>>(),
+        };
+        let mut parts = parts.into_iter();
         let (mut step, mut grads) = parts.next().expect("at least one chunk");
         for (other, mut other_grads) in parts {
             step.terms.add_scaled(&other.terms, 1.0);
