@@ -1062,6 +1062,62 @@ fn fastica_is_built_in_and_eval_gives_the_amari_distance() {
 }
 
 #[test]
+fn compare_reports_fresh_seeds_paired_with_fastica() {
+    let dir = scratch();
+    let csv = dir.join("runs.csv");
+    let args = |json: bool| {
+        let mut a = vec![
+            "compare",
+            "models/linear.pdg",
+            "--scenario",
+            "linear",
+            "--samples",
+            "150",
+            "--seeds",
+            "3",
+            "--seed-from",
+            "1000",
+            "--epochs",
+            "10",
+            "-q",
+            "--csv",
+            s(&csv),
+        ];
+        if json {
+            a.push("--json");
+        }
+        pdgc(&a)
+    };
+    let o = args(false);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = stdout(&o);
+    assert!(
+        table.contains("against fastica on the same seeds (a tie: MCC within 0.005):"),
+        "{table}"
+    );
+    let row = table.lines().last().unwrap();
+    assert!(row.starts_with("linear      3  "), "{row}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().ends_with(",error,mcc_minus_baseline"));
+    let seeds: Vec<&str> = lines.map(|l| l.split(',').nth(1).unwrap()).collect();
+    assert_eq!(seeds, ["1000", "1000", "1001", "1001", "1002", "1002"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&args(true))).unwrap();
+    let paired = &json["paired"][0];
+    assert_eq!(paired["method"], "linear");
+    assert_eq!(paired["baseline"], "fastica");
+    assert_eq!(paired["pairs"], 3);
+    let counted = ["wins", "ties", "losses"].map(|k| paired[k].as_u64().unwrap());
+    assert_eq!(counted.iter().sum::<u64>(), 3);
+    let (low, mean, high) = (
+        paired["ci_low"].as_f64().unwrap(),
+        paired["mean_difference"].as_f64().unwrap(),
+        paired["ci_high"].as_f64().unwrap(),
+    );
+    assert!(low <= mean && mean <= high, "{paired}");
+}
+
+#[test]
 fn compare_fits_every_model_with_every_seed_whatever_the_jobs() {
     let dir = scratch();
     let run = |jobs: &str, csv: &Path| {

@@ -30,9 +30,14 @@ pub struct CompareArgs {
     /// Rows simulated per seed with --scenario (default 5000).
     #[arg(long, requires = "scenario")]
     pub samples: Option<usize>,
-    /// Seeds 0..N; each fit uses its seed for initialisation and noise.
+    /// How many seeds: --seed-from S … S+N−1. Each fit uses its seed for initialisation
+    /// and noise; with --scenario each seed's data are simulated with it too.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub seeds: u64,
+    /// The first seed (default 0): report on seeds that were never used to choose a
+    /// model, say `--seed-from 1000`.
+    #[arg(long, value_name = "S", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=u64::MAX / 2))]
+    pub seed_from: u64,
     /// The classical baseline fitted beside the models: `fastica` (default) or `none`.
     #[arg(long, default_value = "fastica", value_parser = ["fastica", "none"])]
     pub baseline: String,
@@ -60,7 +65,7 @@ pub struct CompareArgs {
     pub plan: Option<PathBuf>,
     /// The table (--json, --csv, --plot too) of a plan's runs that have finished, and how
     /// many are done, running or failed.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["data", "scenario", "epochs", "plan", "seeds", "samples", "baseline", "quiet"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["data", "scenario", "epochs", "plan", "seeds", "seed_from", "samples", "baseline", "quiet"])]
     pub collect: Option<PathBuf>,
     /// With --plan: threads of each run (Slurm's --cpus-per-task).
     #[arg(long, value_name = "N", default_value_t = 1, requires = "plan", value_parser = clap::value_parser!(u16).range(1..))]
@@ -84,7 +89,14 @@ pub struct CompareArgs {
     pub slurm_concurrency: u64,
 }
 
-const CSV_HEADER: &str = "method,seed,mcc,mcc_spearman,final_loss,seconds,error";
+const CSV_HEADER: &str = "method,seed,mcc,mcc_spearman,final_loss,seconds,error,mcc_minus_baseline";
+
+impl CompareArgs {
+    /// The seeds run: --seed-from, and the --seeds − 1 after it.
+    fn seed_list(&self) -> std::ops::Range<u64> {
+        self.seed_from..self.seed_from + self.seeds
+    }
+}
 const PLOT_MARK: &str = "<!-- pdgc compare -->";
 const OURS: &str = "an earlier `pdgc compare` output";
 
@@ -189,7 +201,7 @@ pub fn compare(args: CompareArgs) -> Outcome {
         (Some(data), Some(truth), _) => {
             let table = read_table(data, Wanted::All)?;
             let truth = read_truth(truth)?;
-            (0..args.seeds)
+            args.seed_list()
                 .map(|seed| Problem {
                     seed,
                     data: table.clone(),
@@ -210,7 +222,7 @@ pub fn compare(args: CompareArgs) -> Outcome {
                 pdgc::resources::simulate(settings.samples, settings.sources + settings.observed),
                 || format!("--samples {}", settings.samples),
             )?;
-            (0..args.seeds)
+            args.seed_list()
                 .map(|seed| {
                     settings.seed = seed;
                     let sim = pdgc::simulate::simulate_with(&settings);
@@ -326,8 +338,13 @@ pub fn compare(args: CompareArgs) -> Outcome {
 /// run failed. A local `compare` and `--collect` of a plan end here alike.
 fn report(args: &CompareArgs, methods: &[Method], runs: &[Run], seeds: u64) -> Outcome {
     let summaries = summarise(methods, runs);
+    let baseline = methods.iter().any(|m| matches!(m, Method::FastIca));
+    let paired = match baseline {
+        true => pdgc::compare::paired(methods, runs, Method::FastIca.name()),
+        false => Vec::new(),
+    };
     if let Some(path) = &args.csv {
-        write_file_atomically(path, runs_csv(runs).as_bytes())?;
+        write_file_atomically(path, runs_csv(runs, baseline).as_bytes())?;
     }
     if let Some(path) = &args.plot {
         let groups: Vec<(String, Vec<f64>)> = methods
@@ -349,13 +366,13 @@ fn report(args: &CompareArgs, methods: &[Method], runs: &[Run], seeds: u64) -> O
         write_file_atomically(path, format!("{PLOT_MARK}\n{svg}").as_bytes())?;
     }
     let text = if args.json {
-        let value = serde_json::json!({ "summaries": summaries, "runs": runs });
+        let value = serde_json::json!({ "summaries": summaries, "paired": paired, "runs": runs });
         format!(
             "{}\n",
             serde_json::to_string_pretty(&value).expect("plain values serialise")
         )
     } else {
-        table(&summaries)
+        table(&summaries) + &paired_table(&paired)
     };
     super::emit_text(&text)?;
     let failed: usize = summaries.iter().map(|s| s.failed).sum();
@@ -372,7 +389,8 @@ fn number(v: Option<f64>) -> String {
     v.map_or(String::new(), |v| format!("{v}"))
 }
 
-fn runs_csv(runs: &[Run]) -> String {
+/// Every run; with the baseline, each run's MCC less the baseline's on the same seed.
+fn runs_csv(runs: &[Run], baseline: bool) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     let header: Vec<&str> = CSV_HEADER.split(',').collect();
     w.write_record(&header).expect("writing to memory");
@@ -385,10 +403,58 @@ fn runs_csv(runs: &[Run]) -> String {
             number(r.final_loss),
             format!("{:.3}", r.seconds),
             r.error.clone().unwrap_or_default(),
+            number(baseline.then(|| baseline_difference(runs, r)).flatten()),
         ])
         .expect("writing to memory");
     }
     String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 cells")
+}
+
+/// A run's MCC less FastICA's on the same seed (none for FastICA's own runs).
+fn baseline_difference(runs: &[Run], run: &Run) -> Option<f64> {
+    let fastica = Method::FastIca;
+    if run.method == fastica.name() {
+        return None;
+    }
+    let theirs = runs
+        .iter()
+        .find(|r| r.method == fastica.name() && r.seed == run.seed)?;
+    Some(run.mcc? - theirs.mcc?)
+}
+
+/// Each model against FastICA on the same seeds: wins, ties and losses, and the mean
+/// difference of MCC with its bootstrap 95 % interval.
+fn paired_table(paired: &[pdgc::compare::Paired]) -> String {
+    if paired.is_empty() {
+        return String::new();
+    }
+    let width = paired
+        .iter()
+        .map(|p| p.method.chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut out = format!(
+        "\nagainst {} on the same seeds (a tie: MCC within {}):\n{:<width$}  {:>5}  {:>9}  {:>9}  {:>20}\n",
+        paired[0].baseline,
+        pdgc::compare::TIE,
+        "method",
+        "pairs",
+        "W / T / L",
+        "Δ MCC",
+        "95% CI (bootstrap)"
+    );
+    for p in paired {
+        out += &format!(
+            "{:<width$}  {:>5}  {:>9}  {:>+9.4}  {:>20}\n",
+            p.method,
+            p.pairs,
+            format!("{} / {} / {}", p.wins, p.ties, p.losses),
+            p.mean_difference,
+            format!("[{:+.4}, {:+.4}]", p.ci_low, p.ci_high)
+        );
+    }
+    out
 }
 
 /// The summary table: MCC and Spearman MCC as mean ± sd and min over the seeds.
