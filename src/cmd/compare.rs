@@ -428,12 +428,7 @@ fn paired_table(paired: &[pdgc::compare::Paired]) -> String {
     if paired.is_empty() {
         return String::new();
     }
-    let width = paired
-        .iter()
-        .map(|p| p.method.chars().count())
-        .max()
-        .unwrap_or(6)
-        .max(6);
+    let width = name_width(paired.iter().map(|p| p.method.as_str()));
     let mut out = format!(
         "\nagainst {} on the same seeds (a tie: MCC within {}):\n{:<width$}  {:>5}  {:>9}  {:>9}  {:>20}\n",
         paired[0].baseline,
@@ -457,14 +452,14 @@ fn paired_table(paired: &[pdgc::compare::Paired]) -> String {
     out
 }
 
+/// The width of a table's method column: its longest name, and at least "method"'s.
+fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names.map(|n| n.chars().count()).max().unwrap_or(6).max(6)
+}
+
 /// The summary table: MCC and Spearman MCC as mean ± sd and min over the seeds.
 fn table(summaries: &[Summary]) -> String {
-    let width = summaries
-        .iter()
-        .map(|s| s.method.chars().count())
-        .max()
-        .unwrap_or(6)
-        .max(6);
+    let width = name_width(summaries.iter().map(|s| s.method.as_str()));
     let mut out = format!(
         "{:<width$}  {:>4}  {:>17}  {:>6}  {:>17}  {:>6}  {:>10}  {:>8}\n",
         "method", "runs", "MCC mean ± sd", "min", "Spearman ± sd", "min", "final loss", "time/fit"
