@@ -287,8 +287,11 @@ pub fn write_atomically<E: From<WriteError>>(
         .map_err(write_error(parent))
         .map_err(E::from)?;
     remove_stale_temporaries(out);
+    // Numbered: two threads of one process (Python's) writing the same name each stage
+    // in a folder of their own.
+    static STAGED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let mut staging_name = temp_prefix(name, std::process::id());
-    staging_name.push("staging");
+    staging_name.push(format!("{}.staging", STAGED.fetch_add(1, Ordering::SeqCst)));
     let staging = parent.join(staging_name);
     let temporary = Temporary::register(&mut pending(), staging.clone());
     remove_path(&staging);

@@ -225,7 +225,7 @@ pub fn fit(
         )
     } else {
         let mut model = Model::<f32>::new(spec, y.nrows(), spec.train.seed);
-        model.run_on(crate::parallel::pool(options.threads.max(1))?);
+        model.run_on(Some(crate::parallel::pool(options.threads.max(1))?));
         let earlier = match &options.resume {
             Some(resume) => {
                 model.restore_training(&resume.state);
@@ -248,7 +248,10 @@ pub fn fit(
                 stopped = control == Control::Stop;
                 control
             },
-        )?;
+        );
+        // The pool's threads end here, not with the fitted model.
+        model.run_on(None);
+        let trace = trace?;
         (model, trace, first_epoch, stopped, None)
     };
     if stopped && !options.finish_when_stopped {

@@ -230,6 +230,34 @@ pub fn may_replace(path: &Path) -> Result<(), String> {
     Err("is a folder that holds more than an earlier pdgc fit; it is not replaced: choose another name".into())
 }
 
+/// Why a report page may not be written at `path` (for a library caller; the binary
+/// checks more): only a new name, or an earlier pdgc report, is replaced; never a link, a
+/// folder, a fit's own file or any other file.
+pub fn may_replace_report(path: &Path) -> Result<(), String> {
+    let Ok(meta) = path.symlink_metadata() else {
+        return Ok(());
+    };
+    if meta.file_type().is_symlink() || !meta.is_file() {
+        return Err("is not a file of its own (a folder or a link); give a new file name".into());
+    }
+    let ours =
+        std::fs::read_to_string(path).is_ok_and(|text| text.contains(crate::report::GENERATOR));
+    match ours {
+        true => Ok(()),
+        false => {
+            Err("exists and is not a pdgc report; it is not replaced: choose another name".into())
+        }
+    }
+}
+
+/// Whether `name` may be a file of a fit folder: one of [`FILES`], or `plots/NAME.svg`.
+fn is_folder_file(name: &str) -> bool {
+    let figure = name
+        .strip_prefix("plots/")
+        .is_some_and(|f| f.ends_with(".svg") && !f.contains('/') && !f.starts_with('.'));
+    figure || FILES[..FILES.len() - 1].contains(&name)
+}
+
 /// Why a fit folder could not be made or read.
 #[derive(Debug, thiserror::Error)]
 pub enum FolderError {
@@ -416,6 +444,11 @@ impl FitFolder {
 
     /// A fit folder from its files' bytes (named as in the folder `dir`, for messages).
     pub fn from_files(dir: &Path, files: Vec<(String, Vec<u8>)>) -> Result<FitFolder, FolderError> {
+        if let Some((name, _)) = files.iter().find(|(name, _)| !is_folder_file(name)) {
+            return Err(FolderError::Unreadable(format!(
+                "holds `{name}`, which is not a file of a fit folder"
+            )));
+        }
         let file = |name: &str| -> std::io::Result<Vec<u8>> {
             files
                 .iter()

@@ -10,6 +10,7 @@ means of the sources, `inverse_transform` the decoder's mean in the data's units
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,7 @@ class PDGC(TransformerMixin, BaseEstimator):
     model: a `pdgc.Model`, a `.pdg` file's path, or model text; None: `default_model`
         sized to the data.
     epochs, lr: in place of the model's `train { }` values (None: the model's).
-    seed: the training seed.
+    seed: the training seed (None: the model's).
     threads: threads for training (the result is the same on any count).
 
     After `fit`: `fit_` (the `pdgc.Fit`), `n_features_in_`, `feature_names_in_` (for a
@@ -61,7 +62,7 @@ class PDGC(TransformerMixin, BaseEstimator):
         model: Any = None,
         epochs: int | None = None,
         lr: float | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         threads: int = 1,
     ) -> None:
         self.model = model
@@ -76,9 +77,9 @@ class PDGC(TransformerMixin, BaseEstimator):
         if isinstance(self.model, Model):
             return self.model
         text = str(self.model)
-        if "\n" in text or "observed" in text:
-            return Model(text)
-        return Model.from_file(text)
+        if os.path.exists(text) or "\n" not in text and text.endswith(".pdg"):
+            return Model.from_file(text)
+        return Model(text)
 
     def _columns(self) -> list[str] | None:
         names = getattr(self, "feature_names_in_", None)

@@ -4,8 +4,9 @@
 //! Python and one from the command line are the same computation.
 //!
 //! Python-facing behaviour that is the binding's own:
-//! - training runs with the GIL released; an observer takes it back once an epoch to call
-//!   the user's callback and to check for Ctrl-C (which stops the fit after that epoch);
+//! - training runs on a thread of its own with the GIL released; the calling thread looks
+//!   for Ctrl-C every 20 ms (which stops the fit after the current epoch), and an observer
+//!   takes the GIL after each epoch to call the user's callback;
 //! - a panic inside the library becomes a `RuntimeError`, never a process abort;
 //! - arrays are handed back as numpy arrays that own the library's buffers (no copy).
 
@@ -267,7 +268,8 @@ impl Model {
     /// progress: show a progress line on sys.stderr.
     /// callback: called after each epoch as `callback(epoch, terms)` (terms: a dict of the
     ///    objective's terms); returning False stops training there, and the fit is made
-    ///    from the model as it then stands (`Fit.stopped` is True).
+    ///    from the model as it then stands (`Fit.stopped` is True). Not called for a
+    ///    model with `train { restarts }`, whose fits run at once on other threads.
     ///
     /// Training runs without the GIL. Ctrl-C stops it after the current epoch and raises
     /// KeyboardInterrupt. Bad data raise `pdgc.DataError` naming the row and column; a
@@ -382,7 +384,8 @@ impl Model {
             data_bytes: 0,
             threads,
             wall_seconds: started.elapsed().as_secs_f64(),
-            truth_file: truth.as_ref().map(|_| "a Python array".to_string()),
+            // A description, not a path: `pdgc report` would look for a file of that name.
+            truth_file: None,
             truth_path_bytes: None,
         };
         let recovery = fitted.recovery.clone();
@@ -441,7 +444,8 @@ impl Watcher {
         if self.interrupted.load(Ordering::SeqCst) {
             return Control::Stop;
         }
-        if self.callback.is_none() && self.progress.is_none() {
+        // Restarts' epochs (no trace) call nothing: they need not take the GIL.
+        if trace.is_none() || (self.callback.is_none() && self.progress.is_none()) {
             return Control::Continue;
         }
         Python::attach(|py| {
@@ -786,11 +790,8 @@ impl Fit {
     /// Writes the fit's report (one self-contained HTML page) to the file `path`.
     fn report(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         let html = self._report_html()?;
-        if path.is_dir() {
-            return Err(PyOSError::new_err(format!(
-                "`{}` is a folder; give the report's file name",
-                path.display()
-            )));
+        if let Err(why) = pdgc::folder::may_replace_report(&path) {
+            return Err(PyOSError::new_err(format!("`{}` {why}", path.display())));
         }
         py.detach(|| {
             guarded(|| {

@@ -337,8 +337,14 @@ def test_report_and_inline_html(small_fit, tmp_path):
     assert "<svg" in text and "linear" in text
     html = small_fit._repr_html_()
     assert html.startswith("<iframe srcdoc=") and "&lt;svg" in html
-    with pytest.raises(OSError, match="is a folder"):
+    small_fit.report(page)  # an earlier report is replaced
+    with pytest.raises(OSError, match="not a file of its own"):
         small_fit.report(tmp_path)
+    mine = tmp_path / "notes.html"
+    mine.write_text("<p>mine</p>")
+    with pytest.raises(OSError, match="is not a pdgc report"):
+        small_fit.report(mine)
+    assert mine.read_text() == "<p>mine</p>"
 
 
 def test_a_fit_pickles_whole_and_to_bytes_keeps_the_model(small_fit):
@@ -349,6 +355,10 @@ def test_a_fit_pickles_whole_and_to_bytes_keeps_the_model(small_fit):
     assert np.array_equal(model_only.decode(small_fit.sources[:5]), small_fit.decode(small_fit.sources[:5]))
     with pytest.raises(pdgc.FolderError):
         pdgc.from_bytes(b"junk")
+    files = dict(small_fit.__getstate__())
+    files["../escape.txt"] = b"x"
+    with pytest.raises(pdgc.FolderError, match="not a file of a fit folder"):
+        pdgc._pdgc._fit_from_files(list(files.items()), None, False)
 
 
 # ---------------------------------------------------------------------------------------

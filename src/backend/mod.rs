@@ -723,8 +723,9 @@ impl<E: Real> Model<E> {
 
     /// Runs the chunks of each step on `pool` (whose size then decides how many run at
     /// once; the numbers do not depend on it).
-    pub fn run_on(&mut self, pool: std::sync::Arc<rayon::ThreadPool>) {
-        self.pool = Some(pool);
+    /// `None`: on the current pool again (a fitted model holds no threads).
+    pub fn run_on(&mut self, pool: Option<std::sync::Arc<rayon::ThreadPool>>) {
+        self.pool = pool;
     }
 
     /// The objective's value and terms, without a step.

@@ -11,8 +11,7 @@ use pdgc::report::{render, FitView, Options, Report, Truth};
 use pdgc::spec::ModelSpec;
 use std::path::{Path, PathBuf};
 
-/// What marks a page as pdgc's own, which a later report may replace.
-const GENERATOR: &str = "<meta name=\"generator\" content=\"pdgc\">";
+use pdgc::report::GENERATOR;
 
 /// Reads the true sources for a report.
 pub fn read_truth(path: &Path) -> Result<Truth, CliError> {

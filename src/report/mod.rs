@@ -15,6 +15,9 @@ use figures::{colour, Grid, Line, Track, GREY};
 
 pub use figures::{MAX_LINE_POINTS, MAX_SCATTER_POINTS};
 
+/// What marks a page as pdgc's own report, which a later report may replace.
+pub const GENERATOR: &str = "<meta name=\"generator\" content=\"pdgc\">";
+
 /// Figures draw at most this many latent dimensions (and prior components per dimension);
 /// the report says so when a model has more.
 pub const MAX_DRAWN: usize = 16;
