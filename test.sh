@@ -23,8 +23,11 @@ fi
 # Optimised as the Rust tests are, without the release profile's LTO (minutes longer).
 VIRTUAL_ENV="$PWD/$venv" "$venv/bin/maturin" develop --quiet --locked --profile python-test \
   --manifest-path python/Cargo.toml
-# The CLI the Python tests compare with: the one `cargo test` built (same numerics).
-cargo build --locked --quiet --bin pdgc
+# The CLI the Python tests compare with: the one `cargo test` built (same numerics); with
+# --python, built here if anything changed since.
+if [ "${1:-}" = "--python" ] || [ ! -x target/debug/pdgc ]; then
+  cargo build --locked --quiet --bin pdgc
+fi
 export PDGC_BIN="$PWD/target/debug/pdgc"
 "$venv/bin/python" -m pytest -q python/tests
 # The README's notebook-style quick start, run whole in a scratch folder.
