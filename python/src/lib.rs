@@ -765,11 +765,11 @@ impl Fit {
                 z.ncols()
             )));
         }
-        if let Some(((row, c), v)) = z.indexed_iter().find(|(_, v)| !v.is_finite()) {
-            return Err(DataError::new_err(format!(
-                "Z: row {row} (counting from 0), column {c} holds {v}; expected a finite number"
-            )));
-        }
+        // The library's check of an in-memory table: every value finite, named by column.
+        let names = (0..n).map(|j| format!("{}{j}", fitted.model.spec().latent.name));
+        let z = Table::from_values("Z", names.collect(), z, 1)
+            .map_err(data_error)?
+            .values;
         let x = py.detach(|| {
             guarded(|| Ok(pdgc::fit::decode(&fitted.model, &fitted.preprocessing, &z)))
         })?;

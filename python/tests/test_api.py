@@ -263,6 +263,10 @@ def test_encode_sample_and_decode(small_fit, linear_data):
     assert small_fit.decode(z).shape == (20, 3)
     with pytest.raises(pdgc.DataError, match="Z has 2 columns"):
         small_fit.decode(z[:, :2])
+    bad = z.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(pdgc.DataError, match=r"Z: row 3 \(counting from 0\), column `z1` holds NaN"):
+        small_fit.decode(bad)
     with pytest.raises(pdgc.DataError, match=r"X has 2 columns; the model was fitted to 3 \(x0, x1, x2\)"):
         small_fit.encode(x[:, :2])
     assert small_fit.encode(x[:1]).shape == (1, 3)
