@@ -99,6 +99,16 @@ pub struct Linear<E: Real> {
 }
 
 impl<E: Real> Linear<E> {
+    /// act(x·W + b): the product is dfdx's, the bias and activation one fused op.
+    pub fn forward(&self, x: Traced<E>, act: Activation) -> Traced<E> {
+        super::fused::bias_activation(x.matmul(self.w.traced()), self.b.traced(), act)
+    }
+
+    /// x·W + b: an output projection.
+    pub fn project(&self, x: Traced<E>) -> Traced<E> {
+        self.forward(x, Activation::Identity)
+    }
+
     pub fn params(&self) -> Vec<&Param<E>> {
         vec![&self.w, &self.b]
     }
@@ -115,6 +125,20 @@ pub struct Mlp<E: Real> {
 }
 
 impl<E: Real> Mlp<E> {
+    /// The hidden layers, then the output projection.
+    pub fn forward(&self, x: Traced<E>) -> Traced<E> {
+        self.out.project(self.hidden_forward(x))
+    }
+
+    /// The hidden layers alone: the encoder's per-sample variance head shares them with
+    /// the output projection.
+    pub fn hidden_forward(&self, mut x: Traced<E>) -> Traced<E> {
+        for (l, act) in &self.hidden {
+            x = l.forward(x, *act);
+        }
+        x
+    }
+
     /// Width of the last hidden layer (the input width when there is none).
     pub fn output_width_of_hidden(&self, input: usize) -> usize {
         self.widths.last().copied().unwrap_or(input)

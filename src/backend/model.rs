@@ -1,0 +1,350 @@
+//! The model: its parts (layers, posterior parameters, prior families, the likelihood's
+//! noise), each owning its parameters in one fixed order, built from a `ModelSpec`; the
+//! forward pass from data to the posterior and from latents to the decoder's output;
+//! encoding, decoding and sampling of a fitted model; its parameters as numbers.
+
+use super::optim::Adam;
+use super::params::{Linear, Mlp, Param, ParamInfo, VarBuilder};
+use super::prior::{self, PriorFamily};
+use super::{c, clamp_log_var, tensor_of, to_matrix, Dev, Mat, Part, PriorDensity, Real, Traced};
+use crate::matrix::{row_range, Matrix};
+use crate::spec::{Encoder, ModelSpec, PosteriorVariance};
+use dfdx::prelude::*;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+use std::ops::Range;
+
+/// The model's parts, each owning its parameters: apart from the optimisers, so that a
+/// step can lend the optimiser every parameter.
+pub(super) struct Net<E: Real> {
+    pub(super) encoder: Option<Mlp<E>>,
+    /// Per-sample log σ² head on the encoder's last hidden layer.
+    pub(super) log_var_head: Option<Linear<E>>,
+    pub(super) decoder: Mlp<E>,
+    /// Half-VAE: the T×n posterior means.
+    pub(super) free_means: Option<Param<E>>,
+    /// The posterior log-variance parameter: (1, n) per dimension, or (T, n) per sample
+    /// without an encoder.
+    pub(super) log_var: Option<Param<E>>,
+    /// The prior family (or families) of the latent dimensions.
+    pub(super) prior: Box<dyn PriorFamily<E> + Send + Sync>,
+    /// The likelihood's learned log σ² ((1, m), or (1, 1) shared), if it learns them.
+    pub(super) noise_log_var: Option<Param<E>>,
+}
+
+impl<E: Real> Net<E> {
+    /// Every parameter, in the one fixed order of the saved file, the optimiser's moments
+    /// and `Model::parameters()`: the encoder (its per-sample variance head last), the
+    /// decoder, Half-VAE's means, the posterior variance, the prior, the likelihood's noise.
+    pub(super) fn params(&self) -> Vec<&Param<E>> {
+        let mut all = Vec::new();
+        all.extend(self.encoder.iter().flat_map(Mlp::params));
+        all.extend(self.log_var_head.iter().flat_map(Linear::params));
+        all.extend(self.decoder.params());
+        all.extend(&self.free_means);
+        all.extend(&self.log_var);
+        all.extend(self.prior.params());
+        all.extend(&self.noise_log_var);
+        all
+    }
+
+    /// `params()`, to change.
+    pub(super) fn params_mut(&mut self) -> Vec<&mut Param<E>> {
+        let mut all = Vec::new();
+        all.extend(self.encoder.iter_mut().flat_map(Mlp::params_mut));
+        all.extend(self.log_var_head.iter_mut().flat_map(Linear::params_mut));
+        all.extend(self.decoder.params_mut());
+        all.extend(&mut self.free_means);
+        all.extend(&mut self.log_var);
+        all.extend(self.prior.params_mut());
+        all.extend(&mut self.noise_log_var);
+        all
+    }
+
+    /// Where `p` sits in `params()`.
+    pub(super) fn position(&self, p: &Param<E>) -> usize {
+        self.params()
+            .iter()
+            .position(|q| std::ptr::eq(*q, p))
+            .expect("a parameter of this model")
+    }
+}
+
+/// A model compiled from a `ModelSpec`: its parts (layers and prior, each owning its
+/// parameters), its optimiser state, and how to evaluate the objective.
+pub struct Model<E: Real> {
+    pub(super) spec: ModelSpec,
+    pub(super) dev: Dev<E>,
+    pub(super) net: Net<E>,
+    /// Adam over every parameter: what `step` trains with.
+    pub(super) optimiser: Adam<E>,
+    /// Adam over the prior's parameters alone, for `step_prior`; made on first use.
+    pub(super) prior_optimiser: Option<Adam<E>>,
+    /// The β `step` weighs the KL term with: the model's β, or during a warm-up the
+    /// value training sets each epoch.
+    pub(super) beta: f64,
+    /// The threads a step's chunks run on; without one, the current rayon pool's (the
+    /// binary sizes the global pool by `--threads`).
+    pub(super) pool: Option<std::sync::Arc<rayon::ThreadPool>>,
+}
+
+impl<E: Real> Model<E> {
+    /// A fresh model for `spec`, for data with `rows` rows (Half-VAE needs the count),
+    /// initialised from `seed`.
+    pub fn new(spec: &ModelSpec, rows: usize, seed: u64) -> Self {
+        // dfdx's allocation cache stays off: it is not safe to use from two threads at
+        // once (`try_pop` checks for a buffer, then takes it under a second lock, and
+        // panics when another thread took it in between), and the chunks of a step run
+        // in parallel. The binary's allocator (mimalloc) keeps freed pages instead.
+        let dev = E::device(seed);
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f1a_7e00);
+        let (m, n) = (spec.m(), spec.n());
+        let vb = |name: &str| VarBuilder::new(&dev, name);
+
+        let encoder = match &spec.encoder {
+            Encoder::Mlp(layers) => Some(vb("encoder").mlp(m, layers, n, &mut rng)),
+            Encoder::None => None,
+        };
+        let log_var_head = match (&encoder, &spec.posterior_variance) {
+            (Some(enc), PosteriorVariance::PerSample) => {
+                let width = enc.output_width_of_hidden(m);
+                let mut head = vb("encoder").pp("log_var").linear(width, n, &mut rng);
+                // Start the head near log σ² = −2, the same start as the other modes.
+                head.b.fill(-2.0);
+                Some(head)
+            }
+            _ => None,
+        };
+        let decoder = vb("decoder").mlp(n, &spec.decoder, m, &mut rng);
+        let free_means = encoder.is_none().then(|| {
+            vb("latent").add("means", rows, n, |_, _| {
+                Distribution::<f64>::sample(&StandardNormal, &mut rng)
+            })
+        });
+        // One σ² per dimension, or per sample when no encoder head gives it: its rows.
+        let log_var_rows = match (&spec.posterior_variance, &encoder) {
+            (PosteriorVariance::PerDimension, _) => Some(1),
+            (PosteriorVariance::PerSample, None) => Some(rows),
+            _ => None,
+        };
+        let log_var = log_var_rows.map(|r| vb("posterior").add("log_var", r, n, |_, _| -2.0));
+
+        let prior = prior::build(&spec.prior, n, &dev, &vb("prior"), &mut rng);
+        // After the prior, so that the files of models without it keep their order. σ²
+        // starts at 1, the variance of a standardised column that nothing explains yet.
+        let noise_log_var = match spec.likelihood.learned_variances(m) {
+            0 => None,
+            k => Some(vb("likelihood").add("log_var", 1, k, |_, _| 0.0)),
+        };
+
+        let net = Net {
+            encoder,
+            log_var_head,
+            decoder,
+            free_means,
+            log_var,
+            prior,
+            noise_log_var,
+        };
+        let every_parameter = (0..net.params().len()).collect();
+        Model {
+            spec: spec.clone(),
+            dev,
+            net,
+            optimiser: Adam::new(spec.train.lr, every_parameter),
+            prior_optimiser: None,
+            beta: spec.beta,
+            pool: None,
+        }
+    }
+
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    pub(super) fn tensor(&self, x: &Matrix) -> Mat<E> {
+        tensor_of(&self.dev, x.iter().map(|&v| c(v)), x.dim())
+    }
+
+    /// The decoder's output g(z) for latent rows `z`.
+    pub(super) fn decoded(&self, z: Traced<E>) -> Traced<E> {
+        self.net.decoder.forward(z)
+    }
+
+    /// Posterior means and log-variances of the rows `y`, which are the rows `range` of
+    /// the batch (Half-VAE reads those rows of its per-row parameters).
+    pub(super) fn posterior(&self, y: &Mat<E>, range: Range<usize>) -> (Traced<E>, Traced<E>) {
+        let rows = y.shape().0;
+        // A per-row parameter's rows for `range`: the whole tensor when it is all of it.
+        let rows_of = |p: &Param<E>| {
+            let t = p.traced();
+            assert!(
+                range.end <= t.shape().0,
+                "Half-VAE's rows are those it was fitted to ({}), not {}",
+                t.shape().0,
+                range.end
+            );
+            match t.shape().0 == range.len() {
+                true => t,
+                false => t.slice((range.clone(), ..)),
+            }
+        };
+        let n = self.spec.n();
+        let mu = match (&self.net.encoder, &self.net.free_means) {
+            (Some(enc), _) => {
+                let h = enc.hidden_forward(y.clone().leaky_trace());
+                if let Some(head) = &self.net.log_var_head {
+                    let mu = enc.out.project(h.with_empty_tape());
+                    let lv = head.project(h);
+                    return (mu, clamp_log_var(lv));
+                }
+                enc.out.project(h)
+            }
+            (None, Some(means)) => rows_of(means),
+            (None, None) => unreachable!("a model without an encoder has free means"),
+        };
+        let lv = match (&self.spec.posterior_variance, &self.net.log_var) {
+            (PosteriorVariance::Fixed(v), _) => {
+                let lv: Mat<E> = self.dev.ones_like(&(rows, n)) * c::<E>(v.ln());
+                lv.leaky_trace()
+            }
+            (PosteriorVariance::PerDimension, Some(p)) => p
+                .traced()
+                .reshape_like(&(n,))
+                .broadcast_like::<_, Axis<0>>(&(rows, n)),
+            (PosteriorVariance::PerSample, Some(p)) => rows_of(p),
+            _ => unreachable!("posterior variance parameters match the spec"),
+        };
+        (mu, clamp_log_var(lv))
+    }
+
+    /// The posterior means and standard deviations of rows the model was not fitted to
+    /// (preprocessed as its training rows were): through the encoder, or, without one
+    /// (Half-VAE), by fitting each row's latents against the frozen decoder and priors for
+    /// as many steps as the model's epochs.
+    pub fn encode_new(&self, y: &Matrix) -> (Matrix, Matrix) {
+        let spec = self.spec();
+        match spec.encoder {
+            crate::spec::Encoder::None => self
+                .fit_latents(y, spec.train.epochs, spec.train.seed)
+                .encode(y),
+            crate::spec::Encoder::Mlp(_) => self.encode(y),
+        }
+    }
+
+    /// Relabels the latent coordinates: coordinate j of the new model is coordinate
+    /// perm[j] of the old one. Encoder outputs, posterior-variance parameters and decoder
+    /// inputs move; the prior stays where it is.
+    pub fn permute_latents(&mut self, perm: &[usize]) {
+        let net = &mut self.net;
+        // Parameters whose columns are the latent coordinates.
+        let mut by_column: Vec<&mut Param<E>> = Vec::new();
+        by_column.extend(net.encoder.iter_mut().flat_map(|e| e.out.params_mut()));
+        by_column.extend(net.log_var_head.iter_mut().flat_map(Linear::params_mut));
+        by_column.extend(net.free_means.iter_mut().chain(&mut net.log_var));
+        for p in by_column {
+            let moved = crate::matrix::select(&p.values_matrix(), ndarray::Axis(1), perm);
+            p.set(crate::matrix::values(&moved));
+        }
+        // The first decoder layer's weight: its rows are the latent coordinates.
+        let first = match net.decoder.hidden.first_mut() {
+            Some((l, _)) => &mut l.w,
+            None => &mut net.decoder.out.w,
+        };
+        let moved = crate::matrix::select(&first.values_matrix(), ndarray::Axis(0), perm);
+        first.set(crate::matrix::values(&moved));
+    }
+
+    /// `rows` draws from the fitted generative model: z from each dimension's prior, and
+    /// the decoder's output g(z) (the mean of p(y|z); no observation noise).
+    pub fn sample(&self, rows: usize, seed: u64) -> (Matrix, Matrix) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let priors = self.priors();
+        let z = Matrix::from_shape_fn((rows, priors.len()), |(_, j)| priors[j].sample(&mut rng));
+        let y = self.decode(&z);
+        (z, y)
+    }
+
+    /// Posterior means and standard deviations of the rows `y` (for Half-VAE, `y` must be
+    /// the rows its per-row parameters were fitted to: `fit_latents` makes them for new
+    /// rows).
+    pub fn encode(&self, y: &Matrix) -> (Matrix, Matrix) {
+        let n = self.spec.n();
+        let (mut means, mut sds) = (Vec::new(), Vec::new());
+        for rows in blocks(y.nrows()) {
+            let (mu, lv) = self.posterior(&self.tensor(&row_range(y, rows.clone())), rows);
+            means.extend(to_matrix(&mu).iter());
+            sds.extend(to_matrix(&lv).iter().map(|v| (0.5 * v).exp()));
+        }
+        (
+            crate::matrix::from_row_major(y.nrows(), n, means),
+            crate::matrix::from_row_major(y.nrows(), n, sds),
+        )
+    }
+
+    /// The decoder's output for latent rows `z`.
+    pub fn decode(&self, z: &Matrix) -> Matrix {
+        let mut values = Vec::new();
+        for rows in blocks(z.nrows()) {
+            let zt = self.tensor(&row_range(z, rows)).leaky_trace();
+            values.extend(to_matrix(&self.decoded(zt)).iter());
+        }
+        crate::matrix::from_row_major(z.nrows(), self.spec.m(), values)
+    }
+
+    /// Each dimension's fitted prior.
+    pub fn priors(&self) -> Vec<PriorDensity> {
+        self.net.prior.fitted()
+    }
+
+    /// Where a named part of the model sits in `parameters()` order, if the model has it.
+    pub fn index_of(&self, part: Part) -> Option<usize> {
+        let net = &self.net;
+        let p = match part {
+            Part::PriorLogits | Part::PriorMeans | Part::PriorLogVariances => net.prior.part(part),
+            Part::LatentMeans => net.free_means.as_ref(),
+            Part::PosteriorLogVariance => net.log_var.as_ref(),
+            Part::DecoderOutputWeight => Some(&net.decoder.out.w),
+            Part::NoiseLogVariance => net.noise_log_var.as_ref(),
+        };
+        p.map(|p| net.position(p))
+    }
+
+    /// Names, shapes and values of every parameter.
+    pub fn parameters(&self) -> Vec<ParamInfo> {
+        self.net.params().iter().map(|p| p.info()).collect()
+    }
+
+    /// Whether every parameter entry is a finite number.
+    pub fn parameters_finite(&self) -> bool {
+        self.net
+            .params()
+            .iter()
+            .all(|p| p.info().values.iter().all(|v| v.is_finite()))
+    }
+
+    /// Replaces the values of every parameter, in `parameters()` order (loading): one pass
+    /// over the list, so that loading is linear in the number of layers.
+    pub fn set_parameters<'v>(&mut self, values: impl IntoIterator<Item = &'v [f64]>) {
+        for (p, v) in self.net.params_mut().into_iter().zip(values) {
+            p.set(v);
+        }
+    }
+
+    /// Replaces the values of parameter `i` (finite-difference checks).
+    pub fn set_parameter(&mut self, i: usize, values: &[f64]) {
+        self.net.params_mut()[i].set(values);
+    }
+}
+
+/// `encode` and `decode` take this many rows at a time: each block's graph is dropped
+/// before the next, so their memory does not grow with the rows (encoding 10⁶ rows at
+/// once held about 1 GB of activations and their tapes).
+pub(super) const BLOCK_ROWS: usize = 16_384;
+
+fn blocks(rows: usize) -> impl Iterator<Item = Range<usize>> {
+    (0..rows)
+        .step_by(BLOCK_ROWS)
+        .map(move |start| start..(start + BLOCK_ROWS).min(rows))
+}
