@@ -174,6 +174,20 @@ pub fn fit_refusal(spec: &ModelSpec, rows: usize, memory: u128) -> Option<Estima
     })
 }
 
+/// Why training `spec` on `rows` rows, `threads` at a time, cannot fit in the memory
+/// this process may use: the estimate and the limit, or `None` when it fits (or no limit
+/// is known). Restarts run `threads` at a time, each with a model of its own, so each
+/// gets its share of the limit.
+pub fn fit_refusal_here(
+    spec: &ModelSpec,
+    rows: usize,
+    threads: usize,
+) -> Option<(Estimate, MemoryLimit)> {
+    let memory = memory_limit()?;
+    let at_once = spec.train.restarts.min(threads).max(1) as u128;
+    fit_refusal(spec, rows, memory.bytes / at_once).map(|e| (e, memory))
+}
+
 /// Encoding `rows` new rows with a fitted `spec`: a Half-VAE fits each row's latents (as
 /// much as training on them); an encoder only runs forward.
 pub fn encode(spec: &ModelSpec, rows: usize) -> Estimate {

@@ -305,18 +305,15 @@ impl Model {
             })?),
         };
         let rows = data.values.nrows();
-        if let Some(memory) = pdgc::resources::memory_limit() {
-            let at_once = spec.train.restarts.min(threads.into()).max(1) as u128;
-            if let Some(e) = pdgc::resources::fit_refusal(&spec, rows, memory.bytes / at_once) {
-                return Err(PyMemoryError::new_err(format!(
-                    "training `{}` on {rows} rows needs {} (mostly {}); {} {}",
-                    spec.name,
-                    pdgc::resources::human(e.bytes),
-                    e.largest.what(),
-                    memory.source,
-                    pdgc::resources::human(memory.bytes)
-                )));
-            }
+        if let Some((e, memory)) = pdgc::resources::fit_refusal_here(&spec, rows, threads.into()) {
+            return Err(PyMemoryError::new_err(format!(
+                "training `{}` on {rows} rows needs {} (mostly {}); {} {}",
+                spec.name,
+                pdgc::resources::human(e.bytes),
+                e.largest.what(),
+                memory.source,
+                pdgc::resources::human(memory.bytes)
+            )));
         }
         let total = spec.train.epochs * spec.train.restarts;
         let observer = Watcher {

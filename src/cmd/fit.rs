@@ -210,20 +210,17 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
     let rows = table.values.nrows();
     let fingerprint = DataFingerprint::of(&bytes, rows);
     drop(bytes);
-    if let Some(memory) = pdgc::resources::memory_limit() {
-        // Restarts run `--threads` at a time, each with a model of its own.
-        let at_once = spec.train.restarts.min(config.threads.into()).max(1) as u128;
-        if let Some(e) = pdgc::resources::fit_refusal(spec, rows, memory.bytes / at_once) {
-            return Err(CliError::TooLarge {
-                what: format!(
-                    "training `{}` on the {rows} rows of `{data_name}` (mostly {})",
-                    spec.name,
-                    e.largest.what()
-                ),
-                needs: e.bytes,
-                has: memory,
-            });
-        }
+    if let Some((e, memory)) = pdgc::resources::fit_refusal_here(spec, rows, config.threads.into())
+    {
+        return Err(CliError::TooLarge {
+            what: format!(
+                "training `{}` on the {rows} rows of `{data_name}` (mostly {})",
+                spec.name,
+                e.largest.what()
+            ),
+            needs: e.bytes,
+            has: memory,
+        });
     }
     // The truth's bytes are read once: parsed, and fingerprinted for the checkpoint.
     let (truth, truth_fingerprint) = match &config.truth {
