@@ -99,9 +99,9 @@ pub struct Linear<E: Real> {
 }
 
 impl<E: Real> Linear<E> {
-    /// act(x·W + b): the product is dfdx's, the bias and activation one fused op.
+    /// act(x·W + b), as one fused op (`fused::dense`).
     pub fn forward(&self, x: Traced<E>, act: Activation) -> Traced<E> {
-        super::fused::bias_activation(x.matmul(self.w.traced()), self.b.traced(), act)
+        super::fused::dense(x, self.w.traced(), self.b.traced(), act)
     }
 
     /// x·W + b: an output projection.
