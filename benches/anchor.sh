@@ -1,38 +1,43 @@
 #!/usr/bin/env bash
-# Side-by-side with the PyTorch reference (../shared/anchors/pdgmm_torch.py) on the same
-# simulated data, same architecture, the same thread count each: epochs/s, peak resident
-# memory of the whole process (/usr/bin/time), and MCC, plus FastICA.
+# pdgc side by side with what a user would run instead (../shared/anchors/): PyTorch eager,
+# torch.compile and JAX jit, on the same simulated data, the same architecture, β, learning
+# rate and thread count. Each program runs REPEATS times, the four alternating, so that
+# drifts of a shared machine hit all of them; the Python ones are pinned with taskset to
+# as many cores as pdgc's --threads. Prints one line per run, then each one's median
+# epochs/s, median peak resident memory of the whole process (GNU time) and MCC, and
+# pdgc's ratio to the fastest of the three anchors.
 #
 #   bash benches/anchor.sh [linear|nonlinear] [T] [EPOCHS] [REPEATS] [THREADS]
 #
-# Needs: python3 with numpy scipy scikit-learn torch (see ../shared/anchors/README.md).
-# The two programs run alternately, so drifts of a shared machine hit both. Prints one
-# line per run, then the medians and their ratios. PDGC=binary measures a given build.
+# Needs python3 with numpy scipy scikit-learn torch jax (../shared/anchors/README.md);
+# PYTHON=path/to/python picks another interpreter, ANCHORS= another folder of anchors, and
+# PDGC=binary measures a given build of pdgc. An anchor that is not installed is left out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scenario=${1:-linear}
+scenario=${1:-nonlinear}
 samples=${2:-5000}
-epochs=${3:-1000}
-repeats=${4:-3}
+epochs=${3:-400}
+repeats=${4:-5}
 threads=${5:-1}
 anchors=${ANCHORS:-../shared/anchors}
+python=${PYTHON:-python3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 if [ -z "${PDGC:-}" ]; then cargo build --release --quiet; fi
 pdgc=${PDGC:-target/release/pdgc}
-$pdgc simulate "$scenario" --samples "$samples" --seed 0 -o "$work/sim"
-if [ "$scenario" = linear ]; then torch_flags=--linear-decoder; else torch_flags=; fi
-# The reference gets the model file's β and learning rate.
+$pdgc simulate "$scenario" --samples "$samples" --seed 0 -o "$work/sim" > /dev/null
+if [ "$scenario" = linear ]; then shape=--linear-decoder; else shape=; fi
+# The anchors get the model file's β and learning rate.
 resolved=$($pdgc check --pdg "models/$scenario.pdg")
 beta=$(echo "$resolved" | sed -n 's/^beta //p')
 lr=$(echo "$resolved" | sed -n 's/.* lr \([^;]*\);.*/\1/p')
-# The reference standardises its input; a model that whitens gets it whitened beforehand
+# The anchors standardise their input; a model that whitens gets it whitened beforehand
 # (the same ZCA transform, C^(-1/2) of the correlation matrix, as `preprocess whiten`).
-torch_data="$work/sim/data.csv"
+data="$work/sim/data.csv"
 if echo "$resolved" | grep -q '^preprocess whiten'; then
-  torch_data="$work/whitened.csv"
-  python3 - "$work/sim/data.csv" "$torch_data" <<'PY'
+  data="$work/whitened.csv"
+  "$python" - "$work/sim/data.csv" "$data" <<'PY'
 import sys, numpy as np
 x = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1, ndmin=2)
 x = (x - x.mean(0)) / x.std(0)
@@ -42,31 +47,58 @@ np.savetxt(sys.argv[2], x, delimiter=",", header=",".join(f"x{i}" for i in range
 PY
 fi
 
-mcc() { python3 "$anchors/metrics.py" "$work/sim/truth.csv" "$1" | awk '{print $2}'; }
-# Peak resident set of a command, in MiB, from GNU time's maximum RSS (KiB).
-# Its standard output goes to the file named first.
-peak() { local out=$1; shift; /usr/bin/time -f %M -o "$work/rss" "$@" > "$out"
-         echo $(( $(tail -1 "$work/rss") / 1024 )); }
-ours=(); theirs=(); ours_rss=(); theirs_rss=()
+cores=0-$((threads - 1))
+common=(--epochs "$epochs" --beta "$beta" --lr "$lr" --threads "$threads" $shape)
+methods=(pdgc)
+"$python" -c "import torch" 2> /dev/null && methods+=(torch_eager torch_compile)
+"$python" -c "import jax" 2> /dev/null && methods+=(jax_jit)
+[ ${#methods[@]} -gt 1 ] || echo "no anchor is installed for $python: pdgc alone" >&2
+
+# One run of a method: writes its sources to $work/$1.csv and prints "epochs/s MiB".
+run() {
+  local out="$work/$1.csv" log="$work/$1.log"
+  case $1 in
+    pdgc)
+      rm -rf "$work/fit"
+      /usr/bin/time -f %M -o "$work/rss" $pdgc fit "models/$scenario.pdg" "$work/sim/data.csv" \
+        -o "$work/fit" --epochs "$epochs" --threads "$threads" --quiet --no-plots
+      cut -d, -f1-3 "$work/fit/sources.csv" > "$out"
+      eps=$(grep epochs_per_second "$work/fit/run.ron" | tr -dc '0-9.\n') ;;
+    torch_eager | torch_compile | jax_jit)
+      local script=pdgmm_torch.py flag=
+      [ "$1" = torch_compile ] && flag=--compile
+      [ "$1" = jax_jit ] && script=pdgmm_jax.py
+      /usr/bin/time -f %M -o "$work/rss" taskset -c "$cores" "$python" "$anchors/$script" \
+        "$data" "$out" "${common[@]}" $flag > "$log" 2>&1
+      eps=$(sed -n 's/.*epochs_per_s //p' "$log") ;;
+  esac
+  echo "$eps $(( $(tail -1 "$work/rss") / 1024 ))"
+}
+mcc() { "$python" "$anchors/metrics.py" "$work/sim/truth.csv" "$work/$1.csv" | awk '{print $2}'; }
+
+: > "$work/results"
 for r in $(seq 1 "$repeats"); do
-  rm -rf "$work/fit"
-  rss_ours=$(peak /dev/null $pdgc fit "models/$scenario.pdg" "$work/sim/data.csv" -o "$work/fit" \
-             --epochs "$epochs" --threads "$threads" --quiet --no-plots)
-  eps_ours=$(grep epochs_per_second "$work/fit/run.ron" | tr -dc '0-9.\n')
-  rss_torch=$(peak "$work/torch.out" python3 "$anchors/pdgmm_torch.py" "$torch_data" "$work/torch.csv" \
-              --epochs "$epochs" --beta "$beta" --lr "$lr" --threads "$threads" $torch_flags)
-  eps_torch=$(sed -n 's/.*epochs_per_s //p' "$work/torch.out")
-  cut -d, -f1-3 "$work/fit/sources.csv" > "$work/ours.csv"
-  echo "run $r: pdgc $eps_ours epochs/s, $rss_ours MiB (MCC $(mcc "$work/ours.csv"));" \
-       "reference $eps_torch epochs/s, $rss_torch MiB (MCC $(mcc "$work/torch.csv"))"
-  ours+=("$eps_ours"); theirs+=("$eps_torch"); ours_rss+=("$rss_ours"); theirs_rss+=("$rss_torch")
+  for m in "${methods[@]}"; do
+    read -r eps rss < <(run "$m")
+    score=$(mcc "$m")
+    echo "run $r: $m $eps epochs/s, $rss MiB, MCC $score"
+    echo "$m $eps $rss $score" >> "$work/results"
+  done
 done
-python3 "$anchors/fastica.py" "$work/sim/data.csv" "$work/ica.csv" > /dev/null
-echo "FastICA MCC $(mcc "$work/ica.csv")"
-python3 - "${ours[*]}" "${theirs[*]}" "${ours_rss[*]}" "${theirs_rss[*]}" "$threads" <<'PY'
+"$python" "$anchors/fastica.py" "$work/sim/data.csv" "$work/ica.csv" > /dev/null
+echo "FastICA MCC $("$python" "$anchors/metrics.py" "$work/sim/truth.csv" "$work/ica.csv" | awk '{print $2}')"
+"$python" - "$work/results" "$scenario" "$samples" "$threads" <<'PY'
 import sys, statistics as st
-o, t, om, tm = ([float(x) for x in a.split()] for a in sys.argv[1:5])
-print(f"threads {sys.argv[5]}: median epochs/s pdgc {st.median(o):.1f}, reference {st.median(t):.1f}, "
-      f"ratio {st.median(o)/st.median(t):.2f}; median peak RSS pdgc {st.median(om):.0f} MiB, "
-      f"reference {st.median(tm):.0f} MiB, ratio {st.median(om)/st.median(tm):.2f}")
+rows = [l.split() for l in open(sys.argv[1])]
+methods = list(dict.fromkeys(r[0] for r in rows))
+med = {m: [st.median(float(r[i]) for r in rows if r[0] == m) for i in (1, 2, 3)] for m in methods}
+print(f"{sys.argv[2]}, T = {sys.argv[3]}, threads {sys.argv[4]}: medians")
+for m in methods:
+    print(f"  {m:14s} {med[m][0]:8.1f} epochs/s  {med[m][1]:6.0f} MiB  MCC {med[m][2]:.3f}")
+anchors = [m for m in methods if m != "pdgc"]
+if anchors:
+    best = max(anchors, key=lambda m: med[m][0])
+    least = min(med[m][1] for m in anchors)
+    print(f"  pdgc / fastest anchor ({best}): {med['pdgc'][0] / med[best][0]:.2f}x epochs/s; "
+          f"peak RSS pdgc / least anchor: {med['pdgc'][1] / least:.2f}")
 PY
