@@ -84,13 +84,19 @@ pub fn run(method: &Method, problem: &Problem) -> Run {
     }
 }
 
+/// The seed `spec`'s fit of the problem of seed `seed` starts from (a local run's, and the
+/// `--seed` of a planned one). Restarts use seeds seed, seed + 1, …: seed k's are
+/// k·R … k·R + R − 1, so no two problems share a restart (with one restart, the seed is
+/// the problem's).
+pub fn fit_seed(spec: &ModelSpec, seed: u64) -> u64 {
+    seed.wrapping_mul(spec.train.restarts as u64)
+}
+
 /// Trains `spec` (its seed replaced by the problem's) and returns the posterior means and
 /// the final loss.
 fn fit_model(spec: &ModelSpec, problem: &Problem) -> Result<(Matrix, Option<f64>), String> {
     let mut spec = spec.clone();
-    // Restarts use seeds seed, seed + 1, …: seed k's are k·R … k·R + R − 1, so no two
-    // problems share a restart (with one restart, the seed is the problem's).
-    spec.train.seed = problem.seed.wrapping_mul(spec.train.restarts as u64);
+    spec.train.seed = fit_seed(&spec, problem.seed);
     // Restarts run one after another: `compare` already runs its fits in parallel.
     let options = crate::fit::FitOptions {
         threads: 1,

@@ -20,7 +20,7 @@ use crate::eval::Recovery;
 use crate::matrix::Matrix;
 use crate::parallel::ThreadsUnavailable;
 use crate::spec::ModelSpec;
-use crate::train::{train, train_restarts, Control, Diverged, Options, RestartOutcome};
+use crate::train::{train, train_restarts, Control, Diverged, Plan, RestartOutcome};
 use crate::train::{RestartsFailed, TraceRow};
 
 /// What a fit needs besides the model and the data.
@@ -198,16 +198,12 @@ pub fn fit(
     {
         return Err(FitError::Truth(why));
     }
-    let train_options = Options {
-        epochs: spec.train.epochs,
-        seed: spec.train.seed,
-        prior_every: (spec.train.epochs / 100).max(1),
-        truth: options.truth,
-    };
-    let (model, trace, first_epoch, stopped, restarts) = if spec.train.restarts > 1 {
+    // The training settings, resolved once: nothing below reads them from the spec.
+    let plan = Plan::new(spec);
+    let (model, trace, first_epoch, stopped, restarts) = if plan.restarts > 1 {
         let threads = options.threads.max(1);
         let stop = std::sync::atomic::AtomicBool::new(false);
-        let kept = train_restarts(spec, &y, &train_options, threads, &|| {
+        let kept = train_restarts(spec, &y, options.truth, &plan, threads, &|| {
             let control = observer.restart_epoch();
             if control == Control::Stop {
                 stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -224,7 +220,7 @@ pub fn fit(
             Some((kept.best, kept.outcomes)),
         )
     } else {
-        let mut model = Model::<f32>::new(spec, y.nrows(), spec.train.seed);
+        let mut model = Model::<f32>::new(spec, y.nrows(), plan.seed);
         model.run_on(Some(crate::parallel::pool(options.threads.max(1))?));
         let earlier = match &options.resume {
             Some(resume) => {
@@ -241,7 +237,8 @@ pub fn fit(
         let trace = train(
             &mut model,
             &y,
-            &train_options,
+            options.truth,
+            &plan,
             earlier,
             &mut |model, trace| {
                 let control = observer.epoch(model, trace);
@@ -260,7 +257,7 @@ pub fn fit(
         return Ok(fit);
     }
     let train_seconds = started.elapsed().as_secs_f64();
-    let converged_at = (trace.len() < spec.train.epochs && !stopped).then_some(trace.len());
+    let converged_at = (trace.len() < plan.epochs && !stopped).then_some(trace.len());
     let (sources, sources_sd) = model.encode(&y);
     let recovery = options
         .truth

@@ -67,7 +67,7 @@ enum Command {
         #[arg(value_parser = cmd::scenario_parser())]
         scenario: Scenario,
         /// Number of samples T.
-        #[arg(long, default_value_t = 5000)]
+        #[arg(long, default_value_t = 5000, value_parser = cmd::samples_parser())]
         samples: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,

@@ -375,6 +375,26 @@ pub enum Batch {
     Size(usize),
 }
 
+/// `beta β warmup W`: the KL term's weight epoch by epoch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BetaSchedule {
+    /// β after the warm-up.
+    pub beta: f64,
+    /// Epochs over which β rises linearly from 0 (0: none).
+    pub warmup: usize,
+}
+
+impl BetaSchedule {
+    /// The β in force at `epoch` (from 1): β·(epoch − 1)/W during a warm-up of W epochs,
+    /// then β.
+    pub fn at(&self, epoch: usize) -> f64 {
+        match self.warmup {
+            0 => self.beta,
+            w => self.beta * (epoch.saturating_sub(1) as f64 / w as f64).min(1.0),
+        }
+    }
+}
+
 /// The defaults the language documents; the checker fills these in.
 /// Log-variances (of the priors and the posterior) are kept in this range during training,
 /// so exp stays finite and no variance reaches 0. A variance given in a model file must lie
@@ -454,17 +474,21 @@ impl ModelSpec {
         self.latent.dim
     }
 
-    /// The normalised `.pdg` text of this model: every setting spelled out.
-    /// Parsing it back gives the same `ModelSpec`.
-    /// The β in force at `epoch` (from 1): β·(epoch − 1)/W during a warm-up of W epochs,
-    /// then β.
-    pub fn beta_at(&self, epoch: usize) -> f64 {
-        match self.beta_warmup {
-            0 => self.beta,
-            w => self.beta * (epoch.saturating_sub(1) as f64 / w as f64).min(1.0),
+    /// β through training, as `beta β warmup W` sets it.
+    pub fn beta_schedule(&self) -> BetaSchedule {
+        BetaSchedule {
+            beta: self.beta,
+            warmup: self.beta_warmup,
         }
     }
 
+    /// The β in force at `epoch` (from 1); see [`BetaSchedule::at`].
+    pub fn beta_at(&self, epoch: usize) -> f64 {
+        self.beta_schedule().at(epoch)
+    }
+
+    /// The normalised `.pdg` text of this model: every setting spelled out.
+    /// Parsing it back gives the same `ModelSpec`.
     pub fn to_pdg(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "model {}", self.name);

@@ -96,13 +96,14 @@ pub fn noise_columns(spec: &ModelSpec) -> Vec<String> {
 /// The trace as CSV text. Values are written at single precision, which they were
 /// computed in.
 ///
-/// The priors are written every `epochs / 100` epochs (and at the first and last), from
+/// The priors are written at the epochs of `train::Plan::records_priors` (every
+/// `epochs / 100`-th, the first and the last: those of the recovery), from
 /// a trace that records them every epoch: which rows hold them depends on the model's
 /// epochs alone, so a run resumed with more epochs writes the same file as one that was
 /// never stopped. A skipped epoch's terms are empty cells.
 pub fn to_csv(spec: &ModelSpec, trace: &[TraceRow], truth_names: &[String]) -> Vec<u8> {
     let header = header(spec, truth_names, true, true);
-    let every = (spec.train.epochs / 100).max(1);
+    let plan = crate::train::Plan::new(spec);
     let prior_cells = prior_cells(spec);
     let single = |v: f64| match v.is_nan() {
         true => String::new(),
@@ -118,7 +119,7 @@ pub fn to_csv(spec: &ModelSpec, trace: &[TraceRow], truth_names: &[String]) -> V
         cells.push(row.skipped_steps.to_string());
         cells.extend(row.posterior_variances.iter().map(|&v| single(v)));
         cells.extend(row.noise_variances.iter().map(|&v| single(v)));
-        let written = crate::train::records_priors(row.epoch, every, spec.train.epochs);
+        let written = plan.records_priors(row.epoch);
         match row.priors.as_ref().filter(|_| written) {
             Some(priors) => {
                 for p in priors {

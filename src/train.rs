@@ -4,8 +4,7 @@
 
 use crate::backend::{Model, ParamInfo, PriorDensity, Terms};
 use crate::matrix::Matrix;
-use crate::spec::Batch;
-use crate::spec::ModelSpec;
+use crate::spec::{Batch, BetaSchedule, ModelSpec};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -25,8 +24,9 @@ pub struct TraceRow {
     /// when the likelihood learns none).
     #[serde(default)]
     pub noise_variances: Vec<f64>,
-    /// The fitted priors, recorded every epoch (`trace.csv` keeps every `prior_every`-th,
-    /// so that a run resumed with more epochs writes what an uninterrupted one would).
+    /// The fitted priors, recorded every epoch (`trace.csv` keeps those of
+    /// [`Plan::records_priors`]' epochs, so that a run resumed with more epochs writes what
+    /// an uninterrupted one would).
     pub priors: Option<Vec<PriorDensity>>,
     /// With the truth known: each true source's |corr| with its matched posterior mean,
     /// recorded with the priors.
@@ -54,14 +54,63 @@ pub struct Diverged {
 /// Steps in a row whose objective or gradient is not finite before training stops.
 pub const BAD_STEPS_TO_STOP: usize = 5;
 
-pub struct Options<'a> {
+/// A training run's settings, resolved once from the model's `train { }` block and β
+/// (after a caller's `fit::Overrides`): [`train`] and [`train_restarts`] read every setting
+/// of the loop from here and none from the model, so one value says what a run does.
+///
+/// The model's spec still gives what is not a choice about the run: its shapes (n, m, the
+/// likelihood's learned variances), and the settings of a single step (learning rate,
+/// Monte-Carlo samples, bound), which the backend takes from the spec when it builds the
+/// model. The true sources, when known, are no setting either: they are data about the
+/// rows, passed beside the rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    /// The last epoch: a fresh run trains this many, a resumed one goes on up to it.
     pub epochs: usize,
+    /// Seeds the model's initial parameters and each epoch's noise and minibatch order.
     pub seed: u64,
-    /// Record the prior parameters in the trace every this many epochs.
+    pub batch: Batch,
+    /// β, epoch by epoch.
+    pub beta: BetaSchedule,
+    /// `train { tol }`: stop once [`converged`] (never when `None`).
+    pub tol: Option<f64>,
+    /// `train { restarts }`: independent fits from seeds `seed`, `seed + 1`, …
+    pub restarts: usize,
+    /// With the truth known, the recovery is recorded every this many epochs (and at the
+    /// first and the last), the epochs whose priors `trace.csv` keeps.
     pub prior_every: usize,
-    /// The true sources of the training rows, when known: the recovery is recorded with
-    /// the priors (it costs one pass of the encoder).
-    pub truth: Option<&'a Matrix>,
+}
+
+impl Plan {
+    /// The plan `spec` describes (give it the spec with the caller's overrides applied).
+    pub fn new(spec: &ModelSpec) -> Plan {
+        let epochs = spec.train.epochs;
+        Plan {
+            epochs,
+            seed: spec.train.seed,
+            batch: spec.train.batch,
+            beta: spec.beta_schedule(),
+            tol: spec.train.tol,
+            restarts: spec.train.restarts,
+            // About a hundred recorded epochs, whatever the length of the run.
+            prior_every: (epochs / 100).max(1),
+        }
+    }
+
+    /// The plan of restart `r` (from 0) of `train { restarts }`: one fit from its own seed.
+    pub fn restart(&self, r: usize) -> Plan {
+        Plan {
+            seed: restart_seed(self.seed, r),
+            restarts: 1,
+            ..*self
+        }
+    }
+
+    /// Whether the trace file records the priors (and the recovery) at `epoch`: every
+    /// `prior_every`-th epoch, the first and the last.
+    pub fn records_priors(&self, epoch: usize) -> bool {
+        epoch.is_multiple_of(self.prior_every.max(1)) || epoch == self.epochs || epoch == 1
+    }
 }
 
 /// What the caller decides after each epoch.
@@ -78,9 +127,11 @@ fn epoch_rng(seed: u64, epoch: usize) -> StdRng {
     StdRng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
-/// Trains `model` on `y` (standardised, rows are samples) up to `options.epochs` epochs,
-/// going on after the epochs of `earlier` (empty for a fresh start; a resumed run passes
-/// its checkpoint's trace, with the model restored to that epoch). After every epoch
+/// Trains `model` on `y` (standardised, rows are samples) as `plan` says, up to
+/// `plan.epochs` epochs, going on after the epochs of `earlier` (empty for a fresh start;
+/// a resumed run passes its checkpoint's trace, with the model restored to that epoch).
+/// `truth`, the true sources of `y`'s rows when known, has the trace record the recovery
+/// at the epochs whose priors are kept (one pass of the encoder each). After every epoch
 /// `after_epoch` sees the model and the whole trace, and may stop training.
 ///
 /// A step whose objective or gradient is not finite is skipped; `BAD_STEPS_TO_STOP` in a
@@ -91,11 +142,12 @@ fn epoch_rng(seed: u64, epoch: usize) -> StdRng {
 pub fn train(
     model: &mut Model<f32>,
     y: &Matrix,
-    options: &Options,
+    truth: Option<&Matrix>,
+    plan: &Plan,
     earlier: Vec<TraceRow>,
     after_epoch: &mut dyn FnMut(&mut Model<f32>, &[TraceRow]) -> Control,
 ) -> Result<Vec<TraceRow>, Diverged> {
-    let batch = match model.spec().train.batch {
+    let batch = match plan.batch {
         Batch::Full => y.nrows(),
         Batch::Size(b) => b.min(y.nrows()),
     };
@@ -104,9 +156,9 @@ pub fn train(
     // The bad steps in a row so far, and the epoch and terms of the first of them.
     let mut bad_steps = 0;
     let mut first_bad: Option<(usize, Terms)> = None;
-    for epoch in first..=options.epochs {
-        let mut rng = epoch_rng(options.seed, epoch);
-        let beta = model.spec().beta_at(epoch);
+    for epoch in first..=plan.epochs {
+        let mut rng = epoch_rng(plan.seed, epoch);
+        let beta = plan.beta.at(epoch);
         model.set_beta(beta);
         let mut order: Vec<usize> = (0..y.nrows()).collect();
         let mut sum = Terms::default();
@@ -172,18 +224,16 @@ pub fn train(
             posterior_variances: variances,
             noise_variances: noise,
             priors: Some(model.priors()),
-            recovery: options
-                .truth
-                .filter(|_| records_priors(epoch, options.prior_every, options.epochs))
+            recovery: truth
+                .filter(|_| plan.records_priors(epoch))
                 .map(|truth| crate::eval::matched_pearson(truth, &model.encode(y).0).1),
             skipped_steps,
         });
         if after_epoch(model, &trace) == Control::Stop {
             break;
         }
-        let spec = model.spec();
-        if let Some(tol) = spec.train.tol {
-            if converged(&trace, tol, spec.beta_warmup) {
+        if let Some(tol) = plan.tol {
+            if converged(&trace, tol, plan.beta.warmup) {
                 break;
             }
         }
@@ -200,12 +250,6 @@ pub fn train(
         });
     }
     Ok(trace)
-}
-
-/// Whether the trace file records the priors (and the recovery) at `epoch`: every
-/// `every`-th epoch, the first and the last of `epochs`.
-pub fn records_priors(epoch: usize, every: usize, epochs: usize) -> bool {
-    epoch.is_multiple_of(every.max(1)) || epoch == epochs || epoch == 1
 }
 
 /// A fit's final objective, what `train { restarts }` compares: the mean loss over its
@@ -254,36 +298,30 @@ impl Restarts {
     }
 }
 
-/// Trains `spec.train.restarts` independent fits of `spec` on `y`, restart r from seed
-/// `restart_seed(spec.train.seed, r)` (its model, noise and minibatches), `jobs` at a time,
-/// each on its own one-thread pool (the results do not depend on `jobs`). Keeps the one
-/// with the lowest final objective. `options.seed` is ignored; `after_epoch` is told of
-/// every epoch of every restart and may stop them all. Err when every restart diverged (the
-/// first one's error), or when the threads for `jobs` could not be started.
+/// Trains `plan.restarts` independent fits of `spec` on `y` (with `truth` as [`train`]
+/// takes it), restart r as `plan.restart(r)` says (its own seed for its model, noise and
+/// minibatches), `jobs` at a time, each on its own one-thread pool (the results do not
+/// depend on `jobs`). Keeps the one with the lowest final objective. `after_epoch` is told
+/// of every epoch of every restart and may stop them all. Err when every restart diverged
+/// (the first one's error), or when the threads for `jobs` could not be started.
 pub fn train_restarts(
     spec: &ModelSpec,
     y: &Matrix,
-    options: &Options,
+    truth: Option<&Matrix>,
+    plan: &Plan,
     jobs: usize,
     after_epoch: &(dyn Fn() -> Control + Sync),
 ) -> Result<Restarts, RestartsFailed> {
     // The best so far: only it keeps its parameters, so memory holds `jobs` + 1 models.
     let best = std::sync::Mutex::new(None::<(f64, usize, Vec<ParamInfo>, Vec<TraceRow>)>);
-    let results = crate::parallel::run(spec.train.restarts, jobs, |r| {
-        let seed = restart_seed(spec.train.seed, r);
-        let mut model = Model::<f32>::new(spec, y.nrows(), seed);
-        let restart = Options {
-            epochs: options.epochs,
-            seed,
-            prior_every: options.prior_every,
-            truth: options.truth,
-        };
-        let trace = train(&mut model, y, &restart, Vec::new(), &mut |_, _| {
+    let results = crate::parallel::run(plan.restarts, jobs, |r| {
+        let restart = plan.restart(r);
+        let mut model = Model::<f32>::new(spec, y.nrows(), restart.seed);
+        let trace = train(&mut model, y, truth, &restart, Vec::new(), &mut |_, _| {
             after_epoch()
         })?;
         let objective = final_objective(&trace);
-        let mcc = options
-            .truth
+        let mcc = truth
             .and_then(|t| crate::eval::recovery(t, &model.encode(y).0).ok())
             .map(|r| r.mcc);
         let mut kept = best.lock().unwrap_or_else(|e| e.into_inner());
@@ -295,7 +333,7 @@ pub fn train_restarts(
             *kept = Some((objective, r, model.parameters(), trace.clone()));
         }
         Ok(RestartOutcome {
-            seed,
+            seed: restart.seed,
             objective: Some(objective),
             epochs: trace.len(),
             mcc,
@@ -307,7 +345,7 @@ pub fn train_restarts(
         .enumerate()
         .map(|(r, result)| {
             result.unwrap_or(RestartOutcome {
-                seed: restart_seed(spec.train.seed, r),
+                seed: plan.restart(r).seed,
                 objective: None,
                 epochs: 0,
                 mcc: None,
@@ -407,6 +445,31 @@ mod tests {
                 skipped_steps: 0,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_restart_is_one_fit_of_the_same_plan_from_its_own_seed() {
+        let text = "observed x[2]\nlatent z[2] ~ gmm(K = 2)\nbeta 0.5 warmup 10\n\
+                    train { epochs 250; seed 7; batch 32; tol 1e-3; restarts 4 }";
+        let plan = Plan::new(&crate::compile(text).unwrap());
+        let second = plan.restart(1);
+        assert_eq!((second.seed, second.restarts), (8, 1));
+        assert_eq!(
+            Plan {
+                seed: plan.seed,
+                restarts: plan.restarts,
+                ..second
+            },
+            plan
+        );
+        assert_eq!(
+            (plan.beta.at(1), plan.beta.at(6), plan.beta.at(11)),
+            (0.0, 0.25, 0.5)
+        );
+        // About a hundred epochs record the priors: every second of 250, and the last.
+        let recorded: Vec<usize> = (1..=250).filter(|&e| plan.records_priors(e)).collect();
+        assert_eq!(recorded.len(), 126);
+        assert_eq!(&recorded[..3], [1, 2, 4]);
     }
 
     #[test]

@@ -305,6 +305,53 @@ fn flags_are_held_to_the_model_files_rules() {
         stderr(&o),
         "error: --lr must be a number in (0, 10], found -1\n"
     );
+    // `compare --epochs` overrides every model file's: the same rule, in the same words.
+    let o = pdgc(&[
+        "compare",
+        "models/linear.pdg",
+        "--scenario",
+        "linear",
+        "--epochs",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o), "error: --epochs must be at least 1\n");
+}
+
+/// Flags of no model file have clap's ranges and lists, alike in every command: a
+/// simulation's rows are at least two whether `simulate` or `compare` draws them.
+#[test]
+fn other_flags_are_refused_by_their_range_or_list() {
+    let dir = scratch();
+    let refused = [
+        vec!["simulate", "linear", "--samples", "1", "-o", s(&dir)],
+        vec![
+            "compare",
+            "models/linear.pdg",
+            "--scenario",
+            "linear",
+            "--samples",
+            "1",
+        ],
+    ];
+    for args in refused {
+        let o = pdgc(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).starts_with("error: invalid value '1' for '--samples <SAMPLES>'"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    let o = pdgc(&[
+        "compare",
+        "models/linear.pdg",
+        "--scenario",
+        "linear",
+        "--baseline",
+        "ica",
+    ]);
+    fails_with(&o, 2, "[possible values: fastica, none]");
 }
 
 #[test]

@@ -114,13 +114,11 @@ fn checkpoint_file() -> &'static [u8] {
             .unwrap()
             .apply(&table.values);
         let mut model = pdgc::backend::Model::<f32>::new(&spec, 40, 0);
-        let options = pdgc::train::Options {
+        let plan = pdgc::train::Plan {
             epochs: 2,
-            seed: 0,
-            prior_every: 1,
-            truth: None,
+            ..pdgc::train::Plan::new(&spec)
         };
-        let trace = pdgc::train::train(&mut model, &y, &options, Vec::new(), &mut |_, _| {
+        let trace = pdgc::train::train(&mut model, &y, None, &plan, Vec::new(), &mut |_, _| {
             pdgc::train::Control::Continue
         })
         .unwrap();

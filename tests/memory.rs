@@ -9,7 +9,7 @@
 
 use pdgc::backend::Model;
 use pdgc::matrix::Matrix;
-use pdgc::train::{train, Control, Options};
+use pdgc::train::{train, Control, Plan};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -32,12 +32,7 @@ fn training_memory_does_not_grow_with_epochs() {
     let mut rng = StdRng::seed_from_u64(1);
     let y = Matrix::from_shape_fn((rows, 3), |(_, _)| StandardNormal.sample(&mut rng));
     let mut model = Model::<f32>::new(&spec, rows, 0);
-    let options = Options {
-        epochs: 330,
-        seed: 0,
-        prior_every: 1000,
-        truth: None,
-    };
+    let plan = Plan::new(&spec);
     let mut after_warm_up = None;
     let mut measure = |_: &mut Model<f32>, trace: &[pdgc::train::TraceRow]| {
         if trace.len() == 30 {
@@ -45,7 +40,7 @@ fn training_memory_does_not_grow_with_epochs() {
         }
         Control::Continue
     };
-    train(&mut model, &y, &options, Vec::new(), &mut measure).expect("training runs");
+    train(&mut model, &y, None, &plan, Vec::new(), &mut measure).expect("training runs");
     let (Some(before), Some(after)) = (after_warm_up, resident()) else {
         eprintln!("no /proc/self/status here: nothing measured");
         return;

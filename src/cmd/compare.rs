@@ -27,8 +27,8 @@ pub struct CompareArgs {
     /// Simulate fresh data per seed instead (with that seed and the scenario's defaults).
     #[arg(long, value_parser = super::scenario_parser(), conflicts_with = "data")]
     pub scenario: Option<Scenario>,
-    /// Rows simulated per seed with --scenario (default 5000).
-    #[arg(long, requires = "scenario")]
+    /// Rows simulated per seed with --scenario (default 5000; as `simulate --samples`).
+    #[arg(long, requires = "scenario", value_parser = super::samples_parser())]
     pub samples: Option<usize>,
     /// How many seeds: --seed-from S … S+N−1. Each fit uses its seed for initialisation
     /// and noise; with --scenario each seed's data are simulated with it too.
@@ -38,15 +38,15 @@ pub struct CompareArgs {
     /// model, say `--seed-from 1000`.
     #[arg(long, value_name = "S", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=u64::MAX / 2))]
     pub seed_from: u64,
-    /// The classical baseline fitted beside the models: `fastica` (default) or `none`.
-    #[arg(long, default_value = "fastica", value_parser = ["fastica", "none"])]
-    pub baseline: String,
+    /// The classical baseline fitted beside the models.
+    #[arg(long, value_enum, default_value_t = Baseline::FastIca)]
+    pub baseline: Baseline,
     /// Fits run at once (default: one per core). Results do not depend on it.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024), conflicts_with_all = ["plan", "collect"])]
     pub jobs: Option<u64>,
-    /// Epochs of every model (overrides the model files).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    pub epochs: Option<u64>,
+    /// Epochs of every model (overrides the model files, held to their rules).
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// Print JSON (the summaries and every run) instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -87,6 +87,16 @@ pub struct CompareArgs {
     /// With --plan: at most this many runs of the array at once (Slurm's `%K`).
     #[arg(long, value_name = "K", default_value_t = 100, requires = "plan", value_parser = clap::value_parser!(u64).range(1..))]
     pub slurm_concurrency: u64,
+}
+
+/// `compare --baseline`: what is fitted beside the models on the same seeds.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Baseline {
+    /// FastICA, the classical method every model is paired with.
+    #[value(name = "fastica")]
+    FastIca,
+    /// The models alone, paired with nothing.
+    None,
 }
 
 const CSV_HEADER: &str = "method,seed,mcc,mcc_spearman,final_loss,seconds,error,mcc_minus_baseline";
@@ -181,14 +191,16 @@ pub fn compare(args: CompareArgs) -> Outcome {
             why: "(with --truth) or --scenario is needed: the data to compare the models on".into(),
         });
     }
-    let baseline = (args.baseline == "fastica").then(|| Method::FastIca.name());
+    let baseline = (args.baseline == Baseline::FastIca).then(|| Method::FastIca.name());
     let labels = method_labels(&args.models, baseline);
+    // --epochs replaces a setting the checker validated in each file: held to its rules.
+    let overrides = pdgc::fit::Overrides {
+        epochs: args.epochs,
+        ..Default::default()
+    };
     let mut methods = Vec::new();
     for (path, name) in args.models.iter().zip(labels) {
-        let mut spec = load_model(path)?;
-        if let Some(e) = args.epochs {
-            spec.train.epochs = usize::try_from(e).unwrap_or(usize::MAX);
-        }
+        let spec = overrides.apply(&load_model(path)?)?;
         methods.push(Method::Model {
             name,
             spec: Box::new(spec),
@@ -211,13 +223,7 @@ pub fn compare(args: CompareArgs) -> Outcome {
         }
         (_, _, Some(scenario)) => {
             let mut settings = Settings::new(scenario);
-            settings.samples = args.samples.unwrap_or(5000);
-            if settings.samples < 2 {
-                return Err(CliError::Flag {
-                    flag: "--samples",
-                    why: "must be at least 2".into(),
-                });
-            }
+            settings.samples = args.samples.unwrap_or(settings.samples);
             within_memory(
                 pdgc::resources::simulate(settings.samples, settings.sources + settings.observed),
                 || format!("--samples {}", settings.samples),

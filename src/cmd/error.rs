@@ -176,6 +176,20 @@ fn within(
     }
 }
 
+/// A flag given over a model file's setting, out of the range the file's is held to: named
+/// as the flag, in the library's words (what `fit` and `compare` say alike).
+impl From<pdgc::fit::OverrideError> for CliError {
+    fn from(e: pdgc::fit::OverrideError) -> Self {
+        let flag = match e.name {
+            "epochs" => "--epochs",
+            "lr" => "--lr",
+            // The one other setting, which takes any value.
+            _ => "--seed",
+        };
+        CliError::Flag { flag, why: e.why }
+    }
+}
+
 impl From<pdgc::files::WriteError> for CliError {
     fn from(e: pdgc::files::WriteError) -> Self {
         match e {

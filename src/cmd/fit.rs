@@ -101,13 +101,7 @@ impl FitConfig {
             lr: args.lr,
             seed: args.seed,
         };
-        let spec = overrides.apply(&spec).map_err(|e| CliError::Flag {
-            flag: match e.name {
-                "epochs" => "--epochs",
-                _ => "--lr",
-            },
-            why: e.why,
-        })?;
+        let spec = overrides.apply(&spec)?;
         if spec.train.restarts > 1 {
             let flag = match (&args.checkpoint_every, &args.resume) {
                 (Some(_), _) => Some("--checkpoint-every"),

@@ -1,6 +1,26 @@
 //! What each command does with files: reading inputs, writing outputs, reporting. The
 //! numerics live in the library; this layer only moves data in and out, and lives in the
 //! binary (the library prints nothing and writes no file).
+//!
+//! Every command's flags are validated by one rule, so that a value is refused in the same
+//! words wherever it is given (each refusal exits 2 with one message naming the flag):
+//!
+//! - A flag that gives a value the library also takes from elsewhere is held to the
+//!   library's own check of it, never to a copy here: a model file's setting (`fit
+//!   --epochs`, `--lr`, `--seed`, `compare --epochs`, and the `fit` commands `compare
+//!   --plan` writes) goes through `pdgc::fit::Overrides`, the checker's ranges for the
+//!   file's `train { }` block; a simulation's shape (`simulate --sources`, `--observed`,
+//!   `--layers`, `--noise`, how many `--marginals`) through
+//!   `pdgc::simulate::Settings::problem`. Python's keywords go through the same two.
+//! - Every other numeric flag has a clap range (`value_parser!(u64).range(..)`, or
+//!   `RangedU64ValueParser::<usize>` for a count, as [`samples_parser`]), and every
+//!   enumerated one a `clap::ValueEnum` or the library's own list of names
+//!   ([`scenario_parser`]): clap refuses it before any file is read.
+//! - What the flag's value alone cannot decide is checked here, by hand, as a
+//!   `CliError::Flag`: a range that depends on the data (`fastica --sources`), on another
+//!   flag (`--layers` only for mlp) or on the machine (`--threads`, `--jobs` against memory
+//!   and address space), and a format (`--time`). One exception, kept for its tested
+//!   message: `sample`'s number of draws, checked by hand to be at least 1.
 
 pub mod compare;
 pub mod error;
@@ -64,12 +84,6 @@ pub fn check(model: &Path, as_pdg: bool) -> Outcome {
 /// `pdgc simulate`: DIR/data.csv, DIR/truth.csv and, for a linear mixing, DIR/mixing.csv
 /// (rows: observed columns, columns: sources).
 pub fn simulate(settings: &Settings, out: &Path, force: bool) -> Outcome {
-    if settings.samples < 2 {
-        return Err(CliError::Flag {
-            flag: "--samples",
-            why: "must be at least 2".into(),
-        });
-    }
     if let Some((flag, why)) = settings.problem() {
         return Err(CliError::Flag { flag, why });
     }
@@ -322,6 +336,12 @@ pub fn sample(fit_dir: &Path, rows: usize, seed: u64, out: Option<&Path>) -> Out
         .chain((0..z.ncols()).map(|j| format!("{zname}{j}")))
         .collect();
     emit_csv(out, &header, &pdgc::matrix::beside(&y, &z))
+}
+
+/// The rows a simulation draws (`simulate --samples`, `compare --samples`): at least two,
+/// the fewest rows a fit reads.
+pub fn samples_parser() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(2..)
 }
 
 /// A scenario, from the library's own list of scenario names.

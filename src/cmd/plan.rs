@@ -217,7 +217,7 @@ pub fn write(
             let (result, words): (String, Vec<String>) = match m {
                 Method::Model { spec, .. } => {
                     let result = format!("results/r{id}");
-                    let seed = problem.seed.wrapping_mul(spec.train.restarts as u64);
+                    let seed = pdgc::compare::fit_seed(spec, problem.seed);
                     let words: Vec<String> = [
                         "fit",
                         planned_methods[i].model.as_deref().expect("a model's file"),
