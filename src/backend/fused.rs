@@ -17,7 +17,8 @@ use dfdx::prelude::*;
 use multiversion::multiversion;
 
 /// act(x·W + b): a dense layer as one op, for x (rows × inputs), the weight W (inputs ×
-/// outputs) and the bias b (1 × outputs).
+/// outputs) and the bias b (1 × outputs); x gets a gradient when `input_gradient` says
+/// so (not the data).
 ///
 /// Why not dfdx's `matmul` and then the bias and activation: dfdx 0.13 multiplies with gemm 0.15,
 /// whose kernels are AVX2 at best, and allocates and zero-fills each product's buffer. Here
@@ -35,6 +36,7 @@ pub(crate) fn dense<E: Real>(
     w: Traced<E>,
     b: Traced<E>,
     act: Activation,
+    input_gradient: bool,
 ) -> Traced<E> {
     let (rows, inputs) = *x.shape();
     let outputs = w.shape().1;
@@ -59,7 +61,9 @@ pub(crate) fn dense<E: Real>(
     let out: Mat<E> = dev.tensor_from_vec(values.clone(), (rows, outputs));
     let (out_ghost, x_ghost, w_ghost, b_ghost) = (out.ghost(), x.ghost(), w.ghost(), b.ghost());
     tape.add_backward_op(move |grads| {
-        grads.try_alloc_for(&x_ghost)?;
+        if input_gradient {
+            grads.try_alloc_for(&x_ghost)?;
+        }
         grads.try_alloc_for(&w_ghost)?;
         grads.try_alloc_for(&b_ghost)?;
         let grad = E::cells(grads.get_or_alloc_mut(&out_ghost)?);
@@ -68,13 +72,15 @@ pub(crate) fn dense<E: Real>(
         let grad_pre = grad.to_vec();
         add_into(E::cells(grads.get_or_alloc_mut(&b_ghost)?), &grad_b);
         // x's gradient += g·Wᵀ: Wᵀ read from W's row-major buffer by swapping its strides.
-        product(
-            (rows, inputs, outputs),
-            (E::cells(grads.get_or_alloc_mut(&x_ghost)?), inputs, 1),
-            true,
-            (&grad_pre, outputs, 1),
-            (&ws, 1, outputs),
-        );
+        if input_gradient {
+            product(
+                (rows, inputs, outputs),
+                (E::cells(grads.get_or_alloc_mut(&x_ghost)?), inputs, 1),
+                true,
+                (&grad_pre, outputs, 1),
+                (&ws, 1, outputs),
+            );
+        }
         // W's gradient += xᵀ·g.
         product(
             (inputs, outputs, rows),
@@ -117,6 +123,20 @@ fn product<E: Real>(
         return;
     }
     let (dst, dst_rs, dst_cs) = dst;
+    // A tall, narrow product written by rows (a layer of 3 outputs over 625 rows): gemm
+    // puts a row's few columns on the vector lanes, 3 of 16 used. Written by columns into
+    // a scratch, the long side is on the lanes; the scratch is then added or copied in.
+    if dst_cs == 1 && n < 16 && m >= 4 * n {
+        let mut scratch = vec![E::zero(); m * n];
+        product((m, n, k), (&mut scratch, 1, m), false, lhs, rhs);
+        for (r, row) in dst.chunks_mut(dst_rs).take(m).enumerate() {
+            for (j, d) in row[..n].iter_mut().enumerate() {
+                let v = scratch[j * m + r];
+                *d = if accumulate { *d + v } else { v };
+            }
+        }
+        return;
+    }
     // SAFETY: each buffer holds every element its shape and strides reach (asserted above),
     // `dst` is borrowed mutably and so overlaps neither factor, and gemm reads the old
     // `dst` only when told to accumulate (alpha = 1), writing dst := alpha·dst + 1·lhs·rhs.
@@ -275,7 +295,10 @@ impl<E: Real> Mixtures<E> {
 }
 
 /// values[i] ← e^values[i].
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512dq+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 fn exp_in_place<E: Real>(values: &mut [E]) {
     values.iter_mut().for_each(|a| *a = a.kernel_exp());
 }
@@ -370,7 +393,10 @@ fn contents<E: Real, T>(t: &Tensor<(usize, usize), E, super::Dev<E>, T>) -> Vec<
 
 /// values[r][j] ← f(values[r][j] + bias[j]).
 #[inline]
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512dq+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 fn add_then<E: Real>(values: &mut [E], bias: &[E], f: impl Fn(E) -> E) {
     for row in values.chunks_exact_mut(bias.len()) {
         for (v, &b) in row.iter_mut().zip(bias) {
@@ -455,7 +481,10 @@ pub(crate) fn tanh_f32(x: f32) -> f32 {
 /// output's, with d the derivative as a function of the output; grad_b[j] gathers its
 /// column sums, the bias's gradient.
 #[inline]
-#[multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512dq+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
 fn chain_rule<E: Real>(grad: &mut [E], y: &[E], grad_b: &mut [E], d: impl Fn(E) -> E) {
     let cols = grad_b.len();
     for (g_row, y_row) in grad.chunks_exact_mut(cols).zip(y.chunks_exact(cols)) {
@@ -598,12 +627,19 @@ mod tests {
     }
 
     /// The dense op against dfdx's product and the unfused bias and activation, value and
-    /// every gradient, in f64: a small layer, and one with the sizes of a chunk of a
-    /// shipped model's hidden layer, odd widths included, where gemm's kernels and their
-    /// edges run.
+    /// every gradient, in f64: a small layer; a chunk of a shipped model's hidden layer
+    /// and odd widths, where gemm's kernels and their edges run; and the narrow layers of
+    /// 3 inputs or outputs, whose products go through the column-major scratch.
     #[test]
     fn dense_matches_the_unfused_graph_in_value_and_gradient() {
-        for (rows, inputs, cols) in [(13, 3, 5), (625, 64, 64), (257, 33, 65), (40, 1, 3)] {
+        for (rows, inputs, cols) in [
+            (13, 3, 5),
+            (625, 64, 64),
+            (257, 33, 65),
+            (40, 1, 3),
+            (625, 64, 3),
+            (625, 3, 64),
+        ] {
             let dev = Cpu::seed_from_u64(7);
             // Values on both sides of 0 and a few far out, where tanh and σ saturate.
             let x = matrix(&dev, rows, inputs, |i| ((i * 37 % 29) as f64 - 14.0) / 3.0);
@@ -628,7 +664,7 @@ mod tests {
                         b.clone().leaky_trace(),
                     );
                     let y = match fused {
-                        true => dense(xt, wt, bt, act),
+                        true => dense(xt, wt, bt, act, true),
                         false => unfused(xt.matmul(wt), bt, act),
                     };
                     let values = y.as_vec();

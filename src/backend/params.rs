@@ -101,7 +101,13 @@ pub struct Linear<E: Real> {
 impl<E: Real> Linear<E> {
     /// act(x·W + b), as one fused op (`fused::dense`).
     pub fn forward(&self, x: Traced<E>, act: Activation) -> Traced<E> {
-        super::fused::dense(x, self.w.traced(), self.b.traced(), act)
+        super::fused::dense(x, self.w.traced(), self.b.traced(), act, true)
+    }
+
+    /// `forward` of the data: no gradient flows to x (nothing learns it), which saves
+    /// the backward pass one product.
+    pub fn forward_data(&self, x: Traced<E>, act: Activation) -> Traced<E> {
+        super::fused::dense(x, self.w.traced(), self.b.traced(), act, false)
     }
 
     /// x·W + b: an output projection.
@@ -137,6 +143,20 @@ impl<E: Real> Mlp<E> {
             x = l.forward(x, *act);
         }
         x
+    }
+
+    /// `hidden_forward` of the data: the first layer computes no gradient for its input.
+    pub fn hidden_forward_data(&self, x: Traced<E>) -> Traced<E> {
+        match self.hidden.split_first() {
+            None => x,
+            Some(((first, act), rest)) => {
+                let mut x = first.forward_data(x, *act);
+                for (l, act) in rest {
+                    x = l.forward(x, *act);
+                }
+                x
+            }
+        }
     }
 
     /// Width of the last hidden layer (the input width when there is none).
