@@ -213,29 +213,7 @@ impl Checker {
                         None => Some(0),
                         Some((key, count)) => self.beta_schedule(key, count),
                     };
-                    let b = self.number(w, "β").and_then(|b| {
-                        if !(0.0..=limits::BETA_MAX).contains(&b) {
-                            let (why, label) = match b < 0.0 {
-                                true => (format!("β must be ≥ 0, found {}", w.value), "negative β"),
-                                false => (
-                                    format!(
-                                        "β must be at most {:e}, found {}",
-                                        limits::BETA_MAX,
-                                        w.value
-                                    ),
-                                    "too large",
-                                ),
-                            };
-                            self.error(
-                                Diagnostic::new(Rule::OutOfRange, w.span.clone(), why)
-                                    .label(label)
-                                    .help("β weighs the KL term: 0 turns it off, 1 is the ELBO"),
-                            );
-                            None
-                        } else {
-                            Some(b)
-                        }
-                    });
+                    let b = self.beta(w);
                     beta.set(self, at, b.zip(warmup));
                 }
                 StatementKind::Train(settings) => {

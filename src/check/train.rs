@@ -4,7 +4,7 @@
 use super::Checker;
 use crate::diagnostic::{suggestion, Diagnostic, Rule};
 use crate::front::ast::{Setting, Word};
-use crate::spec::{defaults, limits, Batch, Bound, Train};
+use crate::spec::{defaults, Batch, Bound, Train};
 use crate::words::{self, SETTINGS};
 
 /// `train { restarts }`: each restart running at once holds a model; 1024 is far beyond
@@ -45,43 +45,8 @@ impl Checker {
                     .count_up_to(v, "the number of restarts", RESTARTS_MAX)
                     .map(|x| t.restarts = x),
                 words::SEED => self.whole(v, "the seed").map(|x| t.seed = x),
-                words::TOL => self.number(v, "the tolerance").and_then(|x| {
-                    if x > 0.0 && x < 1.0 {
-                        t.tol = Some(x);
-                        Some(())
-                    } else {
-                        self.error(
-                            Diagnostic::new(
-                                Rule::OutOfRange,
-                                v.span.clone(),
-                                format!("the tolerance must lie between 0 and 1, found {}", v.value),
-                            )
-                            .label("a relative change")
-                            .help("`tol 1e-4` stops once the loss changes by less than 0.01 % between windows of 100 epochs"),
-                        );
-                        None
-                    }
-                }),
-                words::LR => self.number(v, "the learning rate").and_then(|x| {
-                    if x > 0.0 && x <= limits::LR_MAX {
-                        t.lr = x;
-                        Some(())
-                    } else {
-                        let (why, label) = match x > 0.0 {
-                            false => (format!("the learning rate must be > 0, found {}", v.value), "not positive"),
-                            true => (
-                                format!("the learning rate must be at most {}, found {}", limits::LR_MAX, v.value),
-                                "too large",
-                            ),
-                        };
-                        self.error(
-                            Diagnostic::new(Rule::OutOfRange, v.span.clone(), why)
-                                .label(label)
-                                .help("Adam moves each parameter by about the learning rate per step: 1e-4 to 1e-2 is usual"),
-                        );
-                        None
-                    }
-                }),
+                words::TOL => self.tolerance(v).map(|x| t.tol = Some(x)),
+                words::LR => self.learning_rate(v).map(|x| t.lr = x),
                 words::BATCH if v.value == words::FULL => {
                     t.batch = Batch::Full;
                     Some(())
