@@ -6,7 +6,7 @@
 //! This file holds the entry points and the walk over the statements, which also judges
 //! what only the whole model can (what is missing, settings that conflict, the memory a
 //! fit needs). The checks of each statement live in a file of their own, each adding
-//! methods to [`Checker`], as naga's `valid/` does, so each reads alone.
+//! methods to `Checker`, as naga's `valid/` does, so each reads alone.
 
 mod loss;
 mod network;
@@ -145,6 +145,8 @@ impl Checker {
         );
     }
 
+    /// Where a call's arguments stand, or its name where it has none: where a complaint
+    /// about its arguments points.
     fn args_span(&self, f: &FamilyExpr) -> Span {
         f.arguments
             .as_ref()

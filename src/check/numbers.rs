@@ -136,15 +136,12 @@ impl Checker {
     pub(super) fn beta(&mut self, w: &Word) -> Option<f64> {
         let b = self.number(w, "β")?;
         let help = "β weighs the KL term: 0 turns it off, 1 is the ELBO";
+        let most = format!("be at most {:e}", limits::BETA_MAX);
         let range = [
-            Limit::new(b >= 0.0, "be ≥ 0", "negative β").help(help),
-            Limit::new(
-                b <= limits::BETA_MAX,
-                format!("be at most {:e}", limits::BETA_MAX),
-                "too large",
-            )
-            .help(help),
-        ];
+            Limit::new(b >= 0.0, "be ≥ 0", "negative β"),
+            Limit::new(b <= limits::BETA_MAX, most, "too large"),
+        ]
+        .map(|l| l.help(help));
         self.within(w, b, "β", &range)
     }
 
@@ -153,23 +150,25 @@ impl Checker {
         let lr = self.number(w, "the learning rate")?;
         let help =
             "Adam moves each parameter by about the learning rate per step: 1e-4 to 1e-2 is usual";
+        let most = format!("be at most {}", limits::LR_MAX);
         let range = [
-            Limit::new(lr > 0.0, "be > 0", "not positive").help(help),
-            Limit::new(
-                lr <= limits::LR_MAX,
-                format!("be at most {}", limits::LR_MAX),
-                "too large",
-            )
-            .help(help),
-        ];
+            Limit::new(lr > 0.0, "be > 0", "not positive"),
+            Limit::new(lr <= limits::LR_MAX, most, "too large"),
+        ]
+        .map(|l| l.help(help));
         self.within(w, lr, "the learning rate", &range)
     }
 
     /// The relative change of the loss below which training stops: strictly between 0 and 1.
     pub(super) fn tolerance(&mut self, w: &Word) -> Option<f64> {
         let tol = self.number(w, "the tolerance")?;
-        let range = [Limit::new(tol > 0.0 && tol < 1.0, "lie between 0 and 1", "a relative change")
-            .help("`tol 1e-4` stops once the loss changes by less than 0.01 % between windows of 100 epochs")];
+        let help = "`tol 1e-4` stops once the loss changes by less than 0.01 % between windows of 100 epochs";
+        let range = [Limit::new(
+            tol > 0.0 && tol < 1.0,
+            "lie between 0 and 1",
+            "a relative change",
+        )
+        .help(help)];
         self.within(w, tol, "the tolerance", &range)
     }
 }
