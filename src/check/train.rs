@@ -1,0 +1,101 @@
+//! The `train { }` block: how long and how fast to train, the bound, the batches, the
+//! restarts and the seed.
+
+use super::Checker;
+use crate::diagnostic::{suggestion, Diagnostic, Rule};
+use crate::front::ast::{Setting, Word};
+use crate::spec::{defaults, Batch, Bound, Train};
+use crate::words::{self, SETTINGS};
+
+/// `train { restarts }`: each restart running at once holds a model; 1024 is far beyond
+/// what helps and keeps a typo from asking for millions.
+const RESTARTS_MAX: u64 = 1024;
+
+impl Checker {
+    pub(super) fn train(&mut self, settings: &[Setting]) -> Option<Train> {
+        let mut t = defaults::train();
+        let mut seen: Vec<&Word> = Vec::new();
+        let mut ok = true;
+        let mut bound_at = None;
+        for s in settings {
+            let key = s.key.value.as_str();
+            if let Some(first) = seen.iter().find(|w| w.value == key) {
+                ok = false;
+                self.error(
+                    Diagnostic::new(
+                        Rule::GivenTwice,
+                        s.key.span.clone(),
+                        format!("`{key}` is set twice"),
+                    )
+                    .label("second one here")
+                    .related(first.span.clone(), "first set here"),
+                );
+                continue;
+            }
+            seen.push(&s.key);
+            let v = &s.value;
+            let set = match key {
+                words::EPOCHS => self.count(v, "epochs").map(|x| t.epochs = x),
+                words::SAMPLES => self.count(v, "samples").map(|x| t.samples = x),
+                words::BOUND => {
+                    bound_at = Some(v.span.clone());
+                    self.bound(v).map(|b| t.bound = b)
+                }
+                words::RESTARTS => self
+                    .count_up_to(v, "the number of restarts", RESTARTS_MAX)
+                    .map(|x| t.restarts = x),
+                words::SEED => self.whole(v, "the seed").map(|x| t.seed = x),
+                words::TOL => self.tolerance(v).map(|x| t.tol = Some(x)),
+                words::LR => self.learning_rate(v).map(|x| t.lr = x),
+                words::BATCH if v.value == words::FULL => {
+                    t.batch = Batch::Full;
+                    Some(())
+                }
+                words::BATCH => {
+                    if v.value.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                        self.error(
+                            Diagnostic::new(
+                                Rule::NotANumber,
+                                v.span.clone(),
+                                format!("expected `full` or a batch size, found `{}`", v.value),
+                            )
+                            .label("not a batch size")
+                            .help_opt(suggestion(&v.value, &[words::FULL])),
+                        );
+                        None
+                    } else {
+                        self.count(v, "the batch size")
+                            .map(|b| t.batch = Batch::Size(b))
+                    }
+                }
+                other => {
+                    self.unknown(s.key.span.clone(), "training setting", other, &SETTINGS);
+                    None
+                }
+            };
+            ok &= set.is_some();
+        }
+        if let (Bound::Iwae, 1, Some(at)) = (t.bound, t.samples, bound_at) {
+            ok = false;
+            self.error(
+                Diagnostic::new(
+                    Rule::Conflict,
+                    at,
+                    "the importance-weighted bound needs several samples",
+                )
+                .label("with `samples 1` this is the ELBO")
+                .help("set `samples 8` (or more) in the same block"),
+            );
+        }
+        ok.then_some(t)
+    }
+
+    pub(super) fn bound(&mut self, w: &Word) -> Option<Bound> {
+        let found = Bound::from_keyword(&w.value);
+        if found.is_none() {
+            let words: Vec<&str> = Bound::ALL.iter().map(|b| b.keyword()).collect();
+            self.unknown(w.span.clone(), "bound", &w.value, &words);
+        }
+        found
+    }
+}
