@@ -482,11 +482,6 @@ impl ModelSpec {
         }
     }
 
-    /// The β in force at `epoch` (from 1); see [`BetaSchedule::at`].
-    pub fn beta_at(&self, epoch: usize) -> f64 {
-        self.beta_schedule().at(epoch)
-    }
-
     /// The normalised `.pdg` text of this model: every setting spelled out.
     /// Parsing it back gives the same `ModelSpec`.
     pub fn to_pdg(&self) -> String {

@@ -193,7 +193,8 @@ impl<E: Real> Model<E> {
         let n = self.spec.n();
         let mu = match (&self.net.encoder, &self.net.free_means) {
             (Some(enc), _) => {
-                let h = enc.hidden_forward_data(y.clone().leaky_trace());
+                // The data get no gradient: nothing learns them.
+                let h = enc.hidden_forward(y.clone().leaky_trace(), false);
                 if let Some(head) = &self.net.log_var_head {
                     let mu = enc.out.project(h.with_empty_tape());
                     let lv = head.project(h);

@@ -101,13 +101,13 @@ pub struct Linear<E: Real> {
 impl<E: Real> Linear<E> {
     /// act(x·W + b), as one fused op (`fused::dense`).
     pub fn forward(&self, x: Traced<E>, act: Activation) -> Traced<E> {
-        super::fused::dense(x, self.w.traced(), self.b.traced(), act, true)
+        self.apply(x, act, true)
     }
 
-    /// `forward` of the data: no gradient flows to x (nothing learns it), which saves
-    /// the backward pass one product.
-    pub fn forward_data(&self, x: Traced<E>, act: Activation) -> Traced<E> {
-        super::fused::dense(x, self.w.traced(), self.b.traced(), act, false)
+    /// `forward`, with a gradient for x only when `input_gradient`: the data's is learned
+    /// by nothing, and leaving it out saves the backward pass one product.
+    pub fn apply(&self, x: Traced<E>, act: Activation, input_gradient: bool) -> Traced<E> {
+        super::fused::dense(x, self.w.traced(), self.b.traced(), act, input_gradient)
     }
 
     /// x·W + b: an output projection.
@@ -133,30 +133,17 @@ pub struct Mlp<E: Real> {
 impl<E: Real> Mlp<E> {
     /// The hidden layers, then the output projection.
     pub fn forward(&self, x: Traced<E>) -> Traced<E> {
-        self.out.project(self.hidden_forward(x))
+        self.out.project(self.hidden_forward(x, true))
     }
 
-    /// The hidden layers alone: the encoder's per-sample variance head shares them with
-    /// the output projection.
-    pub fn hidden_forward(&self, mut x: Traced<E>) -> Traced<E> {
-        for (l, act) in &self.hidden {
-            x = l.forward(x, *act);
-        }
-        x
-    }
-
-    /// `hidden_forward` of the data: the first layer computes no gradient for its input.
-    pub fn hidden_forward_data(&self, x: Traced<E>) -> Traced<E> {
-        match self.hidden.split_first() {
-            None => x,
-            Some(((first, act), rest)) => {
-                let mut x = first.forward_data(x, *act);
-                for (l, act) in rest {
-                    x = l.forward(x, *act);
-                }
-                x
-            }
-        }
+    /// The hidden layers alone (the encoder's per-sample variance head shares them with
+    /// the output projection). `input_gradient` false for the data: the first layer then
+    /// computes no gradient for its input.
+    pub fn hidden_forward(&self, x: Traced<E>, input_gradient: bool) -> Traced<E> {
+        let layers = self.hidden.iter().enumerate();
+        layers.fold(x, |x, (i, (l, act))| {
+            l.apply(x, *act, input_gradient || i > 0)
+        })
     }
 
     /// Width of the last hidden layer (the input width when there is none).

@@ -35,7 +35,7 @@ impl<E: Real> Model<E> {
         self.pool = pool;
     }
 
-    /// Sets the β of the following steps (a warm-up's schedule; see `ModelSpec::beta_at`).
+    /// Sets the β of the following steps (a warm-up's schedule; see `BetaSchedule::at`).
     pub fn set_beta(&mut self, beta: f64) {
         self.beta = beta;
     }
