@@ -10,6 +10,10 @@ use crate::spec::ModelSpec;
 use serde::Serialize;
 use std::time::Instant;
 
+/// What a fit gives `compare`: sources, the final loss, and the posterior means before a
+/// `postprocess`.
+type FitOutcome = (Matrix, Option<f64>, Option<Matrix>);
+
 /// What is fitted in one run.
 #[derive(Debug, Clone)]
 pub enum Method {
@@ -46,6 +50,9 @@ pub struct Run {
     pub seconds: f64,
     /// Why the run failed (bad data for this model, divergence), if it did.
     pub error: Option<String>,
+    /// A model with `postprocess`: the MCC of its posterior means before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcc_before_postprocess: Option<f64>,
 }
 
 /// Fits `method` to `problem` with the problem's seed and scores it.
@@ -55,15 +62,19 @@ pub fn run(method: &Method, problem: &Problem) -> Run {
         Method::FastIca => {
             let n = problem.truth.ncols().min(problem.data.values.ncols());
             crate::baseline::fastica(&problem.data.values, n, problem.seed)
-                .map(|u| (u.sources, None))
+                .map(|u| (u.sources, None, None))
         }
         Method::Model { spec, .. } => fit_model(spec, problem),
     };
     let seconds = started.elapsed().as_secs_f64();
-    let scored =
-        outcome.and_then(|(sources, loss)| recovery(&problem.truth, &sources).map(|r| (r, loss)));
+    let scored = outcome.and_then(|(sources, loss, before)| {
+        let before = before
+            .map(|means| recovery(&problem.truth, &means).map(|r| r.mcc))
+            .transpose()?;
+        recovery(&problem.truth, &sources).map(|r| (r, loss, before))
+    });
     match scored {
-        Ok((r, loss)) => Run {
+        Ok((r, loss, before)) => Run {
             method: method.name().to_string(),
             seed: problem.seed,
             mcc: Some(r.mcc),
@@ -71,6 +82,7 @@ pub fn run(method: &Method, problem: &Problem) -> Run {
             final_loss: loss,
             seconds,
             error: None,
+            mcc_before_postprocess: before,
         },
         Err(why) => Run {
             method: method.name().to_string(),
@@ -80,6 +92,7 @@ pub fn run(method: &Method, problem: &Problem) -> Run {
             final_loss: None,
             seconds,
             error: Some(why),
+            mcc_before_postprocess: None,
         },
     }
 }
@@ -92,9 +105,9 @@ pub fn fit_seed(spec: &ModelSpec, seed: u64) -> u64 {
     seed.wrapping_mul(spec.train.restarts as u64)
 }
 
-/// Trains `spec` (its seed replaced by the problem's) and returns the posterior means and
-/// the final loss.
-fn fit_model(spec: &ModelSpec, problem: &Problem) -> Result<(Matrix, Option<f64>), String> {
+/// Trains `spec` (its seed replaced by the problem's) and returns its sources, the final
+/// loss and, with `postprocess`, the posterior means before it.
+fn fit_model(spec: &ModelSpec, problem: &Problem) -> Result<FitOutcome, String> {
     let mut spec = spec.clone();
     spec.train.seed = fit_seed(&spec, problem.seed);
     // Restarts run one after another: `compare` already runs its fits in parallel.
@@ -105,7 +118,11 @@ fn fit_model(spec: &ModelSpec, problem: &Problem) -> Result<(Matrix, Option<f64>
     let fitted =
         crate::fit::fit(&spec, &problem.data, &options, &mut ()).map_err(|e| e.to_string())?;
     let loss = fitted.trace.last().map(|row| row.terms.loss);
-    Ok((fitted.sources, loss))
+    let before = fitted
+        .postprocessing
+        .as_ref()
+        .map(|u| u.invert(&fitted.sources));
+    Ok((fitted.sources, loss, before))
 }
 
 /// Runs every method on every problem, `jobs` at a time, each on its own one-thread rayon
@@ -287,6 +304,7 @@ mod tests {
             final_loss: None,
             seconds: 0.0,
             error: None,
+            mcc_before_postprocess: None,
         }
     }
 

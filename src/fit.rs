@@ -19,7 +19,8 @@ use crate::data::{select_observed, DataError, Preprocessing, Table};
 use crate::eval::Recovery;
 use crate::matrix::Matrix;
 use crate::parallel::ThreadsUnavailable;
-use crate::spec::ModelSpec;
+use crate::postprocess::Unmixing;
+use crate::spec::{ModelSpec, Postprocess};
 use crate::train::{train, train_restarts, Control, Diverged, Plan, RestartOutcome};
 use crate::train::{RestartsFailed, TraceRow};
 
@@ -163,7 +164,13 @@ pub struct Fit {
     pub priors: Vec<PriorDensity>,
     /// The recovery of the truth, when one was given.
     pub recovery: Option<Recovery>,
-    /// With `train { restarts }`: the kept one (the lowest final objective) and how each
+    /// With `postprocess fastica`: the unmixing of the posterior means, already applied to
+    /// `sources` (`None` when FastICA could not run on them: `postprocess_failed` says why).
+    pub postprocessing: Option<Unmixing>,
+    pub postprocess_failed: Option<String>,
+    /// With `postprocess` and the truth: the recovery of the posterior means before it.
+    pub recovery_before_postprocess: Option<Recovery>,
+    /// With `train { restarts }`: the kept one (the one `choose` picked) and how each
     /// ended.
     pub restarts: Option<(usize, Vec<RestartOutcome>)>,
     /// The epoch `train { tol }` stopped at, when it stopped before `epochs`.
@@ -258,10 +265,28 @@ pub fn fit(
     }
     let train_seconds = started.elapsed().as_secs_f64();
     let converged_at = (trace.len() < plan.epochs && !stopped).then_some(trace.len());
-    let (sources, sources_sd) = model.encode(&y);
-    let recovery = options
-        .truth
-        .map(|t| crate::eval::recovery(t, &sources).expect("shapes checked before training"));
+    let (means, means_sd) = model.encode(&y);
+    let recover = |sources: &Matrix| {
+        options
+            .truth
+            .map(|t| crate::eval::recovery(t, sources).expect("shapes checked before training"))
+    };
+    // A postprocessing that cannot run loses nothing: the fit keeps its posterior means.
+    let (postprocessing, postprocess_failed) = match spec.postprocess {
+        Postprocess::None => (None, None),
+        Postprocess::Fastica => match Unmixing::fit(&means, plan.seed) {
+            Ok(u) => (Some(u), None),
+            Err(why) => (None, Some(why)),
+        },
+    };
+    let (sources, sources_sd, recovery_before_postprocess) = match &postprocessing {
+        Some(u) => {
+            let (s, sd) = u.apply(&means, &means_sd);
+            (s, sd, recover(&means))
+        }
+        None => (means, means_sd, None),
+    };
+    let recovery = recover(&sources);
     Ok(Fit {
         spec: spec.clone(),
         priors: model.priors(),
@@ -273,6 +298,9 @@ pub fn fit(
         sources,
         sources_sd,
         recovery,
+        postprocessing,
+        postprocess_failed,
+        recovery_before_postprocess,
         restarts,
         converged_at,
         train_seconds,
@@ -317,6 +345,9 @@ fn stopped_at(
         sources_sd: Matrix::zeros((0, 0)),
         priors: Vec::new(),
         recovery: None,
+        postprocessing: None,
+        postprocess_failed: None,
+        recovery_before_postprocess: None,
         restarts: None,
         converged_at: None,
         train_seconds: 0.0,
@@ -329,43 +360,76 @@ impl Fit {
     /// Without an encoder (Half-VAE) each row's latents are fitted against the frozen
     /// decoder and priors.
     pub fn encode(&self, data: &Table) -> Result<(Matrix, Matrix), FitError> {
-        Ok(encode(&self.model, &self.preprocessing, data)?)
+        let post = self.postprocessing.as_ref();
+        Ok(encode(&self.model, &self.preprocessing, post, data)?)
     }
 
     /// `rows` draws from the fitted generative model: the latents z and the decoder's mean
     /// in the data's units.
     pub fn sample(&self, rows: usize, seed: u64) -> (Matrix, Matrix) {
-        sample(&self.model, &self.preprocessing, rows, seed)
+        sample(
+            &self.model,
+            &self.preprocessing,
+            self.postprocessing.as_ref(),
+            rows,
+            seed,
+        )
     }
 
     /// The decoder's mean for latents `z` (rows × n), in the data's units.
     pub fn decode(&self, z: &Matrix) -> Matrix {
-        decode(&self.model, &self.preprocessing, z)
+        decode(
+            &self.model,
+            &self.preprocessing,
+            self.postprocessing.as_ref(),
+            z,
+        )
     }
 }
 
-/// [`Fit::encode`] for any fitted model (a fit's, or one read from `model.safetensors`).
+/// [`Fit::encode`] for any fitted model (a fit's, or one read from `model.safetensors`):
+/// data columns → preprocessing → encoder → postprocessing.
 pub fn encode(
     model: &Model<f32>,
     preprocessing: &Preprocessing,
+    postprocessing: Option<&Unmixing>,
     data: &Table,
 ) -> Result<(Matrix, Matrix), DataError> {
     let table = crate::data::select_named("the new data", data, &preprocessing.columns)?;
-    Ok(model.encode_new(&preprocessing.apply(&table.values)))
+    let (means, sds) = model.encode_new(&preprocessing.apply(&table.values));
+    Ok(match postprocessing {
+        Some(u) => u.apply(&means, &sds),
+        None => (means, sds),
+    })
 }
 
-/// [`Fit::sample`] for any fitted model.
+/// [`Fit::sample`] for any fitted model: the sources (postprocessed, as `encode` gives
+/// them) and the data columns.
 pub fn sample(
     model: &Model<f32>,
     preprocessing: &Preprocessing,
+    postprocessing: Option<&Unmixing>,
     rows: usize,
     seed: u64,
 ) -> (Matrix, Matrix) {
     let (z, y) = model.sample(rows, seed);
-    (z, preprocessing.invert(&y))
+    let sources = match postprocessing {
+        Some(u) => u.apply(&z, &Matrix::zeros(z.dim())).0,
+        None => z,
+    };
+    (sources, preprocessing.invert(&y))
 }
 
-/// [`Fit::decode`] for any fitted model.
-pub fn decode(model: &Model<f32>, preprocessing: &Preprocessing, z: &Matrix) -> Matrix {
-    preprocessing.invert(&model.decode(z))
+/// [`Fit::decode`] for any fitted model: sources as `encode` gives them → data columns.
+pub fn decode(
+    model: &Model<f32>,
+    preprocessing: &Preprocessing,
+    postprocessing: Option<&Unmixing>,
+    sources: &Matrix,
+) -> Matrix {
+    let z = match postprocessing {
+        Some(u) => u.invert(sources),
+        None => sources.clone(),
+    };
+    preprocessing.invert(&model.decode(&z))
 }

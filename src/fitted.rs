@@ -11,7 +11,8 @@
 
 use crate::backend::{parameter_count, Model};
 use crate::data::Preprocessing;
-use crate::spec::ModelSpec;
+use crate::postprocess::Unmixing;
+use crate::spec::{ModelSpec, Postprocess};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -31,6 +32,9 @@ struct Header {
     /// Data rows the model was fitted to (the size of Half-VAE's latents).
     rows: usize,
     preprocessing: Preprocessing,
+    /// `postprocess fastica`'s unmixing (absent from files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    postprocessing: Option<Unmixing>,
 }
 
 /// A fitted model with what is needed to use it on new data.
@@ -38,6 +42,8 @@ pub struct Fitted {
     pub model: Model<f32>,
     /// How data columns are turned into what the model sees.
     pub preprocessing: Preprocessing,
+    /// How posterior means are turned into sources (`postprocess fastica`), if at all.
+    pub postprocessing: Option<Unmixing>,
     /// The number of rows it was fitted to.
     pub rows: usize,
 }
@@ -56,6 +62,8 @@ pub enum FitFileError {
     InvalidModel { file: String, why: String },
     #[error("{file}: the recorded preprocessing does not fit the model: {why}")]
     BadPreprocessing { file: String, why: String },
+    #[error("{file}: the recorded postprocessing does not fit the model: {why}")]
+    BadPostprocessing { file: String, why: String },
     #[error("{file}: parameter `{name}` {why}")]
     BadTensor {
         file: String,
@@ -85,6 +93,7 @@ impl Fitted {
             model: self.model.spec().clone(),
             rows: self.rows,
             preprocessing: self.preprocessing.clone(),
+            postprocessing: self.postprocessing.clone(),
         };
         let text = ron::to_string(&header).map_err(|e| FitFileError::Store {
             name: HEADER_KEY.to_string(),
@@ -119,6 +128,12 @@ impl Fitted {
                 why,
             }
         })?;
+        if let Some(why) = postprocessing_problem(&spec, header.postprocessing.as_ref()) {
+            return Err(FitFileError::BadPostprocessing {
+                file: file.to_string(),
+                why,
+            });
+        }
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| not_a_fit(format!("{e:?}")))?;
         // Before building the model (which allocates what the spec asks for), the file
         // must hold exactly as many values as the spec needs.
@@ -162,6 +177,7 @@ impl Fitted {
         Ok(Fitted {
             model,
             preprocessing: header.preprocessing,
+            postprocessing: header.postprocessing,
             rows: header.rows,
         })
     }
@@ -219,7 +235,20 @@ fn read_header(meta: &HashMap<String, String>) -> Result<Header, String> {
         model,
         rows,
         preprocessing,
+        postprocessing: None,
     })
+}
+
+/// An unmixing only with `postprocess` (which may lack one: FastICA could not run), and
+/// then one of the model's n dimensions.
+fn postprocessing_problem(spec: &ModelSpec, u: Option<&Unmixing>) -> Option<String> {
+    match (spec.postprocess, u) {
+        (_, None) => None,
+        (Postprocess::None, Some(_)) => {
+            Some("an unmixing is recorded, but the model has no `postprocess`".into())
+        }
+        (Postprocess::Fastica, Some(u)) => u.problem(spec.n()),
+    }
 }
 
 /// The preprocessing must transform exactly the model's m columns, with finite numbers.

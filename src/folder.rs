@@ -53,10 +53,19 @@ pub struct RunRecord {
     pub mcc: Option<f64>,
     #[serde(default)]
     pub mcc_spearman: Option<f64>,
+    /// With `postprocess fastica`: the unmixing applied to the posterior means (also in
+    /// `model.safetensors`), or why FastICA could not run on them, and with the truth the
+    /// MCC of the posterior means before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postprocessing: Option<crate::postprocess::Unmixing>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postprocess_failed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcc_before_postprocess: Option<f64>,
     /// The epoch `train { tol }` stopped at, when it stopped before `epochs`.
     #[serde(default)]
     pub converged_at: Option<usize>,
-    /// With `train { restarts N }`: which restart was kept (the lowest final objective),
+    /// With `train { restarts N }`: which restart was kept (the one `choose` picked),
     /// and how each ended, its MCC too when the truth was given.
     #[serde(default)]
     pub kept_restart: Option<usize>,
@@ -321,6 +330,9 @@ impl RunRecord {
             truth_path_bytes: from.truth_path_bytes,
             mcc: fit.recovery.as_ref().map(|r| r.mcc),
             mcc_spearman: fit.recovery.as_ref().map(|r| r.mcc_spearman),
+            postprocessing: fit.postprocessing.clone(),
+            postprocess_failed: fit.postprocess_failed.clone(),
+            mcc_before_postprocess: fit.recovery_before_postprocess.as_ref().map(|r| r.mcc),
             converged_at: fit.converged_at,
             kept_restart: fit.restarts.as_ref().map(|(best, _)| *best),
             restarts: fit
@@ -372,6 +384,7 @@ impl FitFolder {
         let fitted = Fitted {
             model: fit.model,
             preprocessing: fit.preprocessing,
+            postprocessing: fit.postprocessing,
             rows: record.rows,
         };
         let mut files = vec![
@@ -640,17 +653,24 @@ fn settings(record: &RunRecord, truth: Option<&Truth>) -> Vec<(String, String)> 
         settings.push(("truth file".into(), t.file.clone()));
     }
     if let Some(kept) = record.kept_restart {
-        // One line per restart: seed, final objective, epochs run, MCC; the kept one marked.
+        // One line per restart: seed, final objective, epochs run, the label-free
+        // criteria, MCC; the kept one marked.
         let lines: Vec<String> = record
             .restarts
             .iter()
             .enumerate()
             .map(|(r, o)| {
                 let objective = o.objective.map_or("diverged".into(), |v| format!("{v:.5}"));
+                let dependence = o
+                    .dependence
+                    .map_or(String::new(), |d| format!(", dependence {d:.4}"));
+                let agreement = o
+                    .agreement
+                    .map_or(String::new(), |a| format!(", agreement {a:.4}"));
                 let mcc = o.mcc.map_or(String::new(), |m| format!(", MCC {m:.4}"));
                 let mark = if r == kept { " (kept)" } else { "" };
                 format!(
-                    "#{r} seed {}: objective {objective}, {} epochs{mcc}{mark}",
+                    "#{r} seed {}: objective {objective}, {} epochs{dependence}{agreement}{mcc}{mark}",
                     o.seed, o.epochs
                 )
             })

@@ -12,7 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 use cmd::compare::CompareArgs;
 use cmd::fit::{FitArgs, FitConfig};
-use pdgc::simulate::{Marginal, Scenario, Settings};
+use pdgc::simulate::Scenario;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -71,25 +71,8 @@ enum Command {
         samples: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Number of sources n.
-        #[arg(long, default_value_t = 3)]
-        sources: usize,
-        /// Number of observed columns m (default n; m < n only for linear).
-        #[arg(long)]
-        observed: Option<usize>,
-        /// Mixing layers (mlp only; default 3).
-        #[arg(long)]
-        layers: Option<usize>,
-        /// Orthogonal weight matrices (mlp), instead of condition-filtered ones.
-        #[arg(long)]
-        orthogonal: bool,
-        /// Standard deviation of Gaussian noise added to the observations.
-        #[arg(long, default_value_t = 0.0)]
-        noise: f64,
-        /// Source marginals, one for all or one per source: bimodal, uniform, laplace,
-        /// exponential, gaussian (default: the scenario's own, see README).
-        #[arg(long, value_delimiter = ',', value_parser = marginal_parser())]
-        marginals: Vec<Marginal>,
+        #[command(flatten)]
+        mixing: cmd::MixingArgs,
         #[arg(short, long, default_value = "simulated")]
         out: PathBuf,
         /// Replace the output folder even if it holds more than an earlier simulation.
@@ -153,12 +136,6 @@ enum Command {
 }
 
 /// A source marginal, from the library's own list of names.
-fn marginal_parser() -> impl clap::builder::TypedValueParser<Value = Marginal> {
-    use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(Marginal::ALL.map(Marginal::name))
-        .map(|name: String| Marginal::from_name(&name).expect("a listed marginal"))
-}
-
 fn main() -> ExitCode {
     // First, so that no signal finds the process without its handler.
     // SIGINT, SIGTERM: a fit stops at its next safe point; otherwise the command ends,
@@ -205,37 +182,13 @@ fn main() -> ExitCode {
             scenario,
             samples,
             seed,
-            sources,
-            observed,
-            layers,
-            orthogonal,
-            noise,
-            marginals,
+            mixing,
             out,
             force,
-        } => {
-            let mut settings = Settings::new(scenario);
-            settings.samples = samples;
-            settings.seed = seed;
-            settings.sources = sources;
-            settings.observed = observed.unwrap_or(sources);
-            if let Some(layers) = layers {
-                if scenario != Scenario::Mlp {
-                    let why = "applies only to mlp".to_string();
-                    return finish(Err(cmd::error::CliError::Flag {
-                        flag: "--layers",
-                        why,
-                    }));
-                }
-                settings.layers = layers;
-            }
-            settings.orthogonal = orthogonal;
-            settings.noise = noise;
-            if !marginals.is_empty() {
-                settings.marginals = marginals;
-            }
-            cmd::simulate(&settings, &out, force)
-        }
+        } => match mixing.settings(scenario, samples, seed) {
+            Ok(settings) => cmd::simulate(&settings, &out, force),
+            Err(e) => Err(e),
+        },
         Command::Compare(args) => cmd::compare::compare(args),
         Command::Report {
             fit,

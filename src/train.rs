@@ -4,7 +4,8 @@
 
 use crate::backend::{Model, ParamInfo, PriorDensity, Terms};
 use crate::matrix::Matrix;
-use crate::spec::{Batch, BetaSchedule, ModelSpec};
+use crate::postprocess::Unmixing;
+use crate::spec::{Batch, BetaSchedule, Choose, ModelSpec, Postprocess};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -76,6 +77,8 @@ pub struct Plan {
     pub tol: Option<f64>,
     /// `train { restarts }`: independent fits from seeds `seed`, `seed + 1`, …
     pub restarts: usize,
+    /// `train { choose }`: which restart is kept.
+    pub choose: Choose,
     /// With the truth known, the recovery is recorded every this many epochs (and at the
     /// first and the last), the epochs whose priors `trace.csv` keeps.
     pub prior_every: usize,
@@ -92,6 +95,7 @@ impl Plan {
             beta: spec.beta_schedule(),
             tol: spec.train.tol,
             restarts: spec.train.restarts,
+            choose: spec.train.choose,
             // About a hundred recorded epochs, whatever the length of the run.
             prior_every: (epochs / 100).max(1),
         }
@@ -252,9 +256,9 @@ pub fn train(
     Ok(trace)
 }
 
-/// A fit's final objective, what `train { restarts }` compares: the mean loss over its
-/// last `TOL_WINDOW` epochs (all of them if it ran fewer), so that one Monte-Carlo draw
-/// does not decide.
+/// A fit's final objective, what `train { restarts }` compares by default: the mean loss
+/// over its last `TOL_WINDOW` epochs (all of them if it ran fewer), so that one Monte-Carlo
+/// draw does not decide.
 pub fn final_objective(trace: &[TraceRow]) -> f64 {
     let last = &trace[trace.len().saturating_sub(TOL_WINDOW)..];
     last.iter().map(|r| r.terms.loss).sum::<f64>() / last.len().max(1) as f64
@@ -265,7 +269,8 @@ pub fn restart_seed(seed: u64, r: usize) -> u64 {
     seed.wrapping_add(r as u64)
 }
 
-/// How one of `train { restarts }`'s fits ended.
+/// How one of `train { restarts }`'s fits ended, with what every `choose` criterion says
+/// of it (whichever chose), so that a run shows whether they agree.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RestartOutcome {
     pub seed: u64,
@@ -273,15 +278,21 @@ pub struct RestartOutcome {
     pub objective: Option<f64>,
     /// Epochs it ran (fewer than asked when `tol` stopped it).
     pub epochs: usize,
-    /// With the truth known: the MCC of its posterior means.
+    /// With the truth known: the MCC of its sources (after `postprocess`).
     #[serde(default)]
     pub mcc: Option<f64>,
+    /// `choose independence`'s measure: the mean distance correlation between its sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependence: Option<f64>,
+    /// `choose agreement`'s measure: its sources' mean MCC against the other restarts'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<f64>,
 }
 
 /// The kept fit of `train { restarts }`: its parameters and trace, and how every restart
 /// ended (in restart order).
 pub struct Restarts {
-    /// Index of the kept restart: the lowest final objective (the first of equals).
+    /// Index of the kept restart: the one `choose` picks (the first of equals).
     pub best: usize,
     pub parameters: Vec<ParamInfo>,
     pub trace: Vec<TraceRow>,
@@ -298,12 +309,26 @@ impl Restarts {
     }
 }
 
+/// The sources a fit of `spec` outputs for `y`: its posterior means, after `postprocess`
+/// (FastICA from `seed`; the means themselves when FastICA cannot run on them).
+fn output_sources(spec: &ModelSpec, model: &Model<f32>, y: &Matrix, seed: u64) -> Matrix {
+    let means = model.encode(y).0;
+    match spec.postprocess {
+        Postprocess::None => means,
+        Postprocess::Fastica => match Unmixing::fit(&means, seed) {
+            Ok(u) => u.apply(&means, &Matrix::zeros(means.dim())).0,
+            Err(_) => means,
+        },
+    }
+}
+
 /// Trains `plan.restarts` independent fits of `spec` on `y` (with `truth` as [`train`]
 /// takes it), restart r as `plan.restart(r)` says (its own seed for its model, noise and
 /// minibatches), `jobs` at a time, each on its own one-thread pool (the results do not
-/// depend on `jobs`). Keeps the one with the lowest final objective. `after_epoch` is told
-/// of every epoch of every restart and may stop them all. Err when every restart diverged
-/// (the first one's error), or when the threads for `jobs` could not be started.
+/// depend on `jobs`). Keeps the one `plan.choose` picks; every restart's outcome records
+/// every criterion. `after_epoch` is told of every epoch of every restart and may stop
+/// them all. Err when every restart diverged (the first one's error), or when the threads
+/// for `jobs` could not be started.
 pub fn train_restarts(
     spec: &ModelSpec,
     y: &Matrix,
@@ -312,8 +337,13 @@ pub fn train_restarts(
     jobs: usize,
     after_epoch: &(dyn Fn() -> Control + Sync),
 ) -> Result<Restarts, RestartsFailed> {
-    // The best so far: only it keeps its parameters, so memory holds `jobs` + 1 models.
-    let best = std::sync::Mutex::new(None::<(f64, usize, Vec<ParamInfo>, Vec<TraceRow>)>);
+    // By the objective, only the best so far keeps its parameters, so memory holds
+    // `jobs` + 1 models; the other criteria compare restarts after all have ended, so each
+    // keeps its own.
+    let keep_all = plan.choose != Choose::Objective;
+    type Kept = (f64, usize, Vec<ParamInfo>, Vec<TraceRow>);
+    let best = std::sync::Mutex::new(None::<Kept>);
+    let probe = crate::label_free::probe_rows(y.nrows(), spec.n());
     let results = crate::parallel::run(plan.restarts, jobs, |r| {
         let restart = plan.restart(r);
         let mut model = Model::<f32>::new(spec, y.nrows(), restart.seed);
@@ -321,39 +351,85 @@ pub fn train_restarts(
             after_epoch()
         })?;
         let objective = final_objective(&trace);
+        let sources = output_sources(spec, &model, y, restart.seed);
         let mcc = truth
-            .and_then(|t| crate::eval::recovery(t, &model.encode(y).0).ok())
+            .and_then(|t| crate::eval::recovery(t, &sources).ok())
             .map(|r| r.mcc);
+        let probed = crate::matrix::select(&sources, ndarray::Axis(0), &probe);
+        let outcome = RestartOutcome {
+            seed: restart.seed,
+            objective: Some(objective),
+            epochs: trace.len(),
+            mcc,
+            dependence: Some(crate::label_free::dependence(&probed)),
+            agreement: None,
+        };
         let mut kept = best.lock().unwrap_or_else(|e| e.into_inner());
         let better = match &*kept {
             None => objective.is_finite(),
             Some((o, i, _, _)) => objective < *o || (objective == *o && r < *i),
         };
-        if better {
-            *kept = Some((objective, r, model.parameters(), trace.clone()));
-        }
-        Ok(RestartOutcome {
-            seed: restart.seed,
-            objective: Some(objective),
-            epochs: trace.len(),
-            mcc,
-        })
+        let parameters = if keep_all {
+            Some((model.parameters(), trace))
+        } else {
+            if better {
+                *kept = Some((objective, r, model.parameters(), trace));
+            }
+            None
+        };
+        Ok((outcome, probed, parameters))
     })?;
     let first_error = results.iter().find_map(|r| r.as_ref().err().cloned());
-    let outcomes: Vec<RestartOutcome> = results
-        .into_iter()
-        .enumerate()
-        .map(|(r, result)| {
-            result.unwrap_or(RestartOutcome {
+    let mut outcomes = Vec::new();
+    let mut probed = Vec::new();
+    let mut kept_all = Vec::new();
+    for (r, result) in results.into_iter().enumerate() {
+        match result {
+            Ok((outcome, sources, parameters)) => {
+                outcomes.push(outcome);
+                probed.push((r, sources));
+                kept_all.push((r, parameters));
+            }
+            Err(_) => outcomes.push(RestartOutcome {
                 seed: plan.restart(r).seed,
                 objective: None,
                 epochs: 0,
                 mcc: None,
+                dependence: None,
+                agreement: None,
+            }),
+        }
+    }
+    let fits: Vec<Matrix> = probed.iter().map(|(_, s)| s.clone()).collect();
+    for ((r, _), a) in probed.iter().zip(crate::label_free::agreement(&fits)) {
+        outcomes[*r].agreement = Some(a);
+    }
+    let chosen = match plan.choose {
+        Choose::Objective => best
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|(_, r, parameters, trace)| (r, parameters, trace)),
+        criterion => {
+            // Lower is better for every criterion: agreement counts negated.
+            let score = |o: &RestartOutcome| match criterion {
+                Choose::Independence => o.dependence,
+                _ => o.agreement.map(|a| -a),
+            };
+            let pick = outcomes
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.objective.is_some_and(f64::is_finite))
+                .filter_map(|(r, o)| Some((r, score(o)?)))
+                .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+                .map(|(r, _)| r);
+            pick.and_then(|r| {
+                let (_, kept) = kept_all.into_iter().find(|(i, _)| *i == r)?;
+                kept.map(|(parameters, trace)| (r, parameters, trace))
             })
-        })
-        .collect();
-    match best.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        Some((_, best, parameters, trace)) => Ok(Restarts {
+        }
+    };
+    match chosen {
+        Some((best, parameters, trace)) => Ok(Restarts {
             best,
             parameters,
             trace,

@@ -1,15 +1,16 @@
 //! Every word of the model language, defined once: the front end, the checker (with its
 //! "did you mean") and the printer (`ModelSpec::to_pdg`) all read them from here.
-//! Activations and preprocessing words belong to their enums (`spec::Activation::ALL`,
-//! `spec::Preprocess::ALL`, each with `keyword()`), which are lists of their own. The
+//! Activations and pre- and postprocessing words belong to their enums (`spec::Activation::ALL`,
+//! `spec::Preprocess::ALL`, `spec::Postprocess::ALL`, each with `keyword()`), which are lists of their own. The
 //! grammar (`grammar/pdg.pest`) is structural: it parses these as names, except the
 //! statement keywords and `shared`, which it must know to find statement boundaries.
 
 /// The words that begin a statement.
-pub const STATEMENTS: [&str; 11] = [
+pub const STATEMENTS: [&str; 12] = [
     "model",
     "observed",
     "preprocess",
+    "postprocess",
     "latent",
     "encoder",
     "decoder",
@@ -71,6 +72,10 @@ pub const TOL: &str = "tol";
 pub const RESTARTS: &str = "restarts";
 /// `bound elbo` or `bound iwae`: the bound's words are `spec::Bound::ALL`'s keywords.
 pub const BOUND: &str = "bound";
-pub const SETTINGS: [&str; 8] = [EPOCHS, LR, BATCH, SEED, SAMPLES, TOL, RESTARTS, BOUND];
+/// `choose objective|independence|agreement`: the words are `spec::Choose::ALL`'s keywords.
+pub const CHOOSE: &str = "choose";
+pub const SETTINGS: [&str; 9] = [
+    EPOCHS, LR, BATCH, SEED, SAMPLES, TOL, RESTARTS, CHOOSE, BOUND,
+];
 /// `batch full`: every row in every step.
 pub const FULL: &str = "full";

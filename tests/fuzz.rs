@@ -95,7 +95,7 @@ fn fitted_files() -> &'static [Vec<u8>] {
                 let spec = compile(text).unwrap();
                 let preprocessing = Preprocessing::fit("fuzz.csv", &table, spec.preprocess).unwrap();
                 let model = pdgc::backend::Model::<f32>::new(&spec, 40, 0);
-                Fitted { model, preprocessing, rows: 40 }.to_bytes().unwrap()
+                Fitted { model, preprocessing, postprocessing: None, rows: 40 }.to_bytes().unwrap()
             })
             .collect()
     })

@@ -714,7 +714,13 @@ impl Fit {
         let data = rows_to_encode(x, columns, &fitted.preprocessing.columns)?;
         let (means, sds) = py.detach(|| {
             guarded(|| {
-                pdgc::fit::encode(&fitted.model, &fitted.preprocessing, &data).map_err(data_error)
+                pdgc::fit::encode(
+                    &fitted.model,
+                    &fitted.preprocessing,
+                    fitted.postprocessing.as_ref(),
+                    &data,
+                )
+                .map_err(data_error)
             })
         })?;
         Ok(match sd {
@@ -743,6 +749,7 @@ impl Fit {
                 Ok(pdgc::fit::sample(
                     &fitted.model,
                     &fitted.preprocessing,
+                    fitted.postprocessing.as_ref(),
                     n,
                     seed,
                 ))
@@ -768,7 +775,14 @@ impl Fit {
             .map_err(data_error)?
             .values;
         let x = py.detach(|| {
-            guarded(|| Ok(pdgc::fit::decode(&fitted.model, &fitted.preprocessing, &z)))
+            guarded(|| {
+                Ok(pdgc::fit::decode(
+                    &fitted.model,
+                    &fitted.preprocessing,
+                    fitted.postprocessing.as_ref(),
+                    &z,
+                ))
+            })
         })?;
         Ok(numpy(py, x))
     }

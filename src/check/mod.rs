@@ -157,6 +157,7 @@ impl Checker {
         let mut name = Once::new("model");
         let mut observed = Once::new("observed");
         let mut preprocess = Once::new("preprocess");
+        let mut postprocess = Once::new("postprocess");
         let mut latent: Once<(Word, Option<usize>, Option<PriorExpr>)> = Once::new("latent");
         let mut encoder = Once::new("encoder");
         let mut decoder = Once::new("decoder");
@@ -178,6 +179,10 @@ impl Checker {
                 StatementKind::Preprocess(w) => {
                     let p = self.preprocess(w);
                     preprocess.set(self, at, p);
+                }
+                StatementKind::Postprocess(w) => {
+                    let p = self.postprocess(w);
+                    postprocess.set(self, at, p);
                 }
                 StatementKind::Latent { name, dim, prior } => {
                     let n = self.count_up_to(dim, "the latent dimension", DIMENSIONS_MAX);
@@ -273,6 +278,7 @@ impl Checker {
             None => (None, 0),
         };
         let preprocess = preprocess.value().unwrap_or(Some(Preprocess::default()));
+        let postprocess = postprocess.value().unwrap_or(Some(Postprocess::default()));
         let likelihood = likelihood.value().unwrap_or(Some(Likelihood::default()));
         let kl_at = kl.span();
         let kl = kl.value().unwrap_or(Some(KlEstimate::default()));
@@ -320,6 +326,7 @@ impl Checker {
                 .unwrap_or_else(|| defaults::MODEL_NAME.to_string()),
             observed,
             preprocess: preprocess?,
+            postprocess: postprocess?,
             latent: Latent {
                 name: latent.0.value,
                 dim: latent.1?,

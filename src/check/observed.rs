@@ -4,7 +4,7 @@
 use super::{Checker, DIMENSIONS_MAX};
 use crate::diagnostic::{Diagnostic, Rule};
 use crate::front::ast::{ObservedColumns, Word};
-use crate::spec::{Columns, Observed, Preprocess};
+use crate::spec::{Columns, Observed, Postprocess, Preprocess};
 
 impl Checker {
     pub(super) fn observed(&mut self, name: &Word, columns: &ObservedColumns) -> Option<Observed> {
@@ -58,6 +58,15 @@ impl Checker {
         if found.is_none() {
             let words: Vec<&str> = Preprocess::ALL.iter().map(|p| p.keyword()).collect();
             self.unknown(w.span.clone(), "preprocessing", &w.value, &words);
+        }
+        found
+    }
+
+    pub(super) fn postprocess(&mut self, w: &Word) -> Option<Postprocess> {
+        let found = Postprocess::from_keyword(&w.value);
+        if found.is_none() {
+            let words: Vec<&str> = Postprocess::ALL.iter().map(|p| p.keyword()).collect();
+            self.unknown(w.span.clone(), "postprocessing", &w.value, &words);
         }
         found
     }

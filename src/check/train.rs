@@ -4,7 +4,7 @@
 use super::Checker;
 use crate::diagnostic::{suggestion, Diagnostic, Rule};
 use crate::front::ast::{Setting, Word};
-use crate::spec::{defaults, Batch, Bound, Train};
+use crate::spec::{defaults, Batch, Bound, Choose, Train};
 use crate::words::{self, SETTINGS};
 
 /// `train { restarts }`: each restart running at once holds a model; 1024 is far beyond
@@ -17,6 +17,7 @@ impl Checker {
         let mut seen: Vec<&Word> = Vec::new();
         let mut ok = true;
         let mut bound_at = None;
+        let mut choose_at = None;
         for s in settings {
             let key = s.key.value.as_str();
             if let Some(first) = seen.iter().find(|w| w.value == key) {
@@ -44,6 +45,10 @@ impl Checker {
                 words::RESTARTS => self
                     .count_up_to(v, "the number of restarts", RESTARTS_MAX)
                     .map(|x| t.restarts = x),
+                words::CHOOSE => {
+                    choose_at = Some(v.span.clone());
+                    self.choose(v).map(|c| t.choose = c)
+                }
                 words::SEED => self.whole(v, "the seed").map(|x| t.seed = x),
                 words::TOL => self.tolerance(v).map(|x| t.tol = Some(x)),
                 words::LR => self.learning_rate(v).map(|x| t.lr = x),
@@ -87,7 +92,28 @@ impl Checker {
                 .help("set `samples 8` (or more) in the same block"),
             );
         }
+        if let (1, Some(at)) = (t.restarts, choose_at) {
+            ok = false;
+            self.error(
+                Diagnostic::new(
+                    Rule::Conflict,
+                    at,
+                    "`choose` picks among restarts, and there is one",
+                )
+                .label("nothing to choose from")
+                .help("set `restarts 8` (or more) in the same block"),
+            );
+        }
         ok.then_some(t)
+    }
+
+    pub(super) fn choose(&mut self, w: &Word) -> Option<Choose> {
+        let found = Choose::from_keyword(&w.value);
+        if found.is_none() {
+            let words: Vec<&str> = Choose::ALL.iter().map(|c| c.keyword()).collect();
+            self.unknown(w.span.clone(), "way to choose a restart", &w.value, &words);
+        }
+        found
     }
 
     pub(super) fn bound(&mut self, w: &Word) -> Option<Bound> {

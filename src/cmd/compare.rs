@@ -30,6 +30,9 @@ pub struct CompareArgs {
     /// Rows simulated per seed with --scenario (default 5000; as `simulate --samples`).
     #[arg(long, requires = "scenario", value_parser = super::samples_parser())]
     pub samples: Option<usize>,
+    /// With --scenario: the mixing's settings, as `simulate` takes them.
+    #[command(flatten)]
+    pub mixing: super::MixingArgs,
     /// How many seeds: --seed-from S … S+N−1. Each fit uses its seed for initialisation
     /// and noise; with --scenario each seed's data are simulated with it too.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10_000))]
@@ -99,7 +102,10 @@ pub enum Baseline {
     None,
 }
 
-const CSV_HEADER: &str = "method,seed,mcc,mcc_spearman,final_loss,seconds,error,mcc_minus_baseline";
+const CSV_HEADER: &str =
+    "method,seed,mcc,mcc_spearman,final_loss,seconds,error,mcc_minus_baseline,mcc_before_postprocess";
+/// What marks a CSV as one `compare` wrote, earlier versions' (fewer columns) too.
+const CSV_MARK: &str = "method,seed,mcc,mcc_spearman,final_loss,seconds,error";
 
 impl CompareArgs {
     /// The seeds run: --seed-from, and the --seeds − 1 after it.
@@ -142,6 +148,10 @@ fn method_labels(paths: &[PathBuf], baseline: Option<&str>) -> Vec<String> {
 }
 
 pub fn compare(args: CompareArgs) -> Outcome {
+    if let (None, Some(flag)) = (args.scenario, args.mixing.first_given()) {
+        let why = "sets how --scenario simulates: give a --scenario, or leave it out".to_string();
+        return Err(CliError::Flag { flag, why });
+    }
     let mut inputs: Vec<&Path> = args.models.iter().map(PathBuf::as_path).collect();
     inputs.extend(args.data.as_deref());
     inputs.extend(args.truth.as_deref());
@@ -155,7 +165,7 @@ pub fn compare(args: CompareArgs) -> Outcome {
     }
     check_distinct_outputs(&outputs)?;
     if let Some(p) = &args.csv {
-        check_own_file("--csv", p, CSV_HEADER, OURS)?;
+        check_own_file("--csv", p, CSV_MARK, OURS)?;
     }
     if let Some(p) = &args.plot {
         check_own_file("--plot", p, PLOT_MARK, OURS)?;
@@ -222,8 +232,8 @@ pub fn compare(args: CompareArgs) -> Outcome {
                 .collect()
         }
         (_, _, Some(scenario)) => {
-            let mut settings = Settings::new(scenario);
-            settings.samples = args.samples.unwrap_or(settings.samples);
+            let samples = args.samples.unwrap_or(Settings::new(scenario).samples);
+            let mut settings = args.mixing.settings(scenario, samples, args.seed_from)?;
             within_memory(
                 pdgc::resources::simulate(settings.samples, settings.sources + settings.observed),
                 || format!("--samples {}", settings.samples),
@@ -410,6 +420,7 @@ fn runs_csv(runs: &[Run], baseline: bool) -> String {
             format!("{:.3}", r.seconds),
             r.error.clone().unwrap_or_default(),
             number(baseline.then(|| baseline_difference(runs, r)).flatten()),
+            number(r.mcc_before_postprocess),
         ])
         .expect("writing to memory");
     }
@@ -516,6 +527,7 @@ mod tests {
             final_loss: mcc.map(|_| 0.5),
             seconds: 1.0,
             error: mcc.is_none().then(|| "training diverged at epoch 1".into()),
+            mcc_before_postprocess: None,
         }
     }
 

@@ -10,7 +10,7 @@ use pdgc::checkpoint::{Checkpoint, DataFingerprint};
 use pdgc::data::{parse_table, Wanted};
 use pdgc::files::{self, WriteError};
 use pdgc::folder::{FitFolder, Provenance};
-use pdgc::spec::ModelSpec;
+use pdgc::spec::{Choose, ModelSpec};
 use pdgc::train::{Control, TraceRow};
 use pdgc::FitError;
 use std::ffi::{OsStr, OsString};
@@ -328,11 +328,24 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
             .map_or(String::new(), |m| format!("; MCC {m:.4}"));
         if let Some(kept) = record.kept_restart {
             let o = &record.restarts[kept];
+            let why = match spec.train.choose {
+                Choose::Objective => format!(
+                    "the lowest final objective, {:.5}",
+                    o.objective.unwrap_or(f64::NAN)
+                ),
+                Choose::Independence => format!(
+                    "the least dependent sources, mean distance correlation {:.4}",
+                    o.dependence.unwrap_or(f64::NAN)
+                ),
+                Choose::Agreement => format!(
+                    "the most agreement with the others, mean MCC {:.4}",
+                    o.agreement.unwrap_or(f64::NAN)
+                ),
+            };
             eprintln!(
-                "kept restart {kept} of {} (seed {}): the lowest final objective, {:.5}",
+                "kept restart {kept} of {} (seed {}): {why}",
                 record.restarts.len(),
                 o.seed,
-                o.objective.unwrap_or(f64::NAN)
             );
         }
         if let (Some(at), Some(tol)) = (converged_at, spec.train.tol) {

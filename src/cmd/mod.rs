@@ -37,7 +37,7 @@ use pdgc::eval::recovery;
 use pdgc::files::{self, write_atomically};
 use pdgc::fitted::Fitted;
 use pdgc::matrix::Matrix;
-use pdgc::simulate::{Scenario, Settings};
+use pdgc::simulate::{Marginal, Scenario, Settings};
 use pdgc::spec::ModelSpec;
 use read::read_table;
 use std::path::Path;
@@ -288,6 +288,7 @@ pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
     let Fitted {
         model,
         preprocessing,
+        postprocessing,
         ..
     } = read::fitted(fit_dir)?;
     let spec = model.spec().clone();
@@ -301,7 +302,7 @@ pub fn encode(fit_dir: &Path, data: &Path, out: Option<&Path>) -> Outcome {
             data.display()
         )
     })?;
-    let (means, sds) = pdgc::fit::encode(&model, &preprocessing, &table)?;
+    let (means, sds) = pdgc::fit::encode(&model, &preprocessing, postprocessing.as_ref(), &table)?;
     let (header, table) = pdgc::folder::sources_table(&spec, &means, &sds);
     emit_csv(out, &header, &table)
 }
@@ -322,12 +323,13 @@ pub fn sample(fit_dir: &Path, rows: usize, seed: u64, out: Option<&Path>) -> Out
     let Fitted {
         model,
         preprocessing,
+        postprocessing,
         ..
     } = read::fitted(fit_dir)?;
     within_memory(pdgc::resources::sample(model.spec(), rows), || {
         format!("drawing {rows} samples")
     })?;
-    let (z, y) = pdgc::fit::sample(&model, &preprocessing, rows, seed);
+    let (z, y) = pdgc::fit::sample(&model, &preprocessing, postprocessing.as_ref(), rows, seed);
     let zname = &model.spec().latent.name;
     let header: Vec<String> = preprocessing
         .columns
@@ -342,6 +344,88 @@ pub fn sample(fit_dir: &Path, rows: usize, seed: u64, out: Option<&Path>) -> Out
 /// the fewest rows a fit reads.
 pub fn samples_parser() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::new().range(2..)
+}
+
+/// How `simulate`, and `compare --scenario`, mix the sources: every setting beside the
+/// scenario, the rows and the seed. One struct, so the two commands take the same flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MixingArgs {
+    /// Number of sources n.
+    #[arg(long, default_value_t = 3)]
+    pub sources: usize,
+    /// Number of observed columns m (default n; m < n only for linear).
+    #[arg(long)]
+    pub observed: Option<usize>,
+    /// Mixing layers (mlp only; default 3).
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Orthogonal weight matrices (mlp), instead of condition-filtered ones.
+    #[arg(long)]
+    pub orthogonal: bool,
+    /// Standard deviation of Gaussian noise added to the observations.
+    #[arg(long, default_value_t = 0.0)]
+    pub noise: f64,
+    /// Source marginals, one for all or one per source: bimodal, uniform, laplace,
+    /// exponential, gaussian (default: the scenario's own, see README).
+    #[arg(long, value_delimiter = ',', value_parser = marginal_parser())]
+    pub marginals: Vec<Marginal>,
+}
+
+impl MixingArgs {
+    /// The first flag given a value other than its default, if any: they mean nothing
+    /// without a scenario to simulate.
+    pub fn first_given(&self) -> Option<&'static str> {
+        [
+            ("--sources", self.sources != 3),
+            ("--observed", self.observed.is_some()),
+            ("--layers", self.layers.is_some()),
+            ("--orthogonal", self.orthogonal),
+            ("--noise", self.noise != 0.0),
+            ("--marginals", !self.marginals.is_empty()),
+        ]
+        .into_iter()
+        .find_map(|(flag, given)| given.then_some(flag))
+    }
+
+    /// The simulation these flags ask for, checked: `--layers` only for mlp, and what
+    /// `Settings::problem` refuses.
+    pub fn settings(
+        &self,
+        scenario: Scenario,
+        samples: usize,
+        seed: u64,
+    ) -> Result<Settings, CliError> {
+        let mut settings = Settings::new(scenario);
+        settings.samples = samples;
+        settings.seed = seed;
+        settings.sources = self.sources;
+        settings.observed = self.observed.unwrap_or(self.sources);
+        if let Some(layers) = self.layers {
+            if scenario != Scenario::Mlp {
+                let why = "applies only to mlp".to_string();
+                return Err(CliError::Flag {
+                    flag: "--layers",
+                    why,
+                });
+            }
+            settings.layers = layers;
+        }
+        settings.orthogonal = self.orthogonal;
+        settings.noise = self.noise;
+        if !self.marginals.is_empty() {
+            settings.marginals = self.marginals.clone();
+        }
+        match settings.problem() {
+            Some((flag, why)) => Err(CliError::Flag { flag, why }),
+            None => Ok(settings),
+        }
+    }
+}
+
+fn marginal_parser() -> impl clap::builder::TypedValueParser<Value = Marginal> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Marginal::ALL.map(Marginal::name))
+        .map(|name: String| Marginal::from_name(&name).expect("a listed marginal"))
 }
 
 /// A scenario, from the library's own list of scenario names.

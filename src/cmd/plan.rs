@@ -573,6 +573,8 @@ pub fn collect(dir: &Path) -> Result<Collected, CliError> {
                 final_loss,
                 seconds,
                 error: None,
+                // A planned fit is scored from its sources alone.
+                mcc_before_postprocess: None,
             },
             Err(why) => Run {
                 method: label,
@@ -582,6 +584,7 @@ pub fn collect(dir: &Path) -> Result<Collected, CliError> {
                 final_loss: None,
                 seconds: 0.0,
                 error: Some(why),
+                mcc_before_postprocess: None,
             },
         });
     }

@@ -26,6 +26,7 @@ pub enum StatementKind {
         columns: ObservedColumns,
     },
     Preprocess(Word),
+    Postprocess(Word),
     Latent {
         name: Word,
         dim: Word,

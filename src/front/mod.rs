@@ -7,7 +7,7 @@
 pub mod ast;
 
 use crate::diagnostic::{did_you_mean, one_of, Diagnostic, Rule as Check, Span};
-use crate::spec::Preprocess;
+use crate::spec::{Postprocess, Preprocess};
 use crate::words::STATEMENTS;
 use ast::*;
 use pest::error::{Error as PestError, InputLocation};
@@ -176,9 +176,12 @@ fn syntax_error(
     }
 
     let at = back_over_line_breaks(source, at);
-    // The only way a `preprocess` statement fails to parse is a missing or reserved word.
+    // The only way a `preprocess` or `postprocess` statement fails to parse is a missing
+    // or reserved word.
     let expected = if first_word == "preprocess" {
         vec![one_of(&Preprocess::ALL.map(Preprocess::keyword))]
+    } else if first_word == "postprocess" {
+        vec![one_of(&Postprocess::ALL.map(Postprocess::keyword))]
     } else {
         expected_items(error)
     };
@@ -352,6 +355,7 @@ fn build_statement(pair: Pair<Rule>, offset: usize) -> Statement {
             StatementKind::DimensionPrior { name, index, prior }
         }
         Rule::preprocess => StatementKind::Preprocess(word(next(), offset)),
+        Rule::postprocess => StatementKind::Postprocess(word(next(), offset)),
         Rule::encoder => StatementKind::Encoder(build_network(next(), offset)),
         Rule::decoder => StatementKind::Decoder(build_network(next(), offset)),
         Rule::posterior => StatementKind::PosteriorVariance(build_family(next(), offset)),
@@ -387,6 +391,7 @@ fn is_keyword_token(rule: Rule) -> bool {
         Rule::kw_model
             | Rule::kw_observed
             | Rule::kw_preprocess
+            | Rule::kw_postprocess
             | Rule::kw_latent
             | Rule::kw_encoder
             | Rule::kw_decoder
