@@ -21,7 +21,8 @@ pub struct Unmixing {
 }
 
 impl Unmixing {
-    /// FastICA of the posterior means `z` (rows × n), started from `seed`. Err when FastICA
+    /// FastICA of the posterior means `z` (rows × n), started from `seed`, scaled so that
+    /// each source has unit variance over these rows. Err when FastICA
     /// cannot run on them (a collapsed dimension, say) or finds a singular unmixing.
     pub fn fit(z: &Matrix, seed: u64) -> Result<Unmixing, String> {
         let unmixed = crate::baseline::fastica(z, z.ncols(), seed)?;
@@ -29,14 +30,22 @@ impl Unmixing {
             .iter()
             .map(|(m, _)| *m)
             .collect();
-        let w = &unmixed.unmixing;
-        let inverse = crate::matrix::to_nalgebra(w)
+        // linfa's sources have unit norm over the rows; scaled so that each has unit
+        // variance over the training rows, as standardised sources do.
+        let sds = crate::matrix::column_moments(&unmixed.sources);
+        if sds.iter().any(|(_, sd)| !(sd.is_finite() && *sd > 0.0)) {
+            return Err("FastICA found a constant source in the posterior means".into());
+        }
+        let w = Matrix::from_shape_fn(unmixed.unmixing.dim(), |(i, j)| {
+            unmixed.unmixing[[i, j]] / sds[i].1
+        });
+        let inverse = crate::matrix::to_nalgebra(&w)
             .try_inverse()
             .filter(|inv| inv.iter().all(|v| v.is_finite()))
             .ok_or("FastICA's unmixing of the posterior means is singular")?;
         Ok(Unmixing {
             means,
-            matrix: rows(w),
+            matrix: rows(&w),
             inverse: rows(&crate::matrix::from_nalgebra(&inverse)),
         })
     }

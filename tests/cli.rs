@@ -1146,7 +1146,10 @@ fn compare_reports_fresh_seeds_paired_with_fastica() {
     assert!(row.starts_with("linear      3  "), "{row}");
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
-    assert!(lines.next().unwrap().ends_with(",error,mcc_minus_baseline"));
+    assert!(lines
+        .next()
+        .unwrap()
+        .ends_with(",error,mcc_minus_baseline,mcc_before_postprocess"));
     let seeds: Vec<&str> = lines.map(|l| l.split(',').nth(1).unwrap()).collect();
     assert_eq!(seeds, ["1000", "1000", "1001", "1001", "1002", "1002"]);
     let json: serde_json::Value = serde_json::from_str(&stdout(&args(true))).unwrap();
@@ -1357,6 +1360,100 @@ fn a_fit_does_not_depend_on_the_thread_count() {
     assert!(outputs[0] == outputs[1], "--threads 1 and 2 differ");
 }
 
+/// `train { restarts 3; choose … }`: every restart records both label-free measures, and
+/// the kept one is the least dependent (`independence`) or the most agreeing
+/// (`agreement`); the written fit is that restart's.
+#[test]
+fn restarts_chosen_without_labels_keep_what_their_criterion_prefers() {
+    let dir = simulate(200);
+    let truth = dir.join("truth.csv");
+    for (choose, pick_lowest) in [("independence", true), ("agreement", false)] {
+        let model = dir.join(format!("{choose}.pdg"));
+        let text = std::fs::read_to_string(root().join("models/linear.pdg"))
+            .unwrap()
+            .replace(
+                "epochs 4000;",
+                &format!("epochs 20; restarts 3; choose {choose};"),
+            );
+        std::fs::write(&model, text).unwrap();
+        let out = dir.join(choose);
+        let o = pdgc(&[
+            "fit",
+            s(&model),
+            s(&dir.join("data.csv")),
+            "--truth",
+            s(&truth),
+            "-o",
+            s(&out),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let record: pdgc_run::RunRecord =
+            ron::from_str(&std::fs::read_to_string(out.join("run.ron")).unwrap()).unwrap();
+        let measure: Vec<f64> = record
+            .restarts
+            .iter()
+            .map(|r| match pick_lowest {
+                true => r.dependence.unwrap(),
+                false => -r.agreement.unwrap(),
+            })
+            .collect();
+        let best = (0..3)
+            .min_by(|&a, &b| measure[a].total_cmp(&measure[b]))
+            .unwrap();
+        assert_eq!(record.kept_restart, Some(best), "{choose}: {measure:?}");
+        assert_eq!(
+            record.mcc, record.restarts[best].mcc,
+            "the kept model is written"
+        );
+        let said = match pick_lowest {
+            true => "the least dependent sources, mean distance correlation",
+            false => "the most agreement with the others, mean MCC",
+        };
+        assert!(stderr(&o).contains(said), "{}", stderr(&o));
+    }
+}
+
+/// `postprocess fastica`: the fit records the unmixing and the MCC before it; `encode`
+/// applies the recorded unmixing, so the training rows give the fit's own sources.
+#[test]
+fn postprocess_fastica_is_recorded_and_encode_applies_it() {
+    let dir = simulate(300);
+    let data = dir.join("data.csv");
+    let model = dir.join("post.pdg");
+    let text = std::fs::read_to_string(root().join("models/nonlinear.pdg"))
+        .unwrap()
+        .replace("epochs 4000;", "epochs 60;")
+        .replace("beta 0.01", "beta 0.01\npostprocess fastica");
+    std::fs::write(&model, text).unwrap();
+    let out = dir.join("fit");
+    let o = fit(
+        s(&model),
+        s(&data),
+        s(&out),
+        &["--truth", s(&dir.join("truth.csv"))],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let record: pdgc_run::RunRecord =
+        ron::from_str(&std::fs::read_to_string(out.join("run.ron")).unwrap()).unwrap();
+    let unmixing = record.postprocessing.expect("the unmixing is recorded");
+    assert_eq!((unmixing.matrix.len(), unmixing.means.len()), (3, 3));
+    assert!(record.mcc_before_postprocess.is_some() && record.mcc.is_some());
+    let e = pdgc(&["encode", s(&out), s(&data)]);
+    assert!(e.status.success(), "{}", stderr(&e));
+    assert_eq!(
+        stdout(&e),
+        std::fs::read_to_string(out.join("sources.csv")).unwrap()
+    );
+    // FastICA's sources have unit variance; the posterior means did not.
+    let sources = pdgc::data::parse_table("sources.csv", &e.stdout, pdgc::data::Wanted::All)
+        .unwrap()
+        .values;
+    let sd = pdgc::matrix::column_moments(&sources)[0].1;
+    assert!((sd - 1.0).abs() < 0.01, "{sd}");
+    let d = pdgc(&["sample", s(&out), "4"]);
+    assert!(d.status.success(), "{}", stderr(&d));
+}
+
 /// `train { restarts 3 }`: three fits from seeds 0, 1, 2; the one with the lowest final
 /// objective is kept and is what `fit` writes (its MCC is the fit's); run.ron records
 /// every restart. The restarts do not depend on how many run at once.
@@ -1437,6 +1534,10 @@ mod pdgc_run {
     #[derive(serde::Deserialize)]
     pub struct RunRecord {
         pub mcc: Option<f64>,
+        #[serde(default)]
+        pub mcc_before_postprocess: Option<f64>,
+        #[serde(default)]
+        pub postprocessing: Option<pdgc::postprocess::Unmixing>,
         pub kept_restart: Option<usize>,
         pub restarts: Vec<pdgc::train::RestartOutcome>,
     }

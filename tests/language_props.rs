@@ -71,6 +71,8 @@ prop_compose! {
             positive().prop_map(PosteriorVariance::Fixed),
         ],
         preprocess in prop::sample::select(Preprocess::ALL.to_vec()),
+        postprocess in prop::sample::select(Postprocess::ALL.to_vec()),
+        choose in prop::sample::select(Choose::ALL.to_vec()),
         likelihood in prop_oneof![
             Just(Likelihood::SquaredError),
             positive().prop_map(Likelihood::Gaussian),
@@ -99,6 +101,7 @@ prop_compose! {
             name,
             observed: Observed { name: obs_name, columns },
             preprocess,
+            postprocess,
             latent: Latent { name: latent_name, dim: n },
             prior,
             encoder,
@@ -115,6 +118,8 @@ prop_compose! {
             // The importance-weighted bound needs two samples or more.
             train: Train {
                 epochs, lr, batch, seed, samples, tol, restarts,
+                // `choose` needs restarts to choose from.
+                choose: if restarts > 1 { choose } else { Choose::Objective },
                 bound: if iwae && samples > 1 { Bound::Iwae } else { Bound::Elbo },
             },
         }

@@ -111,7 +111,7 @@ impl Checker {
         let found = Choose::from_keyword(&w.value);
         if found.is_none() {
             let words: Vec<&str> = Choose::ALL.iter().map(|c| c.keyword()).collect();
-            self.unknown(w.span.clone(), "way to choose a restart", &w.value, &words);
+            self.unknown(w.span.clone(), "restart choice", &w.value, &words);
         }
         found
     }
