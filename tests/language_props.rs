@@ -36,7 +36,20 @@ fn family() -> impl Strategy<Value = Family> {
         Just(Family::LearnableNormal),
         Just(Family::Laplace),
         Just(Family::StudentT),
+        (
+            number().prop_filter("a location the checker accepts", |m| m.abs()
+                <= PRIOR_MEAN_LIMIT),
+            scale()
+        )
+            .prop_map(|(location, scale)| Family::Logistic { location, scale }),
+        Just(Family::LearnableLogistic),
     ]
+}
+
+/// A scale the checker accepts (`spec::SCALE_RANGE`).
+fn scale() -> impl Strategy<Value = f64> {
+    let (lo, hi) = SCALE_RANGE;
+    prop_oneof![lo..=hi, (1u32..50).prop_map(f64::from), Just(lo), Just(hi)]
 }
 
 fn layers(min: usize) -> impl Strategy<Value = Vec<Dense>> {
@@ -87,6 +100,8 @@ prop_compose! {
         restarts in prop_oneof![Just(1usize), 1usize..=1024],
         iwae in any::<bool>(),
         quadrature in prop_oneof![Just(None), (1usize..=64).prop_map(Some)],
+        postprocess in prop::sample::select(Postprocess::ALL.to_vec()),
+        choose in prop::sample::select(Choose::ALL.to_vec()),
     ) -> ModelSpec {
         let prior = if shared {
             Prior::Shared(families[0].clone())
@@ -99,6 +114,7 @@ prop_compose! {
             name,
             observed: Observed { name: obs_name, columns },
             preprocess,
+            postprocess,
             latent: Latent { name: latent_name, dim: n },
             prior,
             encoder,
@@ -115,6 +131,8 @@ prop_compose! {
             // The importance-weighted bound needs two samples or more.
             train: Train {
                 epochs, lr, batch, seed, samples, tol, restarts,
+                // `choose` picks among restarts: the checker wants two or more.
+                choose: if restarts > 1 { choose } else { Choose::Objective },
                 bound: if iwae && samples > 1 { Bound::Iwae } else { Bound::Elbo },
             },
         }
