@@ -74,8 +74,8 @@ pub struct RunRecord {
 }
 
 /// `priors.ron`: one entry per latent dimension. A mixture fills `weights`, `means` and
-/// `variances` (as every `priors.ron` before other families did); a Laplace fills
-/// `location` and `scale`, a Student-t those and `dof`.
+/// `variances` (as every `priors.ron` before other families did); a Laplace or a logistic
+/// fills `location` and `scale`, a Student-t those and `dof`.
 #[derive(Serialize, Deserialize)]
 pub struct FittedPrior {
     pub dimension: String,
@@ -112,7 +112,8 @@ impl FittedPrior {
                 entry.means = m.means.clone();
                 entry.variances = m.variances.clone();
             }
-            PriorDensity::Laplace { location, scale } => {
+            PriorDensity::Laplace { location, scale }
+            | PriorDensity::Logistic { location, scale } => {
                 (entry.location, entry.scale) = (Some(*location), Some(*scale));
             }
             PriorDensity::StudentT {
@@ -144,6 +145,9 @@ impl FittedPrior {
             }
             (FamilyKind::Laplace, Some(location), Some(scale), None) => {
                 PriorDensity::Laplace { location, scale }
+            }
+            (FamilyKind::Logistic, Some(location), Some(scale), None) => {
+                PriorDensity::Logistic { location, scale }
             }
             (FamilyKind::StudentT, Some(location), Some(scale), Some(dof)) => {
                 PriorDensity::StudentT {

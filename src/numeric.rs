@@ -86,6 +86,9 @@ pub enum PriorDensity {
     Laplace { location: f64, scale: f64 },
     /// `student_t`: location and scale of a t density with `dof` degrees of freedom.
     StudentT { location: f64, scale: f64, dof: f64 },
+    /// `logistic` and `logistic(m, s)`: density e^(−u) / (s (1 + e^(−u))²),
+    /// u = (z − location) / scale.
+    Logistic { location: f64, scale: f64 },
 }
 
 impl PriorDensity {
@@ -106,6 +109,9 @@ impl PriorDensity {
                     - 0.5 * (dof * std::f64::consts::PI).ln()
                     - scale.ln()
                     - 0.5 * (dof + 1.0) * (u * u / dof).ln_1p()
+            }
+            PriorDensity::Logistic { location, scale } => {
+                logistic_log_density((z - location) / scale) - scale.ln()
             }
         }
     }
@@ -139,6 +145,11 @@ impl PriorDensity {
                 let t = rand_distr::StudentT::new(*dof).map_or(f64::NAN, |d| d.sample(rng));
                 location + scale * t
             }
+            // The inverse of the logistic CDF, logit(u), at u ~ U(0, 1) without its ends.
+            PriorDensity::Logistic { location, scale } => {
+                let u: f64 = rand::distributions::Open01.sample(rng);
+                location + scale * (u / (1.0 - u)).ln()
+            }
         }
     }
 
@@ -148,7 +159,8 @@ impl PriorDensity {
             PriorDensity::Mixture(m) => (0..m.weights.len())
                 .flat_map(|k| [m.weights[k], m.means[k], m.variances[k]])
                 .collect(),
-            PriorDensity::Laplace { location, scale } => vec![*location, *scale],
+            PriorDensity::Laplace { location, scale }
+            | PriorDensity::Logistic { location, scale } => vec![*location, *scale],
             PriorDensity::StudentT {
                 location,
                 scale,
@@ -182,6 +194,10 @@ impl PriorDensity {
                 scale: values[1],
                 dof: values[2],
             },
+            FamilyKind::Logistic => PriorDensity::Logistic {
+                location: values[0],
+                scale: values[1],
+            },
         })
     }
 
@@ -194,7 +210,8 @@ impl PriorDensity {
                 ("means", m.means.clone()),
                 ("variances", m.variances.clone()),
             ],
-            PriorDensity::Laplace { location, scale } => {
+            PriorDensity::Laplace { location, scale }
+            | PriorDensity::Logistic { location, scale } => {
                 vec![("location", vec![*location]), ("scale", vec![*scale])]
             }
             PriorDensity::StudentT {
@@ -230,8 +247,16 @@ impl PriorDensity {
                 scale * scale * dof / (dof - 2.0)
             }
             PriorDensity::StudentT { .. } => f64::INFINITY,
+            PriorDensity::Logistic { scale, .. } => PI * PI * scale * scale / 3.0,
         }
     }
+}
+
+/// log of the standard logistic density e^(−u) / (1 + e^(−u))², written as
+/// −|u| − 2 log(1 + e^(−|u|)) (the density is symmetric), which neither overflows nor
+/// cancels for large |u|.
+pub fn logistic_log_density(u: f64) -> f64 {
+    -u.abs() - 2.0 * (-u.abs()).exp().ln_1p()
 }
 
 /// ln Γ((ν + 1)/2) − ln Γ(ν/2): the part of the Student-t log-density that depends on ν
@@ -382,6 +407,10 @@ mod tests {
                 scale: 1.3,
                 dof: 6.5,
             },
+            PriorDensity::Logistic {
+                location: 0.4,
+                scale: 0.8,
+            },
         ];
         for p in &densities {
             // Simpson over [−60, 60]: the t tail beyond holds under 1e-7 of the mass.
@@ -410,7 +439,8 @@ mod tests {
                     m.weights.iter().zip(&m.means).map(|(w, mu)| w * mu).sum()
                 }
                 PriorDensity::Laplace { location, .. }
-                | PriorDensity::StudentT { location, .. } => *location,
+                | PriorDensity::StudentT { location, .. }
+                | PriorDensity::Logistic { location, .. } => *location,
             };
             let expected_sd = p.variance().sqrt();
             assert!((mean - expected_mean).abs() < 0.02, "{p:?}: mean {mean}");
@@ -422,6 +452,7 @@ mod tests {
                 PriorDensity::Mixture(_) => crate::spec::Family::Gmm { k: 2 },
                 PriorDensity::Laplace { .. } => crate::spec::Family::Laplace,
                 PriorDensity::StudentT { .. } => crate::spec::Family::StudentT,
+                PriorDensity::Logistic { .. } => crate::spec::Family::LearnableLogistic,
             };
             assert_eq!(
                 PriorDensity::from_values(&names, &p.values()).as_ref(),
@@ -451,6 +482,47 @@ mod tests {
         let z: f64 = 1.7;
         let expected = -(std::f64::consts::PI * (1.0 + z * z)).ln();
         assert!((cauchy.log_density(z) - expected).abs() < 1e-12);
+    }
+
+    /// The logistic log-density is the textbook −u − log s − 2 log(1 + e^(−u)) wherever
+    /// that is computable, stays finite far out in both tails (where the textbook form
+    /// overflows on one side), and is the log of the derivative of the CDF
+    /// 1/(1 + e^(−u)). Logistic(0, 1) at z = logit(p) has density p(1 − p), the Jacobian of
+    /// sigmoid: a uniform on sigmoid(z).
+    #[test]
+    fn the_logistic_density_is_the_closed_form() {
+        let (location, scale) = (0.3, 1.7);
+        let p = PriorDensity::Logistic { location, scale };
+        for z in [-40.0, -7.5, -1.0, -0.2, 0.0, 0.3, 0.31, 2.0, 9.0, 35.0] {
+            let u: f64 = (z - location) / scale;
+            let textbook = -u - scale.ln() - 2.0 * (-u).exp().ln_1p();
+            assert!(
+                (p.log_density(z) - textbook).abs() < 1e-12,
+                "z {z}: {} vs {textbook}",
+                p.log_density(z)
+            );
+            let cdf = |z: f64| 1.0 / (1.0 + (-(z - location) / scale).exp());
+            let h = 1e-5;
+            let derivative = (cdf(z + h) - cdf(z - h)) / (2.0 * h);
+            if derivative > 1e-3 {
+                assert!((p.log_density(z) - derivative.ln()).abs() < 1e-6, "z {z}");
+            }
+        }
+        for u in [-1e4, -800.0, 800.0, 1e4] {
+            let log_p = logistic_log_density(u);
+            assert!(log_p.is_finite() && (log_p + u.abs()).abs() < 1e-12, "{u}");
+            assert_eq!(logistic_log_density(u), logistic_log_density(-u));
+        }
+        let standard = PriorDensity::Logistic {
+            location: 0.0,
+            scale: 1.0,
+        };
+        for prob in [0.01f64, 0.3, 0.5, 0.77, 0.999] {
+            let z: f64 = (prob / (1.0 - prob)).ln();
+            let jacobian: f64 = prob * (1.0 - prob);
+            assert!((standard.log_density(z) - jacobian.ln()).abs() < 1e-12);
+        }
+        assert!((standard.variance() - PI * PI / 3.0).abs() < 1e-15);
     }
 
     #[test]

@@ -170,6 +170,14 @@ pub enum Family {
     /// A Student-t density with learned location, scale and degrees of freedom ν,
     /// starting from t₅(0, 1).
     StudentT,
+    /// A fixed logistic density with this location m and scale s:
+    /// log p(z) = −u − log s − 2 log(1 + e^(−u)), u = (z − m)/s. Logistic(0, 1) is the law
+    /// of logit(U), U ~ U(0, 1), so it is IMA-VAE's uniform prior on sigmoid(z): the KL
+    /// term does not change under the bijection.
+    Logistic { location: f64, scale: f64 },
+    /// A logistic density whose location and scale are learned, starting from
+    /// Logistic(0, 1).
+    LearnableLogistic,
 }
 
 /// The shapes of prior density the backend evaluates with one implementation each (a
@@ -179,11 +187,12 @@ pub enum FamilyKind {
     Mixture,
     Laplace,
     StudentT,
+    Logistic,
 }
 
 impl Family {
-    /// Number of mixture components (a normal is a one-component mixture; a Laplace or a
-    /// Student-t density is one component too).
+    /// Number of mixture components (a normal is a one-component mixture; a Laplace, a
+    /// Student-t or a logistic density is one component too).
     pub fn components(&self) -> usize {
         match self {
             Family::Gmm { k } => *k,
@@ -198,6 +207,7 @@ impl Family {
             }
             Family::Laplace => FamilyKind::Laplace,
             Family::StudentT => FamilyKind::StudentT,
+            Family::Logistic { .. } | Family::LearnableLogistic => FamilyKind::Logistic,
         }
     }
 
@@ -208,13 +218,13 @@ impl Family {
             FamilyKind::Mixture => (0..self.components())
                 .flat_map(|k| ["weight", "mean", "var"].map(|what| format!("{what}{k}")))
                 .collect(),
-            FamilyKind::Laplace => vec!["loc".into(), "scale".into()],
+            FamilyKind::Laplace | FamilyKind::Logistic => vec!["loc".into(), "scale".into()],
             FamilyKind::StudentT => vec!["loc".into(), "scale".into(), "dof".into()],
         }
     }
 
     pub fn is_learnable(&self) -> bool {
-        !matches!(self, Family::Normal { .. })
+        !matches!(self, Family::Normal { .. } | Family::Logistic { .. })
     }
 }
 
@@ -481,7 +491,12 @@ pub const LOG_VARIANCE_RANGE: (f64, f64) = (-12.0, 8.0);
 /// used exactly as written.
 pub const VARIANCE_RANGE: (f64, f64) = (1e-5, 2980.0);
 
-/// The largest |mean| of a fixed normal prior: the latents are on the scale of
+/// The scales a model file may give (a fixed `logistic(m, s)`): round numbers whose
+/// squares lie inside `VARIANCE_RANGE`, so that training, which keeps log-scales within
+/// half the log-variance range, uses them exactly as written.
+pub const SCALE_RANGE: (f64, f64) = (4e-3, 54.0);
+
+/// The largest |mean| (or location) of a fixed prior: the latents are on the scale of
 /// standardised data, and a larger mean's square overflows single precision.
 pub const PRIOR_MEAN_LIMIT: f64 = 1e6;
 
@@ -489,6 +504,14 @@ pub const PRIOR_MEAN_LIMIT: f64 = 1e6;
 fn the_allowed_variances_are_never_clamped() {
     let (lo, hi) = LOG_VARIANCE_RANGE;
     assert!(lo.exp() < VARIANCE_RANGE.0 && VARIANCE_RANGE.1 < hi.exp());
+}
+
+#[test]
+fn the_allowed_scales_are_never_clamped() {
+    let (lo, hi) = SCALE_RANGE;
+    assert!(VARIANCE_RANGE.0 < lo * lo && hi * hi < VARIANCE_RANGE.1);
+    let (log_lo, log_hi) = LOG_VARIANCE_RANGE;
+    assert!((0.5 * log_lo).exp() < lo && hi < (0.5 * log_hi).exp());
 }
 
 /// The ranges of the numbers a model file (or a flag that overrides one) may give, where
@@ -668,6 +691,13 @@ impl Family {
             Family::LearnableNormal => words::NORMAL.to_string(),
             Family::Laplace => words::LAPLACE.to_string(),
             Family::StudentT => words::STUDENT_T.to_string(),
+            Family::Logistic { location, scale } => format!(
+                "{}({}, {})",
+                words::LOGISTIC,
+                number_text(*location),
+                number_text(*scale)
+            ),
+            Family::LearnableLogistic => words::LOGISTIC.to_string(),
         }
     }
 }

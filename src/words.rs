@@ -30,7 +30,8 @@ pub const GMM: &str = "gmm";
 pub const NORMAL: &str = "normal";
 pub const LAPLACE: &str = "laplace";
 pub const STUDENT_T: &str = "student_t";
-pub const FAMILIES: [&str; 4] = [GMM, NORMAL, LAPLACE, STUDENT_T];
+pub const LOGISTIC: &str = "logistic";
+pub const FAMILIES: [&str; 5] = [GMM, NORMAL, LAPLACE, STUDENT_T, LOGISTIC];
 /// The name of `gmm`'s one argument, the number of components.
 pub const GMM_COMPONENTS: &str = "K";
 

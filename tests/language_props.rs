@@ -36,7 +36,20 @@ fn family() -> impl Strategy<Value = Family> {
         Just(Family::LearnableNormal),
         Just(Family::Laplace),
         Just(Family::StudentT),
+        (
+            number().prop_filter("a location the checker accepts", |m| m.abs()
+                <= PRIOR_MEAN_LIMIT),
+            scale()
+        )
+            .prop_map(|(location, scale)| Family::Logistic { location, scale }),
+        Just(Family::LearnableLogistic),
     ]
+}
+
+/// A scale the checker accepts (`spec::SCALE_RANGE`).
+fn scale() -> impl Strategy<Value = f64> {
+    let (lo, hi) = SCALE_RANGE;
+    prop_oneof![lo..=hi, (1u32..50).prop_map(f64::from), Just(lo), Just(hi)]
 }
 
 fn layers(min: usize) -> impl Strategy<Value = Vec<Dense>> {

@@ -652,3 +652,92 @@ fn laplace_and_student_t_priors_are_traced_drawn_and_sampled() {
         "mean |z − m| {mad} vs scale {scale}"
     );
 }
+
+/// A fixed and a learned logistic prior beside a mixture go through the whole pipeline:
+/// the fixed one's trace columns and `priors.ron` entry are exactly the file's (0, 1) after
+/// training, only the learned one gets panels, both get table rows, and `sample` draws
+/// Logistic(0, 1) for the fixed one (E|z| = 2 ln 2).
+#[test]
+fn fixed_and_learned_logistic_priors_are_traced_drawn_and_sampled() {
+    let dir = scratch();
+    let model = dir.join("logistic.pdg");
+    let text = "model sigmoid\nobserved x[3]\nlatent z[3]\nz[0] ~ logistic(0, 1)\nz[1] ~ logistic\nz[2] ~ gmm(K = 2)\nencoder { dense 16 tanh }\ndecoder linear\nbeta 0.1\ntrain { epochs 40 }\n";
+    std::fs::write(&model, text).unwrap();
+    let out = dir.join("fit");
+    let o = pdgc(&["fit", s(&model), "examples/linear/data.csv", "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let trace = std::fs::read_to_string(out.join("trace.csv")).unwrap();
+    let header: Vec<&str> = trace.lines().next().unwrap().split(',').collect();
+    let tail = &header[header.len() - 10..];
+    assert_eq!(
+        tail,
+        [
+            "z0_loc",
+            "z0_scale",
+            "z1_loc",
+            "z1_scale",
+            "z2_weight0",
+            "z2_mean0",
+            "z2_var0",
+            "z2_weight1",
+            "z2_mean1",
+            "z2_var1"
+        ],
+        "{trace}"
+    );
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (loc, scale, learned) = (column("z0_loc"), column("z0_scale"), column("z1_loc"));
+    let rows: Vec<Vec<&str>> = trace
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .filter(|r: &Vec<&str>| !r[loc].is_empty())
+        .collect();
+    assert!(rows.len() >= 2, "{trace}");
+    for r in &rows {
+        assert_eq!(
+            (r[loc], r[scale]),
+            ("0", "1"),
+            "the fixed prior moved: {trace}"
+        );
+    }
+    assert_ne!(rows[0][learned], rows[rows.len() - 1][learned], "{trace}");
+
+    let priors = std::fs::read_to_string(out.join("priors.ron")).unwrap();
+    let z0 = priors.split("dimension: \"z1\"").next().unwrap();
+    assert!(
+        z0.contains("location: Some(0.0)") && z0.contains("scale: Some(1.0)"),
+        "{priors}"
+    );
+
+    let svg = std::fs::read_to_string(out.join("plots/training.svg")).unwrap();
+    let titles: Vec<String> = panels(&svg)
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|t| t.contains("prior"))
+        .collect();
+    assert!(titles.iter().all(|t| !t.starts_with("z0 ")), "{titles:?}");
+    for expected in ["z1 prior location", "z1 prior scale", "z2 prior weights"] {
+        assert!(
+            titles.iter().any(|t| t == expected),
+            "{expected}: {titles:?}"
+        );
+    }
+    let html = report_redraws_the_same_page(&out);
+    assert!(html.contains("<td>logistic(0.0, 1.0) (scale 1"), "{html}");
+    assert!(html.contains("<td>logistic (scale "), "{html}");
+
+    let o = pdgc(&["sample", s(&out), "4000"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let z0: Vec<f64> = stdout(&o)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap().parse().unwrap())
+        .collect();
+    let mean_abs = z0.iter().map(|z| z.abs()).sum::<f64>() / z0.len() as f64;
+    let expected = 2.0 * std::f64::consts::LN_2;
+    assert!(
+        (mean_abs / expected - 1.0).abs() < 0.1,
+        "mean |z| {mean_abs} vs {expected}"
+    );
+}

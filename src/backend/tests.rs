@@ -12,13 +12,15 @@ use rand::SeedableRng;
 /// Models whose objectives read the rows differently: an encoder with one variance
 /// per dimension, Half-VAE's per-row means and variances, the importance-weighted
 /// bound (per-row weights), quadrature, a learned noise variance, and a prior of
-/// several families (each over its own dimensions).
-const MODELS: [&str; 5] = [
+/// several families (each over its own dimensions), one of them with a fixed and a
+/// learned logistic.
+const MODELS: [&str; 6] = [
     "observed x[3]\nlatent z[2] ~ gmm(K = 3)\nencoder { dense 5 tanh }\ndecoder { dense 4 tanh }\nlikelihood gaussian(learned)",
     "observed x[2]\nlatent z[2] ~ gmm(K = 2)\nencoder none\ndecoder { dense 3 tanh }\nposterior variance per_sample\ntrain { samples 2 }",
     "observed x[3]\nlatent z[2] ~ gmm(K = 2)\nencoder { dense 4 relu }\ndecoder linear\ntrain { samples 3; bound iwae }",
     "observed x[3]\nlatent z[2] ~ shared gmm(K = 2)\nencoder { dense 4 tanh }\ndecoder { dense 4 elu }\nposterior variance per_sample\nkl quadrature(5)",
     "observed x[3]\nlatent z[3]\nz[0] ~ student_t\nz[1] ~ gmm(K = 2)\nz[2] ~ laplace\nencoder { dense 4 tanh }\ndecoder linear",
+    "observed x[3]\nlatent z[3]\nz[0] ~ logistic(0, 1)\nz[1] ~ normal\nz[2] ~ logistic\nencoder { dense 4 tanh }\ndecoder linear",
 ];
 
 fn problem<E: Real>(text: &str, rows: usize) -> (Model<E>, Matrix, Vec<Matrix>) {

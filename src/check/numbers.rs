@@ -5,7 +5,7 @@
 use super::Checker;
 use crate::diagnostic::{Diagnostic, Rule};
 use crate::front::ast::Word;
-use crate::spec::{limits, PRIOR_MEAN_LIMIT, VARIANCE_RANGE};
+use crate::spec::{limits, PRIOR_MEAN_LIMIT, SCALE_RANGE, VARIANCE_RANGE};
 
 impl Checker {
     pub(super) fn number(&mut self, w: &Word, what: &str) -> Option<f64> {
@@ -120,16 +120,42 @@ impl Checker {
         self.within(w, v, "a variance", &range)
     }
 
+    /// A scale (a fixed logistic prior's): positive, and inside `SCALE_RANGE`, whose
+    /// squares are variances training keeps (a value outside would be clamped).
+    pub(super) fn scale(&mut self, w: &Word, what: &str) -> Option<f64> {
+        let s = self.number(w, what)?;
+        let (lo, hi) = SCALE_RANGE;
+        let range = [
+            Limit::new(s > 0.0, "be > 0", "not positive"),
+            Limit::new(
+                (lo..=hi).contains(&s),
+                format!("be between {lo:e} and {hi}"),
+                "outside the range training keeps",
+            )
+            .help("training keeps scales within these bounds (the data are standardised)"),
+        ];
+        self.within(w, s, "a scale", &range)
+    }
+
     /// The mean of a fixed normal prior, within ±`PRIOR_MEAN_LIMIT`.
     pub(super) fn prior_mean(&mut self, w: &Word) -> Option<f64> {
-        let mean = self.number(w, "the mean")?;
+        self.prior_centre(w, "the mean", "a prior mean")
+    }
+
+    /// The location of a fixed logistic prior, within ±`PRIOR_MEAN_LIMIT`.
+    pub(super) fn prior_location(&mut self, w: &Word) -> Option<f64> {
+        self.prior_centre(w, "the location", "a prior location")
+    }
+
+    fn prior_centre(&mut self, w: &Word, what: &str, subject: &str) -> Option<f64> {
+        let centre = self.number(w, what)?;
         let range = [Limit::new(
-            mean.abs() <= PRIOR_MEAN_LIMIT,
+            centre.abs() <= PRIOR_MEAN_LIMIT,
             format!("be within ±{PRIOR_MEAN_LIMIT:e}"),
             "too far from 0",
         )
         .help("the latents are on the scale of standardised data")];
-        self.within(w, mean, "a prior mean", &range)
+        self.within(w, centre, subject, &range)
     }
 
     /// β, the KL term's weight: from 0 to `limits::BETA_MAX`.

@@ -177,35 +177,36 @@ impl Checker {
                 if args.is_empty() && f.arguments.is_none() {
                     return Some(Family::LearnableNormal);
                 }
-                let names = ["mean", "variance"];
-                if args.len() != 2 {
-                    self.error(
-                        Diagnostic::new(Rule::WrongArguments, self.args_span(f), "`normal` takes a mean and a variance, or nothing")
-                            .label(format!("{} argument{}", args.len(), if args.len() == 1 { "" } else { "s" }))
-                            .help("write `normal(0, 1)` for a fixed N(0, 1), or `normal` for a learnable one"),
-                    );
-                    return None;
-                }
-                for ((key, _), expected) in args.iter().zip(names) {
-                    if let Some(key) = key {
-                        if key.value != expected {
-                            self.error(
-                                Diagnostic::new(
-                                    Rule::WrongArguments,
-                                    key.span.clone(),
-                                    format!("expected `{expected}`, found `{}`", key.value),
-                                )
-                                .label(format!("this argument is the {expected}")),
-                            );
-                            return None;
-                        }
-                    }
-                }
-                let mean = self.prior_mean(args[0].1);
-                let variance = self.variance(args[1].1, "the variance")?;
+                let [mean, variance] = self.two_arguments(
+                    f,
+                    &args,
+                    ["mean", "variance"],
+                    "`normal` takes a mean and a variance, or nothing",
+                    "write `normal(0, 1)` for a fixed N(0, 1), or `normal` for a learnable one",
+                )?;
+                let mean = self.prior_mean(mean);
+                let variance = self.variance(variance, "the variance")?;
                 Some(Family::Normal {
                     mean: mean?,
                     variance,
+                })
+            }
+            words::LOGISTIC => {
+                if args.is_empty() && f.arguments.is_none() {
+                    return Some(Family::LearnableLogistic);
+                }
+                let [location, scale] = self.two_arguments(
+                    f,
+                    &args,
+                    ["location", "scale"],
+                    "`logistic` takes a location and a scale, or nothing",
+                    "write `logistic(0, 1)` for a fixed Logistic(0, 1) (a uniform prior on sigmoid(z)), or `logistic` for a learnable one",
+                )?;
+                let location = self.prior_location(location);
+                let scale = self.scale(scale, "the scale")?;
+                Some(Family::Logistic {
+                    location: location?,
+                    scale,
                 })
             }
             word @ (words::LAPLACE | words::STUDENT_T) => {
@@ -232,5 +233,46 @@ impl Checker {
                 None
             }
         }
+    }
+
+    /// The two arguments of a fixed family (`normal(0, 1)`, `logistic(0, 1)`), each
+    /// optionally named by `names`; `None` after reporting any other number of arguments
+    /// (with `takes` and `help`) or a wrong name.
+    fn two_arguments<'a>(
+        &mut self,
+        f: &FamilyExpr,
+        args: &[(Option<&Word>, &'a Word)],
+        names: [&str; 2],
+        takes: &str,
+        help: &str,
+    ) -> Option<[&'a Word; 2]> {
+        let &[(first_key, first), (second_key, second)] = args else {
+            self.error(
+                Diagnostic::new(Rule::WrongArguments, self.args_span(f), takes)
+                    .label(format!(
+                        "{} argument{}",
+                        args.len(),
+                        if args.len() == 1 { "" } else { "s" }
+                    ))
+                    .help(help),
+            );
+            return None;
+        };
+        for (key, expected) in [first_key, second_key].into_iter().zip(names) {
+            if let Some(key) = key {
+                if key.value != expected {
+                    self.error(
+                        Diagnostic::new(
+                            Rule::WrongArguments,
+                            key.span.clone(),
+                            format!("expected `{expected}`, found `{}`", key.value),
+                        )
+                        .label(format!("this argument is the {expected}")),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some([first, second])
     }
 }

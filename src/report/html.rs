@@ -171,7 +171,8 @@ pub fn page(view: &FitView, figures: &[Figure], recovery: Option<&Recovery>) -> 
             PriorDensity::Mixture(m) => (0..m.weights.len())
                 .map(|k| (k.to_string(), m.weights[k], m.means[k], m.variances[k]))
                 .collect(),
-            PriorDensity::Laplace { location, scale } => {
+            PriorDensity::Laplace { location, scale }
+            | PriorDensity::Logistic { location, scale } => {
                 let _ = write!(family, " (scale {})", number(*scale));
                 vec![("–".into(), 1.0, *location, p.variance())]
             }

@@ -110,7 +110,7 @@ pub fn render(view: &FitView, options: &Options) -> Result<Report, ReportError> 
     let mut figures = vec![
         Figure {
             name: "training",
-            caption: "Training: the objective's terms, each dimension's posterior variance, and each learnable prior's parameters over the epochs: a mixture's weights, means and variances, a Laplace's location and scale, a Student-t's location, scale and degrees of freedom (paper Figs 2, 7).".into(),
+            caption: "Training: the objective's terms, each dimension's posterior variance, and each learnable prior's parameters over the epochs: a mixture's weights, means and variances, a Laplace's or a logistic's location and scale, a Student-t's location, scale and degrees of freedom (paper Figs 2, 7).".into(),
             svg: draw("training", training(view))?,
         },
         Figure {

@@ -68,7 +68,10 @@ impl<E: Real> GaussianMixture<E> {
             }
             Family::Gmm { .. } | Family::LearnableNormal => jitter.sample(rng),
             Family::Normal { mean, .. } => *mean,
-            Family::Laplace | Family::StudentT => unreachable!("not a mixture"),
+            Family::Laplace
+            | Family::StudentT
+            | Family::Logistic { .. }
+            | Family::LearnableLogistic => unreachable!("not a mixture"),
         };
         let logits = Matrix::zeros((rows, k_max));
         let mut means = Matrix::zeros((rows, k_max));

@@ -4,13 +4,14 @@
 //!
 //! One file a family: Gaussian mixtures (`gmm(K = k)`, and `normal` as a one-component
 //! mixture, fixed or learned) in `mixture.rs`, `laplace` in `laplace.rs`, `student_t` in
-//! `student_t.rs`. A model whose dimensions use several families gets one of each over
+//! `student_t.rs`, `logistic` (fixed or learned) in `logistic.rs`. A model whose dimensions use several families gets one of each over
 //! its own dimensions, joined by [`Split`]. A new family is a new file implementing
 //! [`PriorFamily`], its word in `words.rs` and the checker, a `FamilyKind`, and its arm
 //! in [`family_of_kind`].
 
 mod laplace;
 mod location_scale;
+mod logistic;
 mod mixture;
 mod student_t;
 
@@ -62,6 +63,7 @@ pub(crate) fn build<E: Real + 'static>(
                 FamilyKind::Mixture => "mixture",
                 FamilyKind::Laplace => "laplace",
                 FamilyKind::StudentT => "student_t",
+                FamilyKind::Logistic => "logistic",
             };
             let family = family_of_kind(kind, &own, dims.len(), dev, &vb.pp(name), rng);
             let ones = |rows: usize, cols: usize, at: &dyn Fn(usize, usize) -> bool| {
@@ -105,6 +107,7 @@ fn family_of_kind<E: Real + 'static>(
         FamilyKind::Mixture => Box::new(mixture::GaussianMixture::new(prior, n, dev, vb, rng)),
         FamilyKind::Laplace => Box::new(laplace::Laplace::new(prior, n, vb, rng)),
         FamilyKind::StudentT => Box::new(student_t::StudentT::new(prior, n, vb, rng)),
+        FamilyKind::Logistic => Box::new(logistic::Logistic::new(prior, n, vb, rng)),
     }
 }
 
@@ -112,7 +115,9 @@ fn family_of_kind<E: Real + 'static>(
 pub(crate) fn parameter_count(prior: &Prior, n: usize) -> Option<u128> {
     let count = |kind: FamilyKind, prior: &Prior, n: usize| match kind {
         FamilyKind::Mixture => mixture::GaussianMixture::<f32>::parameter_count(prior, n),
-        FamilyKind::Laplace => Some(2 * rows_of_parameters(prior, n) as u128),
+        FamilyKind::Laplace | FamilyKind::Logistic => {
+            Some(2 * rows_of_parameters(prior, n) as u128)
+        }
         FamilyKind::StudentT => Some(3 * rows_of_parameters(prior, n) as u128),
     };
     let groups = groups(prior, n);
