@@ -457,7 +457,9 @@ impl Preprocessing {
                 });
             }
             means.push(mean);
-            sds.push(sd);
+            // `preprocess centre` keeps the data's own scale: the likelihood's variance is
+            // then in the data's units, as IMA-VAE's decoder variance is.
+            sds.push(if how == Preprocess::Centre { 1.0 } else { sd });
         }
         let mut fitted = Preprocessing {
             columns: table.columns.clone(),

@@ -80,6 +80,9 @@ pub enum Preprocess {
     /// Each column to mean 0 and variance 1 (the paper's reference does this).
     #[default]
     Standardise,
+    /// Each column to mean 0, its scale kept (IMA-VAE centres its data and no more), so a
+    /// fixed likelihood variance is in the data's own units.
+    Centre,
     /// Standardised, then decorrelated by the symmetric (ZCA) whitening matrix C^(-1/2) of
     /// the columns' correlation matrix C: the columns stay as close to the originals as
     /// whitening allows. After whitening a linear mixture of independent unit-variance
@@ -89,11 +92,16 @@ pub enum Preprocess {
 }
 
 impl Preprocess {
-    pub const ALL: [Preprocess; 2] = [Preprocess::Standardise, Preprocess::Whiten];
+    pub const ALL: [Preprocess; 3] = [
+        Preprocess::Standardise,
+        Preprocess::Centre,
+        Preprocess::Whiten,
+    ];
 
     pub fn keyword(self) -> &'static str {
         match self {
             Preprocess::Standardise => "standardise",
+            Preprocess::Centre => "centre",
             Preprocess::Whiten => "whiten",
         }
     }

@@ -565,7 +565,7 @@ pub fn collect(dir: &Path) -> Result<Collected, CliError> {
             Err(_) => failed += 1,
         }
         runs.push(match outcome {
-            Ok((mcc, mcc_spearman, final_loss, seconds)) => Run {
+            Ok((mcc, mcc_spearman, final_loss, seconds, before)) => Run {
                 method: label,
                 seed: r.seed,
                 mcc: Some(mcc),
@@ -573,8 +573,7 @@ pub fn collect(dir: &Path) -> Result<Collected, CliError> {
                 final_loss,
                 seconds,
                 error: None,
-                // A planned fit is scored from its sources alone.
-                mcc_before_postprocess: None,
+                mcc_before_postprocess: before,
             },
             Err(why) => Run {
                 method: label,
@@ -623,7 +622,9 @@ fn running_here_but_gone(running: &Path) -> bool {
 }
 
 /// A finished run's MCC, Spearman MCC, final loss and seconds, or why it cannot be read.
-type Score = (f64, f64, Option<f64>, f64);
+/// A finished run's MCC (Pearson, Spearman), final loss, seconds, and with `postprocess`
+/// the MCC before it.
+type Score = (f64, f64, Option<f64>, f64, Option<f64>);
 
 fn score(dir: &Path, run: &PlannedRun, result: &Path, fastica: bool) -> Result<Score, String> {
     let unreadable = |e: String| format!("its result `{}` cannot be read: {e}", run.result);
@@ -638,14 +639,21 @@ fn score(dir: &Path, run: &PlannedRun, result: &Path, fastica: bool) -> Result<S
             )));
         }
         let r = pdgc::eval::recovery(&truth.values, &sources.values)?;
-        return Ok((r.mcc, r.mcc_spearman, None, 0.0));
+        return Ok((r.mcc, r.mcc_spearman, None, 0.0, None));
     }
     let text =
         std::fs::read_to_string(result.join("run.ron")).map_err(|e| unreadable(e.to_string()))?;
     let record = parse_record(&text).map_err(|e| unreadable(e.to_string()))?;
     match (record.mcc, record.mcc_spearman) {
         (Some(mcc), Some(spearman)) => {
-            Ok((mcc, spearman, Some(record.final_loss), record.wall_seconds))
+            let before = record.mcc_before_postprocess;
+            Ok((
+                mcc,
+                spearman,
+                Some(record.final_loss),
+                record.wall_seconds,
+                before,
+            ))
         }
         _ => Err(unreadable("it records no recovery".into())),
     }
