@@ -676,6 +676,28 @@ mod tests {
     }
 
     #[test]
+    fn centring_keeps_the_scale_and_inverts() {
+        let x = simulate(Scenario::Linear, 300, 3)
+            .data
+            .map(|v| 0.1 * v + 2.0);
+        let p = Preprocessing::fit("sim", &table(x.clone()), Preprocess::Centre).unwrap();
+        let y = p.apply(&x);
+        let moments = crate::matrix::column_moments(&y);
+        let original = crate::matrix::column_moments(&x);
+        for ((mean, sd), (_, sd_x)) in moments.iter().zip(&original) {
+            assert!(
+                mean.abs() < 1e-12 && (sd - sd_x).abs() < 1e-12,
+                "{mean} {sd} {sd_x}"
+            );
+        }
+        let back = p.invert(&y);
+        assert!(back
+            .iter()
+            .zip(x.iter())
+            .all(|(a, b)| (a - b).abs() < 1e-12));
+    }
+
+    #[test]
     fn whitened_columns_are_uncorrelated_and_the_transform_inverts() {
         let x = simulate(Scenario::Linear, 500, 3)
             .data

@@ -134,10 +134,6 @@ impl Postprocess {
             Postprocess::Fastica => "fastica",
         }
     }
-
-    pub fn from_keyword(word: &str) -> Option<Postprocess> {
-        Postprocess::ALL.into_iter().find(|p| p.keyword() == word)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -445,10 +441,6 @@ impl Choose {
             Choose::Independence => "independence",
             Choose::Agreement => "agreement",
         }
-    }
-
-    pub fn from_keyword(word: &str) -> Option<Choose> {
-        Choose::ALL.into_iter().find(|c| c.keyword() == word)
     }
 }
 

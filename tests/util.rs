@@ -24,9 +24,23 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Every `.pdg` file under `models/`: the examples, `models/best/` and `models/ima_vae/`.
 pub fn shipped_models() -> Vec<PathBuf> {
-    let mut models: Vec<PathBuf> = std::fs::read_dir(root().join("models"))
-        .expect("models/")
+    let mut models = Vec::new();
+    for dir in ["models", "models/best", "models/ima_vae"] {
+        models.extend(models_in(dir));
+    }
+    models
+}
+
+/// The example models, the `.pdg` files directly in `models/`.
+pub fn example_models() -> Vec<PathBuf> {
+    models_in("models")
+}
+
+fn models_in(dir: &str) -> Vec<PathBuf> {
+    let mut models: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
+        .expect("a models folder")
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "pdg"))
         .collect();

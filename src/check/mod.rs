@@ -145,6 +145,23 @@ impl Checker {
         );
     }
 
+    /// The choice among `all` (each written as `keyword` gives it) that `w` names; an
+    /// "unknown {what}" error with a suggestion when it names none.
+    fn word_of<T: Copy>(
+        &mut self,
+        w: &Word,
+        what: &str,
+        all: &[T],
+        keyword: fn(T) -> &'static str,
+    ) -> Option<T> {
+        let found = all.iter().copied().find(|&x| keyword(x) == w.value);
+        if found.is_none() {
+            let words: Vec<&str> = all.iter().map(|&x| keyword(x)).collect();
+            self.unknown(w.span.clone(), what, &w.value, &words);
+        }
+        found
+    }
+
     /// Where a call's arguments stand, or its name where it has none: where a complaint
     /// about its arguments points.
     fn args_span(&self, f: &FamilyExpr) -> Span {

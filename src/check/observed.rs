@@ -54,20 +54,10 @@ impl Checker {
     }
 
     pub(super) fn preprocess(&mut self, w: &Word) -> Option<Preprocess> {
-        let found = Preprocess::from_keyword(&w.value);
-        if found.is_none() {
-            let words: Vec<&str> = Preprocess::ALL.iter().map(|p| p.keyword()).collect();
-            self.unknown(w.span.clone(), "preprocessing", &w.value, &words);
-        }
-        found
+        self.word_of(w, "preprocessing", &Preprocess::ALL, Preprocess::keyword)
     }
 
     pub(super) fn postprocess(&mut self, w: &Word) -> Option<Postprocess> {
-        let found = Postprocess::from_keyword(&w.value);
-        if found.is_none() {
-            let words: Vec<&str> = Postprocess::ALL.iter().map(|p| p.keyword()).collect();
-            self.unknown(w.span.clone(), "postprocessing", &w.value, &words);
-        }
-        found
+        self.word_of(w, "postprocessing", &Postprocess::ALL, Postprocess::keyword)
     }
 }

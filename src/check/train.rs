@@ -108,20 +108,10 @@ impl Checker {
     }
 
     pub(super) fn choose(&mut self, w: &Word) -> Option<Choose> {
-        let found = Choose::from_keyword(&w.value);
-        if found.is_none() {
-            let words: Vec<&str> = Choose::ALL.iter().map(|c| c.keyword()).collect();
-            self.unknown(w.span.clone(), "restart choice", &w.value, &words);
-        }
-        found
+        self.word_of(w, "restart choice", &Choose::ALL, Choose::keyword)
     }
 
     pub(super) fn bound(&mut self, w: &Word) -> Option<Bound> {
-        let found = Bound::from_keyword(&w.value);
-        if found.is_none() {
-            let words: Vec<&str> = Bound::ALL.iter().map(|b| b.keyword()).collect();
-            self.unknown(w.span.clone(), "bound", &w.value, &words);
-        }
-        found
+        self.word_of(w, "bound", &Bound::ALL, Bound::keyword)
     }
 }
