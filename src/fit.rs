@@ -227,7 +227,7 @@ pub fn fit(
             Some((kept.best, kept.outcomes)),
         )
     } else {
-        let mut model = Model::<f32>::new(spec, y.nrows(), plan.seed);
+        let mut model = crate::train::initial_model(spec, &y, plan.seed);
         model.run_on(Some(crate::parallel::pool(options.threads.max(1))?));
         let earlier = match &options.resume {
             Some(resume) => {

@@ -382,6 +382,9 @@ pub struct Train {
     /// `choose …`: how the kept restart is picked.
     #[serde(default, skip_serializing_if = "is_default")]
     pub choose: Choose,
+    /// `start …`: where the posterior means start.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub start: Start,
     /// What the Monte-Carlo samples estimate: the ELBO (eq. 39, the mean of the samples'
     /// losses) or the importance-weighted bound.
     #[serde(default)]
@@ -440,6 +443,30 @@ impl Choose {
             Choose::Objective => "objective",
             Choose::Independence => "independence",
             Choose::Agreement => "agreement",
+        }
+    }
+}
+
+/// `train { start … }`: where training starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Start {
+    /// Every parameter drawn from the seed.
+    #[default]
+    Random,
+    /// As `Random`, then the encoder's output projection fitted by least squares so that
+    /// the posterior means start at FastICA's sources of the (preprocessed) data, each of
+    /// unit variance: training starts where linear ICA ends. Without an encoder, the free
+    /// means are FastICA's sources. Where FastICA cannot run, the random start stays.
+    Fastica,
+}
+
+impl Start {
+    pub const ALL: [Start; 2] = [Start::Random, Start::Fastica];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Start::Random => "random",
+            Start::Fastica => "fastica",
         }
     }
 }
@@ -557,6 +584,7 @@ pub mod defaults {
             tol: None,
             restarts: 1,
             choose: Choose::Objective,
+            start: Start::Random,
             bound: Bound::Elbo,
         }
     }
@@ -654,6 +682,9 @@ impl ModelSpec {
         }
         if t.choose != Choose::Objective {
             let _ = write!(optional, "; {} {}", words::CHOOSE, t.choose.keyword());
+        }
+        if t.start != Start::Random {
+            let _ = write!(optional, "; {} {}", words::START, t.start.keyword());
         }
         if t.bound != Bound::Elbo {
             let _ = write!(optional, "; {} {}", words::BOUND, t.bound.keyword());

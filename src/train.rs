@@ -5,7 +5,7 @@
 use crate::backend::{Model, ParamInfo, PriorDensity, Terms};
 use crate::matrix::Matrix;
 use crate::postprocess::Unmixing;
-use crate::spec::{Batch, BetaSchedule, Choose, ModelSpec, Postprocess};
+use crate::spec::{Batch, BetaSchedule, Choose, ModelSpec, Postprocess, Start};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -309,6 +309,28 @@ impl Restarts {
     }
 }
 
+/// A fresh model of `spec` for the rows `y`, drawn from `seed`, and with `train { start
+/// fastica }` its posterior means started at FastICA's sources of `y` (unit variance).
+pub fn initial_model(spec: &ModelSpec, y: &Matrix, seed: u64) -> Model<f32> {
+    let mut model = Model::<f32>::new(spec, y.nrows(), seed);
+    if spec.train.start == Start::Fastica {
+        // Where FastICA cannot run (data it cannot whiten), the random start stays.
+        if let Ok(unmixed) = crate::baseline::fastica(y, spec.n().min(y.ncols()), seed) {
+            let sds = crate::matrix::column_moments(&unmixed.sources);
+            let mut targets = Matrix::zeros((y.nrows(), spec.n()));
+            for (j, (_, sd)) in sds.iter().enumerate() {
+                let column = unmixed
+                    .sources
+                    .column(j)
+                    .mapv(|v| v / sd.max(f64::MIN_POSITIVE));
+                targets.column_mut(j).assign(&column);
+            }
+            model.start_means_at(y, &targets);
+        }
+    }
+    model
+}
+
 /// The sources a fit of `spec` outputs for `y`: its posterior means, after `postprocess`
 /// (FastICA from `seed`; the means themselves when FastICA cannot run on them).
 fn output_sources(spec: &ModelSpec, model: &Model<f32>, y: &Matrix, seed: u64) -> Matrix {
@@ -346,7 +368,7 @@ pub fn train_restarts(
     let probe = crate::label_free::probe_rows(y.nrows(), spec.n());
     let results = crate::parallel::run(plan.restarts, jobs, |r| {
         let restart = plan.restart(r);
-        let mut model = Model::<f32>::new(spec, y.nrows(), restart.seed);
+        let mut model = initial_model(spec, y, restart.seed);
         let trace = train(&mut model, y, truth, &restart, Vec::new(), &mut |_, _| {
             after_epoch()
         })?;
@@ -503,6 +525,37 @@ fn diverged(t: &Terms, epoch: usize) -> Diverged {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `start fastica`: before any step the posterior means are FastICA's sources, with an
+    /// encoder of hidden layers (by regression) and without one (Half-VAE's free means).
+    #[test]
+    fn a_fastica_start_begins_at_fasticas_sources() {
+        let sim = crate::simulate::simulate(crate::simulate::Scenario::Mlp, 1000, 4);
+        let table = crate::data::Table {
+            columns: vec!["x0".into(), "x1".into(), "x2".into()],
+            values: sim.data,
+        };
+        let y =
+            crate::data::Preprocessing::fit("sim", &table, crate::spec::Preprocess::Standardise)
+                .unwrap()
+                .apply(&table.values);
+        let ica = crate::baseline::fastica(&y, 3, 7).unwrap().sources;
+        for network in ["encoder { dense 64 tanh; dense 64 tanh }", "encoder none"] {
+            let text = format!(
+                "observed x[3]\nlatent z[3] ~ gmm(K = 2)\n{network}\ntrain {{ start fastica; seed 7 }}"
+            );
+            let spec = crate::compile(&text).unwrap();
+            let means = initial_model(&spec, &y, 7).encode(&y).0;
+            let agree = crate::eval::recovery(&ica, &means).unwrap().mcc;
+            assert!(agree > 0.99, "{network}: {agree}");
+            let random = Model::<f32>::new(&spec, y.nrows(), 7).encode(&y).0;
+            let before = crate::eval::recovery(&ica, &random).unwrap().mcc;
+            assert!(
+                before < 0.95,
+                "{network}: a random start is not there already ({before})"
+            );
+        }
+    }
 
     fn trace(losses: impl Iterator<Item = f64>) -> Vec<TraceRow> {
         losses

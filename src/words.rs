@@ -75,8 +75,10 @@ pub const RESTARTS: &str = "restarts";
 pub const BOUND: &str = "bound";
 /// `choose objective|independence|agreement`: the words are `spec::Choose::ALL`'s keywords.
 pub const CHOOSE: &str = "choose";
-pub const SETTINGS: [&str; 9] = [
-    EPOCHS, LR, BATCH, SEED, SAMPLES, TOL, RESTARTS, CHOOSE, BOUND,
+/// `start random|fastica`: the words are `spec::Start::ALL`'s keywords.
+pub const START: &str = "start";
+pub const SETTINGS: [&str; 10] = [
+    EPOCHS, LR, BATCH, SEED, SAMPLES, TOL, RESTARTS, CHOOSE, START, BOUND,
 ];
 /// `batch full`: every row in every step.
 pub const FULL: &str = "full";

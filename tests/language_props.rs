@@ -86,6 +86,7 @@ prop_compose! {
         preprocess in prop::sample::select(Preprocess::ALL.to_vec()),
         postprocess in prop::sample::select(Postprocess::ALL.to_vec()),
         choose in prop::sample::select(Choose::ALL.to_vec()),
+        start in prop::sample::select(Start::ALL.to_vec()),
         likelihood in prop_oneof![
             Just(Likelihood::SquaredError),
             positive().prop_map(Likelihood::Gaussian),
@@ -133,6 +134,7 @@ prop_compose! {
                 epochs, lr, batch, seed, samples, tol, restarts,
                 // `choose` needs restarts to choose from.
                 choose: if restarts > 1 { choose } else { Choose::Objective },
+                start,
                 bound: if iwae && samples > 1 { Bound::Iwae } else { Bound::Elbo },
             },
         }

@@ -234,6 +234,53 @@ impl<E: Real> Model<E> {
         }
     }
 
+    /// Starts the posterior means at `targets` (rows × n) for the rows `y` (`train { start
+    /// fastica }`): the encoder's output projection becomes the least-squares map (with a
+    /// ridge) from its last hidden layer, at its initial weights, to the targets; with
+    /// no hidden layer that is the linear unmixing itself. Without an encoder (Half-VAE) the
+    /// free means are the targets.
+    pub fn start_means_at(&mut self, y: &Matrix, targets: &Matrix) {
+        let Some(enc) = &self.net.encoder else {
+            let means = self
+                .net
+                .free_means
+                .as_mut()
+                .expect("no encoder: free means");
+            means.set(crate::matrix::values(targets));
+            return;
+        };
+        let mut hidden = Vec::new();
+        for rows in blocks(y.nrows()) {
+            let x = self.tensor(&row_range(y, rows));
+            hidden.push(to_matrix(&enc.hidden_forward(x.leaky_trace(), false)));
+        }
+        let views: Vec<_> = hidden.iter().map(|h| h.view()).collect();
+        let h = ndarray::concatenate(ndarray::Axis(0), &views).expect("equal widths");
+        let ones = Matrix::ones((h.nrows(), 1));
+        let a = crate::matrix::to_nalgebra(&crate::matrix::beside(&h, &ones));
+        let mut gram = a.transpose() * &a;
+        // A strong ridge (1 % of the mean diagonal): the random hidden features are nearly
+        // collinear, and an exact fit needs large output weights, which Adam's first
+        // steps (every parameter moves by about the learning rate) would throw far off.
+        let ridge = 1e-2 * gram.trace() / gram.nrows() as f64;
+        for i in 0..gram.nrows() {
+            gram[(i, i)] += ridge;
+        }
+        let rhs = a.transpose() * crate::matrix::to_nalgebra(targets);
+        let Some(solution) = gram.cholesky().map(|c| c.solve(&rhs)) else {
+            return; // Not positive definite even with the ridge: keep the random start.
+        };
+        let width = h.ncols();
+        let weights: Vec<f64> = (0..width)
+            .flat_map(|i| (0..targets.ncols()).map(move |j| (i, j)))
+            .map(|(i, j)| solution[(i, j)])
+            .collect();
+        let bias: Vec<f64> = (0..targets.ncols()).map(|j| solution[(width, j)]).collect();
+        let out = &mut self.net.encoder.as_mut().expect("checked above").out;
+        out.w.set(&weights);
+        out.b.set(&bias);
+    }
+
     /// Relabels the latent coordinates: coordinate j of the new model is coordinate
     /// perm[j] of the old one. Encoder outputs, posterior-variance parameters and decoder
     /// inputs move; the prior stays where it is.

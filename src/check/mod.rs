@@ -147,7 +147,7 @@ impl Checker {
 
     /// The choice among `all` (each written as `keyword` gives it) that `w` names; an
     /// "unknown {what}" error with a suggestion when it names none.
-    fn word_of<T: Copy>(
+    pub(super) fn word_of<T: Copy>(
         &mut self,
         w: &Word,
         what: &str,

@@ -4,7 +4,7 @@
 use super::Checker;
 use crate::diagnostic::{suggestion, Diagnostic, Rule};
 use crate::front::ast::{Setting, Word};
-use crate::spec::{defaults, Batch, Bound, Choose, Train};
+use crate::spec::{defaults, Batch, Bound, Choose, Start, Train};
 use crate::words::{self, SETTINGS};
 
 /// `train { restarts }`: each restart running at once holds a model; 1024 is far beyond
@@ -49,6 +49,9 @@ impl Checker {
                     choose_at = Some(v.span.clone());
                     self.choose(v).map(|c| t.choose = c)
                 }
+                words::START => self
+                    .word_of(v, "start", &Start::ALL, Start::keyword)
+                    .map(|x| t.start = x),
                 words::SEED => self.whole(v, "the seed").map(|x| t.seed = x),
                 words::TOL => self.tolerance(v).map(|x| t.tol = Some(x)),
                 words::LR => self.learning_rate(v).map(|x| t.lr = x),
