@@ -656,6 +656,14 @@ fn settings(record: &RunRecord, truth: Option<&Truth>) -> Vec<(String, String)> 
     if let Some(t) = truth {
         settings.push(("truth file".into(), t.file.clone()));
     }
+    if spec.postprocess != crate::spec::Postprocess::None {
+        let what = match (&record.postprocess_failed, record.mcc_before_postprocess) {
+            (Some(why), _) => format!("did not run ({why}): the sources are the posterior means"),
+            (None, Some(mcc)) => format!("applied; MCC before it {mcc:.4}"),
+            (None, None) => "applied".to_string(),
+        };
+        settings.push((format!("postprocess {}", spec.postprocess.keyword()), what));
+    }
     if let Some(kept) = record.kept_restart {
         // One line per restart: seed, final objective, epochs run, the label-free
         // criteria, MCC; the kept one marked.

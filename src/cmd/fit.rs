@@ -322,6 +322,12 @@ fn fit_and_write(config: &FitConfig) -> Outcome {
     if config.checkpoint.is_file() {
         let _ = std::fs::remove_file(&config.checkpoint);
     }
+    // Said even with --quiet: the sources are not what the model file asked for.
+    if let Some(why) = &record.postprocess_failed {
+        eprintln!(
+            "warning: postprocess fastica did not run ({why}): the sources are the posterior means"
+        );
+    }
     if !config.quiet {
         let mcc = record
             .mcc

@@ -115,9 +115,16 @@ pub fn render(view: &FitView, options: &Options) -> Result<Report, ReportError> 
         },
         Figure {
             name: "distributions",
-            caption: match &matched {
-                None => "Each source's distribution: histogram of the posterior means, the fitted prior on top, each component dashed with its weight (paper Figs 4–6, 9–11).".into(),
-                Some(_) => "Each source's distribution: histogram of the posterior means with the fitted prior and its components dashed (left), the matched true source's histogram (right) (paper Figs 4–6, 9–11).".into(),
+            caption: {
+                let caption = match &matched {
+                    None => "Each source's distribution: histogram of the posterior means, the fitted prior on top, each component dashed with its weight (paper Figs 4–6, 9–11).".to_string(),
+                    Some(_) => "Each source's distribution: histogram of the posterior means with the fitted prior and its components dashed (left), the matched true source's histogram (right) (paper Figs 4–6, 9–11).".to_string(),
+                };
+                match view.spec.postprocess {
+                    crate::spec::Postprocess::None => caption,
+                    // The priors belong to the latents; the histograms to the sources.
+                    crate::spec::Postprocess::Fastica => format!("{caption} With `postprocess fastica` (when it ran: see the settings) the histograms are of the sources after FastICA's unmixing, and the priors are the latents' before it: they need not match."),
+                }
             },
             svg: draw("distributions", distributions(view, matched.as_ref()))?,
         },
