@@ -110,7 +110,13 @@ pub fn render(view: &FitView, options: &Options) -> Result<Report, ReportError> 
     let mut figures = vec![
         Figure {
             name: "training",
-            caption: "Training: the objective's terms, each dimension's posterior variance, and each learnable prior's parameters over the epochs: a mixture's weights, means and variances, a Laplace's or a logistic's location and scale, a Student-t's location, scale and degrees of freedom (paper Figs 2, 7).".into(),
+            caption: {
+                let caption = "Training: the objective's terms, each dimension's posterior variance, and each learnable prior's parameters over the epochs: a mixture's weights, means and variances, a Laplace's or a logistic's location and scale, a Student-t's location, scale and degrees of freedom (paper Figs 2, 7).";
+                match view.spec.postprocess {
+                    crate::spec::Postprocess::None => caption.to_string(),
+                    crate::spec::Postprocess::Fastica => format!("{caption} With `postprocess fastica`, the |corr| with the truth during training is of the posterior means, before it."),
+                }
+            },
             svg: draw("training", training(view))?,
         },
         Figure {
