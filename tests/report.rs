@@ -577,6 +577,25 @@ fn a_learned_likelihood_is_traced_drawn_and_loaded() {
 }
 
 /// `pdgc report` on the fit folder `out` writes the page `fit` wrote; the page.
+/// The titles of the training figure's prior panels in a fit's folder.
+fn prior_panel_titles(out: &Path) -> Vec<String> {
+    let svg = std::fs::read_to_string(out.join("plots/training.svg")).unwrap();
+    panels(&svg)
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|t| t.contains("prior"))
+        .collect()
+}
+
+/// The z0 column of `pdgc sample`'s output for a model of three observed columns.
+fn sampled_z0(o: &std::process::Output) -> Vec<f64> {
+    stdout(o)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap().parse().unwrap())
+        .collect()
+}
+
 fn report_redraws_the_same_page(out: &Path) -> String {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     let o = pdgc(&["report", s(out)]);
@@ -610,12 +629,7 @@ fn laplace_and_student_t_priors_are_traced_drawn_and_sampled() {
     let priors = std::fs::read_to_string(out.join("priors.ron")).unwrap();
     assert!(priors.contains("dof: Some("), "{priors}");
 
-    let svg = std::fs::read_to_string(out.join("plots/training.svg")).unwrap();
-    let titles: Vec<String> = panels(&svg)
-        .into_iter()
-        .map(|(t, _)| t)
-        .filter(|t| t.contains("prior"))
-        .collect();
+    let titles = prior_panel_titles(&out);
     for expected in [
         "z0 prior location",
         "z0 prior scale",
@@ -633,11 +647,7 @@ fn laplace_and_student_t_priors_are_traced_drawn_and_sampled() {
 
     let o = pdgc(&["sample", s(&out), "2000"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let z0: Vec<f64> = stdout(&o)
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').nth(3).unwrap().parse().unwrap())
-        .collect();
+    let z0 = sampled_z0(&o);
     // Laplace draws: |z − median| has mean b, so the mean absolute deviation matches the
     // fitted scale.
     let ron = priors.split("dimension: \"z0\"").nth(1).unwrap();
@@ -710,12 +720,7 @@ fn fixed_and_learned_logistic_priors_are_traced_drawn_and_sampled() {
         "{priors}"
     );
 
-    let svg = std::fs::read_to_string(out.join("plots/training.svg")).unwrap();
-    let titles: Vec<String> = panels(&svg)
-        .into_iter()
-        .map(|(t, _)| t)
-        .filter(|t| t.contains("prior"))
-        .collect();
+    let titles = prior_panel_titles(&out);
     assert!(titles.iter().all(|t| !t.starts_with("z0 ")), "{titles:?}");
     for expected in ["z1 prior location", "z1 prior scale", "z2 prior weights"] {
         assert!(
@@ -729,11 +734,7 @@ fn fixed_and_learned_logistic_priors_are_traced_drawn_and_sampled() {
 
     let o = pdgc(&["sample", s(&out), "4000"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let z0: Vec<f64> = stdout(&o)
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').nth(3).unwrap().parse().unwrap())
-        .collect();
+    let z0 = sampled_z0(&o);
     let mean_abs = z0.iter().map(|z| z.abs()).sum::<f64>() / z0.len() as f64;
     let expected = 2.0 * std::f64::consts::LN_2;
     assert!(
