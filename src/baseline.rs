@@ -39,6 +39,29 @@ pub struct Unmixed {
     pub unmixing: Matrix,
 }
 
+impl Unmixed {
+    /// The same unmixing with each source scaled to unit variance over the rows (linfa's
+    /// sources have unit norm over them instead): W's rows and the sources' columns divided
+    /// by each source's standard deviation. Err when a source is constant.
+    pub fn unit_variance(self) -> Result<Unmixed, String> {
+        let sds: Vec<f64> = crate::matrix::column_moments(&self.sources)
+            .into_iter()
+            .map(|(_, sd)| sd)
+            .collect();
+        if sds.iter().any(|sd| !(sd.is_finite() && *sd > 0.0)) {
+            return Err("FastICA found a constant source".into());
+        }
+        Ok(Unmixed {
+            sources: Matrix::from_shape_fn(self.sources.dim(), |(r, i)| {
+                self.sources[[r, i]] / sds[i]
+            }),
+            unmixing: Matrix::from_shape_fn(self.unmixing.dim(), |(i, j)| {
+                self.unmixing[[i, j]] / sds[i]
+            }),
+        })
+    }
+}
+
 /// FastICA of the rows of `x` into `n` sources (n ≤ the number of columns), started from
 /// a random matrix drawn with `seed`.
 pub fn fastica(x: &Matrix, n: usize, seed: u64) -> Result<Unmixed, String> {

@@ -20,7 +20,7 @@ use crate::eval::Recovery;
 use crate::matrix::Matrix;
 use crate::parallel::ThreadsUnavailable;
 use crate::postprocess::Unmixing;
-use crate::spec::{ModelSpec, Postprocess};
+use crate::spec::ModelSpec;
 use crate::train::{train, train_restarts, Control, Diverged, Plan, RestartOutcome};
 use crate::train::{RestartsFailed, TraceRow};
 
@@ -272,13 +272,11 @@ pub fn fit(
             .map(|t| crate::eval::recovery(t, sources).expect("shapes checked before training"))
     };
     // A postprocessing that cannot run loses nothing: the fit keeps its posterior means.
-    let (postprocessing, postprocess_failed) = match spec.postprocess {
-        Postprocess::None => (None, None),
-        Postprocess::Fastica => match Unmixing::fit(&means, plan.seed) {
-            Ok(u) => (Some(u), None),
+    let (postprocessing, postprocess_failed) =
+        match Unmixing::fit_for(spec.postprocess, &means, plan.seed) {
+            Ok(u) => (u, None),
             Err(why) => (None, Some(why)),
-        },
-    };
+        };
     let (sources, sources_sd, recovery_before_postprocess) = match &postprocessing {
         Some(u) => {
             let (s, sd) = u.apply(&means, &means_sd);
@@ -414,7 +412,7 @@ pub fn sample(
 ) -> (Matrix, Matrix) {
     let (z, y) = model.sample(rows, seed);
     let sources = match postprocessing {
-        Some(u) => u.apply(&z, &Matrix::zeros(z.dim())).0,
+        Some(u) => u.sources(&z),
         None => z,
     };
     (sources, preprocessing.invert(&y))

@@ -7,6 +7,7 @@
 //! and `decode` undo it before the decoder, so every command speaks of the same sources.
 
 use crate::matrix::Matrix;
+use crate::spec::Postprocess;
 use serde::{Deserialize, Serialize};
 
 /// Sources from latents: s = W (z − μ), and back: z = W⁻¹ s + μ.
@@ -21,24 +22,27 @@ pub struct Unmixing {
 }
 
 impl Unmixing {
+    /// What `how` asks for of the posterior means `z`: nothing for `postprocess none`,
+    /// else [`Unmixing::fit`]. Err (why) when FastICA cannot run on them.
+    pub fn fit_for(how: Postprocess, z: &Matrix, seed: u64) -> Result<Option<Unmixing>, String> {
+        match how {
+            Postprocess::None => Ok(None),
+            Postprocess::Fastica => Unmixing::fit(z, seed).map(Some),
+        }
+    }
+
     /// FastICA of the posterior means `z` (rows × n), started from `seed`, scaled so that
-    /// each source has unit variance over these rows. Err when FastICA
-    /// cannot run on them (a collapsed dimension, say) or finds a singular unmixing.
+    /// each source has unit variance over these rows, as standardised sources do. Err when
+    /// FastICA cannot run on them (a collapsed dimension, say) or finds a singular unmixing.
     pub fn fit(z: &Matrix, seed: u64) -> Result<Unmixing, String> {
-        let unmixed = crate::baseline::fastica(z, z.ncols(), seed)?;
+        let unmixed = crate::baseline::fastica(z, z.ncols(), seed)?
+            .unit_variance()
+            .map_err(|why| format!("{why} in the posterior means"))?;
         let means = crate::matrix::column_moments(z)
             .iter()
             .map(|(m, _)| *m)
             .collect();
-        // linfa's sources have unit norm over the rows; scaled so that each has unit
-        // variance over the training rows, as standardised sources do.
-        let sds = crate::matrix::column_moments(&unmixed.sources);
-        if sds.iter().any(|(_, sd)| !(sd.is_finite() && *sd > 0.0)) {
-            return Err("FastICA found a constant source in the posterior means".into());
-        }
-        let w = Matrix::from_shape_fn(unmixed.unmixing.dim(), |(i, j)| {
-            unmixed.unmixing[[i, j]] / sds[i].1
-        });
+        let w = unmixed.unmixing;
         let inverse = crate::matrix::to_nalgebra(&w)
             .try_inverse()
             .filter(|inv| inv.iter().all(|v| v.is_finite()))
@@ -61,16 +65,22 @@ impl Unmixing {
     pub fn apply(&self, z: &Matrix, sd: &Matrix) -> (Matrix, Matrix) {
         let n = self.dim();
         let w = &self.matrix;
-        let s = Matrix::from_shape_fn((z.nrows(), n), |(r, i)| {
-            (0..n).map(|j| w[i][j] * (z[[r, j]] - self.means[j])).sum()
-        });
         let s_sd = Matrix::from_shape_fn((sd.nrows(), n), |(r, i)| {
             (0..n)
                 .map(|j| (w[i][j] * sd[[r, j]]).powi(2))
                 .sum::<f64>()
                 .sqrt()
         });
-        (s, s_sd)
+        (self.sources(z), s_sd)
+    }
+
+    /// The sources of latents `z` (rows × n): W (z − μ).
+    pub fn sources(&self, z: &Matrix) -> Matrix {
+        let n = self.dim();
+        let w = &self.matrix;
+        Matrix::from_shape_fn((z.nrows(), n), |(r, i)| {
+            (0..n).map(|j| w[i][j] * (z[[r, j]] - self.means[j])).sum()
+        })
     }
 
     /// The latents of sources `s` (rows × n): W⁻¹ s + μ.

@@ -105,10 +105,6 @@ impl Preprocess {
             Preprocess::Whiten => "whiten",
         }
     }
-
-    pub fn from_keyword(word: &str) -> Option<Preprocess> {
-        Preprocess::ALL.into_iter().find(|p| p.keyword() == word)
-    }
 }
 
 /// What is done to the posterior means once training has ended.
@@ -277,10 +273,6 @@ impl Activation {
             Activation::Identity => "identity",
         }
     }
-
-    pub fn from_keyword(word: &str) -> Option<Activation> {
-        Activation::ALL.into_iter().find(|a| a.keyword() == word)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -410,10 +402,6 @@ impl Bound {
             Bound::Elbo => "elbo",
             Bound::Iwae => "iwae",
         }
-    }
-
-    pub fn from_keyword(word: &str) -> Option<Bound> {
-        Bound::ALL.into_iter().find(|b| b.keyword() == word)
     }
 }
 

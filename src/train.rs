@@ -5,7 +5,7 @@
 use crate::backend::{Model, ParamInfo, PriorDensity, Terms};
 use crate::matrix::Matrix;
 use crate::postprocess::Unmixing;
-use crate::spec::{Batch, BetaSchedule, Choose, ModelSpec, Postprocess, Start};
+use crate::spec::{Batch, BetaSchedule, Choose, ModelSpec, Start};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -315,16 +315,14 @@ pub fn initial_model(spec: &ModelSpec, y: &Matrix, seed: u64) -> Model<f32> {
     let mut model = Model::<f32>::new(spec, y.nrows(), seed);
     if spec.train.start == Start::Fastica {
         // Where FastICA cannot run (data it cannot whiten), the random start stays.
-        if let Ok(unmixed) = crate::baseline::fastica(y, spec.n().min(y.ncols()), seed) {
-            let sds = crate::matrix::column_moments(&unmixed.sources);
+        let k = spec.n().min(y.ncols());
+        let unmixed = crate::baseline::fastica(y, k, seed).and_then(|u| u.unit_variance());
+        if let Ok(unmixed) = unmixed {
+            // Dimensions beyond the data's columns start at 0.
             let mut targets = Matrix::zeros((y.nrows(), spec.n()));
-            for (j, (_, sd)) in sds.iter().enumerate() {
-                let column = unmixed
-                    .sources
-                    .column(j)
-                    .mapv(|v| v / sd.max(f64::MIN_POSITIVE));
-                targets.column_mut(j).assign(&column);
-            }
+            targets
+                .slice_mut(ndarray::s![.., ..k])
+                .assign(&unmixed.sources);
             model.start_means_at(y, &targets);
         }
     }
@@ -335,12 +333,9 @@ pub fn initial_model(spec: &ModelSpec, y: &Matrix, seed: u64) -> Model<f32> {
 /// (FastICA from `seed`; the means themselves when FastICA cannot run on them).
 fn output_sources(spec: &ModelSpec, model: &Model<f32>, y: &Matrix, seed: u64) -> Matrix {
     let means = model.encode(y).0;
-    match spec.postprocess {
-        Postprocess::None => means,
-        Postprocess::Fastica => match Unmixing::fit(&means, seed) {
-            Ok(u) => u.apply(&means, &Matrix::zeros(means.dim())).0,
-            Err(_) => means,
-        },
+    match Unmixing::fit_for(spec.postprocess, &means, seed) {
+        Ok(Some(u)) => u.sources(&means),
+        Ok(None) | Err(_) => means,
     }
 }
 
@@ -386,45 +381,48 @@ pub fn train_restarts(
             dependence: Some(crate::label_free::dependence(&probed)),
             agreement: None,
         };
+        if keep_all {
+            return Ok((outcome, probed, Some((model.parameters(), trace))));
+        }
         let mut kept = best.lock().unwrap_or_else(|e| e.into_inner());
         let better = match &*kept {
             None => objective.is_finite(),
             Some((o, i, _, _)) => objective < *o || (objective == *o && r < *i),
         };
-        let parameters = if keep_all {
-            Some((model.parameters(), trace))
-        } else {
-            if better {
-                *kept = Some((objective, r, model.parameters(), trace));
-            }
-            None
-        };
-        Ok((outcome, probed, parameters))
+        if better {
+            *kept = Some((objective, r, model.parameters(), trace));
+        }
+        Ok((outcome, probed, None))
     })?;
     let first_error = results.iter().find_map(|r| r.as_ref().err().cloned());
+    // In restart order: each one's outcome and, with `keep_all`, its parameters and trace;
+    // the probed sources of those that ended, for their agreement.
     let mut outcomes = Vec::new();
-    let mut probed = Vec::new();
-    let mut kept_all = Vec::new();
+    let mut own = Vec::new();
+    let (mut ended, mut probed) = (Vec::new(), Vec::new());
     for (r, result) in results.into_iter().enumerate() {
         match result {
             Ok((outcome, sources, parameters)) => {
                 outcomes.push(outcome);
-                probed.push((r, sources));
-                kept_all.push((r, parameters));
+                own.push(parameters);
+                ended.push(r);
+                probed.push(sources);
             }
-            Err(_) => outcomes.push(RestartOutcome {
-                seed: plan.restart(r).seed,
-                objective: None,
-                epochs: 0,
-                mcc: None,
-                dependence: None,
-                agreement: None,
-            }),
+            Err(_) => {
+                outcomes.push(RestartOutcome {
+                    seed: plan.restart(r).seed,
+                    objective: None,
+                    epochs: 0,
+                    mcc: None,
+                    dependence: None,
+                    agreement: None,
+                });
+                own.push(None);
+            }
         }
     }
-    let fits: Vec<Matrix> = probed.iter().map(|(_, s)| s.clone()).collect();
-    for ((r, _), a) in probed.iter().zip(crate::label_free::agreement(&fits)) {
-        outcomes[*r].agreement = Some(a);
+    for (&r, a) in ended.iter().zip(crate::label_free::agreement(&probed)) {
+        outcomes[r].agreement = Some(a);
     }
     let chosen = match plan.choose {
         Choose::Objective => best
@@ -437,17 +435,17 @@ pub fn train_restarts(
                 Choose::Independence => o.dependence,
                 _ => o.agreement.map(|a| -a),
             };
-            let pick = outcomes
+            outcomes
                 .iter()
                 .enumerate()
                 .filter(|(_, o)| o.objective.is_some_and(f64::is_finite))
                 .filter_map(|(r, o)| Some((r, score(o)?)))
                 .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
-                .map(|(r, _)| r);
-            pick.and_then(|r| {
-                let (_, kept) = kept_all.into_iter().find(|(i, _)| *i == r)?;
-                kept.map(|(parameters, trace)| (r, parameters, trace))
-            })
+                .and_then(|(r, _)| {
+                    own[r]
+                        .take()
+                        .map(|(parameters, trace)| (r, parameters, trace))
+                })
         }
     };
     match chosen {

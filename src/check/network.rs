@@ -63,16 +63,12 @@ impl Checker {
             self.unknown(l.kind.span.clone(), "layer", &l.kind.value, &LAYERS);
         }
         let width = self.count(&l.width, "a layer width");
-        let activation = Activation::from_keyword(&l.activation.value);
-        if activation.is_none() {
-            let names: Vec<&str> = Activation::ALL.iter().map(|a| a.keyword()).collect();
-            self.unknown(
-                l.activation.span.clone(),
-                "activation",
-                &l.activation.value,
-                &names,
-            );
-        }
+        let activation = self.word_of(
+            &l.activation,
+            "activation",
+            &Activation::ALL,
+            Activation::keyword,
+        );
         if !ok {
             return None;
         }

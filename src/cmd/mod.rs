@@ -82,11 +82,9 @@ pub fn check(model: &Path, as_pdg: bool) -> Outcome {
 }
 
 /// `pdgc simulate`: DIR/data.csv, DIR/truth.csv and, for a linear mixing, DIR/mixing.csv
-/// (rows: observed columns, columns: sources).
+/// (rows: observed columns, columns: sources). The settings come checked from
+/// [`MixingArgs::settings`].
 pub fn simulate(settings: &Settings, out: &Path, force: bool) -> Outcome {
-    if let Some((flag, why)) = settings.problem() {
-        return Err(CliError::Flag { flag, why });
-    }
     outputs::check_output(out, outputs::OutputKind::Simulation, &[], force)?;
     let columns = settings.sources + settings.observed;
     within_memory(pdgc::resources::simulate(settings.samples, columns), || {
@@ -346,12 +344,15 @@ pub fn samples_parser() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::new().range(2..)
 }
 
+/// `--sources` when not given.
+const DEFAULT_SOURCES: usize = 3;
+
 /// How `simulate`, and `compare --scenario`, mix the sources: every setting beside the
 /// scenario, the rows and the seed. One struct, so the two commands take the same flags.
 #[derive(clap::Args, Debug, Clone)]
 pub struct MixingArgs {
     /// Number of sources n.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = DEFAULT_SOURCES)]
     pub sources: usize,
     /// Number of observed columns m (default n; m < n only for linear).
     #[arg(long)]
@@ -376,7 +377,7 @@ impl MixingArgs {
     /// without a scenario to simulate.
     pub fn first_given(&self) -> Option<&'static str> {
         [
-            ("--sources", self.sources != 3),
+            ("--sources", self.sources != DEFAULT_SOURCES),
             ("--observed", self.observed.is_some()),
             ("--layers", self.layers.is_some()),
             ("--orthogonal", self.orthogonal),
