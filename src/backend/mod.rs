@@ -79,6 +79,9 @@ mod sealed {
 
         /// e^x as the fused kernels compute it: the same split as `kernel_tanh`.
         fn kernel_exp(self) -> Self;
+
+        /// The fused ops' spare buffers of this type (`fused::scratch`).
+        fn spare_buffers() -> &'static super::fused::Spares<Self>;
     }
     impl Engine for f32 {
         type Device = Cpu;
@@ -91,6 +94,10 @@ mod sealed {
         #[inline]
         fn kernel_tanh(self) -> f32 {
             super::fused::tanh_f32(self)
+        }
+        fn spare_buffers() -> &'static super::fused::Spares<f32> {
+            static SPARES: super::fused::Spares<f32> = super::fused::Spares::new();
+            &SPARES
         }
         #[inline]
         fn kernel_exp(self) -> f32 {
@@ -108,6 +115,10 @@ mod sealed {
         #[inline]
         fn kernel_tanh(self) -> f64 {
             self.tanh()
+        }
+        fn spare_buffers() -> &'static super::fused::Spares<f64> {
+            static SPARES: super::fused::Spares<f64> = super::fused::Spares::new();
+            &SPARES
         }
         #[inline]
         fn kernel_exp(self) -> f64 {

@@ -194,13 +194,14 @@ impl<E: Real> Model<E> {
         let mu = match (&self.net.encoder, &self.net.free_means) {
             (Some(enc), _) => {
                 // The data get no gradient: nothing learns them.
-                let h = enc.hidden_forward(y.clone().leaky_trace(), false);
+                let y = y.clone().leaky_trace();
                 if let Some(head) = &self.net.log_var_head {
+                    let h = enc.hidden_forward(y, false);
                     let mu = enc.out.project(h.with_empty_tape());
                     let lv = head.project(h);
                     return (mu, clamp_log_var(lv));
                 }
-                enc.out.project(h)
+                enc.apply(y, false)
             }
             (None, Some(means)) => rows_of(means),
             (None, None) => unreachable!("a model without an encoder has free means"),

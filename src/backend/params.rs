@@ -3,7 +3,7 @@
 //! fixed order (`Model::params`), which is the order of the saved file, of the optimiser's
 //! moments and of `parameters()`.
 
-use super::{c, tensor_of, Dev, Mat, Real, Traced};
+use super::{c, fused, tensor_of, Dev, Mat, Real, Traced};
 use crate::spec::{Activation, Dense};
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
@@ -107,7 +107,16 @@ impl<E: Real> Linear<E> {
     /// `forward`, with a gradient for x only when `input_gradient`: the data's is learned
     /// by nothing, and leaving it out saves the backward pass one product.
     pub fn apply(&self, x: Traced<E>, act: Activation, input_gradient: bool) -> Traced<E> {
-        super::fused::dense(x, self.w.traced(), self.b.traced(), act, input_gradient)
+        fused::dense_chain(x, vec![self.layer(act)], input_gradient)
+    }
+
+    /// The layer as a link of a fused chain.
+    fn layer(&self, act: Activation) -> fused::Layer<E> {
+        fused::Layer {
+            w: self.w.traced(),
+            b: self.b.traced(),
+            act,
+        }
     }
 
     /// x·W + b: an output projection.
@@ -131,19 +140,29 @@ pub struct Mlp<E: Real> {
 }
 
 impl<E: Real> Mlp<E> {
-    /// The hidden layers, then the output projection.
+    /// The hidden layers, then the output projection, as one fused op.
     pub fn forward(&self, x: Traced<E>) -> Traced<E> {
-        self.out.project(self.hidden_forward(x, true))
+        self.apply(x, true)
+    }
+
+    /// `forward`, with a gradient for x only when `input_gradient` (not for the data).
+    pub fn apply(&self, x: Traced<E>, input_gradient: bool) -> Traced<E> {
+        let hidden = self.hidden.iter().map(|(l, act)| l.layer(*act));
+        let layers = hidden.chain([self.out.layer(Activation::Identity)]);
+        fused::dense_chain(x, layers.collect(), input_gradient)
     }
 
     /// The hidden layers alone (the encoder's per-sample variance head shares them with
     /// the output projection). `input_gradient` false for the data: the first layer then
     /// computes no gradient for its input.
     pub fn hidden_forward(&self, x: Traced<E>, input_gradient: bool) -> Traced<E> {
-        let layers = self.hidden.iter().enumerate();
-        layers.fold(x, |x, (i, (l, act))| {
-            l.apply(x, *act, input_gradient || i > 0)
-        })
+        match self.hidden.is_empty() {
+            true => x,
+            false => {
+                let layers = self.hidden.iter().map(|(l, act)| l.layer(*act));
+                fused::dense_chain(x, layers.collect(), input_gradient)
+            }
+        }
     }
 
     /// Width of the last hidden layer (the input width when there is none).

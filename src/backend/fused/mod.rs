@@ -11,88 +11,16 @@
 //! pushed on the tape (`Tape::add_backward_op`) turns the output's gradient into the
 //! inputs'. `tests` check each op against the unfused graph, value and gradient, in f64.
 
-use super::{Mat, Real, Traced};
+use super::{Real, Traced};
 use crate::spec::Activation;
 use dfdx::prelude::*;
 use multiversion::multiversion;
 
-/// act(x·W + b): a dense layer as one op, for x (rows × inputs), the weight W (inputs ×
-/// outputs) and the bias b (1 × outputs); x gets a gradient when `input_gradient` says
-/// so (not the data).
-///
-/// Why not dfdx's `matmul` and then the bias and activation: dfdx 0.13 multiplies with gemm 0.15,
-/// whose kernels are AVX2 at best, and allocates and zero-fills each product's buffer. Here
-/// the product x·W is written by gemm 0.19 (AVX-512 where the CPU has it, chosen at run
-/// time) straight into the output's buffer, the bias and activation are applied in
-/// place, and the backward pass turns the output's gradient g into
-/// g ⊙ act′ (every activation's derivative is a function of its output, so only the
-/// output is kept), then adds
-/// (g ⊙ act′)·Wᵀ to x's gradient and xᵀ·(g ⊙ act′) to W's with two more products, each
-/// accumulated into the gradient buffer in place. Each product runs on the calling
-/// thread (a step's chunks are already parallel), and its order of summation depends on
-/// the sizes and the CPU alone, so a fit is the same number on any thread count.
-pub(crate) fn dense<E: Real>(
-    x: Traced<E>,
-    w: Traced<E>,
-    b: Traced<E>,
-    act: Activation,
-    input_gradient: bool,
-) -> Traced<E> {
-    let (rows, inputs) = *x.shape();
-    let outputs = w.shape().1;
-    assert_eq!(w.shape().0, inputs, "a weight row per input column");
-    assert_eq!(*b.shape(), (1, outputs), "one bias per output column");
-    let dev = x.device().clone();
-    let (x, x_tape) = x.split_tape();
-    let (w, w_tape) = w.split_tape();
-    let (b, b_tape) = b.split_tape();
-    let mut tape = x_tape.merge(w_tape).merge(b_tape);
-    let (xs, ws, bias) = (contents(&x), contents(&w), contents(&b));
-    let mut values = vec![E::zero(); rows * outputs];
-    // values = x·W (row-major: a row's stride is its width, a column's 1).
-    product(
-        (rows, outputs, inputs),
-        (&mut values, outputs, 1),
-        false,
-        (&xs, inputs, 1),
-        (&ws, outputs, 1),
-    );
-    apply_bias_activation(&mut values, &bias, act);
-    let out: Mat<E> = dev.tensor_from_vec(values.clone(), (rows, outputs));
-    let (out_ghost, x_ghost, w_ghost, b_ghost) = (out.ghost(), x.ghost(), w.ghost(), b.ghost());
-    tape.add_backward_op(move |grads| {
-        if input_gradient {
-            grads.try_alloc_for(&x_ghost)?;
-        }
-        grads.try_alloc_for(&w_ghost)?;
-        grads.try_alloc_for(&b_ghost)?;
-        let grad = E::cells(grads.get_or_alloc_mut(&out_ghost)?);
-        let mut grad_b = vec![E::zero(); outputs];
-        activation_chain_rule(grad, &values, &mut grad_b, act);
-        let grad_pre = grad.to_vec();
-        add_into(E::cells(grads.get_or_alloc_mut(&b_ghost)?), &grad_b);
-        // x's gradient += g·Wᵀ: Wᵀ read from W's row-major buffer by swapping its strides.
-        if input_gradient {
-            product(
-                (rows, inputs, outputs),
-                (E::cells(grads.get_or_alloc_mut(&x_ghost)?), inputs, 1),
-                true,
-                (&grad_pre, outputs, 1),
-                (&ws, 1, outputs),
-            );
-        }
-        // W's gradient += xᵀ·g.
-        product(
-            (inputs, outputs, rows),
-            (E::cells(grads.get_or_alloc_mut(&w_ghost)?), outputs, 1),
-            true,
-            (&xs, 1, inputs),
-            (&grad_pre, outputs, 1),
-        );
-        Ok(())
-    });
-    out.put_tape(tape)
-}
+mod chain;
+mod scratch;
+
+pub(crate) use chain::{dense_chain, Layer};
+pub(crate) use scratch::Spares;
 
 /// dst (m × n) = lhs (m × k) · rhs (k × n), or dst += lhs · rhs with `accumulate`; each
 /// matrix given as (buffer, row stride, column stride).
@@ -372,7 +300,9 @@ fn activation_chain_rule<E: Real>(grad: &mut [E], y: &[E], grad_b: &mut [E], act
             true => one,
             false => y + one,
         }),
-        Activation::Identity => chain_rule(grad, y, grad_b, |_| one),
+        // The identity's output is not kept (`dense_chain` hands it over): its
+        // derivative is 1, so only the bias's column sums are left.
+        Activation::Identity => column_sums(grad, grad_b),
     }
 }
 
@@ -491,6 +421,15 @@ fn chain_rule<E: Real>(grad: &mut [E], y: &[E], grad_b: &mut [E], d: impl Fn(E) 
         for ((g, &y), gb) in g_row.iter_mut().zip(y_row).zip(grad_b.iter_mut()) {
             *g *= d(y);
             *gb += *g;
+        }
+    }
+}
+
+/// grad_b[j] += the sum of grad's column j.
+fn column_sums<E: Real>(grad: &[E], grad_b: &mut [E]) {
+    for row in grad.chunks_exact(grad_b.len()) {
+        for (gb, &g) in grad_b.iter_mut().zip(row) {
+            *gb += g;
         }
     }
 }
@@ -664,7 +603,7 @@ mod tests {
                         b.clone().leaky_trace(),
                     );
                     let y = match fused {
-                        true => dense(xt, wt, bt, act, true),
+                        true => dense_chain(xt, vec![Layer { w: wt, b: bt, act }], true),
                         false => unfused(xt.matmul(wt), bt, act),
                     };
                     let values = y.as_vec();
@@ -690,6 +629,67 @@ mod tests {
                 close(&fused.1, &plain.1, "d/dx");
                 close(&fused.2, &plain.2, "d/dW");
                 close(&fused.3, &plain.3, "d/db");
+            }
+        }
+    }
+
+    /// A whole chain against the layers' unfused graphs one after another, in f64: a
+    /// decoder's shape (3 → 64 → 33 → 3, the last an output projection) with mixed
+    /// activations, value and the gradient of the input and of every weight and bias; and
+    /// the same chain run twice, so that the second takes the first's spare buffers.
+    #[test]
+    fn a_chain_matches_its_layers_unfused_in_value_and_gradient() {
+        let dev = Cpu::seed_from_u64(11);
+        let rows = 301;
+        let widths = [3, 64, 33, 3];
+        let acts = [Activation::Tanh, Activation::Elu, Activation::Identity];
+        let x = matrix(&dev, rows, 3, |i| ((i * 37 % 29) as f64 - 14.0) / 5.0);
+        let params: Vec<(Mat<f64>, Mat<f64>)> = (0..3)
+            .map(|l| {
+                let (inputs, cols) = (widths[l], widths[l + 1]);
+                let w = matrix(&dev, inputs, cols, |i| {
+                    (((i + l) * 7 % 15) as f64 - 7.0) * 0.4 / (inputs as f64).sqrt()
+                });
+                let b = matrix(&dev, 1, cols, |i| [0.3, -1.2, 0.0, 2.5, -0.05][(i + l) % 5]);
+                (w, b)
+            })
+            .collect();
+        let weights = matrix(&dev, rows, 3, |i| (i % 7) as f64 - 2.5);
+        let run = |fused: bool| {
+            let xt = x.clone().leaky_trace();
+            let traced: Vec<_> = (params.iter())
+                .map(|(w, b)| (w.clone().leaky_trace(), b.clone().leaky_trace()))
+                .collect();
+            let y = match fused {
+                true => {
+                    let layers = (traced.into_iter().zip(acts))
+                        .map(|((w, b), act)| Layer { w, b, act })
+                        .collect();
+                    dense_chain(xt, layers, true)
+                }
+                false => (traced.into_iter().zip(acts))
+                    .fold(xt, |h, ((w, b), act)| unfused(h.matmul(w), b, act)),
+            };
+            let values = y.as_vec();
+            let grads = (y * weights.clone()).square().sum::<(), _>().backward();
+            let mut all = vec![values, grads.get(&x).as_vec()];
+            for (w, b) in &params {
+                all.push(grads.get(w).as_vec());
+                all.push(grads.get(b).as_vec());
+            }
+            all
+        };
+        let plain = run(false);
+        for attempt in 0..2 {
+            let fused = run(true);
+            for (what, (a, b)) in fused.iter().zip(&plain).enumerate() {
+                assert_eq!(a.len(), b.len());
+                for (i, (p, q)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (p - q).abs() <= 1e-11 * (1.0 + q.abs()),
+                        "run {attempt}, output {what} [{i}]: {p} vs {q}"
+                    );
+                }
             }
         }
     }

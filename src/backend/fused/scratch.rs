@@ -1,0 +1,95 @@
+//! Buffers the fused ops reuse from one step to the next.
+//!
+//! Why: a dense chain's activations and gradients are (rows × width) buffers, a few per
+//! network, chunk and step. Fresh from the allocator each is zero-filled (and the largest
+//! come from the kernel's page faults); a profile of `nonlinear.pdg` put a tenth of an
+//! epoch in that memset. Every buffer taken here is written whole before it is read (a
+//! product without accumulation, or a copy), so a spare one can be handed out as it is.
+
+use super::super::Real;
+use std::sync::Mutex;
+
+/// Spare buffers of one element type, shared by every thread (a step's chunks take and
+/// give them back concurrently, a handful each).
+pub struct Spares<E> {
+    buffers: Mutex<Vec<Vec<E>>>,
+}
+
+/// Spares beyond this many bytes are freed rather than kept: after a fit of a million
+/// rows the process does not hold its largest buffers for ever.
+const MOST_KEPT_BYTES: usize = 256 << 20;
+
+impl<E> Spares<E> {
+    pub(crate) const fn new() -> Self {
+        Spares {
+            buffers: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// A buffer of `len` elements whose contents are unspecified (a spare one's old numbers,
+/// or zeros): the caller writes all of it before reading any. A step asks for the same
+/// lengths as the step before, so a spare of exactly `len` is nearly always there and is
+/// handed out untouched; failing that, the smallest spare that holds `len`, lengthened
+/// with zeros.
+pub(crate) fn scratch<E: Real>(len: usize) -> Vec<E> {
+    let mut spares = E::spare_buffers().buffers.lock().expect("spare buffers");
+    let exact = spares.iter().position(|b| b.len() == len);
+    let fitting = || {
+        (spares.iter().enumerate())
+            .filter(|(_, b)| b.capacity() >= len)
+            .min_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i)
+    };
+    let mut buffer = match exact.or_else(fitting) {
+        Some(i) => spares.swap_remove(i),
+        None => Vec::with_capacity(len),
+    };
+    drop(spares);
+    buffer.truncate(len);
+    buffer.resize(len, E::zero());
+    buffer
+}
+
+/// Hands `buffer` back for a later `scratch`.
+pub(crate) fn give_back<E: Real>(buffer: Vec<E>) {
+    let bytes = |b: &Vec<E>| b.capacity() * std::mem::size_of::<E>();
+    let mut spares = E::spare_buffers().buffers.lock().expect("spare buffers");
+    let kept: usize = spares.iter().map(bytes).sum();
+    // An empty one (the place of an output handed over to dfdx) is not worth keeping.
+    if buffer.capacity() > 0 && kept + bytes(&buffer) <= MOST_KEPT_BYTES {
+        spares.push(buffer);
+    }
+}
+
+/// Buffers that go back to the spares when dropped: a chain's activations live in its
+/// backward closure, which runs once or is dropped with an unused tape.
+pub(crate) struct Lent<E: Real>(pub Vec<Vec<E>>);
+
+impl<E: Real> Drop for Lent<E> {
+    fn drop(&mut self) {
+        for buffer in self.0.drain(..) {
+            give_back(buffer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scratch_buffer_has_the_length_asked_for_whatever_spare_it_came_from() {
+        // Other tests take and give back f64 buffers beside this one, so only lengths are
+        // asserted: a spare longer than asked for is cut, a shorter one lengthened.
+        let wide = scratch::<f64>(1_000_003);
+        assert_eq!(wide.len(), 1_000_003);
+        give_back(wide);
+        let narrow = scratch::<f64>(17);
+        assert_eq!(narrow.len(), 17);
+        let again = scratch::<f64>(1_000_003);
+        assert_eq!(again.len(), 1_000_003);
+        give_back(narrow);
+        give_back(again);
+    }
+}
