@@ -99,7 +99,7 @@ pub struct Linear<E: Real> {
 }
 
 impl<E: Real> Linear<E> {
-    /// act(x·W + b), as one fused op (`fused::dense`).
+    /// act(x·W + b), as one fused op (`fused::dense_chain` of one layer).
     pub fn forward(&self, x: Traced<E>, act: Activation) -> Traced<E> {
         self.apply(x, act, true)
     }

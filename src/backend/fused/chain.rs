@@ -10,7 +10,9 @@
 //! products. Inside one op the hidden activations never leave the op: each layer's
 //! output is the next one's input in place, the backward pass walks the layers in
 //! reverse with two gradient buffers, and every buffer is a spare from the last step
-//! (`scratch`). Only the chain's input is copied in and its output handed over.
+//! (`scratch`). What still crosses dfdx's boundary is small or once per chain: the
+//! input, the weights and biases are copied in, and the output is handed over (moved
+//! for an output projection, copied for a hidden layer's).
 //!
 //! The numbers are those of the layers one at a time: the same products with the same
 //! sizes, the same elementwise loops, in the same order.

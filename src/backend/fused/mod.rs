@@ -55,14 +55,15 @@ fn product<E: Real>(
     // puts a row's few columns on the vector lanes, 3 of 16 used. Written by columns into
     // a scratch, the long side is on the lanes; the scratch is then added or copied in.
     if dst_cs == 1 && n < 16 && m >= 4 * n {
-        let mut scratch = vec![E::zero(); m * n];
-        product((m, n, k), (&mut scratch, 1, m), false, lhs, rhs);
+        let mut by_columns = scratch::scratch(m * n);
+        product((m, n, k), (&mut by_columns, 1, m), false, lhs, rhs);
         for (r, row) in dst.chunks_mut(dst_rs).take(m).enumerate() {
             for (j, d) in row[..n].iter_mut().enumerate() {
-                let v = scratch[j * m + r];
+                let v = by_columns[j * m + r];
                 *d = if accumulate { *d + v } else { v };
             }
         }
+        scratch::give_back(by_columns);
         return;
     }
     // SAFETY: each buffer holds every element its shape and strides reach (asserted above),
@@ -231,7 +232,6 @@ fn exp_in_place<E: Real>(values: &mut [E]) {
     values.iter_mut().for_each(|a| *a = a.kernel_exp());
 }
 
-/// into[i] += from[i]: how a gradient is added to what a buffer already holds.
 /// ln Γ((ν + 1)/2) − ln Γ(ν/2) of each entry ν of `dof`: the Student-t prior's normaliser,
 /// which dfdx has no op for. Computed in f64 (statrs) and differentiated with the digamma
 /// function.
@@ -306,6 +306,7 @@ fn activation_chain_rule<E: Real>(grad: &mut [E], y: &[E], grad_b: &mut [E], act
     }
 }
 
+/// into[i] += from[i]: how a gradient is added to what a buffer already holds.
 pub(crate) fn add_into<E: Real>(into: &mut [E], from: &[E]) {
     assert_eq!(into.len(), from.len(), "a gradient of the buffer's shape");
     for (acc, &v) in into.iter_mut().zip(from) {
@@ -416,6 +417,8 @@ pub(crate) fn tanh_f32(x: f32) -> f32 {
     "x86_64+avx2+fma"
 ))]
 fn chain_rule<E: Real>(grad: &mut [E], y: &[E], grad_b: &mut [E], d: impl Fn(E) -> E) {
+    // The rows are zipped: a short `y` (an output not kept) would skip rows silently.
+    assert_eq!(grad.len(), y.len(), "an output for every gradient");
     let cols = grad_b.len();
     for (g_row, y_row) in grad.chunks_exact_mut(cols).zip(y.chunks_exact(cols)) {
         for ((g, &y), gb) in g_row.iter_mut().zip(y_row).zip(grad_b.iter_mut()) {

@@ -15,8 +15,9 @@ pub struct Spares<E> {
     buffers: Mutex<Vec<Vec<E>>>,
 }
 
-/// Spares beyond this many bytes are freed rather than kept: after a fit of a million
-/// rows the process does not hold its largest buffers for ever.
+/// At most this many bytes of spares are kept per element type (a buffer that would go
+/// over is freed): a fit of a million rows does not leave the process holding all of
+/// its largest buffers, though up to this much stays for the next fit.
 const MOST_KEPT_BYTES: usize = 256 << 20;
 
 impl<E> Spares<E> {
@@ -28,10 +29,10 @@ impl<E> Spares<E> {
 }
 
 /// A buffer of `len` elements whose contents are unspecified (a spare one's old numbers,
-/// or zeros): the caller writes all of it before reading any. A step asks for the same
-/// lengths as the step before, so a spare of exactly `len` is nearly always there and is
-/// handed out untouched; failing that, the smallest spare that holds `len`, lengthened
-/// with zeros.
+/// or zeros; NaN in the unit tests, so that a read before a write shows): the caller
+/// writes all of it before reading any. A step asks for the lengths the step before gave
+/// back, so a spare of exactly `len` is usually there and is handed out untouched;
+/// failing that, the smallest spare that holds `len`, lengthened with zeros.
 pub(crate) fn scratch<E: Real>(len: usize) -> Vec<E> {
     let mut spares = E::spare_buffers().buffers.lock().expect("spare buffers");
     let exact = spares.iter().position(|b| b.len() == len);
@@ -48,6 +49,8 @@ pub(crate) fn scratch<E: Real>(len: usize) -> Vec<E> {
     drop(spares);
     buffer.truncate(len);
     buffer.resize(len, E::zero());
+    #[cfg(test)]
+    buffer.fill(E::nan());
     buffer
 }
 
