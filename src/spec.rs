@@ -23,6 +23,11 @@ pub struct ModelSpec {
     pub encoder: Encoder,
     /// Hidden layers of the decoder; empty means a linear decoder.
     pub decoder: Vec<Dense>,
+    /// What the decoder's input goes through before its first layer (`decoder { sigmoid;
+    /// … }`): the identity, or IMA-VAE's sigmoid(z). Written only when it is not the
+    /// identity, so that the records of models without it read as they did before.
+    #[serde(default, skip_serializing_if = "Activation::is_identity")]
+    pub decoder_input: Activation,
     pub posterior_variance: PosteriorVariance,
     /// p(y | z), how the reconstruction is scored (`likelihood …`; eq. 39's squared error
     /// unless the file says otherwise).
@@ -242,17 +247,23 @@ pub struct Dense {
     pub activation: Activation,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Activation {
     Tanh,
     Relu,
     LeakyRelu,
     Elu,
     Sigmoid,
+    #[default]
     Identity,
 }
 
 impl Activation {
+    /// Whether this is the identity (a network's input as it is).
+    pub fn is_identity(&self) -> bool {
+        *self == Activation::Identity
+    }
+
     pub const ALL: [Activation; 6] = [
         Activation::Tanh,
         Activation::Relu,
@@ -635,10 +646,14 @@ impl ModelSpec {
                 let _ = writeln!(s, "encoder {}", words::NONE);
             }
             Encoder::Mlp(layers) => {
-                let _ = writeln!(s, "encoder {}", network_text(layers));
+                let _ = writeln!(s, "encoder {}", network_text(Activation::Identity, layers));
             }
         }
-        let _ = writeln!(s, "decoder {}", network_text(&self.decoder));
+        let _ = writeln!(
+            s,
+            "decoder {}",
+            network_text(self.decoder_input, &self.decoder)
+        );
         let pv = match self.posterior_variance {
             PosteriorVariance::PerDimension => words::PER_DIMENSION.to_string(),
             PosteriorVariance::PerSample => words::PER_SAMPLE.to_string(),
@@ -721,14 +736,16 @@ impl Family {
     }
 }
 
-fn network_text(layers: &[Dense]) -> String {
-    if layers.is_empty() {
+/// `linear`, or the layer list, led by the input's activation where it is not the
+/// identity (`{ sigmoid }` is a linear decoder of sigmoid(z)).
+fn network_text(input: Activation, layers: &[Dense]) -> String {
+    if layers.is_empty() && input == Activation::Identity {
         return words::LINEAR.to_string();
     }
-    let parts: Vec<String> = layers
-        .iter()
-        .map(|l| format!("{} {} {}", words::DENSE, l.width, l.activation.keyword()))
-        .collect();
+    let input = (input != Activation::Identity).then(|| input.keyword().to_string());
+    let dense =
+        (layers.iter()).map(|l| format!("{} {} {}", words::DENSE, l.width, l.activation.keyword()));
+    let parts: Vec<String> = input.into_iter().chain(dense).collect();
     format!("{{ {} }}", parts.join("; "))
 }
 

@@ -78,6 +78,7 @@ prop_compose! {
         families in prop::collection::vec(family(), 6),
         encoder in prop_oneof![Just(Encoder::None), layers(0).prop_map(Encoder::Mlp)],
         decoder in layers(0),
+        decoder_input in prop::sample::select(Activation::ALL.to_vec()),
         posterior in prop_oneof![
             Just(PosteriorVariance::PerDimension),
             Just(PosteriorVariance::PerSample),
@@ -120,6 +121,7 @@ prop_compose! {
             prior,
             encoder,
             decoder,
+            decoder_input,
             posterior_variance: posterior,
             likelihood,
             // Quadrature replaces the sampled prior term that the importance weights need.

@@ -116,7 +116,8 @@ impl<E: Real> Model<E> {
             }
             _ => None,
         };
-        let decoder = vb("decoder").mlp(n, &spec.decoder, m, &mut rng);
+        let mut decoder = vb("decoder").mlp(n, &spec.decoder, m, &mut rng);
+        decoder.input = spec.decoder_input;
         let free_means = encoder.is_none().then(|| {
             vb("latent").add("means", rows, n, |_, _| {
                 Distribution::<f64>::sample(&StandardNormal, &mut rng)

@@ -107,7 +107,12 @@ impl<E: Real> Linear<E> {
     /// `forward`, with a gradient for x only when `input_gradient`: the data's is learned
     /// by nothing, and leaving it out saves the backward pass one product.
     pub fn apply(&self, x: Traced<E>, act: Activation, input_gradient: bool) -> Traced<E> {
-        fused::dense_chain(x, vec![self.layer(act)], input_gradient)
+        fused::dense_chain(
+            x,
+            Activation::Identity,
+            vec![self.layer(act)],
+            input_gradient,
+        )
     }
 
     /// The layer as a link of a fused chain.
@@ -134,6 +139,8 @@ impl<E: Real> Linear<E> {
 }
 
 pub struct Mlp<E: Real> {
+    /// What the input goes through before the first layer (`decoder { sigmoid; … }`).
+    pub input: Activation,
     pub hidden: Vec<(Linear<E>, Activation)>,
     pub out: Linear<E>,
     widths: Vec<usize>,
@@ -149,18 +156,25 @@ impl<E: Real> Mlp<E> {
     pub fn apply(&self, x: Traced<E>, input_gradient: bool) -> Traced<E> {
         let hidden = self.hidden.iter().map(|(l, act)| l.layer(*act));
         let layers = hidden.chain([self.out.layer(Activation::Identity)]);
-        fused::dense_chain(x, layers.collect(), input_gradient)
+        fused::dense_chain(x, self.input, layers.collect(), input_gradient)
     }
 
     /// The hidden layers alone (the encoder's per-sample variance head shares them with
     /// the output projection). `input_gradient` false for the data: the first layer then
     /// computes no gradient for its input.
     pub fn hidden_forward(&self, x: Traced<E>, input_gradient: bool) -> Traced<E> {
+        // Only a decoder's input goes through an activation (the checker's rule), and the
+        // decoder always runs whole (`forward`).
+        assert_eq!(
+            self.input,
+            Activation::Identity,
+            "an encoder reads its input as it is"
+        );
         match self.hidden.is_empty() {
             true => x,
             false => {
                 let layers = self.hidden.iter().map(|(l, act)| l.layer(*act));
-                fused::dense_chain(x, layers.collect(), input_gradient)
+                fused::dense_chain(x, self.input, layers.collect(), input_gradient)
             }
         }
     }
@@ -264,6 +278,7 @@ impl<'a, E: Real> VarBuilder<'a, E> {
         }
         let out = self.pp("out").linear(width, outputs, rng);
         Mlp {
+            input: Activation::Identity,
             hidden,
             out,
             widths,

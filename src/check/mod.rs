@@ -209,13 +209,14 @@ impl Checker {
                     dimension_priors.push((name, index, prior));
                 }
                 StatementKind::Encoder(net) => {
-                    let e = self.network(net, true);
+                    // `network` refuses an input activation for the encoder.
+                    let e = self.network(net, true).map(|(e, _)| e);
                     encoder.set(self, at, e);
                 }
                 StatementKind::Decoder(net) => {
                     // `network` rejects `none` for a decoder, so only layers come back.
-                    let d = self.network(net, false).and_then(|e| match e {
-                        Encoder::Mlp(layers) => Some(layers),
+                    let d = self.network(net, false).and_then(|(e, input)| match e {
+                        Encoder::Mlp(layers) => Some((layers, input)),
                         Encoder::None => None,
                     });
                     decoder.set(self, at, d);
@@ -286,7 +287,9 @@ impl Checker {
         let encoder = encoder
             .value()
             .unwrap_or(Some(Encoder::Mlp(defaults::network())));
-        let decoder = decoder.value().unwrap_or(Some(defaults::network()));
+        let decoder = decoder
+            .value()
+            .unwrap_or(Some((defaults::network(), Activation::Identity)));
         let posterior_variance = posterior
             .value()
             .unwrap_or(Some(defaults::POSTERIOR_VARIANCE));
@@ -337,6 +340,7 @@ impl Checker {
             }
         }
         let (observed, latent) = (observed??, latent?);
+        let (decoder, decoder_input) = decoder?;
         let spec = ModelSpec {
             name: name
                 .value()
@@ -350,7 +354,8 @@ impl Checker {
             },
             prior: prior?,
             encoder: encoder?,
-            decoder: decoder?,
+            decoder,
+            decoder_input,
             posterior_variance: posterior_variance?,
             likelihood: likelihood?,
             kl: kl?,

@@ -3,13 +3,20 @@
 
 use super::{arguments, Checker};
 use crate::diagnostic::{one_of, suggestion, Diagnostic, Rule};
-use crate::front::ast::{FamilyExpr, LayerExpr, NetworkExpr};
+use crate::front::ast::{FamilyExpr, LayerExpr, NetworkExpr, Word};
 use crate::spec::{Activation, Dense, Encoder, PosteriorVariance};
 use crate::words::{self, LAYERS, NETWORKS, POSTERIOR_MODES};
 
 impl Checker {
-    pub(super) fn network(&mut self, net: &NetworkExpr, is_encoder: bool) -> Option<Encoder> {
-        match net {
+    /// A network, with the activation its input goes through first (the identity unless
+    /// a decoder's list starts with an activation alone: `decoder { sigmoid; dense 30
+    /// leaky_relu }`).
+    pub(super) fn network(
+        &mut self,
+        net: &NetworkExpr,
+        is_encoder: bool,
+    ) -> Option<(Encoder, Activation)> {
+        let network = match net {
             NetworkExpr::Word(w) => match (w.value.as_str(), is_encoder) {
                 (words::LINEAR, _) => Some(Encoder::Mlp(Vec::new())),
                 (words::NONE, true) => Some(Encoder::None),
@@ -44,27 +51,56 @@ impl Checker {
             },
             NetworkExpr::Layers(layers) => {
                 let mut out = Vec::new();
+                let mut input = Activation::Identity;
                 let mut ok = true;
-                for l in layers {
-                    match self.layer(l) {
-                        Some(d) => out.push(d),
-                        None => ok = false,
-                    }
+                for (i, l) in layers.iter().enumerate() {
+                    let checked = match l {
+                        LayerExpr::Dense {
+                            kind,
+                            width,
+                            activation,
+                        } => self.layer(kind, width, activation).map(|d| out.push(d)),
+                        LayerExpr::Alone(w) => {
+                            self.input_activation(w, i, is_encoder).map(|a| input = a)
+                        }
+                    };
+                    ok &= checked.is_some();
                 }
-                ok.then_some(Encoder::Mlp(out))
+                return ok.then_some((Encoder::Mlp(out), input));
             }
-        }
+        };
+        network.map(|n| (n, Activation::Identity))
     }
 
-    pub(super) fn layer(&mut self, l: &LayerExpr) -> Option<Dense> {
-        let mut ok = true;
-        if l.kind.value != words::DENSE {
-            ok = false;
-            self.unknown(l.kind.span.clone(), "layer", &l.kind.value, &LAYERS);
+    /// A word alone in a layer list: the activation the decoder's input goes through
+    /// before its first layer (IMA-VAE's decoder reads sigmoid(z)).
+    fn input_activation(&mut self, w: &Word, at: usize, is_encoder: bool) -> Option<Activation> {
+        let activation = self.word_of(w, "activation", &Activation::ALL, Activation::keyword)?;
+        let misplaced = match (is_encoder, at) {
+            (true, _) => Some("an activation alone applies to the decoder's input; the encoder reads the data as they are"),
+            (false, 0) => None,
+            (false, _) => Some("an activation alone applies to the decoder's input, so it comes before every layer"),
+        };
+        if let Some(why) = misplaced {
+            self.error(
+                Diagnostic::new(Rule::Conflict, w.span.clone(), why)
+                    .label(format!("`{}` alone", w.value))
+                    .help("write `decoder { sigmoid; dense 30 leaky_relu }`, or give it a layer: `dense 64 sigmoid`"),
+            );
+            return None;
         }
-        let width = self.count(&l.width, "a layer width");
+        Some(activation)
+    }
+
+    fn layer(&mut self, kind: &Word, width: &Word, activation: &Word) -> Option<Dense> {
+        let mut ok = true;
+        if kind.value != words::DENSE {
+            ok = false;
+            self.unknown(kind.span.clone(), "layer", &kind.value, &LAYERS);
+        }
+        let width = self.count(width, "a layer width");
         let activation = self.word_of(
-            &l.activation,
+            activation,
             "activation",
             &Activation::ALL,
             Activation::keyword,

@@ -85,10 +85,15 @@ pub enum NetworkExpr {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct LayerExpr {
-    pub kind: Word,
-    pub width: Word,
-    pub activation: Word,
+pub enum LayerExpr {
+    /// `dense 64 tanh`: the kind, width and activation as written.
+    Dense {
+        kind: Word,
+        width: Word,
+        activation: Word,
+    },
+    /// A word alone, `sigmoid`: an activation applied to the network's input.
+    Alone(Word),
 }
 
 #[derive(Debug, Clone, PartialEq)]

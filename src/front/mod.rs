@@ -446,10 +446,14 @@ fn build_network(pair: Pair<Rule>, offset: usize) -> NetworkExpr {
                 .into_inner()
                 .map(|layer| {
                     let mut p = layer.into_inner();
-                    LayerExpr {
-                        kind: word(p.next().expect("layer kind"), offset),
-                        width: word(p.next().expect("layer width"), offset),
-                        activation: word(p.next().expect("activation"), offset),
+                    let kind = word(p.next().expect("layer kind"), offset);
+                    match (p.next(), p.next()) {
+                        (Some(width), Some(activation)) => LayerExpr::Dense {
+                            kind,
+                            width: word(width, offset),
+                            activation: word(activation, offset),
+                        },
+                        _ => LayerExpr::Alone(kind),
                     }
                 })
                 .collect(),

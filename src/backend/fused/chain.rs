@@ -42,8 +42,10 @@ struct Kept<E, G> {
     outputs: usize,
 }
 
-/// The layers applied in order to x (rows × inputs of the first); x gets a gradient when
-/// `input_gradient` says so (not the data, which nothing learns).
+/// The layers applied in order to input(x), x being rows × inputs of the first layer and
+/// `input` an activation applied to it first (the identity but for a decoder that reads
+/// sigmoid(z)); x gets a gradient when `input_gradient` says so (not the data, which
+/// nothing learns).
 ///
 /// Forward, layer by layer: out = x·W written by gemm into a spare buffer, then the bias
 /// and activation in place. Backward, last layer first, with the gradient g of the
@@ -57,14 +59,19 @@ struct Kept<E, G> {
 /// the CPU alone, so a fit is the same number on any thread count.
 pub(crate) fn dense_chain<E: Real>(
     x: Traced<E>,
+    input: Activation,
     layers: Vec<Layer<E>>,
     input_gradient: bool,
 ) -> Traced<E> {
     assert!(!layers.is_empty(), "a chain of at least one layer");
-    let rows = x.shape().0;
+    let (rows, width) = *x.shape();
     let dev = x.device().clone();
     let (x, mut tape) = x.split_tape();
-    let xs = contents(&x);
+    // xs: the first layer's input, input(x); kept for W₁'s gradient and input′.
+    let mut xs = contents(&x);
+    if input != Activation::Identity {
+        apply_bias_activation(&mut xs, &vec![E::zero(); width], input);
+    }
     let mut kept = Vec::with_capacity(layers.len());
     // outs[i]: layer i's output, the input of layer i + 1.
     let mut outs = Lent(Vec::with_capacity(layers.len()));
@@ -75,14 +82,18 @@ pub(crate) fn dense_chain<E: Real>(
         let (b, b_tape) = b.split_tape();
         tape = tape.merge(w_tape).merge(b_tape);
         let (weight, bias) = (contents(&w), contents(&b));
-        let input = outs.0.last().unwrap_or(&xs);
-        assert_eq!(input.len(), rows * inputs, "a weight row per input column");
+        let layer_input = outs.0.last().unwrap_or(&xs);
+        assert_eq!(
+            layer_input.len(),
+            rows * inputs,
+            "a weight row per input column"
+        );
         let mut values = scratch::<E>(rows * outputs);
         product(
             (rows, outputs, inputs),
             (&mut values, outputs, 1),
             false,
-            (input, inputs, 1),
+            (layer_input, inputs, 1),
             (&weight, outputs, 1),
         );
         apply_bias_activation(&mut values, &bias, act);
@@ -115,7 +126,7 @@ pub(crate) fn dense_chain<E: Real>(
             let mut grad_b = vec![E::zero(); layer.outputs];
             activation_chain_rule(&mut g, &outs.0[i], &mut grad_b, layer.act);
             add_into(E::cells(grads.get_or_alloc_mut(&layer.b)?), &grad_b);
-            let input = match i {
+            let layer_input = match i {
                 0 => &xs,
                 _ => &outs.0[i - 1],
             };
@@ -128,7 +139,7 @@ pub(crate) fn dense_chain<E: Real>(
                     1,
                 ),
                 true,
-                (input, 1, layer.inputs),
+                (layer_input, 1, layer.inputs),
                 (&g, layer.outputs, 1),
             );
             // The input's gradient g·Wᵀ, Wᵀ read from W's row-major buffer by swapping
@@ -142,9 +153,17 @@ pub(crate) fn dense_chain<E: Real>(
                 let mut previous = scratch::<E>(rows * layer.inputs);
                 g_times_wt((&mut previous, layer.inputs, 1), false);
                 give_back(std::mem::replace(&mut g, previous));
-            } else if input_gradient {
+            } else if input_gradient && input == Activation::Identity {
                 let x_grad = E::cells(grads.get_or_alloc_mut(&x_ghost)?);
                 g_times_wt((x_grad, layer.inputs, 1), true);
+            } else if input_gradient {
+                // Through the input's activation too: x's gradient += (g·Wᵀ) ⊙ input′.
+                let mut through = scratch::<E>(rows * layer.inputs);
+                g_times_wt((&mut through, layer.inputs, 1), false);
+                let mut unused_bias = vec![E::zero(); layer.inputs];
+                activation_chain_rule(&mut through, &xs, &mut unused_bias, input);
+                add_into(E::cells(grads.get_or_alloc_mut(&x_ghost)?), &through);
+                give_back(through);
             }
         }
         give_back(g);

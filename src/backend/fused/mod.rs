@@ -606,7 +606,10 @@ mod tests {
                         b.clone().leaky_trace(),
                     );
                     let y = match fused {
-                        true => dense_chain(xt, vec![Layer { w: wt, b: bt, act }], true),
+                        true => {
+                            let layer = Layer { w: wt, b: bt, act };
+                            dense_chain(xt, Activation::Identity, vec![layer], true)
+                        }
                         false => unfused(xt.matmul(wt), bt, act),
                     };
                     let values = y.as_vec();
@@ -638,10 +641,17 @@ mod tests {
 
     /// A whole chain against the layers' unfused graphs one after another, in f64: a
     /// decoder's shape (3 → 64 → 33 → 3, the last an output projection) with mixed
-    /// activations, value and the gradient of the input and of every weight and bias; and
-    /// the same chain run twice, so that the second takes the first's spare buffers.
+    /// activations, reading its input as it is and through a sigmoid (IMA-VAE's decoder
+    /// of sigmoid(z)); value and the gradient of the input and of every weight and bias;
+    /// each chain run twice, so that the second takes the first's spare buffers.
     #[test]
     fn a_chain_matches_its_layers_unfused_in_value_and_gradient() {
+        for input in [Activation::Identity, Activation::Sigmoid] {
+            chain_matches_its_layers_unfused(input);
+        }
+    }
+
+    fn chain_matches_its_layers_unfused(input: Activation) {
         let dev = Cpu::seed_from_u64(11);
         let rows = 301;
         let widths = [3, 64, 33, 3];
@@ -668,10 +678,16 @@ mod tests {
                     let layers = (traced.into_iter().zip(acts))
                         .map(|((w, b), act)| Layer { w, b, act })
                         .collect();
-                    dense_chain(xt, layers, true)
+                    dense_chain(xt, input, layers, true)
                 }
-                false => (traced.into_iter().zip(acts))
-                    .fold(xt, |h, ((w, b), act)| unfused(h.matmul(w), b, act)),
+                false => {
+                    let xt = match input {
+                        Activation::Sigmoid => xt.sigmoid(),
+                        _ => xt,
+                    };
+                    (traced.into_iter().zip(acts))
+                        .fold(xt, |h, ((w, b), act)| unfused(h.matmul(w), b, act))
+                }
             };
             let values = y.as_vec();
             let grads = (y * weights.clone()).square().sum::<(), _>().backward();
@@ -690,7 +706,7 @@ mod tests {
                 for (i, (p, q)) in a.iter().zip(b).enumerate() {
                     assert!(
                         (p - q).abs() <= 1e-11 * (1.0 + q.abs()),
-                        "run {attempt}, output {what} [{i}]: {p} vs {q}"
+                        "{input:?} input, run {attempt}, output {what} [{i}]: {p} vs {q}"
                     );
                 }
             }
