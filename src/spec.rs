@@ -26,7 +26,7 @@ pub struct ModelSpec {
     /// What the decoder's input goes through before its first layer (`decoder { sigmoid;
     /// … }`): the identity, or IMA-VAE's sigmoid(z). Written only when it is not the
     /// identity, so that the records of models without it read as they did before.
-    #[serde(default, skip_serializing_if = "Activation::is_identity")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub decoder_input: Activation,
     pub posterior_variance: PosteriorVariance,
     /// p(y | z), how the reconstruction is scored (`likelihood …`; eq. 39's squared error
@@ -259,11 +259,6 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// Whether this is the identity (a network's input as it is).
-    pub fn is_identity(&self) -> bool {
-        *self == Activation::Identity
-    }
-
     pub const ALL: [Activation; 6] = [
         Activation::Tanh,
         Activation::Relu,
