@@ -12,6 +12,11 @@
 # Needs python3 with numpy scipy scikit-learn torch jax (../shared/anchors/README.md);
 # PYTHON=path/to/python picks another interpreter, ANCHORS= another folder of anchors, and
 # PDGC=binary measures a given build of pdgc. An anchor that is not installed is left out.
+#
+# ISA=avx2 measures every program as a CPU without AVX-512 would run it, on one that has
+# it: pdgc built with --no-default-features (its AVX2 path alone, in target/avx2), XLA told
+# to compile for AVX2 at most, torch's ATen kernels, oneDNN and MKL held to AVX2, and
+# glibc's string and math functions to their AVX2 versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario=${1:-nonlinear}
@@ -24,8 +29,18 @@ python=${PYTHON:-python3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-if [ -z "${PDGC:-}" ]; then cargo build --release --quiet; fi
-pdgc=${PDGC:-target/release/pdgc}
+case ${ISA:-native} in
+  native) build=(cargo build --release --quiet) default_pdgc=target/release/pdgc ;;
+  avx2)
+    build=(cargo build --release --quiet --no-default-features --target-dir target/avx2)
+    default_pdgc=target/avx2/release/pdgc
+    export XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_cpu_max_isa=AVX2"
+    export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
+    export GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512CD,-AVX512BW,-AVX512DQ,-AVX512VL ;;
+  *) echo "ISA is native or avx2, not $ISA" >&2; exit 2 ;;
+esac
+if [ -z "${PDGC:-}" ]; then "${build[@]}"; fi
+pdgc=${PDGC:-$default_pdgc}
 $pdgc simulate "$scenario" --samples "$samples" --seed 0 -o "$work/sim" > /dev/null
 if [ "$scenario" = linear ]; then shape=--linear-decoder; else shape=; fi
 # The anchors get the model file's β and learning rate.
@@ -87,12 +102,12 @@ for r in $(seq 1 "$repeats"); do
 done
 "$python" "$anchors/fastica.py" "$work/sim/data.csv" "$work/ica.csv" > /dev/null
 echo "FastICA MCC $("$python" "$anchors/metrics.py" "$work/sim/truth.csv" "$work/ica.csv" | awk '{print $2}')"
-"$python" - "$work/results" "$scenario" "$samples" "$threads" <<'PY'
+"$python" - "$work/results" "$scenario" "$samples" "$threads" "${ISA:-native}" <<'PY'
 import sys, statistics as st
 rows = [l.split() for l in open(sys.argv[1])]
 methods = list(dict.fromkeys(r[0] for r in rows))
 med = {m: [st.median(float(r[i]) for r in rows if r[0] == m) for i in (1, 2, 3)] for m in methods}
-print(f"{sys.argv[2]}, T = {sys.argv[3]}, threads {sys.argv[4]}: medians")
+print(f"{sys.argv[2]}, T = {sys.argv[3]}, threads {sys.argv[4]}, ISA {sys.argv[5]}: medians")
 for m in methods:
     print(f"  {m:14s} {med[m][0]:8.1f} epochs/s  {med[m][1]:6.0f} MiB  MCC {med[m][2]:.3f}")
 anchors = [m for m in methods if m != "pdgc"]

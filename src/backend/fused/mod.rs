@@ -224,10 +224,14 @@ impl<E: Real> Mixtures<E> {
 }
 
 /// values[i] ← e^values[i].
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512dq+avx512vl+avx2+fma",
-    "x86_64+avx2+fma"
-))]
+#[cfg_attr(
+    feature = "avx512",
+    multiversion(targets(
+        "x86_64+avx512f+avx512bw+avx512dq+avx512vl+avx2+fma",
+        "x86_64+avx2+fma"
+    ))
+)]
+#[cfg_attr(not(feature = "avx512"), multiversion(targets("x86_64+avx2+fma")))]
 fn exp_in_place<E: Real>(values: &mut [E]) {
     values.iter_mut().for_each(|a| *a = a.kernel_exp());
 }
@@ -324,10 +328,14 @@ fn contents<E: Real, T>(t: &Tensor<(usize, usize), E, super::Dev<E>, T>) -> Vec<
 
 /// values[r][j] ← f(values[r][j] + bias[j]).
 #[inline]
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512dq+avx512vl+avx2+fma",
-    "x86_64+avx2+fma"
-))]
+#[cfg_attr(
+    feature = "avx512",
+    multiversion(targets(
+        "x86_64+avx512f+avx512bw+avx512dq+avx512vl+avx2+fma",
+        "x86_64+avx2+fma"
+    ))
+)]
+#[cfg_attr(not(feature = "avx512"), multiversion(targets("x86_64+avx2+fma")))]
 fn add_then<E: Real>(values: &mut [E], bias: &[E], f: impl Fn(E) -> E) {
     for row in values.chunks_exact_mut(bias.len()) {
         for (v, &b) in row.iter_mut().zip(bias) {
@@ -412,10 +420,14 @@ pub(crate) fn tanh_f32(x: f32) -> f32 {
 /// output's, with d the derivative as a function of the output; grad_b[j] gathers its
 /// column sums, the bias's gradient.
 #[inline]
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512dq+avx512vl+avx2+fma",
-    "x86_64+avx2+fma"
-))]
+#[cfg_attr(
+    feature = "avx512",
+    multiversion(targets(
+        "x86_64+avx512f+avx512bw+avx512dq+avx512vl+avx2+fma",
+        "x86_64+avx2+fma"
+    ))
+)]
+#[cfg_attr(not(feature = "avx512"), multiversion(targets("x86_64+avx2+fma")))]
 fn chain_rule<E: Real>(grad: &mut [E], y: &[E], grad_b: &mut [E], d: impl Fn(E) -> E) {
     // The rows are zipped: a short `y` (an output not kept) would skip rows silently.
     assert_eq!(grad.len(), y.len(), "an output for every gradient");
