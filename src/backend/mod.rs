@@ -80,6 +80,11 @@ mod sealed {
         /// e^x as the fused kernels compute it: the same split as `kernel_tanh`.
         fn kernel_exp(self) -> Self;
 
+        /// dst ← srcᵀ for src (rows × cols, row-major), dst's rows `stride` ≥ rows apart
+        /// and zero past rows (`fused::transpose_f32`): for f32 by 8 × 8 blocks in AVX
+        /// registers where the CPU has AVX, else one at a time.
+        fn kernel_transpose(src: &[Self], shape: (usize, usize), dst: (&mut [Self], usize));
+
         /// The fused ops' spare buffers of this type (`fused::scratch`).
         fn spare_buffers() -> &'static super::fused::Spares<Self>;
     }
@@ -103,6 +108,9 @@ mod sealed {
         fn kernel_exp(self) -> f32 {
             super::fused::exp_f32(self)
         }
+        fn kernel_transpose(src: &[f32], shape: (usize, usize), dst: (&mut [f32], usize)) {
+            super::fused::transpose_f32(src, shape, dst)
+        }
     }
     impl Engine for f64 {
         type Device = Cpu;
@@ -123,6 +131,9 @@ mod sealed {
         #[inline]
         fn kernel_exp(self) -> f64 {
             self.exp()
+        }
+        fn kernel_transpose(src: &[f64], shape: (usize, usize), dst: (&mut [f64], usize)) {
+            super::fused::transpose_from(src, shape, dst, (0, 0))
         }
     }
 }

@@ -18,9 +18,11 @@ use multiversion::multiversion;
 
 mod chain;
 mod scratch;
+mod transpose;
 
 pub(crate) use chain::{dense_chain, Layer};
 pub(crate) use scratch::Spares;
+pub(crate) use transpose::{transpose_f32, transpose_from};
 
 /// dst (m × n) = lhs (m × k) · rhs (k × n), or dst += lhs · rhs with `accumulate`; each
 /// matrix given as (buffer, row stride, column stride).
@@ -55,11 +57,31 @@ fn product<E: Real>(
     // puts a row's few columns on the vector lanes, 3 of 16 used. Written by columns into
     // a scratch, the long side is on the lanes; the scratch is then added or copied in.
     if dst_cs == 1 && n < 16 && m >= 4 * n {
-        let mut by_columns = scratch::scratch(m * n);
-        product((m, n, k), (&mut by_columns, 1, m), false, lhs, rhs);
+        // A left factor by rows (a layer's activations) gemm would pack one element at a
+        // time; it is transposed here instead, 8 × 8 at a time (`transpose`), its rows
+        // padded with zeros to a multiple of 16 (gemm's lanes), so that gemm reads it as
+        // it is. The padding's products are computed and never read.
+        let by_rows = lhs.2 == 1 && lhs.1 == k;
+        let height = if by_rows { m.next_multiple_of(16) } else { m };
+        let mut by_columns = scratch::scratch(height * n);
+        if by_rows {
+            let mut lhs_by_columns = scratch::scratch(height * k);
+            E::kernel_transpose(&lhs.0[..m * k], (m, k), (&mut lhs_by_columns, height));
+            let lhs = (&lhs_by_columns[..], 1, height);
+            product(
+                (height, n, k),
+                (&mut by_columns, 1, height),
+                false,
+                lhs,
+                rhs,
+            );
+            scratch::give_back(lhs_by_columns);
+        } else {
+            product((m, n, k), (&mut by_columns, 1, m), false, lhs, rhs);
+        }
         for (r, row) in dst.chunks_mut(dst_rs).take(m).enumerate() {
             for (j, d) in row[..n].iter_mut().enumerate() {
-                let v = by_columns[j * m + r];
+                let v = by_columns[j * height + r];
                 *d = if accumulate { *d + v } else { v };
             }
         }
@@ -584,6 +606,44 @@ mod tests {
     /// every gradient, in f64: a small layer; a chunk of a shipped model's hidden layer
     /// and odd widths, where gemm's kernels and their edges run; and the narrow layers of
     /// 3 inputs or outputs, whose products go through the column-major scratch.
+    /// The narrow product transposes a left factor given by rows before gemm sees it;
+    /// given the same factor by columns, gemm packs it itself. Same sums in the same
+    /// order: the same numbers to the bit, the padding rows never showing.
+    #[test]
+    fn a_narrow_product_is_the_same_whether_its_factor_comes_by_rows_or_by_columns() {
+        for (m, k, n) in [(625, 64, 3), (5000, 64, 3), (37, 5, 2), (16, 64, 1)] {
+            let lhs: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7919) % 1013) as f32 / 97.0 - 5.0)
+                .collect();
+            let rhs: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 104_729) % 211) as f32 / 31.0 - 3.0)
+                .collect();
+            let mut by_columns = vec![0.0f32; m * k];
+            transpose_from(&lhs, (m, k), (&mut by_columns, m), (0, 0));
+            for accumulate in [false, true] {
+                let start: Vec<f32> = (0..m * n).map(|i| i as f32 * 0.25).collect();
+                let (mut from_rows, mut from_columns) = (start.clone(), start);
+                product(
+                    (m, n, k),
+                    (&mut from_rows, n, 1),
+                    accumulate,
+                    (&lhs, k, 1),
+                    (&rhs, n, 1),
+                );
+                let lhs = (&by_columns[..], 1, m);
+                product(
+                    (m, n, k),
+                    (&mut from_columns, n, 1),
+                    accumulate,
+                    lhs,
+                    (&rhs, n, 1),
+                );
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&from_rows), bits(&from_columns), "{m}×{k}·{k}×{n}");
+            }
+        }
+    }
+
     #[test]
     fn dense_matches_the_unfused_graph_in_value_and_gradient() {
         for (rows, inputs, cols) in [

@@ -32,17 +32,24 @@ impl<E> Spares<E> {
 /// or zeros; NaN in the unit tests, so that a read before a write shows): the caller
 /// writes all of it before reading any. A step asks for the lengths the step before gave
 /// back, so a spare of exactly `len` is usually there and is handed out untouched;
-/// failing that, the smallest spare that holds `len`, lengthened with zeros.
+/// failing that, the smallest spare at least `len` long, shortened; failing that, the
+/// smallest that has room for `len`, lengthened with zeros; failing that, a new one.
+/// A spare more than twice as large as `len` is left for a larger request: lent to a
+/// small one (a bias's column sums), it would come back short, and the next large request
+/// would zero-fill it whole (a tenth of an epoch of memset, when the chunks' activations
+/// and the products' transposes differ in length by a few rows).
 pub(crate) fn scratch<E: Real>(len: usize) -> Vec<E> {
     let mut spares = E::spare_buffers().buffers.lock().expect("spare buffers");
     let exact = spares.iter().position(|b| b.len() == len);
-    let fitting = || {
+    let smallest = |holds: &dyn Fn(&Vec<E>) -> bool| {
         (spares.iter().enumerate())
-            .filter(|(_, b)| b.capacity() >= len)
+            .filter(|(_, b)| b.capacity() <= 2 * len && holds(b))
             .min_by_key(|(_, b)| b.capacity())
             .map(|(i, _)| i)
     };
-    let mut buffer = match exact.or_else(fitting) {
+    let long_enough = || smallest(&|b| b.len() >= len);
+    let room = || smallest(&|b| b.capacity() >= len);
+    let mut buffer = match exact.or_else(long_enough).or_else(room) {
         Some(i) => spares.swap_remove(i),
         None => Vec::with_capacity(len),
     };
