@@ -36,7 +36,10 @@ case ${ISA:-native} in
     default_pdgc=target/avx2/release/pdgc
     export XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_cpu_max_isa=AVX2"
     export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
-    export GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512CD,-AVX512BW,-AVX512DQ,-AVX512VL ;;
+    export GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512CD,-AVX512BW,-AVX512DQ,-AVX512VL
+    # torch.compile's kernel cache does not tell the two apart: AVX-512 kernels found
+    # in the shared cache gave NaN under the AVX2 cap (torch 2.15). Its own cache, then.
+    export TORCHINDUCTOR_CACHE_DIR="${TMPDIR:-/tmp}/pdgc-anchor-inductor-avx2" ;;
   *) echo "ISA is native or avx2, not $ISA" >&2; exit 2 ;;
 esac
 if [ -z "${PDGC:-}" ]; then "${build[@]}"; fi
