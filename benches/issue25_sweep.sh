@@ -8,7 +8,8 @@
 #      restart's objective, dependence, agreement and MCC from its run.ron.
 # Usage: bash benches/issue25_sweep.sh OUT [FROM=1000] [SEEDS=20] [JOBS=nproc] [RESTART_SEEDS=10]
 # (EPOCHS=N overrides every model's epochs: for a quick try of the script, not for figures;
-# DEADLINE=S stops starting runs after S seconds and collects what finished.)
+# DEADLINE=S stops starting runs after S seconds and collects what finished; PARTS= a
+# subset of "scenarios ima restarts", the parts to run.)
 # Writes OUT/SCENARIO.{txt,csv,json}, OUT/ima_vae.csv, OUT/restarts.csv. Long: about
 # 2.5 core-hours at T = 5000 (4000 epochs a fit); parts that did not finish are collected
 # as far as they got.
@@ -24,16 +25,25 @@ plan() { # NAME MODEL COMPARE-FLAGS…
   local name=$1 model=$2; shift 2
   "$pdgc" compare "$model" "$@" --seed-from "$from" --seeds "$seeds" "${epochs[@]}" --plan "$work/$name" >/dev/null
 }
-plan linear models/best/linear.pdg --scenario linear
-plan nonlinear models/best/nonlinear.pdg --scenario nonlinear
-plan moebius models/best/moebius.pdg --scenario moebius
-plan mlp models/best/mlp.pdg --scenario mlp
-plan mlp-orthogonal models/best/mlp-orthogonal.pdg --scenario mlp --orthogonal --marginals gaussian
-plan post-nonlinear models/best/post-nonlinear.pdg --scenario post-nonlinear
-sed 's/seed 0 }/seed 0; restarts 4 }/; s/^model best_mlp/model mlp_restarts/' models/best/mlp.pdg > "$work/mlp_restarts.pdg"
-"$pdgc" compare "$work/mlp_restarts.pdg" --scenario mlp --seed-from "$from" --seeds "$restart_seeds" \
-  --baseline none "${epochs[@]}" --plan "$work/restarts" >/dev/null
-scenarios="linear nonlinear moebius mlp mlp-orthogonal post-nonlinear"
+parts=${PARTS:-scenarios ima restarts}
+part() { [[ " $parts " == *" $1 "* ]]; }
+scenarios=
+if part scenarios; then
+  plan linear models/best/linear.pdg --scenario linear
+  plan nonlinear models/best/nonlinear.pdg --scenario nonlinear
+  plan moebius models/best/moebius.pdg --scenario moebius
+  plan mlp models/best/mlp.pdg --scenario mlp
+  plan mlp-orthogonal models/best/mlp-orthogonal.pdg --scenario mlp --orthogonal --marginals gaussian
+  plan post-nonlinear models/best/post-nonlinear.pdg --scenario post-nonlinear
+  scenarios="linear nonlinear moebius mlp mlp-orthogonal post-nonlinear"
+fi
+collected=$scenarios
+if part restarts; then
+  sed 's/seed 0 }/seed 0; restarts 4 }/; s/^model best_mlp/model mlp_restarts/' models/best/mlp.pdg > "$work/mlp_restarts.pdg"
+  "$pdgc" compare "$work/mlp_restarts.pdg" --scenario mlp --seed-from "$from" --seeds "$restart_seeds" \
+    --baseline none "${epochs[@]}" --plan "$work/restarts" >/dev/null
+  collected="$collected restarts"
+fi
 # One IMA-VAE run: simulate, split 42 000 / 12 000, fit, encode the held-out rows, score.
 cat > "$work/ima.sh" <<'SH'
 set -e
@@ -53,8 +63,8 @@ SH
   for s in $scenarios; do
     tail -n +2 "$work/$s/runs.tsv" | cut -f 1 | sed "s|^|$work/$s |"
   done
-  for ((s = from; s < from + seeds; s++)); do echo "ima $s"; done
-  tail -n +2 "$work/restarts/runs.tsv" | cut -f 1 | sed "s|^|$work/restarts |"
+  if part ima; then for ((s = from; s < from + seeds; s++)); do echo "ima $s"; done; fi
+  if part restarts; then tail -n +2 "$work/restarts/runs.tsv" | cut -f 1 | sed "s|^|$work/restarts |"; fi
 } > "$work/jobs"
 started=$(date +%s)
 export PDGC=$pdgc
@@ -62,25 +72,28 @@ ${DEADLINE:+timeout "$DEADLINE"} xargs -P "$jobs" -L 1 sh -c '
   if [ "$0" = ima ]; then sh '"$work"'/ima.sh "$PDGC" '"$PWD"'/models/ima_vae/moebius.pdg "$1" '"$work"' '"${epochs[*]}"' 2> '"$work"'/ima-$1.err
   else sh "$0/run.sh" "$1"; fi' < "$work/jobs"
 echo "ran $(wc -l < "$work/jobs") jobs with $jobs at a time in $(( $(date +%s) - started )) s on $(nproc) cores" | tee "$out/timing.txt"
-for s in $scenarios restarts; do
+for s in $collected; do
   "$pdgc" compare --collect "$work/$s" --csv "$out/$s.csv" > "$out/$s.txt" 2>&1
   "$pdgc" compare --collect "$work/$s" --json > "$out/$s.json" 2>/dev/null
 done
-echo "seed,mcc,mcc_spearman,train_mcc,epochs_per_second" > "$out/ima_vae.csv"
-for ((s = from; s < from + seeds; s++)); do
-  j=$work/ima-$s/held.json; r=$work/ima-$s/fit/run.ron
-  [ -f "$j" ] || { echo "$s,,,," >> "$out/ima_vae.csv"; continue; }
-  python3 - "$j" "$r" "$s" >> "$out/ima_vae.csv" <<'PY'
+if part ima; then
+  echo "seed,mcc,mcc_spearman,train_mcc,epochs_per_second" > "$out/ima_vae.csv"
+  for ((s = from; s < from + seeds; s++)); do
+    j=$work/ima-$s/held.json; r=$work/ima-$s/fit/run.ron
+    [ -f "$j" ] || { echo "$s,,,," >> "$out/ima_vae.csv"; continue; }
+    python3 - "$j" "$r" "$s" >> "$out/ima_vae.csv" <<'PY'
 import json, re, sys
 e = json.load(open(sys.argv[1])); run = open(sys.argv[2]).read()
 num = lambda key: re.search(r"\n    " + key + r": (?:Some\()?([-0-9.e+]+)", run).group(1)
 print(f"{sys.argv[3]},{e['mcc']},{e['mcc_spearman']},{num('mcc')},{num('epochs_per_second')}")
 PY
-done
-echo "seed,restart,objective,dependence,agreement,mcc,kept" > "$out/restarts_each.csv"
-for r in "$work"/restarts/results/r*/run.ron; do
-  [ -f "$r" ] || continue
-  python3 - "$r" >> "$out/restarts_each.csv" <<'PY'
+  done
+fi
+if part restarts; then
+  echo "seed,restart,objective,dependence,agreement,mcc,kept" > "$out/restarts_each.csv"
+  for r in "$work"/restarts/results/r*/run.ron; do
+    [ -f "$r" ] || continue
+    python3 - "$r" >> "$out/restarts_each.csv" <<'PY'
 import re, sys
 t = open(sys.argv[1]).read()
 seed = re.search(r"\n    model_file: .*", t)
@@ -90,7 +103,8 @@ for i, block in enumerate(re.findall(r"RestartOutcome\((.*?)\)\s*,?\s*(?=Restart
     g = lambda k: (re.search(k + r": Some\(([-0-9.e+]+)\)", block) or [None, ""])[1]
     print(f"{data},{i},{g('objective')},{g('dependence')},{g('agreement')},{g('mcc')},{int(i == kept)}")
 PY
-done
+  done
+fi
 # The small raw files behind the IMA-VAE and restart tables.
 mkdir -p "$out/raw"
 for d in "$work"/ima-*/; do
