@@ -61,7 +61,9 @@ fn product<E: Real>(
         // time; it is transposed here instead, 8 × 8 at a time (`transpose`), its rows
         // padded with zeros to a multiple of 16 (gemm's lanes), so that gemm reads it as
         // it is. The padding's products are computed and never read.
-        let by_rows = lhs.2 == 1 && lhs.1 == k;
+        // Not for one column, nor for m·n ≤ 256: there gemm takes other kernels for a
+        // factor by rows than by columns, and the numbers would move in their last bits.
+        let by_rows = lhs.2 == 1 && lhs.1 == k && n > 1 && m * n > 256;
         let height = if by_rows { m.next_multiple_of(16) } else { m };
         let mut by_columns = scratch::scratch(height * n);
         if by_rows {
@@ -602,48 +604,94 @@ mod tests {
         assert!(tanh_f32(f32::NAN).is_nan());
     }
 
-    /// The dense op against dfdx's product and the unfused bias and activation, value and
-    /// every gradient, in f64: a small layer; a chunk of a shipped model's hidden layer
-    /// and odd widths, where gemm's kernels and their edges run; and the narrow layers of
-    /// 3 inputs or outputs, whose products go through the column-major scratch.
     /// The narrow product transposes a left factor given by rows before gemm sees it;
-    /// given the same factor by columns, gemm packs it itself. Same sums in the same
-    /// order: the same numbers to the bit, the padding rows never showing.
+    /// before d7df2cb gemm was given it by rows and packed it itself. Each product here
+    /// is computed both ways, the old one by calling gemm as `product` did then: the
+    /// same numbers to the bit, the padding rows never showing. The sizes include the
+    /// ones routed around the transpose (one column; m·n ≤ 256), where gemm takes other
+    /// kernels for a factor by rows.
     #[test]
-    fn a_narrow_product_is_the_same_whether_its_factor_comes_by_rows_or_by_columns() {
-        for (m, k, n) in [(625, 64, 3), (5000, 64, 3), (37, 5, 2), (16, 64, 1)] {
+    fn a_narrow_product_gives_the_bits_it_gave_before_its_factor_was_transposed() {
+        for (m, k, n) in [
+            (625, 64, 3),
+            (5000, 64, 3),
+            (640, 30, 2),
+            (37, 5, 2),
+            (64, 30, 3),
+            (625, 64, 1),
+        ] {
             let lhs: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 7919) % 1013) as f32 / 97.0 - 5.0)
                 .collect();
             let rhs: Vec<f32> = (0..k * n)
                 .map(|i| ((i * 104_729) % 211) as f32 / 31.0 - 3.0)
                 .collect();
-            let mut by_columns = vec![0.0f32; m * k];
-            transpose_from(&lhs, (m, k), (&mut by_columns, m), (0, 0));
-            for accumulate in [false, true] {
+            // The right factor by rows (x·W) and by columns (g·Wᵀ, W read with its
+            // strides swapped): gemm takes different kernels for the two.
+            for ((rhs_rs, rhs_cs), accumulate) in [
+                ((n, 1), false),
+                ((n, 1), true),
+                ((1, k), false),
+                ((1, k), true),
+            ] {
                 let start: Vec<f32> = (0..m * n).map(|i| i as f32 * 0.25).collect();
-                let (mut from_rows, mut from_columns) = (start.clone(), start);
+                let mut now = start.clone();
                 product(
                     (m, n, k),
-                    (&mut from_rows, n, 1),
+                    (&mut now, n, 1),
                     accumulate,
                     (&lhs, k, 1),
-                    (&rhs, n, 1),
+                    (&rhs, rhs_rs, rhs_cs),
                 );
-                let lhs = (&by_columns[..], 1, m);
-                product(
-                    (m, n, k),
-                    (&mut from_columns, n, 1),
-                    accumulate,
-                    lhs,
-                    (&rhs, n, 1),
-                );
+                let mut by_columns = vec![0.0f32; m * n];
+                // SAFETY: the buffers hold m × n, m × k and k × n elements, as strided.
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        n,
+                        k,
+                        by_columns.as_mut_ptr(),
+                        m as isize,
+                        1,
+                        false,
+                        lhs.as_ptr(),
+                        1,
+                        k as isize,
+                        rhs.as_ptr(),
+                        rhs_cs as isize,
+                        rhs_rs as isize,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+                let before: Vec<f32> = (0..m * n)
+                    .map(|i| {
+                        let v = by_columns[(i % n) * m + i / n];
+                        if accumulate {
+                            start[i] + v
+                        } else {
+                            v
+                        }
+                    })
+                    .collect();
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&from_rows), bits(&from_columns), "{m}×{k}·{k}×{n}");
+                assert_eq!(
+                    bits(&now),
+                    bits(&before),
+                    "{m}×{k}·{k}×{n}, rhs strides {rhs_rs}, {rhs_cs}"
+                );
             }
         }
     }
 
+    /// The dense op against dfdx's product and the unfused bias and activation, value and
+    /// every gradient, in f64: a small layer; a chunk of a shipped model's hidden layer
+    /// and odd widths, where gemm's kernels and their edges run; and the narrow layers of
+    /// 3 inputs or outputs, whose products go through the column-major scratch.
     #[test]
     fn dense_matches_the_unfused_graph_in_value_and_gradient() {
         for (rows, inputs, cols) in [

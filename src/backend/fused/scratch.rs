@@ -34,10 +34,10 @@ impl<E> Spares<E> {
 /// back, so a spare of exactly `len` is usually there and is handed out untouched;
 /// failing that, the smallest spare at least `len` long, shortened; failing that, the
 /// smallest that has room for `len`, lengthened with zeros; failing that, a new one.
-/// A spare more than twice as large as `len` is left for a larger request: lent to a
-/// small one (a bias's column sums), it would come back short, and the next large request
-/// would zero-fill it whole (a tenth of an epoch of memset, when the chunks' activations
-/// and the products' transposes differ in length by a few rows).
+/// A spare more than twice as large as `len` (and not exactly as long) is left for a
+/// larger request: lent to a small one (a bias's column sums), it would come back short,
+/// and the next large request would zero-fill it whole (4 % of an epoch in memset, when
+/// the chunks' activations and the products' transposes differ in length by a few rows).
 pub(crate) fn scratch<E: Real>(len: usize) -> Vec<E> {
     let mut spares = E::spare_buffers().buffers.lock().expect("spare buffers");
     let exact = spares.iter().position(|b| b.len() == len);
@@ -61,15 +61,26 @@ pub(crate) fn scratch<E: Real>(len: usize) -> Vec<E> {
     buffer
 }
 
-/// Hands `buffer` back for a later `scratch`.
+/// Hands `buffer` back for a later `scratch`. Over the cap, the largest spares are freed
+/// first: a larger fit's leftovers, which a smaller one never asks for (`scratch` lends no
+/// spare over twice a request), would otherwise hold the cap for good and send every
+/// buffer of the smaller fit back to the allocator, zero-filled anew each step.
 pub(crate) fn give_back<E: Real>(buffer: Vec<E>) {
     let bytes = |b: &Vec<E>| b.capacity() * std::mem::size_of::<E>();
-    let mut spares = E::spare_buffers().buffers.lock().expect("spare buffers");
-    let kept: usize = spares.iter().map(bytes).sum();
-    // An empty one (the place of an output handed over to dfdx) is not worth keeping.
-    if buffer.capacity() > 0 && kept + bytes(&buffer) <= MOST_KEPT_BYTES {
-        spares.push(buffer);
+    // An empty one (the place of an output handed over to dfdx) is not worth keeping, nor
+    // one larger than the cap.
+    if buffer.capacity() == 0 || bytes(&buffer) > MOST_KEPT_BYTES {
+        return;
     }
+    let mut spares = E::spare_buffers().buffers.lock().expect("spare buffers");
+    let mut kept: usize = spares.iter().map(bytes).sum();
+    while kept + bytes(&buffer) > MOST_KEPT_BYTES {
+        let largest = (0..spares.len())
+            .max_by_key(|&i| spares[i].capacity())
+            .expect("spares to free while over the cap");
+        kept -= bytes(&spares.swap_remove(largest));
+    }
+    spares.push(buffer);
 }
 
 /// Buffers that go back to the spares when dropped: a chain's activations live in its

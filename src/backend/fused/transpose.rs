@@ -8,19 +8,17 @@
 //! one element at a time: 8–9 % of a `nonlinear.pdg` epoch (T = 5000, one thread,
 //! AVX-512, `perf record`). Transposed here 8 × 8 at a time in AVX registers, its rows
 //! padded to a multiple of gemm's 16 lanes (else gemm packs it anyway), the transpose
-//! and what gemm still packs take 6 %. Transposing moves numbers and computes none, and
+//! and what gemm still packs take 6.6 %. Transposing moves numbers and computes none, and
 //! gemm sums over k in the same order whether or not it packs, so the product is the
-//! same to the bit (`a_narrow_product_is_the_same_whether_its_factor_comes_by_rows_or_by_columns`).
+//! same to the bit; not so for one column or m·n ≤ 256, where gemm takes other kernels
+//! for a factor by rows, and those keep it by rows
+//! (`a_narrow_product_gives_the_bits_it_gave_before_its_factor_was_transposed`).
 
 /// dst ← srcᵀ for src (rows × cols, row-major): dst's row c, at c·stride, holds src's
 /// column c, then zeros up to the next row (stride ≥ rows).
 pub(crate) fn transpose_f32(src: &[f32], (rows, cols): (usize, usize), dst: (&mut [f32], usize)) {
     let (dst, stride) = dst;
-    assert!(src.len() >= rows * cols, "the matrix's buffer");
-    assert!(
-        stride >= rows && dst.len() >= cols * stride,
-        "the transpose's buffer"
-    );
+    assert_fits(src.len(), (rows, cols), (dst.len(), stride));
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx") {
         // SAFETY: the CPU has AVX (just checked), and the buffers' sizes are asserted.
@@ -39,6 +37,7 @@ pub(crate) fn transpose_from<E: Copy + num_traits::Zero>(
     (dst, stride): (&mut [E], usize),
     first: (usize, usize),
 ) {
+    assert_fits(src.len(), (rows, cols), (dst.len(), stride));
     for r in 0..rows {
         let from_col = if r < first.0 { first.1 } else { 0 };
         for c in from_col..cols {
@@ -48,6 +47,15 @@ pub(crate) fn transpose_from<E: Copy + num_traits::Zero>(
     for c in 0..cols {
         dst[c * stride + rows..(c + 1) * stride].fill(E::zero());
     }
+}
+
+/// src holds rows × cols elements, and dst cols rows of `stride` ≥ rows.
+fn assert_fits(src: usize, (rows, cols): (usize, usize), (dst, stride): (usize, usize)) {
+    assert!(src >= rows * cols, "the matrix's buffer");
+    assert!(
+        stride >= rows && dst >= cols * stride,
+        "the transpose's buffer"
+    );
 }
 
 #[cfg(target_arch = "x86_64")]
