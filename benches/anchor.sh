@@ -16,7 +16,8 @@
 # ISA=avx2 measures every program as a CPU without AVX-512 would run it, on one that has
 # it: pdgc built with --no-default-features (its AVX2 path alone, in target/avx2), XLA told
 # to compile for AVX2 at most, torch's ATen kernels, oneDNN and MKL held to AVX2, and
-# glibc's string and math functions to their AVX2 versions.
+# glibc's string and math functions to their AVX2 versions. (With PDGC= given, that binary
+# is measured as it was built: build it with --no-default-features for the AVX2 path.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario=${1:-nonlinear}
@@ -36,7 +37,7 @@ case ${ISA:-native} in
     default_pdgc=target/avx2/release/pdgc
     export XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_cpu_max_isa=AVX2"
     export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
-    export GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512CD,-AVX512BW,-AVX512DQ,-AVX512VL
+    export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.cpu.hwcaps=-AVX512F,-AVX512CD,-AVX512BW,-AVX512DQ,-AVX512VL"
     # torch.compile's kernel cache does not tell the two apart: AVX-512 kernels found
     # in the shared cache gave NaN under the AVX2 cap (torch 2.15). Its own cache, then.
     export TORCHINDUCTOR_CACHE_DIR="${TMPDIR:-/tmp}/pdgc-anchor-inductor-avx2" ;;

@@ -26,6 +26,9 @@ plan() { # NAME MODEL COMPARE-FLAGS…
   "$pdgc" compare "$model" "$@" --seed-from "$from" --seeds "$seeds" "${epochs[@]}" --plan "$work/$name" >/dev/null
 }
 parts=${PARTS:-scenarios ima restarts}
+for p in $parts; do
+  case $p in scenarios | ima | restarts) ;; *) echo "PARTS: $p is not scenarios, ima or restarts" >&2; exit 2 ;; esac
+done
 part() { [[ " $parts " == *" $1 "* ]]; }
 scenarios=
 if part scenarios; then
@@ -68,7 +71,7 @@ SH
 } > "$work/jobs"
 started=$(date +%s)
 export PDGC=$pdgc
-${DEADLINE:+timeout "$DEADLINE"} xargs -P "$jobs" -L 1 sh -c '
+${DEADLINE:+timeout "$DEADLINE"} xargs -r -P "$jobs" -L 1 sh -c '
   if [ "$0" = ima ]; then sh '"$work"'/ima.sh "$PDGC" '"$PWD"'/models/ima_vae/moebius.pdg "$1" '"$work"' '"${epochs[*]}"' 2> '"$work"'/ima-$1.err
   else sh "$0/run.sh" "$1"; fi' < "$work/jobs"
 echo "ran $(wc -l < "$work/jobs") jobs with $jobs at a time in $(( $(date +%s) - started )) s on $(nproc) cores" | tee "$out/timing.txt"

@@ -26,11 +26,29 @@ CRITERIA = {
 
 
 def ranks(values):
+    """Ranks from 0, tied values sharing their mean rank."""
     order = sorted(range(len(values)), key=lambda i: values[i])
     r = [0.0] * len(values)
-    for rank, i in enumerate(order):
-        r[i] = float(rank)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for i in order[start : end + 1]:
+            r[i] = (start + end) / 2
+        start = end + 1
     return r
+
+
+def score(row, column, higher):
+    """A restart's criterion, the worst possible where the run recorded none (NaN)."""
+    if row[column]:
+        return float(row[column])
+    return float("-inf") if higher else float("inf")
+
+
+def spread(values):
+    return st.stdev(values) if len(values) > 1 else 0.0
 
 
 def spearman(a, b):
@@ -43,6 +61,8 @@ def spearman(a, b):
 
 def paired(kept, fastica):
     seeds = sorted(s for s in kept if s in fastica)
+    if not seeds:
+        return "no seed in common", float("nan"), float("nan"), float("nan")
     diffs = [kept[s] - fastica[s] for s in seeds]
     wins = sum(d > 0.005 for d in diffs)
     losses = sum(d < -0.005 for d in diffs)
@@ -70,16 +90,17 @@ def main():
     for name, (column, higher) in CRITERIA.items():
         kept, shortfall, best_picked, rho = {}, [], 0, []
         for seed, rows in complete.items():
-            score = [float(r[column]) for r in rows]
+            scores = [score(r, column, higher) for r in rows]
             mcc = [float(r["mcc"]) for r in rows]
-            pick = (max if higher else min)(range(len(rows)), key=lambda i: score[i])
+            pick = (max if higher else min)(range(len(rows)), key=lambda i: scores[i])
             kept[seed] = mcc[pick]
             shortfall.append(max(mcc) - mcc[pick])
             best_picked += mcc[pick] == max(mcc)
-            signed = score if higher else [-v for v in score]
+            signed = scores if higher else [-v for v in scores]
             rho.append(spearman(signed, mcc))
         choices[name] = (kept, best_picked, st.mean(shortfall), st.mean(rho))
-    one = {s: float(next(r for r in rs if r["restart"] == "0")["mcc"]) for s, rs in complete.items()}
+    first = {s: next((r for r in rs if r["restart"] == "0"), None) for s, rs in complete.items()}
+    one = {s: float(r["mcc"]) for s, r in first.items() if r is not None}
     best = {s: max(float(r["mcc"]) for r in rs) for s, rs in complete.items()}
     n = len(complete)
     header = "| keep the restart with … | MCC mean ± sd (min) | picks the best | mean shortfall | rank correlation |"
@@ -90,7 +111,7 @@ def main():
 
     def line(name, kept, extra):
         values = list(kept.values())
-        text = f"| {name} | {st.mean(values):.4f} ± {st.stdev(values):.4f} ({min(values):.4f}) | {extra} |"
+        text = f"| {name} | {st.mean(values):.4f} ± {spread(values):.4f} ({min(values):.4f}) | {extra} |"
         if fastica:
             wtl, mean, low, high = paired(kept, fastica)
             text += f" {wtl} | {mean:+.4f} [{low:+.4f}, {high:+.4f}] |"
@@ -102,7 +123,7 @@ def main():
     line("the best restart (needs the truth)", best, " | | ")
     if fastica:
         values = [fastica[s] for s in complete if s in fastica]
-        print(f"FastICA on the same seeds: {st.mean(values):.4f} ± {st.stdev(values):.4f}")
+        print(f"FastICA on the same seeds: {st.mean(values):.4f} ± {spread(values):.4f}")
 
 
 main()
