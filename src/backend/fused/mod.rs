@@ -65,21 +65,25 @@ fn product<E: Real>(
         // factor by rows than by columns, and the numbers would move in their last bits.
         let by_rows = lhs.2 == 1 && lhs.1 == k && n > 1 && m * n > 256;
         let height = if by_rows { m.next_multiple_of(16) } else { m };
+        let lhs_by_columns = by_rows.then(|| {
+            let mut transposed = scratch::scratch(height * k);
+            E::kernel_transpose(&lhs.0[..m * k], (m, k), (&mut transposed, height));
+            transposed
+        });
+        let lhs = match &lhs_by_columns {
+            Some(transposed) => (&transposed[..], 1, height),
+            None => lhs,
+        };
         let mut by_columns = scratch::scratch(height * n);
-        if by_rows {
-            let mut lhs_by_columns = scratch::scratch(height * k);
-            E::kernel_transpose(&lhs.0[..m * k], (m, k), (&mut lhs_by_columns, height));
-            let lhs = (&lhs_by_columns[..], 1, height);
-            product(
-                (height, n, k),
-                (&mut by_columns, 1, height),
-                false,
-                lhs,
-                rhs,
-            );
-            scratch::give_back(lhs_by_columns);
-        } else {
-            product((m, n, k), (&mut by_columns, 1, m), false, lhs, rhs);
+        product(
+            (height, n, k),
+            (&mut by_columns, 1, height),
+            false,
+            lhs,
+            rhs,
+        );
+        if let Some(transposed) = lhs_by_columns {
+            scratch::give_back(transposed);
         }
         for (r, row) in dst.chunks_mut(dst_rs).take(m).enumerate() {
             for (j, d) in row[..n].iter_mut().enumerate() {
