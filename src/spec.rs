@@ -383,6 +383,9 @@ pub struct Train {
     /// `start …`: where the posterior means start.
     #[serde(default, skip_serializing_if = "is_default")]
     pub start: Start,
+    /// `init …`: how the dense layers' weights are drawn.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub init: Init,
     /// What the Monte-Carlo samples estimate: the ELBO (eq. 39, the mean of the samples'
     /// losses) or the importance-weighted bound.
     #[serde(default)]
@@ -461,6 +464,31 @@ impl Start {
         match self {
             Start::Random => "random",
             Start::Fastica => "fastica",
+        }
+    }
+}
+
+/// `train { init … }`: the distribution the dense layers' weights are drawn from (the
+/// biases are always PyTorch's, U(±1/√fan_in)). A network's starting point decides which
+/// local optimum it ends in: on IMA-VAE's Möbius draw, Xavier's weights (theirs) brought
+/// the three of ten fits that stopped at 0.83–0.90 to 0.95–0.98.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Init {
+    /// PyTorch's `nn.Linear` default: U(±1/√fan_in).
+    #[default]
+    Pytorch,
+    /// Glorot & Bengio (2010)'s uniform, U(±√(6/(fan_in + fan_out))): PyTorch's
+    /// `xavier_uniform_`, as IMA-VAE initialises its networks.
+    Xavier,
+}
+
+impl Init {
+    pub const ALL: [Init; 2] = [Init::Pytorch, Init::Xavier];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Init::Pytorch => "pytorch",
+            Init::Xavier => "xavier",
         }
     }
 }
@@ -579,6 +607,7 @@ pub mod defaults {
             restarts: 1,
             choose: Choose::Objective,
             start: Start::Random,
+            init: Init::Pytorch,
             bound: Bound::Elbo,
         }
     }
@@ -683,6 +712,9 @@ impl ModelSpec {
         }
         if t.start != Start::Random {
             let _ = write!(optional, "; {} {}", words::START, t.start.keyword());
+        }
+        if t.init != Init::Pytorch {
+            let _ = write!(optional, "; {} {}", words::INIT, t.init.keyword());
         }
         if t.bound != Bound::Elbo {
             let _ = write!(optional, "; {} {}", words::BOUND, t.bound.keyword());

@@ -77,8 +77,10 @@ pub const BOUND: &str = "bound";
 pub const CHOOSE: &str = "choose";
 /// `start random|fastica`: the words are `spec::Start::ALL`'s keywords.
 pub const START: &str = "start";
-pub const SETTINGS: [&str; 10] = [
-    EPOCHS, LR, BATCH, SEED, SAMPLES, TOL, RESTARTS, CHOOSE, START, BOUND,
+/// `init pytorch|xavier`: the words are `spec::Init::ALL`'s keywords.
+pub const INIT: &str = "init";
+pub const SETTINGS: [&str; 11] = [
+    EPOCHS, LR, BATCH, SEED, SAMPLES, TOL, RESTARTS, CHOOSE, START, INIT, BOUND,
 ];
 /// `batch full`: every row in every step.
 pub const FULL: &str = "full";

@@ -88,6 +88,7 @@ prop_compose! {
         postprocess in prop::sample::select(Postprocess::ALL.to_vec()),
         choose in prop::sample::select(Choose::ALL.to_vec()),
         start in prop::sample::select(Start::ALL.to_vec()),
+        init in prop::sample::select(Init::ALL.to_vec()),
         likelihood in prop_oneof![
             Just(Likelihood::SquaredError),
             positive().prop_map(Likelihood::Gaussian),
@@ -137,6 +138,7 @@ prop_compose! {
                 // `choose` needs restarts to choose from.
                 choose: if restarts > 1 { choose } else { Choose::Objective },
                 start,
+                init,
                 bound: if iwae && samples > 1 { Bound::Iwae } else { Bound::Elbo },
             },
         }

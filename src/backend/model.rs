@@ -101,22 +101,23 @@ impl<E: Real> Model<E> {
         let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f1a_7e00);
         let (m, n) = (spec.m(), spec.n());
         let vb = |name: &str| VarBuilder::new(&dev, name);
+        let init = spec.train.init;
 
         let encoder = match &spec.encoder {
-            Encoder::Mlp(layers) => Some(vb("encoder").mlp(m, layers, n, &mut rng)),
+            Encoder::Mlp(layers) => Some(vb("encoder").mlp(m, layers, n, init, &mut rng)),
             Encoder::None => None,
         };
         let log_var_head = match (&encoder, &spec.posterior_variance) {
             (Some(enc), PosteriorVariance::PerSample) => {
                 let width = enc.output_width_of_hidden(m);
-                let mut head = vb("encoder").pp("log_var").linear(width, n, &mut rng);
+                let mut head = vb("encoder").pp("log_var").linear(width, n, init, &mut rng);
                 // Start the head near log σ² = −2, the same start as the other modes.
                 head.b.fill(-2.0);
                 Some(head)
             }
             _ => None,
         };
-        let mut decoder = vb("decoder").mlp(n, &spec.decoder, m, &mut rng);
+        let mut decoder = vb("decoder").mlp(n, &spec.decoder, m, init, &mut rng);
         decoder.input = spec.decoder_input;
         let free_means = encoder.is_none().then(|| {
             vb("latent").add("means", rows, n, |_, _| {

@@ -4,7 +4,7 @@
 //! moments and of `parameters()`.
 
 use super::{c, fused, tensor_of, Dev, Mat, Real, Traced};
-use crate::spec::{Activation, Dense};
+use crate::spec::{Activation, Dense, Init};
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Uniform};
@@ -257,26 +257,43 @@ impl<'a, E: Real> VarBuilder<'a, E> {
         }
     }
 
-    /// A dense layer with PyTorch's default initialisation, U(±1/√fan_in).
-    pub fn linear(&self, inputs: usize, outputs: usize, rng: &mut StdRng) -> Linear<E> {
-        let bound = 1.0 / (inputs as f64).sqrt();
-        let u = Uniform::new_inclusive(-bound, bound);
-        let w = self.add("weight", inputs, outputs, |_, _| u.sample(rng));
-        let b = self.add("bias", 1, outputs, |_, _| u.sample(rng));
+    /// A dense layer: weights drawn as `init` says, biases as PyTorch's default,
+    /// U(±1/√fan_in). Either way the draws come in the same order and number, so a seed
+    /// gives the same biases under both.
+    pub fn linear(&self, inputs: usize, outputs: usize, init: Init, rng: &mut StdRng) -> Linear<E> {
+        let bias_bound = 1.0 / (inputs as f64).sqrt();
+        let weight_bound = match init {
+            Init::Pytorch => bias_bound,
+            Init::Xavier => (6.0 / (inputs + outputs) as f64).sqrt(),
+        };
+        let weights = Uniform::new_inclusive(-weight_bound, weight_bound);
+        let biases = Uniform::new_inclusive(-bias_bound, bias_bound);
+        let w = self.add("weight", inputs, outputs, |_, _| weights.sample(rng));
+        let b = self.add("bias", 1, outputs, |_, _| biases.sample(rng));
         Linear { w, b }
     }
 
     /// Hidden layers `0`, `1`, … as given, then a linear projection `out` to `outputs`.
-    pub fn mlp(&self, inputs: usize, layers: &[Dense], outputs: usize, rng: &mut StdRng) -> Mlp<E> {
+    pub fn mlp(
+        &self,
+        inputs: usize,
+        layers: &[Dense],
+        outputs: usize,
+        init: Init,
+        rng: &mut StdRng,
+    ) -> Mlp<E> {
         let mut width = inputs;
         let mut hidden = Vec::new();
         let mut widths = Vec::new();
         for (i, layer) in layers.iter().enumerate() {
-            hidden.push((self.pp(i).linear(width, layer.width, rng), layer.activation));
+            hidden.push((
+                self.pp(i).linear(width, layer.width, init, rng),
+                layer.activation,
+            ));
             width = layer.width;
             widths.push(width);
         }
-        let out = self.pp("out").linear(width, outputs, rng);
+        let out = self.pp("out").linear(width, outputs, init, rng);
         Mlp {
             input: Activation::Identity,
             hidden,

@@ -111,3 +111,41 @@ fn steps_do_not_depend_on_the_thread_count() {
         assert_eq!(train(1, text), train(2, text), "{text}");
     }
 }
+
+/// `init xavier` draws every dense layer's weights from U(±√(6/(fan_in + fan_out))) and
+/// leaves the biases as `init pytorch` draws them, U(±1/√fan_in), the same values from the
+/// same seed; `init pytorch`'s weights stay within ±1/√fan_in.
+#[test]
+fn init_xavier_changes_the_weights_bounds_and_keeps_the_biases() {
+    let text = "observed x[3]\nlatent z[2] ~ gmm(K = 2)\nencoder { dense 40 tanh }\ndecoder { dense 40 tanh }\nposterior variance per_sample";
+    let params = |init: &str| {
+        let spec = crate::compile(&format!("{text}\ntrain {{ init {init} }}")).expect("checks");
+        Model::<f64>::new(&spec, 10, 5).parameters()
+    };
+    let (pytorch, xavier) = (params("pytorch"), params("xavier"));
+    let mut layers = 0;
+    for (p, x) in pytorch.iter().zip(&xavier) {
+        assert_eq!(p.name, x.name);
+        let fan_in = p.shape.0 as f64;
+        let max = |v: &[f64]| v.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+        if p.name.ends_with(".bias") {
+            assert_eq!(
+                p.values, x.values,
+                "{}: biases as PyTorch's either way",
+                p.name
+            );
+        } else if p.name.ends_with(".weight") {
+            layers += 1;
+            let xavier_bound = (6.0 / (p.shape.0 + p.shape.1) as f64).sqrt();
+            assert!(max(&p.values) <= 1.0 / fan_in.sqrt(), "{}", p.name);
+            assert!(max(&x.values) <= xavier_bound, "{}", p.name);
+            // 40 × 40 draws or more: the largest comes near its bound.
+            if p.values.len() >= 80 {
+                assert!(max(&x.values) > 0.9 * xavier_bound, "{}", p.name);
+                assert!(max(&p.values) > 0.9 / fan_in.sqrt(), "{}", p.name);
+            }
+        }
+    }
+    // Encoder: hidden, out, log-variance head; decoder: hidden, out.
+    assert_eq!(layers, 5);
+}

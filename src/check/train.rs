@@ -4,7 +4,7 @@
 use super::Checker;
 use crate::diagnostic::{suggestion, Diagnostic, Rule};
 use crate::front::ast::{Setting, Word};
-use crate::spec::{defaults, Batch, Bound, Choose, Start, Train};
+use crate::spec::{defaults, Batch, Bound, Choose, Init, Start, Train};
 use crate::words::{self, SETTINGS};
 
 /// `train { restarts }`: each restart running at once holds a model; 1024 is far beyond
@@ -52,6 +52,9 @@ impl Checker {
                 words::START => self
                     .word_of(v, "start", &Start::ALL, Start::keyword)
                     .map(|x| t.start = x),
+                words::INIT => self
+                    .word_of(v, "init", &Init::ALL, Init::keyword)
+                    .map(|x| t.init = x),
                 words::SEED => self.whole(v, "the seed").map(|x| t.seed = x),
                 words::TOL => self.tolerance(v).map(|x| t.tol = Some(x)),
                 words::LR => self.learning_rate(v).map(|x| t.lr = x),
