@@ -8,7 +8,7 @@ use super::params::{Linear, Mlp, Param, ParamInfo, VarBuilder};
 use super::prior::{self, PriorFamily};
 use super::{c, clamp_log_var, tensor_of, to_matrix, Dev, Mat, Part, PriorDensity, Real, Traced};
 use crate::matrix::{row_range, Matrix};
-use crate::spec::{Encoder, ModelSpec, PosteriorVariance};
+use crate::spec::{Activation, Encoder, ModelSpec, PosteriorVariance};
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -104,7 +104,9 @@ impl<E: Real> Model<E> {
         let init = spec.train.init;
 
         let encoder = match &spec.encoder {
-            Encoder::Mlp(layers) => Some(vb("encoder").mlp(m, layers, n, init, &mut rng)),
+            Encoder::Mlp(layers) => {
+                Some(vb("encoder").mlp(m, Activation::Identity, layers, n, init, &mut rng))
+            }
             Encoder::None => None,
         };
         let log_var_head = match (&encoder, &spec.posterior_variance) {
@@ -117,8 +119,7 @@ impl<E: Real> Model<E> {
             }
             _ => None,
         };
-        let mut decoder = vb("decoder").mlp(n, &spec.decoder, m, init, &mut rng);
-        decoder.input = spec.decoder_input;
+        let decoder = vb("decoder").mlp(n, spec.decoder_input, &spec.decoder, m, init, &mut rng);
         let free_means = encoder.is_none().then(|| {
             vb("latent").add("means", rows, n, |_, _| {
                 Distribution::<f64>::sample(&StandardNormal, &mut rng)

@@ -140,7 +140,7 @@ impl<E: Real> Linear<E> {
 
 pub struct Mlp<E: Real> {
     /// What the input goes through before the first layer (`decoder { sigmoid; … }`).
-    pub input: Activation,
+    input: Activation,
     pub hidden: Vec<(Linear<E>, Activation)>,
     pub out: Linear<E>,
     widths: Vec<usize>,
@@ -174,7 +174,7 @@ impl<E: Real> Mlp<E> {
             true => x,
             false => {
                 let layers = self.hidden.iter().map(|(l, act)| l.layer(*act));
-                fused::dense_chain(x, self.input, layers.collect(), input_gradient)
+                fused::dense_chain(x, Activation::Identity, layers.collect(), input_gradient)
             }
         }
     }
@@ -273,10 +273,12 @@ impl<'a, E: Real> VarBuilder<'a, E> {
         Linear { w, b }
     }
 
-    /// Hidden layers `0`, `1`, … as given, then a linear projection `out` to `outputs`.
+    /// The input through `input` (the identity but for `decoder { sigmoid; … }`), hidden
+    /// layers `0`, `1`, … as given, then a linear projection `out` to `outputs`.
     pub fn mlp(
         &self,
         inputs: usize,
+        input: Activation,
         layers: &[Dense],
         outputs: usize,
         init: Init,
@@ -295,7 +297,7 @@ impl<'a, E: Real> VarBuilder<'a, E> {
         }
         let out = self.pp("out").linear(width, outputs, init, rng);
         Mlp {
-            input: Activation::Identity,
+            input,
             hidden,
             out,
             widths,
