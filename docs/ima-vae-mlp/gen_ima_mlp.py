@@ -6,21 +6,14 @@ gen_mlp calls smooth_leaky_relu(obs) without its slope, so the default alpha = 1
 layer's activation the identity (fixed in 3dc06d1 the next day). The mixing is then one
 orthogonal matrix. SLOPE (third argument, default 1) reproduces that; 0.2 gives the fixed
 generator. ortho_group is scipy 1.7's Householder algorithm, as their requirements pin it."""
+import os
 import sys
+
 import numpy as np
 
-
-def ortho_group_scipy17(dim, random_state):
-    H = np.eye(dim)
-    for n in range(dim):
-        x = random_state.normal(size=(dim - n,))
-        norm2 = np.dot(x, x)
-        x0 = x[0].item()
-        D = np.sign(x[0]) if x[0] != 0 else 1
-        x[0] += D * np.sqrt(norm2)
-        x /= np.sqrt((norm2 - x0**2 + x[0] ** 2) / 2.0)
-        H[:, n:] = -D * (H[:, n:] - np.outer(np.dot(H[:, n:], x), x))
-    return H
+# scipy 1.7's ortho_group, as the Möbius generator reproduces it.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ima-vae-sigmoid"))
+from gen_ima_moebius import ortho_group_scipy17  # noqa: E402
 
 
 def smooth_leaky_relu(x, alpha=1.0):
