@@ -126,4 +126,5 @@ def main():
         print(f"FastICA on the same seeds: {st.mean(values):.4f} ± {spread(values):.4f}")
 
 
-main()
+if __name__ == "__main__":
+    main()
