@@ -42,7 +42,8 @@ if part scenarios; then
 fi
 collected=$scenarios
 if part restarts; then
-  sed 's/seed 0 }/seed 0; restarts 4 }/; s/^model best_mlp/model mlp_restarts/' models/best/mlp.pdg > "$work/mlp_restarts.pdg"
+  sed -E 's/^(train \{.*[^ ]) *\}/\1; restarts 4 }/; s/^model best_mlp/model mlp_restarts/' models/best/mlp.pdg > "$work/mlp_restarts.pdg"
+  grep -q "restarts 4" "$work/mlp_restarts.pdg" || { echo "models/best/mlp.pdg: no train block to add restarts to" >&2; exit 2; }
   "$pdgc" compare "$work/mlp_restarts.pdg" --scenario mlp --seed-from "$from" --seeds "$restart_seeds" \
     --baseline none "${epochs[@]}" --plan "$work/restarts" >/dev/null
   collected="$collected restarts"
