@@ -12,7 +12,7 @@ fn every_shipped_model_passes_check() {
         8,
         "models/ should ship eight example models"
     );
-    assert_eq!(models.len(), 15, "… and six best models and IMA-VAE's");
+    assert_eq!(models.len(), 16, "… and six best models and IMA-VAE's two");
     for model in models {
         let out = pdgc(&["check", &relative(&model)]);
         assert!(
