@@ -5,15 +5,13 @@ much as two random rotations do (0.83 ± 0.08 in 3 dimensions, random_rotation.p
 Usage: fit_agreement.py RUN_DIR (one.sh's d1-s1, holding held_sources-0..9.csv)."""
 import glob
 import itertools
+import os
 import sys
 
 import numpy as np
 
-
-def mcc(x, y):
-    n = x.shape[1]
-    c = np.abs(np.corrcoef(x.T, y.T)[:n, n:])
-    return max(np.mean([c[i, p[i]] for i in range(n)]) for p in itertools.permutations(range(n)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ima-vae-sigmoid"))
+from their_metric import mcc  # noqa: E402
 
 
 fits = [np.loadtxt(f, delimiter=",", skiprows=1)[:, :3] for f in sorted(glob.glob(f"{sys.argv[1]}/held_sources-*.csv"))]
