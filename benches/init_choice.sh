@@ -14,9 +14,8 @@ cd "$(dirname "$0")/.."
 out=$(mkdir -p "$1" && cd "$1" && pwd); from=${2:-0}; seeds=${3:-20}
 jobs=${4:-$(nproc)}; scenarios=${5:-moebius mlp nonlinear}
 pdgc=${PDGC:-$PWD/target/release/pdgc}
-python=${PYTHON:-python3}
 [ -x "$pdgc" ] || cargo build --release --locked --bin pdgc
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+groups=()
 for s in $scenarios; do
   [ -f "models/best/$s.pdg" ] || { echo "no models/best/$s.pdg" >&2; exit 2; }
   # The same model with each initialisation: any `init` in its train block replaced, its
@@ -26,18 +25,6 @@ for s in $scenarios; do
       "models/best/$s.pdg" > "$out/$s-$init.pdg"
     [ "$(grep -c "^train.*init $init" "$out/$s-$init.pdg")" = 1 ] || { echo "$s: no train block to set init in" >&2; exit 2; }
   done
-  "$pdgc" compare "$out/$s-pytorch.pdg" "$out/$s-xavier.pdg" --scenario "$s" \
-    --seed-from "$from" --seeds "$seeds" --plan "$work/$s" > /dev/null
+  groups+=("$s=$out/$s-pytorch.pdg,$out/$s-xavier.pdg")
 done
-started=$(date +%s)
-export PDGC=$pdgc # run.sh's binary
-# A failed run is recorded in its plan's status/ and reported by --collect: go on.
-for s in $scenarios; do tail -n +2 "$work/$s/runs.tsv" | cut -f 1 | sed "s|^|$work/$s |"; done \
-  | xargs -r -P "$jobs" -L 1 sh -c 'sh "$0/run.sh" "$1"' || true
-echo "$(( $(date +%s) - started )) s for seeds $from-$(( from + seeds - 1 )) of $scenarios, $jobs at a time on $(nproc) cores" | tee "$out/timing.txt"
-: > "$out/pairs.txt"
-for s in $scenarios; do
-  "$pdgc" compare --collect "$work/$s" --csv "$out/$s.csv" > "$out/$s.txt" 2>&1
-  "$python" benches/paired.py "$out/$s.csv" "$s-pytorch" "$s-xavier" >> "$out/pairs.txt"
-done
-cat "$out"/*.txt
+PDGC=$pdgc exec bash benches/candidates.sh "$out" "$from" "$seeds" "$jobs" "${groups[@]}"
