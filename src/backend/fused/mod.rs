@@ -16,6 +16,24 @@ use crate::spec::Activation;
 use dfdx::prelude::*;
 use multiversion::multiversion;
 
+/// An elementwise loop compiled for AVX-512 and for AVX2 + FMA (multiversion), the
+/// version the CPU has picked at run time; without the default feature `avx512`, for AVX2
+/// + FMA alone, which is how the AVX2 path is measured on an AVX-512 machine.
+macro_rules! vectorised {
+    ($(#[$attr:meta])* fn $($rest:tt)*) => {
+        $(#[$attr])*
+        #[cfg_attr(
+            feature = "avx512",
+            multiversion(targets(
+                "x86_64+avx512f+avx512bw+avx512dq+avx512vl+avx2+fma",
+                "x86_64+avx2+fma"
+            ))
+        )]
+        #[cfg_attr(not(feature = "avx512"), multiversion(targets("x86_64+avx2+fma")))]
+        fn $($rest)*
+    };
+}
+
 mod chain;
 mod scratch;
 mod transpose;
@@ -155,7 +173,6 @@ pub(crate) fn mixture_log_density<E: Real>(
     let mut tape = tape.merge(pi_tape).merge(means_tape).merge(vars_tape);
     let eta = contents(&log_vars);
     let mixtures = Mixtures {
-        k,
         log_pi: contents(&log_pi),
         means: contents(&means),
         inv_vars: eta.iter().map(|&v| (-v).exp()).collect(),
@@ -164,29 +181,52 @@ pub(crate) fn mixture_log_density<E: Real>(
             .map(|&v| super::c::<E>(-0.5 * crate::numeric::LN_2PI) - v * super::c(0.5))
             .collect(),
     };
-    let z_values = contents(&z);
-    // Each cell's K terms, shifted by their largest, then exponentiated in one pass (the
-    // loop vectorises) and normalised: the responsibilities, which the backward pass
-    // reads instead of recomputing them.
-    let mut responsibilities = vec![E::zero(); z_values.len() * k];
-    let mut values = vec![E::zero(); z_values.len()];
-    for (i, (&zv, terms)) in z_values
-        .iter()
-        .zip(responsibilities.chunks_exact_mut(k))
-        .enumerate()
-    {
-        mixtures.terms(i % n, zv, terms);
-        let top = terms.iter().fold(E::neg_infinity(), |m, &a| m.max(a));
-        terms.iter_mut().for_each(|a| *a -= top);
-        values[i] = top;
+    // Column by column: the cells of dimension j share its mixture, so with z's columns
+    // side by side every loop below runs along the rows with one component's numbers
+    // fixed, and vectorises. Each cell's K terms, shifted by their largest, exponentiated
+    // and normalised, are the responsibilities ([j][k][row]), which the backward pass
+    // reads instead of recomputing them. Cell by cell the arithmetic is that of the
+    // scalar form (`mixture_cell_by_cell` in the tests), to the bit.
+    let column = rows.max(1); // a column's length for `chunks` (none when there are no rows)
+    let z_columns = columns_of(&contents(&z), n);
+    let mut responsibilities = vec![E::zero(); n * k * rows];
+    // log p of each cell, [j][row]: the largest term, then plus the log of the sum.
+    let mut log_p = vec![E::neg_infinity(); n * rows];
+    let per_dimension = z_columns
+        .chunks_exact(column)
+        .zip(responsibilities.chunks_exact_mut(k * column))
+        .zip(log_p.chunks_exact_mut(column));
+    for (j, ((z, terms), top)) in per_dimension.enumerate() {
+        for (c, terms) in terms.chunks_exact_mut(column).enumerate() {
+            let at = j * k + c;
+            let (weight, mean) = (
+                mixtures.log_pi[at] + mixtures.offsets[at],
+                mixtures.means[at],
+            );
+            mixture_terms(z, (weight, mean, mixtures.inv_vars[at]), terms, top);
+        }
+        for terms in terms.chunks_exact_mut(column) {
+            subtract(terms, top);
+        }
     }
     exp_in_place(&mut responsibilities);
-    for (value, r) in values.iter_mut().zip(responsibilities.chunks_exact_mut(k)) {
-        let sum = r.iter().fold(E::zero(), |s, &a| s + a);
-        *value += sum.ln();
-        r.iter_mut().for_each(|a| *a /= sum);
+    let mut sums = vec![E::zero(); rows];
+    for (r, log_p) in responsibilities
+        .chunks_exact_mut(k * column)
+        .zip(log_p.chunks_exact_mut(column))
+    {
+        sums.fill(E::zero());
+        for r in r.chunks_exact(column) {
+            add_into(&mut sums, r);
+        }
+        for (value, &sum) in log_p.iter_mut().zip(&sums) {
+            *value += sum.ln();
+        }
+        for r in r.chunks_exact_mut(column) {
+            divide(r, &sums);
+        }
     }
-    let out = super::tensor_of(z.device(), values.into_iter(), (rows, n));
+    let out = super::tensor_of(z.device(), rows_of(&log_p, n).into_iter(), (rows, n));
     let ghosts = (
         out.ghost(),
         z.ghost(),
@@ -196,30 +236,26 @@ pub(crate) fn mixture_log_density<E: Real>(
     );
     tape.add_backward_op(move |grads| {
         let (out, z, log_pi, means, log_vars) = ghosts;
-        let g = E::cells(grads.get_or_alloc_mut(&out)?).to_vec();
+        let g = columns_of(E::cells(grads.get_or_alloc_mut(&out)?), n);
         let mut d_pi = vec![E::zero(); n * k];
         let mut d_means = vec![E::zero(); n * k];
         let mut d_vars = vec![E::zero(); n * k];
-        let d_z = E::cells(grads.get_or_alloc_mut(&z)?);
-        let (half, one) = (super::c::<E>(0.5), E::one());
-        let cells = z_values
-            .iter()
-            .zip(&g)
-            .zip(responsibilities.chunks_exact(k));
-        for (i, ((&zv, &gv), rs)) in cells.enumerate() {
-            let j = i % n;
-            let mut dz = E::zero();
-            for (c, &r) in rs.iter().enumerate() {
+        // ∂/∂z by columns: each cell's sum over its components, in their order.
+        let mut d_z = vec![E::zero(); n * rows];
+        let per_dimension = z_columns
+            .chunks_exact(column)
+            .zip(g.chunks_exact(column))
+            .zip(responsibilities.chunks_exact(k * column))
+            .zip(d_z.chunks_exact_mut(column));
+        for (j, (((z, g), r), d_z)) in per_dimension.enumerate() {
+            for (c, r) in r.chunks_exact(column).enumerate() {
                 let at = j * k + c;
-                let r = gv * r;
-                let scaled = (zv - mixtures.means[at]) * mixtures.inv_vars[at];
-                dz -= r * scaled;
-                d_pi[at] += r;
-                d_means[at] += r * scaled;
-                d_vars[at] += r * half * (scaled * (zv - mixtures.means[at]) - one);
+                let (mean, inv_var) = (mixtures.means[at], mixtures.inv_vars[at]);
+                let sums = mixture_backward(z, g, r, (mean, inv_var), d_z);
+                (d_pi[at], d_means[at], d_vars[at]) = sums;
             }
-            d_z[i] += dz;
         }
+        add_into(E::cells(grads.get_or_alloc_mut(&z)?), &rows_of(&d_z, n));
         for (t, d) in [(&log_pi, d_pi), (&means, d_means), (&log_vars, d_vars)] {
             add_into(E::cells(grads.get_or_alloc_mut(t)?), &d);
         }
@@ -230,7 +266,6 @@ pub(crate) fn mixture_log_density<E: Real>(
 
 /// The mixtures' numbers, row-major (n × K), as the kernel reads them.
 struct Mixtures<E> {
-    k: usize,
     log_pi: Vec<E>,
     means: Vec<E>,
     inv_vars: Vec<E>,
@@ -238,30 +273,87 @@ struct Mixtures<E> {
     offsets: Vec<E>,
 }
 
-impl<E: Real> Mixtures<E> {
-    /// terms[k] ← a_k, dimension j's log π_k + log N(z | μ_k, σ²_k).
-    #[inline]
-    fn terms(&self, j: usize, z: E, terms: &mut [E]) {
-        let at = j * self.k;
-        for (c, a) in terms.iter_mut().enumerate() {
-            let d = z - self.means[at + c];
-            *a = self.log_pi[at + c] + self.offsets[at + c]
-                - super::c::<E>(0.5) * d * d * self.inv_vars[at + c];
+/// The columns of a row-major matrix with `cols` columns, one after the other.
+fn columns_of<E: Real>(values: &[E], cols: usize) -> Vec<E> {
+    let rows = values.len() / cols;
+    let mut columns = vec![E::zero(); values.len()];
+    for (t, row) in values.chunks_exact(cols).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            columns[j * rows + t] = v;
+        }
+    }
+    columns
+}
+
+/// The row-major matrix whose columns `columns_of` gave.
+fn rows_of<E: Real>(columns: &[E], cols: usize) -> Vec<E> {
+    let rows = columns.len() / cols;
+    let mut values = vec![E::zero(); columns.len()];
+    for (j, column) in columns.chunks_exact(rows.max(1)).enumerate() {
+        for (t, &v) in column.iter().enumerate() {
+            values[t * cols + j] = v;
+        }
+    }
+    values
+}
+
+vectorised! {
+    /// terms[t] ← a, one component's log π + log N(z_t | μ, σ²) (weight = log π − ½η −
+    /// ½ log 2π), and top[t] ← max(top[t], a).
+    fn mixture_terms<E: Real>(z: &[E], (weight, mean, inv_var): (E, E, E), terms: &mut [E], top: &mut [E]) {
+        for ((a, top), &z) in terms.iter_mut().zip(top.iter_mut()).zip(z) {
+            let d = z - mean;
+            *a = weight - super::c::<E>(0.5) * d * d * inv_var;
+            *top = top.max(*a);
         }
     }
 }
 
-/// values[i] ← e^values[i].
-#[cfg_attr(
-    feature = "avx512",
-    multiversion(targets(
-        "x86_64+avx512f+avx512bw+avx512dq+avx512vl+avx2+fma",
-        "x86_64+avx2+fma"
-    ))
-)]
-#[cfg_attr(not(feature = "avx512"), multiversion(targets("x86_64+avx2+fma")))]
-fn exp_in_place<E: Real>(values: &mut [E]) {
-    values.iter_mut().for_each(|a| *a = a.kernel_exp());
+vectorised! {
+    /// One component's part of the backward pass along a column: d_z[t] −= g r (z − μ)/σ²,
+    /// and its parameters' gradients, the sums over the rows of g r, g r (z − μ)/σ² and
+    /// g r ((z − μ)²/σ² − 1)/2.
+    fn mixture_backward<E: Real>(z: &[E], g: &[E], r: &[E], (mean, inv_var): (E, E), d_z: &mut [E]) -> (E, E, E) {
+        for (((&z, &g), &r), d_z) in z.iter().zip(g).zip(r).zip(d_z) {
+            *d_z -= g * r * ((z - mean) * inv_var);
+        }
+        // Sums in order, which do not vectorise; apart from the loop above, so that it does.
+        let (half, one) = (super::c::<E>(0.5), E::one());
+        let (mut d_pi, mut d_mean, mut d_var) = (E::zero(), E::zero(), E::zero());
+        for ((&z, &g), &r) in z.iter().zip(g).zip(r) {
+            let r = g * r;
+            let scaled = (z - mean) * inv_var;
+            d_pi += r;
+            d_mean += r * scaled;
+            d_var += r * half * (scaled * (z - mean) - one);
+        }
+        (d_pi, d_mean, d_var)
+    }
+}
+
+vectorised! {
+    /// values[i] −= by[i].
+    fn subtract<E: Real>(values: &mut [E], by: &[E]) {
+        for (v, &b) in values.iter_mut().zip(by) {
+            *v -= b;
+        }
+    }
+}
+
+vectorised! {
+    /// values[i] /= by[i].
+    fn divide<E: Real>(values: &mut [E], by: &[E]) {
+        for (v, &b) in values.iter_mut().zip(by) {
+            *v /= b;
+        }
+    }
+}
+
+vectorised! {
+    /// values[i] ← e^values[i].
+    fn exp_in_place<E: Real>(values: &mut [E]) {
+        values.iter_mut().for_each(|a| *a = a.kernel_exp());
+    }
 }
 
 /// ln Γ((ν + 1)/2) − ln Γ(ν/2) of each entry ν of `dof`: the Student-t prior's normaliser,
@@ -354,20 +446,14 @@ fn contents<E: Real, T>(t: &Tensor<(usize, usize), E, super::Dev<E>, T>) -> Vec<
     values
 }
 
-/// values[r][j] ← f(values[r][j] + bias[j]).
-#[inline]
-#[cfg_attr(
-    feature = "avx512",
-    multiversion(targets(
-        "x86_64+avx512f+avx512bw+avx512dq+avx512vl+avx2+fma",
-        "x86_64+avx2+fma"
-    ))
-)]
-#[cfg_attr(not(feature = "avx512"), multiversion(targets("x86_64+avx2+fma")))]
-fn add_then<E: Real>(values: &mut [E], bias: &[E], f: impl Fn(E) -> E) {
-    for row in values.chunks_exact_mut(bias.len()) {
-        for (v, &b) in row.iter_mut().zip(bias) {
-            *v = f(*v + b);
+vectorised! {
+    /// values[r][j] ← f(values[r][j] + bias[j]).
+    #[inline]
+    fn add_then<E: Real>(values: &mut [E], bias: &[E], f: impl Fn(E) -> E) {
+        for row in values.chunks_exact_mut(bias.len()) {
+            for (v, &b) in row.iter_mut().zip(bias) {
+                *v = f(*v + b);
+            }
         }
     }
 }
@@ -444,26 +530,20 @@ pub(crate) fn tanh_f32(x: f32) -> f32 {
     x * p / q
 }
 
-/// grad[r][j] ← grad[r][j]·d(y[r][j]), the gradient of the activation's input from its
-/// output's, with d the derivative as a function of the output; grad_b[j] gathers its
-/// column sums, the bias's gradient.
-#[inline]
-#[cfg_attr(
-    feature = "avx512",
-    multiversion(targets(
-        "x86_64+avx512f+avx512bw+avx512dq+avx512vl+avx2+fma",
-        "x86_64+avx2+fma"
-    ))
-)]
-#[cfg_attr(not(feature = "avx512"), multiversion(targets("x86_64+avx2+fma")))]
-fn chain_rule<E: Real>(grad: &mut [E], y: &[E], grad_b: &mut [E], d: impl Fn(E) -> E) {
-    // The rows are zipped: a short `y` (an output not kept) would skip rows silently.
-    assert_eq!(grad.len(), y.len(), "an output for every gradient");
-    let cols = grad_b.len();
-    for (g_row, y_row) in grad.chunks_exact_mut(cols).zip(y.chunks_exact(cols)) {
-        for ((g, &y), gb) in g_row.iter_mut().zip(y_row).zip(grad_b.iter_mut()) {
-            *g *= d(y);
-            *gb += *g;
+vectorised! {
+    /// grad[r][j] ← grad[r][j]·d(y[r][j]), the gradient of the activation's input from its
+    /// output's, with d the derivative as a function of the output; grad_b[j] gathers its
+    /// column sums, the bias's gradient.
+    #[inline]
+    fn chain_rule<E: Real>(grad: &mut [E], y: &[E], grad_b: &mut [E], d: impl Fn(E) -> E) {
+        // The rows are zipped: a short `y` (an output not kept) would skip rows silently.
+        assert_eq!(grad.len(), y.len(), "an output for every gradient");
+        let cols = grad_b.len();
+        for (g_row, y_row) in grad.chunks_exact_mut(cols).zip(y.chunks_exact(cols)) {
+            for ((g, &y), gb) in g_row.iter_mut().zip(y_row).zip(grad_b.iter_mut()) {
+                *g *= d(y);
+                *gb += *g;
+            }
         }
     }
 }
@@ -573,6 +653,102 @@ mod tests {
                     (p - q).abs() <= 1e-11 * (1.0 + q.abs()),
                     "{what}[{i}]: {p} vs {q}"
                 );
+            }
+        }
+    }
+
+    /// The mixture's value and gradients as the op computed them cell by cell, each cell's
+    /// K terms side by side (before it went column by column): the arithmetic the op
+    /// keeps, so that every fit gives the numbers it gave.
+    fn mixture_cell_by_cell(
+        (z, n): (&[f32], usize),
+        (log_pi, means, log_vars, k): (&[f32], &[f32], &[f32], usize),
+        g: &[f32],
+    ) -> [Vec<f32>; 5] {
+        let inv_vars: Vec<f32> = log_vars.iter().map(|&v| (-v).exp()).collect();
+        let offsets: Vec<f32> = log_vars
+            .iter()
+            .map(|&v| crate::backend::c::<f32>(-0.5 * crate::numeric::LN_2PI) - v * 0.5)
+            .collect();
+        let (mut values, mut d_z) = (vec![0.0; z.len()], vec![0.0; z.len()]);
+        let (mut d_pi, mut d_means, mut d_vars) =
+            (vec![0.0; n * k], vec![0.0; n * k], vec![0.0; n * k]);
+        for (i, &zv) in z.iter().enumerate() {
+            let j = i % n;
+            let mut terms: Vec<f32> = (0..k)
+                .map(|c| {
+                    let d = zv - means[j * k + c];
+                    log_pi[j * k + c] + offsets[j * k + c] - 0.5 * d * d * inv_vars[j * k + c]
+                })
+                .collect();
+            let top = terms.iter().fold(f32::NEG_INFINITY, |m, &a| m.max(a));
+            terms.iter_mut().for_each(|a| *a = exp_f32(*a - top));
+            let sum = terms.iter().fold(0.0, |s, &a| s + a);
+            values[i] = top + sum.ln();
+            let mut dz = 0.0;
+            for (c, &r) in terms.iter().enumerate() {
+                let at = j * k + c;
+                let r = g[i] * (r / sum);
+                let scaled = (zv - means[at]) * inv_vars[at];
+                dz -= r * scaled;
+                d_pi[at] += r;
+                d_means[at] += r * scaled;
+                d_vars[at] += r * 0.5 * (scaled * (zv - means[at]) - 1.0);
+            }
+            d_z[i] = dz;
+        }
+        [values, d_z, d_pi, d_means, d_vars]
+    }
+
+    #[test]
+    fn mixture_log_density_gives_the_cell_by_cell_numbers_to_the_bit() {
+        let dev: Cpu = Cpu::seed_from_u64(5);
+        let (rows, n, k) = (37, 3, 3);
+        let numbers = |len: usize, f: &dyn Fn(usize) -> f32| (0..len).map(f).collect::<Vec<f32>>();
+        let z = numbers(rows * n, &|i| ((i * 29 % 41) as f32 - 20.0) * 0.37);
+        let log_pi = numbers(n * k, &|i| {
+            if i == 5 {
+                -1e30
+            } else {
+                (i as f32 * 0.9).sin() - 1.2
+            }
+        });
+        let means = numbers(n * k, &|i| (i as f32 - 4.0) * 0.7);
+        let log_vars = numbers(n * k, &|i| ((i * 5 % 7) as f32 - 3.0) * 0.4);
+        let g = numbers(rows * n, &|i| ((i % 9) as f32 - 3.5) * 0.3);
+        let tensor = |values: &[f32], shape: (usize, usize)| {
+            let mut t: Mat<f32> = dev.zeros_like(&shape);
+            t.copy_from(values);
+            t
+        };
+        let (zt, pi, mu, lv) = (
+            tensor(&z, (rows, n)),
+            tensor(&log_pi, (n, k)),
+            tensor(&means, (n, k)),
+            tensor(&log_vars, (n, k)),
+        );
+        let y = mixture_log_density(
+            zt.clone().leaky_trace(),
+            pi.clone().leaky_trace(),
+            mu.clone().leaky_trace(),
+            lv.clone().leaky_trace(),
+        );
+        let values = y.as_vec();
+        let grads = (y * tensor(&g, (rows, n))).sum::<(), _>().backward();
+        let fused = [
+            values,
+            grads.get(&zt).as_vec(),
+            grads.get(&pi).as_vec(),
+            grads.get(&mu).as_vec(),
+            grads.get(&lv).as_vec(),
+        ];
+        let cells = mixture_cell_by_cell((&z, n), (&log_pi, &means, &log_vars, k), &g);
+        for (what, (a, b)) in ["value", "d/dz", "d/dlog_pi", "d/dmeans", "d/dlog_vars"]
+            .iter()
+            .zip(fused.iter().zip(&cells))
+        {
+            for (i, (p, q)) in a.iter().zip(b).enumerate() {
+                assert_eq!(p.to_bits(), q.to_bits(), "{what}[{i}]: {p} vs {q}");
             }
         }
     }
