@@ -9,26 +9,6 @@ mod cmd;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `mi_option_purge_delay` (its `mimalloc.h`, the same in v2 and v3), which
-/// libmimalloc-sys does not name.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Keeps the pages mimalloc frees for good, instead of returning them to the system 10 ms
-/// after: a training step frees and takes back the same large buffers, and each return
-/// came back as page faults and the kernel's zero-filling of the pages (about 5 % of a
-/// `linear.pdg` epoch at T = 5000 in `perf record`). The resident set stays at its peak,
-/// which it reaches in the first steps anyway.
-fn keep_freed_pages() {
-    // SAFETY: sets one of mimalloc's options, an integer it reads when it would purge.
-    unsafe {
-        // Its documented default, unless MIMALLOC_PURGE_DELAY set another (which then
-        // stands): the index still names the purge delay.
-        if libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) == 10 {
-            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
-        }
-    }
-}
-
 use clap::{Parser, Subcommand};
 use cmd::compare::CompareArgs;
 use cmd::fit::{FitArgs, FitConfig};
@@ -166,7 +146,6 @@ fn main() -> ExitCode {
             std::process::exit(130);
         })
     });
-    keep_freed_pages();
     let args = Args::parse();
     let outcome = match args.command {
         Command::Check { model, pdg } => cmd::check(&model, pdg),
