@@ -9,10 +9,11 @@
 # stems, so they must differ within a scenario. A fit takes about 23 s on one core at
 # T = 5000 with 4000 epochs of two 64-unit layers each way.
 set -euo pipefail
-here=$PWD # where relative paths are from
-cd "$(dirname "$0")/.."
 [ $# -ge 5 ] || { sed -n '2,10p' "$0" >&2; exit 2; }
-out=$(cd "$here" && mkdir -p "$1" && cd "$1" && pwd); from=$2; seeds=$3; jobs=$4; shift 4
+here=$PWD # where relative paths (OUT, the files, PDGC) are from
+out=$(mkdir -p "$1" && cd "$1" && pwd); from=$2; seeds=$3; jobs=$4; shift 4
+[ -z "${PDGC:-}" ] || PDGC=$(realpath "$PDGC")
+cd "$(dirname "$0")/.."
 pdgc=${PDGC:-$PWD/target/release/pdgc}
 python=${PYTHON:-python3}
 [ -x "$pdgc" ] || cargo build --release --locked --bin pdgc
@@ -22,6 +23,7 @@ for group in "$@"; do
   s=${group%%=*}; IFS=, read -r -a files <<< "${group#*=}"
   for i in "${!files[@]}"; do files[i]=$(cd "$here" && realpath "${files[i]}"); done
   [ "$s" != "$group" ] && [ ${#files[@]} -ge 2 ] || { echo "$group: not SCENARIO=REF.pdg,CAND.pdg[,…]" >&2; exit 2; }
+  [ ! -e "$work/$s" ] || { echo "$s: given twice; put all its files in one group" >&2; exit 2; }
   scenarios+=("$s")
   "$pdgc" compare "${files[@]}" --scenario "$s" --seed-from "$from" --seeds "$seeds" \
     --plan "$work/$s" > /dev/null

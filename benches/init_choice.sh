@@ -10,9 +10,10 @@
 # minutes with two at a time on 2 cores. (docs/init-choice/ was made at 122a1d2, when the
 # best files had no init and the `init pytorch` side was the file itself, labelled SCENARIO.)
 set -euo pipefail
-cd "$(dirname "$0")/.."
 out=$(mkdir -p "$1" && cd "$1" && pwd); from=${2:-0}; seeds=${3:-20}
 jobs=${4:-$(nproc)}; scenarios=${5:-moebius mlp nonlinear}
+[ -z "${PDGC:-}" ] || PDGC=$(realpath "$PDGC")
+cd "$(dirname "$0")/.."
 pdgc=${PDGC:-$PWD/target/release/pdgc}
 [ -x "$pdgc" ] || cargo build --release --locked --bin pdgc
 groups=()

@@ -275,7 +275,7 @@ struct Mixtures<E> {
 
 /// The columns of a row-major matrix with `cols` columns, one after the other.
 fn columns_of<E: Real>(values: &[E], cols: usize) -> Vec<E> {
-    let rows = values.len() / cols;
+    let rows = values.len().checked_div(cols).unwrap_or(0);
     let mut columns = vec![E::zero(); values.len()];
     for (t, row) in values.chunks_exact(cols).enumerate() {
         for (j, &v) in row.iter().enumerate() {
@@ -287,7 +287,7 @@ fn columns_of<E: Real>(values: &[E], cols: usize) -> Vec<E> {
 
 /// The row-major matrix whose columns `columns_of` gave.
 fn rows_of<E: Real>(columns: &[E], cols: usize) -> Vec<E> {
-    let rows = columns.len() / cols;
+    let rows = columns.len().checked_div(cols).unwrap_or(0);
     let mut values = vec![E::zero(); columns.len()];
     for (j, column) in columns.chunks_exact(rows.max(1)).enumerate() {
         for (t, &v) in column.iter().enumerate() {
@@ -747,6 +747,7 @@ mod tests {
             .iter()
             .zip(fused.iter().zip(&cells))
         {
+            assert_eq!(a.len(), b.len(), "{what}: as many numbers");
             for (i, (p, q)) in a.iter().zip(b).enumerate() {
                 assert_eq!(p.to_bits(), q.to_bits(), "{what}[{i}]: {p} vs {q}");
             }
