@@ -168,11 +168,11 @@ impl<E: Real> Model<E> {
 
     pub(super) fn tensor(&self, x: &Matrix) -> Mat<E> {
         // A step converts its data and noise this way: from the row-major slice in one
-        // loop that vectorises, where ndarray's element iterator would not.
-        match x.as_slice() {
-            Some(values) => tensor_of(&self.dev, values.iter().map(|&v| c(v)), x.dim()),
-            None => tensor_of(&self.dev, x.iter().map(|&v| c(v)), x.dim()),
-        }
+        // loop that vectorises, where ndarray's element iterator would not (a matrix not
+        // row-major already is copied into that order first).
+        let x = x.as_standard_layout();
+        let values = x.as_slice().expect("a standard-layout matrix is one slice");
+        tensor_of(&self.dev, values.iter().map(|&v| c(v)), x.dim())
     }
 
     /// The decoder's output g(z) for latent rows `z`.

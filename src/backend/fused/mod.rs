@@ -188,7 +188,7 @@ pub(crate) fn mixture_log_density<E: Real>(
     // reads instead of recomputing them. Cell by cell the arithmetic is that of the
     // scalar form (`mixture_cell_by_cell` in the tests), to the bit.
     let column = rows.max(1); // a column's length for `chunks` (none when there are no rows)
-    let z_columns = columns_of(&contents(&z), n);
+    let z_columns = transposed(&contents(&z), (rows, n));
     let mut responsibilities = vec![E::zero(); n * k * rows];
     // log p of each cell, [j][row]: the largest term, then plus the log of the sum.
     let mut log_p = vec![E::neg_infinity(); n * rows];
@@ -226,7 +226,11 @@ pub(crate) fn mixture_log_density<E: Real>(
             divide(r, &sums);
         }
     }
-    let out = super::tensor_of(z.device(), rows_of(&log_p, n).into_iter(), (rows, n));
+    let out = super::tensor_of(
+        z.device(),
+        transposed(&log_p, (n, rows)).into_iter(),
+        (rows, n),
+    );
     let ghosts = (
         out.ghost(),
         z.ghost(),
@@ -236,7 +240,7 @@ pub(crate) fn mixture_log_density<E: Real>(
     );
     tape.add_backward_op(move |grads| {
         let (out, z, log_pi, means, log_vars) = ghosts;
-        let g = columns_of(E::cells(grads.get_or_alloc_mut(&out)?), n);
+        let g = transposed(E::cells(grads.get_or_alloc_mut(&out)?), (rows, n));
         let mut d_pi = vec![E::zero(); n * k];
         let mut d_means = vec![E::zero(); n * k];
         let mut d_vars = vec![E::zero(); n * k];
@@ -255,7 +259,10 @@ pub(crate) fn mixture_log_density<E: Real>(
                 (d_pi[at], d_means[at], d_vars[at]) = sums;
             }
         }
-        add_into(E::cells(grads.get_or_alloc_mut(&z)?), &rows_of(&d_z, n));
+        add_into(
+            E::cells(grads.get_or_alloc_mut(&z)?),
+            &transposed(&d_z, (n, rows)),
+        );
         for (t, d) in [(&log_pi, d_pi), (&means, d_means), (&log_vars, d_vars)] {
             add_into(E::cells(grads.get_or_alloc_mut(t)?), &d);
         }
@@ -273,28 +280,13 @@ struct Mixtures<E> {
     offsets: Vec<E>,
 }
 
-/// The columns of a row-major matrix with `cols` columns, one after the other.
-fn columns_of<E: Real>(values: &[E], cols: usize) -> Vec<E> {
-    let rows = values.len().checked_div(cols).unwrap_or(0);
-    let mut columns = vec![E::zero(); values.len()];
-    for (t, row) in values.chunks_exact(cols).enumerate() {
-        for (j, &v) in row.iter().enumerate() {
-            columns[j * rows + t] = v;
-        }
-    }
-    columns
-}
-
-/// The row-major matrix whose columns `columns_of` gave.
-fn rows_of<E: Real>(columns: &[E], cols: usize) -> Vec<E> {
-    let rows = columns.len().checked_div(cols).unwrap_or(0);
-    let mut values = vec![E::zero(); columns.len()];
-    for (j, column) in columns.chunks_exact(rows.max(1)).enumerate() {
-        for (t, &v) in column.iter().enumerate() {
-            values[t * cols + j] = v;
-        }
-    }
-    values
+/// The transpose of a row-major (rows × cols) matrix, by the kernels' own transpose
+/// (`Engine::kernel_transpose`, 8 × 8 blocks in f32): how the mixture op turns z and its
+/// gradients into columns side by side, and its results back into rows.
+fn transposed<E: Real>(values: &[E], (rows, cols): (usize, usize)) -> Vec<E> {
+    let mut t = vec![E::zero(); rows * cols];
+    E::kernel_transpose(values, (rows, cols), (&mut t, rows));
+    t
 }
 
 vectorised! {

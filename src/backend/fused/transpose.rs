@@ -1,5 +1,6 @@
 //! A matrix transposed into another buffer: how a tall, narrow product gets its left
-//! factor in the layout gemm reads without packing.
+//! factor in the layout gemm reads without packing (and how the mixture op turns z's
+//! columns side by side and its results back).
 //!
 //! Why: a product with 3 output columns over T rows (an encoder's projection to the
 //! means, the gradient a decoder hands back to z) is computed by columns, so that gemm
