@@ -12,10 +12,9 @@
 set -euo pipefail
 out=$(mkdir -p "$1" && cd "$1" && pwd); from=${2:-0}; seeds=${3:-20}
 jobs=${4:-$(nproc)}; scenarios=${5:-moebius mlp nonlinear}
-[ -z "${PDGC:-}" ] || PDGC=$(realpath "$PDGC")
+# candidates.sh builds or takes the binary; a relative PDGC is from here, not the repository.
+[ -z "${PDGC:-}" ] || export PDGC=$(realpath "$PDGC")
 cd "$(dirname "$0")/.."
-pdgc=${PDGC:-$PWD/target/release/pdgc}
-[ -x "$pdgc" ] || cargo build --release --locked --bin pdgc
 groups=()
 for s in $scenarios; do
   [ -f "models/best/$s.pdg" ] || { echo "no models/best/$s.pdg" >&2; exit 2; }
@@ -28,4 +27,4 @@ for s in $scenarios; do
   done
   groups+=("$s=$out/$s-pytorch.pdg,$out/$s-xavier.pdg")
 done
-PDGC=$pdgc exec bash benches/candidates.sh "$out" "$from" "$seeds" "$jobs" "${groups[@]}"
+exec bash benches/candidates.sh "$out" "$from" "$seeds" "$jobs" "${groups[@]}"
