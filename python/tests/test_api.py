@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pathlib
 import pickle
+import signal
 import subprocess
 import threading
 import time
@@ -209,7 +210,25 @@ def test_training_releases_the_gil(linear_model, linear_data):
 
 
 @pytest.mark.parametrize("restarts", [1, 2])
-def test_ctrl_c_stops_a_fit_after_the_current_epoch(linear_model, linear_data, restarts):
+@pytest.fixture
+def ctrl_c_as_in_a_terminal():
+    """Python's own Ctrl-C handler, whatever the test runner was started with: a process
+    started in the background by a non-interactive shell (`nohup … &`, some CI runners)
+    inherits SIGINT ignored, and Python then installs no handler, so Ctrl-C never reaches
+    it (nor a child it starts)."""
+    earlier = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, earlier)
+
+
+def _default_sigint():
+    """In a child before it starts: SIGINT's default action, as a terminal gives it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_ctrl_c_stops_a_fit_after_the_current_epoch(
+    linear_model, linear_data, restarts, ctrl_c_as_in_a_terminal
+):
     text = linear_model.text.replace("seed 0 }", f"seed 0; restarts {restarts} }}")
     model = pdgc.Model(text)
     timer = threading.Timer(0.5, _thread.interrupt_main)
@@ -231,10 +250,12 @@ def test_ctrl_c_in_a_python_process_leaves_nothing_behind(tmp_path):
         "fit = m.fit(x, epochs=100000)\n"
         f"fit.save({str(tmp_path / 'out')!r})\n"
     )
-    import signal
-
     proc = subprocess.Popen(
-        [os.sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [os.sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
     )
     assert proc.stdout.readline().strip() == "start"
     time.sleep(0.5)
