@@ -2,16 +2,17 @@
 # pdgc side by side with what a user would run instead (../shared/anchors/): PyTorch eager,
 # torch.compile and JAX jit, on the same simulated data, the same architecture, β, learning
 # rate and thread count. Each program runs REPEATS times, the four alternating, so that
-# drifts of a shared machine hit all of them; the Python ones are pinned with taskset to
-# as many cores as pdgc's --threads. Prints one line per run, then each one's median
-# epochs/s, median peak resident memory of the whole process (GNU time) and MCC, and
-# pdgc's ratio to the fastest of the three anchors.
+# drifts of a shared machine hit all of them; each is pinned with taskset to the same
+# cores, as many as pdgc's --threads (0, 1, …, or the list CORES names). Prints one line
+# per run, then each one's median epochs/s, median peak resident memory of the whole
+# process (GNU time) and MCC, and pdgc's ratio to the fastest of the three anchors.
 #
 #   bash benches/anchor.sh [linear|nonlinear] [T] [EPOCHS] [REPEATS] [THREADS]
 #
 # Needs python3 with numpy scipy scikit-learn torch jax (../shared/anchors/README.md);
 # PYTHON=path/to/python picks another interpreter, ANCHORS= another folder of anchors, and
 # PDGC=binary measures a given build of pdgc. An anchor that is not installed is left out.
+# On a machine with a GPU the anchors are kept on the CPU, as pdgc is.
 #
 # ISA=avx2 measures every program as a CPU without AVX-512 would run it, on one that has
 # it: pdgc built with --no-default-features (its AVX2 path alone, in target/avx2), XLA told
@@ -66,7 +67,17 @@ np.savetxt(sys.argv[2], x, delimiter=",", header=",".join(f"x{i}" for i in range
 PY
 fi
 
-cores=0-$((threads - 1))
+cores=${CORES:-0-$((threads - 1))}
+# At one thread the JAX anchor sets XLA_FLAGS itself, which would drop the AVX2 cap; a
+# copy of it that adds its flags to ours is run instead (the same program otherwise).
+jax_anchor=$anchors/pdgmm_jax.py
+if [ "${ISA:-native}" = avx2 ] && [ -f "$jax_anchor" ]; then
+  sed 's/os.environ\["XLA_FLAGS"\] = "/os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " /' \
+    "$jax_anchor" > "$work/pdgmm_jax.py"
+  grep -q 'os.environ.get("XLA_FLAGS"' "$work/pdgmm_jax.py" || { echo "the JAX anchor no longer sets XLA_FLAGS as anchor.sh expects" >&2; exit 1; }
+  jax_anchor=$work/pdgmm_jax.py
+fi
+export JAX_PLATFORMS=cpu CUDA_VISIBLE_DEVICES=
 common=(--epochs "$epochs" --beta "$beta" --lr "$lr" --threads "$threads" $shape)
 methods=(pdgc)
 "$python" -c "import torch" 2> /dev/null && methods+=(torch_eager torch_compile)
@@ -79,15 +90,15 @@ run() {
   case $1 in
     pdgc)
       rm -rf "$work/fit"
-      /usr/bin/time -f %M -o "$work/rss" $pdgc fit "models/$scenario.pdg" "$work/sim/data.csv" \
+      /usr/bin/time -f %M -o "$work/rss" taskset -c "$cores" $pdgc fit "models/$scenario.pdg" "$work/sim/data.csv" \
         -o "$work/fit" --epochs "$epochs" --threads "$threads" --quiet --no-plots
       cut -d, -f1-3 "$work/fit/sources.csv" > "$out"
       eps=$(grep epochs_per_second "$work/fit/run.ron" | tr -dc '0-9.\n') ;;
     torch_eager | torch_compile | jax_jit)
-      local script=pdgmm_torch.py flag=
+      local script=$anchors/pdgmm_torch.py flag=
       [ "$1" = torch_compile ] && flag=--compile
-      [ "$1" = jax_jit ] && script=pdgmm_jax.py
-      /usr/bin/time -f %M -o "$work/rss" taskset -c "$cores" "$python" "$anchors/$script" \
+      [ "$1" = jax_jit ] && script=$jax_anchor
+      /usr/bin/time -f %M -o "$work/rss" taskset -c "$cores" "$python" "$script" \
         "$data" "$out" "${common[@]}" $flag > "$log" 2>&1
       eps=$(sed -n 's/.*epochs_per_s //p' "$log") ;;
   esac
