@@ -209,7 +209,6 @@ def test_training_releases_the_gil(linear_model, linear_data):
     assert len(during) >= (ended - started) / 0.01, (len(during), ended - started)
 
 
-@pytest.mark.parametrize("restarts", [1, 2])
 @pytest.fixture
 def ctrl_c_as_in_a_terminal():
     """Python's own Ctrl-C handler, whatever the test runner was started with: a process
@@ -226,6 +225,7 @@ def _default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.parametrize("restarts", [1, 2])
 def test_ctrl_c_stops_a_fit_after_the_current_epoch(
     linear_model, linear_data, restarts, ctrl_c_as_in_a_terminal
 ):
