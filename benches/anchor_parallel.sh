@@ -8,9 +8,9 @@
 #
 #   PDGC=native-build PDGC_AVX2=avx2-build bash benches/anchor_parallel.sh OUT [REPEATS]
 #
-# PDGC_AVX2 is a build with --no-default-features (the AVX2 path alone); its rows run only
-# where the CPU has AVX-512 (elsewhere the native rows are the AVX2 path). lscpu goes to
-# OUT/lscpu.txt. PYTHON and ANCHORS are passed on to anchor.sh.
+# PDGC_AVX2, if given, is a build with --no-default-features (the AVX2 path alone); its
+# rows run only where the CPU has AVX-512 (elsewhere the native rows are the AVX2 path).
+# lscpu goes to OUT/lscpu.txt. PYTHON and ANCHORS are passed on to anchor.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$1
@@ -20,7 +20,7 @@ lscpu > "$out/lscpu.txt"
 # One logical CPU per (socket, core), in order.
 mapfile -t cpus < <(lscpu -p=CPU,CORE,SOCKET | grep -v '^#' | awk -F, '!seen[$3 "," $2]++ { print $1 }')
 configs=("nonlinear 1 native" "linear 1 native" "nonlinear 2 native" "linear 2 native")
-if grep -qw avx512f /proc/cpuinfo; then
+if grep -qw avx512f /proc/cpuinfo && [ -n "${PDGC_AVX2:-}" ]; then
   configs+=("nonlinear 1 avx2" "linear 1 avx2")
 fi
 next=0
@@ -33,7 +33,7 @@ for config in "${configs[@]}"; do
   cores=$(IFS=,; echo "${cpus[*]:next:threads}")
   next=$((next + threads))
   pdgc=${PDGC:?the native build}
-  [ "$isa" = avx2 ] && pdgc=${PDGC_AVX2:?the --no-default-features build}
+  [ "$isa" = avx2 ] && pdgc=$PDGC_AVX2
   echo "$scenario, $threads thread(s), $isa: cores $cores"
   CORES=$cores ISA=$isa PDGC=$pdgc bash benches/anchor.sh "$scenario" 5000 400 "$repeats" "$threads" \
     > "$out/$scenario-t$threads-$isa.txt" 2>&1 &
