@@ -68,6 +68,7 @@ PY
 fi
 
 cores=${CORES:-0-$((threads - 1))}
+taskset -c "$cores" true || { echo "cannot run on cores $cores (set CORES)" >&2; exit 2; }
 # At one thread the JAX anchor sets XLA_FLAGS itself, which would drop the AVX2 cap; a
 # copy of it that adds its flags to ours is run instead (the same program otherwise).
 jax_anchor=$anchors/pdgmm_jax.py
