@@ -18,18 +18,19 @@ here=$(dirname "$0")
 bash "$here/candidates.sh" "$out/seeds-0-19" 0 20 "$jobs" "$group"
 scenario=${group%%=*}
 IFS=, read -r -a files <<< "${group#*=}"
-picked=$("$python" - "$out/seeds-0-19/$scenario.csv" "$out/choice.txt" "${files[@]}" <<'PY'
-import csv, os, statistics, sys
-path, report, files = sys.argv[1], sys.argv[2], sys.argv[3:]
-stems = [os.path.basename(f)[: -len(".pdg")] for f in files]
-mcc = {}
-for row in csv.DictReader(open(path)):
-    if row["mcc"]:
-        mcc.setdefault(row["method"], {})[row["seed"]] = float(row["mcc"])
-ref = stems[0]
+# The picked candidate's file, its line in OUT/choice.txt saying why.
+chosen=$("$python" - "$here" "$out/seeds-0-19/$scenario.csv" "$out/choice.txt" "${files[@]}" <<'PY'
+import os, statistics, sys
+here, path, report, files = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+sys.path.insert(0, here)
+from paired import mcc_by_method
+
+by_stem = {os.path.basename(f)[: -len(".pdg")]: f for f in files}
+ref, *candidates = by_stem
+mcc = mcc_by_method(path)
 lines = [f"{path}: reference {ref}, mean MCC {statistics.mean(mcc[ref].values()):.4f} over {len(mcc[ref])} seeds"]
 gains = {}
-for s in stems[1:]:
+for s in candidates:
     # A candidate that failed on some seed is compared where both ran, and says so.
     both = set(mcc[ref]) & set(mcc.get(s, {}))
     gains[s] = statistics.mean(mcc[s][k] - mcc[ref][k] for k in both) if both else float("-inf")
@@ -38,14 +39,9 @@ best = max(gains, key=gains.get)
 verdict = "clears" if gains[best] >= 0.01 else "does not clear"
 lines.append(f"picked {best} ({gains[best]:+.4f}), which {verdict} the rule's +0.01")
 open(report, "w").write("\n".join(lines) + "\n")
-print(best)
+print(by_stem[best])
 PY
 )
-echo "picked $picked"
-chosen=
-for f in "${files[@]:1}"; do
-  if [ "$(basename "$f" .pdg)" = "$picked" ]; then chosen=$f; fi
-done
-[ -n "$chosen" ] || { echo "no candidate was picked" >&2; exit 1; }
+echo "picked $chosen"
 bash "$here/candidates.sh" "$out/seeds-1000-1019" 1000 20 "$jobs" "$scenario=${files[0]},$chosen"
 cat "$out/choice.txt"

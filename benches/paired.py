@@ -14,12 +14,18 @@ import sys
 from restart_criteria import paired, spread
 
 
-def main():
-    path, a, b = sys.argv[1:4]
+def mcc_by_method(path):
+    """A `compare --csv` file's MCC as {method: {seed: MCC}}, failed runs left out."""
     mcc = {}
     for row in csv.DictReader(open(path)):
         if row["mcc"]:
             mcc.setdefault(row["method"], {})[row["seed"]] = float(row["mcc"])
+    return mcc
+
+
+def main():
+    path, a, b = sys.argv[1:4]
+    mcc = mcc_by_method(path)
     for name in (a, b):
         if name not in mcc:
             sys.exit(f"{path}: no runs of {name} (methods: {', '.join(sorted(mcc))})")
@@ -41,4 +47,5 @@ def main():
     print()
 
 
-main()
+if __name__ == "__main__":
+    main()
