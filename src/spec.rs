@@ -455,15 +455,21 @@ pub enum Start {
     /// unit variance: training starts where linear ICA ends. Without an encoder, the free
     /// means are FastICA's sources. Where FastICA cannot run, the random start stays.
     Fastica,
+    /// As `Fastica`, and the decoder's output projection fitted by least squares too, from
+    /// its last hidden layer at FastICA's sources back to the data: the whole autoencoder
+    /// starts where linear ICA ends, so its first steps do not move the encoder away to
+    /// serve a random decoder.
+    FasticaAutoencoder,
 }
 
 impl Start {
-    pub const ALL: [Start; 2] = [Start::Random, Start::Fastica];
+    pub const ALL: [Start; 3] = [Start::Random, Start::Fastica, Start::FasticaAutoencoder];
 
     pub fn keyword(self) -> &'static str {
         match self {
             Start::Random => "random",
             Start::Fastica => "fastica",
+            Start::FasticaAutoencoder => "fastica_autoencoder",
         }
     }
 }

@@ -313,7 +313,7 @@ impl Restarts {
 /// fastica }` its posterior means started at FastICA's sources of `y` (unit variance).
 pub fn initial_model(spec: &ModelSpec, y: &Matrix, seed: u64) -> Model<f32> {
     let mut model = Model::<f32>::new(spec, y.nrows(), seed);
-    if spec.train.start == Start::Fastica {
+    if spec.train.start != Start::Random {
         // Where FastICA cannot run (data it cannot whiten), the random start stays.
         let k = spec.n().min(y.ncols());
         let unmixed = crate::baseline::fastica(y, k, seed).and_then(|u| u.unit_variance());
@@ -324,6 +324,9 @@ pub fn initial_model(spec: &ModelSpec, y: &Matrix, seed: u64) -> Model<f32> {
                 .slice_mut(ndarray::s![.., ..k])
                 .assign(&unmixed.sources);
             model.start_means_at(y, &targets);
+            if spec.train.start == Start::FasticaAutoencoder {
+                model.start_decoder_at(&targets, y);
+            }
         }
     }
     model
@@ -551,6 +554,59 @@ mod tests {
             assert!(
                 before < 0.95,
                 "{network}: a random start is not there already ({before})"
+            );
+        }
+    }
+
+    /// `start fastica_autoencoder`: the means start at FastICA's sources as with `start
+    /// fastica`, and the decoder maps them back to the data, whatever it reads them
+    /// through: the reconstruction from the start is far closer than from a random
+    /// decoder, and on the linear model it is the data up to FastICA's own error.
+    #[test]
+    fn an_autoencoder_start_also_reconstructs_from_fasticas_sources() {
+        let sim = crate::simulate::simulate(crate::simulate::Scenario::Mlp, 1000, 4);
+        let table = crate::data::Table {
+            columns: vec!["x0".into(), "x1".into(), "x2".into()],
+            values: sim.data,
+        };
+        let y =
+            crate::data::Preprocessing::fit("sim", &table, crate::spec::Preprocess::Standardise)
+                .unwrap()
+                .apply(&table.values);
+        let ica = crate::baseline::fastica(&y, 3, 7).unwrap().sources;
+        let squared_error = |model: &Model<f32>| {
+            let back = model.decode(&model.encode(&y).0);
+            (&back - &y).mapv(|d| d * d).mean().unwrap()
+        };
+        for (encoder, decoder, close) in [
+            (
+                "dense 64 tanh; dense 64 tanh",
+                "dense 64 tanh; dense 64 tanh",
+                0.05,
+            ),
+            ("dense 64 tanh", "linear", 0.01),
+            ("none", "sigmoid", 0.1),
+            ("dense 32 tanh", "sigmoid; dense 30 leaky_relu", 0.1),
+        ] {
+            let model = |start: &str| {
+                let text = format!(
+                    "observed x[3]\nlatent z[3] ~ gmm(K = 2)\nencoder {{ {encoder} }}\n\
+                     decoder {{ {decoder} }}\ntrain {{ start {start}; seed 7 }}"
+                )
+                .replace("encoder { none }", "encoder none")
+                .replace("decoder { linear }", "decoder linear");
+                initial_model(&crate::compile(&text).unwrap(), &y, 7)
+            };
+            let (both, means_only) = (model("fastica_autoencoder"), model("fastica"));
+            let agree = crate::eval::recovery(&ica, &both.encode(&y).0).unwrap().mcc;
+            assert!(
+                agree > 0.99,
+                "{decoder}: the means start at FastICA's ({agree})"
+            );
+            let (from_both, from_means_only) = (squared_error(&both), squared_error(&means_only));
+            assert!(
+                from_both < close && from_both < 0.2 * from_means_only,
+                "{decoder}: {from_both} against {from_means_only} with a random decoder"
             );
         }
     }

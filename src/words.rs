@@ -75,7 +75,7 @@ pub const RESTARTS: &str = "restarts";
 pub const BOUND: &str = "bound";
 /// `choose objective|independence|agreement`: the words are `spec::Choose::ALL`'s keywords.
 pub const CHOOSE: &str = "choose";
-/// `start random|fastica`: the words are `spec::Start::ALL`'s keywords.
+/// `start random|fastica|fastica_autoencoder`: the words are `spec::Start::ALL`'s keywords.
 pub const START: &str = "start";
 /// `init pytorch|xavier`: the words are `spec::Init::ALL`'s keywords.
 pub const INIT: &str = "init";

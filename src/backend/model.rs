@@ -258,36 +258,32 @@ impl<E: Real> Model<E> {
             means.set(crate::matrix::values(targets));
             return;
         };
-        let mut hidden = Vec::new();
-        for rows in blocks(y.nrows()) {
-            let x = self.tensor(&row_range(y, rows));
-            hidden.push(to_matrix(&enc.hidden_forward(x.leaky_trace(), false)));
-        }
-        let views: Vec<_> = hidden.iter().map(|h| h.view()).collect();
-        let h = ndarray::concatenate(ndarray::Axis(0), &views).expect("equal widths");
-        let ones = Matrix::ones((h.nrows(), 1));
-        let a = crate::matrix::to_nalgebra(&crate::matrix::beside(&h, &ones));
-        let mut gram = a.transpose() * &a;
-        // A strong ridge (1 % of the mean diagonal): the random hidden features are nearly
-        // collinear, and an exact fit needs large output weights, which Adam's first
-        // steps (every parameter moves by about the learning rate) would throw far off.
-        let ridge = 1e-2 * gram.trace() / gram.nrows() as f64;
-        for i in 0..gram.nrows() {
-            gram[(i, i)] += ridge;
-        }
-        let rhs = a.transpose() * crate::matrix::to_nalgebra(targets);
-        let Some(solution) = gram.cholesky().map(|c| c.solve(&rhs)) else {
-            return; // Not positive definite even with the ridge: keep the random start.
-        };
-        let width = h.ncols();
-        let weights: Vec<f64> = (0..width)
-            .flat_map(|i| (0..targets.ncols()).map(move |j| (i, j)))
-            .map(|(i, j)| solution[(i, j)])
-            .collect();
-        let bias: Vec<f64> = (0..targets.ncols()).map(|j| solution[(width, j)]).collect();
+        let features = self.in_blocks(y, |x| enc.hidden_forward(x, false));
         let out = &mut self.net.encoder.as_mut().expect("checked above").out;
-        out.w.set(&weights);
-        out.b.set(&bias);
+        fit_readout(out, &features, targets);
+    }
+
+    /// Starts the decoder at the map from the latents `z` (rows × n) back to the rows `y`
+    /// (`train { start fastica_autoencoder }`, with z FastICA's sources): its output
+    /// projection becomes the least-squares map (the same ridge) from its last hidden layer
+    /// at z, at its initial weights, to y; with no hidden layer, the linear mixing that
+    /// best explains y from z. Training then starts from an autoencoder that already
+    /// reconstructs, instead of a random decoder whose first gradients pull the encoder
+    /// away from the start.
+    pub fn start_decoder_at(&mut self, z: &Matrix, y: &Matrix) {
+        let dec = &self.net.decoder;
+        let features = self.in_blocks(z, |x| dec.features(x));
+        fit_readout(&mut self.net.decoder.out, &features, y);
+    }
+
+    /// `f` of the rows `x`, BLOCK_ROWS at a time (so that each block's graph is dropped
+    /// before the next), as one matrix.
+    fn in_blocks(&self, x: &Matrix, f: impl Fn(Traced<E>) -> Traced<E>) -> Matrix {
+        let parts: Vec<Matrix> = blocks(x.nrows())
+            .map(|rows| to_matrix(&f(self.tensor(&row_range(x, rows)).leaky_trace())))
+            .collect();
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        ndarray::concatenate(ndarray::Axis(0), &views).expect("equal widths")
     }
 
     /// Relabels the latent coordinates: coordinate j of the new model is coordinate
@@ -399,6 +395,34 @@ impl<E: Real> Model<E> {
 /// before the next, so their memory does not grow with the rows (encoding 10⁶ rows at
 /// once held about 1 GB of activations and their tapes).
 pub(super) const BLOCK_ROWS: usize = 16_384;
+
+/// Sets `out` to the least-squares map (weights and bias) from `features` (rows × width) to
+/// `targets` (rows × outputs), with a strong ridge (1 % of the mean diagonal of the Gram
+/// matrix): random hidden features are nearly collinear, and an exact fit needs large
+/// output weights, which Adam's first steps (every parameter moves by about the learning
+/// rate) would throw far off. Leaves `out` as it is where even the ridge leaves the Gram
+/// matrix not positive definite.
+fn fit_readout<E: Real>(out: &mut Linear<E>, features: &Matrix, targets: &Matrix) {
+    let ones = Matrix::ones((features.nrows(), 1));
+    let a = crate::matrix::to_nalgebra(&crate::matrix::beside(features, &ones));
+    let mut gram = a.transpose() * &a;
+    let ridge = 1e-2 * gram.trace() / gram.nrows() as f64;
+    for i in 0..gram.nrows() {
+        gram[(i, i)] += ridge;
+    }
+    let rhs = a.transpose() * crate::matrix::to_nalgebra(targets);
+    let Some(solution) = gram.cholesky().map(|c| c.solve(&rhs)) else {
+        return;
+    };
+    let width = features.ncols();
+    let weights: Vec<f64> = (0..width)
+        .flat_map(|i| (0..targets.ncols()).map(move |j| (i, j)))
+        .map(|(i, j)| solution[(i, j)])
+        .collect();
+    let bias: Vec<f64> = (0..targets.ncols()).map(|j| solution[(width, j)]).collect();
+    out.w.set(&weights);
+    out.b.set(&bias);
+}
 
 fn blocks(rows: usize) -> impl Iterator<Item = Range<usize>> {
     (0..rows)

@@ -179,6 +179,34 @@ impl<E: Real> Mlp<E> {
         }
     }
 
+    /// What the output projection reads: the input through the input activation and the
+    /// hidden layers, without gradients for it.
+    pub fn features(&self, x: Traced<E>) -> Traced<E> {
+        let hidden: Vec<_> = self.hidden.iter().map(|(l, act)| l.layer(*act)).collect();
+        match (hidden.is_empty(), self.input) {
+            (true, Activation::Identity) => x,
+            // No hidden layer but an input activation (`decoder { sigmoid; linear }`): the
+            // chain needs a layer, and an identity one with a zero bias changes no number.
+            (true, input) => {
+                let width = x.shape().1;
+                let dev = x.device().clone();
+                let eye = (0..width * width).map(|i| match i % (width + 1) {
+                    0 => E::one(),
+                    _ => E::zero(),
+                });
+                let w = tensor_of(&dev, eye, (width, width));
+                let b = tensor_of(&dev, std::iter::repeat_n(E::zero(), width), (1, width));
+                let layer = fused::Layer {
+                    w: w.leaky_trace(),
+                    b: b.leaky_trace(),
+                    act: Activation::Identity,
+                };
+                fused::dense_chain(x, input, vec![layer], false)
+            }
+            (false, input) => fused::dense_chain(x, input, hidden, false),
+        }
+    }
+
     /// Width of the last hidden layer (the input width when there is none).
     pub fn output_width_of_hidden(&self, input: usize) -> usize {
         self.widths.last().copied().unwrap_or(input)
