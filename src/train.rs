@@ -310,7 +310,8 @@ impl Restarts {
 }
 
 /// A fresh model of `spec` for the rows `y`, drawn from `seed`, and with `train { start
-/// fastica }` its posterior means started at FastICA's sources of `y` (unit variance).
+/// fastica }` its posterior means started at FastICA's sources of `y` (unit variance);
+/// with `start fastica_autoencoder` its decoder too, at the map from them back to `y`.
 pub fn initial_model(spec: &ModelSpec, y: &Matrix, seed: u64) -> Model<f32> {
     let mut model = Model::<f32>::new(spec, y.nrows(), seed);
     if spec.train.start != Start::Random {

@@ -185,7 +185,7 @@ impl<E: Real> Mlp<E> {
         let hidden: Vec<_> = self.hidden.iter().map(|(l, act)| l.layer(*act)).collect();
         match (hidden.is_empty(), self.input) {
             (true, Activation::Identity) => x,
-            // No hidden layer but an input activation (`decoder { sigmoid; linear }`): the
+            // No hidden layer but an input activation (`decoder { sigmoid }`): the
             // chain needs a layer, and an identity one with a zero bias changes no number.
             (true, input) => {
                 let width = x.shape().1;
