@@ -267,9 +267,9 @@ impl<E: Real> Model<E> {
     /// (`train { start fastica_autoencoder }`, with z FastICA's sources): its output
     /// projection becomes the least-squares map (the same ridge) from its last hidden layer
     /// at z, at its initial weights, to y; with no hidden layer, the linear mixing that
-    /// best explains y from z. Training then starts from an autoencoder that already
-    /// reconstructs, instead of a random decoder whose first gradients pull the encoder
-    /// away from the start.
+    /// best explains y from z, shrunk by the ridge. Training then starts from an
+    /// autoencoder that already reconstructs, instead of a random decoder whose first
+    /// gradients pull the encoder away from the start.
     pub fn start_decoder_at(&mut self, z: &Matrix, y: &Matrix) {
         let dec = &self.net.decoder;
         let features = self.in_blocks(z, |x| dec.features(x));
