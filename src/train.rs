@@ -578,21 +578,23 @@ mod tests {
         };
         for (encoder, decoder, close) in [
             (
-                "dense 64 tanh; dense 64 tanh",
-                "dense 64 tanh; dense 64 tanh",
+                "encoder { dense 64 tanh; dense 64 tanh }",
+                "decoder { dense 64 tanh; dense 64 tanh }",
                 0.05,
             ),
-            ("dense 64 tanh", "linear", 0.01),
-            ("none", "sigmoid", 0.1),
-            ("dense 32 tanh", "sigmoid; dense 30 leaky_relu", 0.1),
+            ("encoder { dense 64 tanh }", "decoder linear", 0.01),
+            ("encoder none", "decoder { sigmoid }", 0.1),
+            (
+                "encoder { dense 32 tanh }",
+                "decoder { sigmoid; dense 30 leaky_relu }",
+                0.1,
+            ),
         ] {
             let model = |start: &str| {
                 let text = format!(
-                    "observed x[3]\nlatent z[3] ~ gmm(K = 2)\nencoder {{ {encoder} }}\n\
-                     decoder {{ {decoder} }}\ntrain {{ start {start}; seed 7 }}"
-                )
-                .replace("encoder { none }", "encoder none")
-                .replace("decoder { linear }", "decoder linear");
+                    "observed x[3]\nlatent z[3] ~ gmm(K = 2)\n{encoder}\n{decoder}\n\
+                     train {{ start {start}; seed 7 }}"
+                );
                 initial_model(&crate::compile(&text).unwrap(), &y, 7)
             };
             let (both, means_only) = (model("fastica_autoencoder"), model("fastica"));

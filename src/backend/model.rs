@@ -272,7 +272,7 @@ impl<E: Real> Model<E> {
     /// gradients pull the encoder away from the start.
     pub fn start_decoder_at(&mut self, z: &Matrix, y: &Matrix) {
         let dec = &self.net.decoder;
-        let features = self.in_blocks(z, |x| dec.features(x));
+        let features = self.in_blocks(z, |x| dec.hidden_forward(x, false));
         fit_readout(&mut self.net.decoder.out, &features, y);
     }
 

@@ -159,29 +159,12 @@ impl<E: Real> Mlp<E> {
         fused::dense_chain(x, self.input, layers.collect(), input_gradient)
     }
 
-    /// The hidden layers alone (the encoder's per-sample variance head shares them with
-    /// the output projection). `input_gradient` false for the data: the first layer then
-    /// computes no gradient for its input.
-    pub fn hidden_forward(&self, x: Traced<E>, input_gradient: bool) -> Traced<E> {
-        // Only a decoder's input goes through an activation (the checker's rule), and the
-        // decoder always runs whole (`forward`).
-        assert_eq!(
-            self.input,
-            Activation::Identity,
-            "an encoder reads its input as it is"
-        );
-        match self.hidden.is_empty() {
-            true => x,
-            false => {
-                let layers = self.hidden.iter().map(|(l, act)| l.layer(*act));
-                fused::dense_chain(x, Activation::Identity, layers.collect(), input_gradient)
-            }
-        }
-    }
-
     /// What the output projection reads: the input through the input activation and the
-    /// hidden layers, without gradients for it.
-    pub fn features(&self, x: Traced<E>) -> Traced<E> {
+    /// hidden layers (the encoder's per-sample variance head shares them with the output
+    /// projection; `start fastica_autoencoder` fits the decoder's projection to them).
+    /// `input_gradient` false for the data: the first layer then computes no gradient for
+    /// its input.
+    pub fn hidden_forward(&self, x: Traced<E>, input_gradient: bool) -> Traced<E> {
         let hidden: Vec<_> = self.hidden.iter().map(|(l, act)| l.layer(*act)).collect();
         match (hidden.is_empty(), self.input) {
             (true, Activation::Identity) => x,
@@ -201,9 +184,9 @@ impl<E: Real> Mlp<E> {
                     b: b.leaky_trace(),
                     act: Activation::Identity,
                 };
-                fused::dense_chain(x, input, vec![layer], false)
+                fused::dense_chain(x, input, vec![layer], input_gradient)
             }
-            (false, input) => fused::dense_chain(x, input, hidden, false),
+            (false, input) => fused::dense_chain(x, input, hidden, input_gradient),
         }
     }
 
