@@ -73,10 +73,8 @@ impl<E: Real> Model<E> {
         let lv_values = lv.as_vec();
         let posterior_variances = (0..n)
             .map(|j| {
-                (0..rows)
-                    .map(|r| lv_values[r * n + j].to_f64().unwrap_or(f64::NAN).exp())
-                    .sum::<f64>()
-                    / chunk.of as f64
+                let column = (0..rows).map(|r| lv_values[r * n + j]);
+                sum_of_exps(column) / chunk.of as f64
             })
             .collect();
         let pass = Pass {
@@ -344,5 +342,51 @@ fn plus<S: Shape, E: Real>(sum: Option<TracedOf<S, E>>, term: TracedOf<S, E>) ->
     match sum {
         None => term,
         Some(sum) => sum + term,
+    }
+}
+
+/// Σ e^v over `values` in f64, in their order. A value equal to the one before it reuses
+/// that one's e^v: with `posterior variance per_dimension` a column holds one log-variance
+/// in every row, and an f64 exp per cell was about 2 % of a `linear.pdg` epoch, for the
+/// trace alone. Equal values (±0 included) have the same e^v, so the sum is the same to
+/// the bit as exponentiating every cell.
+fn sum_of_exps<E: Real>(values: impl Iterator<Item = E>) -> f64 {
+    let mut previous: Option<(E, f64)> = None;
+    values
+        .map(|v| match previous {
+            Some((p, e)) if p == v => e,
+            _ => {
+                let e = v.to_f64().unwrap_or(f64::NAN).exp();
+                previous = Some((v, e));
+                e
+            }
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sum_of_exps;
+
+    #[test]
+    fn sum_of_exps_gives_the_bits_of_an_exp_per_cell() {
+        let columns: [&[f32]; 4] = [
+            &[-2.0; 625],
+            &[-2.0, -2.0, 0.5, 0.5, -2.0, 0.0, -0.0, 0.0, 3.0],
+            &[
+                f32::NAN,
+                f32::NAN,
+                1.0,
+                1.0,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+            ],
+            &[],
+        ];
+        for column in columns {
+            let each: f64 = column.iter().map(|&v| (v as f64).exp()).sum();
+            let cached = sum_of_exps(column.iter().copied());
+            assert_eq!(cached.to_bits(), each.to_bits(), "{column:?}");
+        }
     }
 }
