@@ -347,7 +347,7 @@ fn plus<S: Shape, E: Real>(sum: Option<TracedOf<S, E>>, term: TracedOf<S, E>) ->
 
 /// Σ e^v over `values` in f64, in their order. A value equal to the one before it reuses
 /// that one's e^v: with `posterior variance per_dimension` a column holds one log-variance
-/// in every row, and an f64 exp per cell was about 2 % of a `linear.pdg` epoch, for the
+/// in every row, and an f64 exp per cell was over 1 % of a `linear.pdg` epoch, for the
 /// trace alone. Equal values (±0 included) have the same e^v, so the sum is the same to
 /// the bit as exponentiating every cell.
 fn sum_of_exps<E: Real>(values: impl Iterator<Item = E>) -> f64 {
