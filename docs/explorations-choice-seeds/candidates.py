@@ -1,12 +1,6 @@
 import numpy as np, sys, os
-sys.path.insert(0, __import__('os').path.dirname(__file__) or '.')
-from scipy.optimize import linear_sum_assignment
-def load(p):
-    a = np.genfromtxt(p, delimiter=',', names=True)
-    return np.column_stack([a[n] for n in a.dtype.names])
-def std(a): return (a - a.mean(0)) / a.std(0)
-def mcc(est, truth):
-    c = np.abs(std(est).T @ std(truth) / len(est)); r, k = linear_sum_assignment(-c); return c[r, k].mean()
+sys.path.insert(0, os.path.dirname(__file__) or '.')
+from blend import load, mcc
 from sklearn.decomposition import FastICA
 for cand in sys.argv[1:]:
     rows = []
