@@ -4,11 +4,12 @@ z = L_D(f_D(... L_1(f_1(x)))), each f_k element-wise and monotone (a·u + Σ w t
 a, w, b > 0), each L_k a square affine map; maximum likelihood with a learnable GMM prior per
 dimension: log p(x) = Σ_j log p_j(z_j) + Σ_k log|det W_k| + Σ log f_k'(u).
 """
-import sys, math, numpy as np, torch
+import os, sys, math, numpy as np, torch
 from scipy.optimize import linear_sum_assignment
 
 torch.set_num_threads(1)
-torch.set_default_dtype(torch.float64)
+# float64 unless FLOW_DTYPE=float32 (pdgc trains in f32).
+torch.set_default_dtype(getattr(torch, os.environ.get("FLOW_DTYPE", "float64")))
 
 
 def mcc(a, b):
@@ -72,7 +73,7 @@ def fit(x, depth, steps, lr, seed):
     torch.manual_seed(seed)
     m = Flow(x.shape[1], depth)
     opt = torch.optim.Adam(m.parameters(), lr=lr)
-    xt = torch.tensor(x)
+    xt = torch.tensor(x, dtype=torch.get_default_dtype())
     for i in range(steps):
         opt.zero_grad()
         l = m.loss(xt)

@@ -14,10 +14,10 @@ def fit_start(x, depth, steps, lr, seed):
     with torch.no_grad():
         for k in range(depth):
             m.W[k].copy_(torch.eye(x.shape[1]))
-        m.W[depth - 1].copy_(torch.tensor(W))
-        m.bias[depth - 1].copy_(torch.tensor(-W @ ica.mean_))
+        m.W[depth - 1].copy_(torch.tensor(W, dtype=torch.get_default_dtype()))
+        m.bias[depth - 1].copy_(torch.tensor(-W @ ica.mean_, dtype=torch.get_default_dtype()))
     opt = torch.optim.Adam(m.parameters(), lr=lr)
-    xt = torch.tensor(x)
+    xt = torch.tensor(x, dtype=torch.get_default_dtype())
     for i in range(steps):
         opt.zero_grad()
         l = m.loss(xt)
