@@ -79,6 +79,48 @@ impl<E: Real> Monotone<E> {
         (y, (a + slope).ln())
     }
 
+    /// f⁻¹ of every cell of `y` (rows × n, row-major), in f64: f is increasing with
+    /// f′ ≥ a and |f(u) − a·u| < Σw, so u lies in [(y − Σw)/a, (y + Σw)/a], and bisection
+    /// halves that bracket to the last bit.
+    pub fn inverse(&self, y: &[f64]) -> Vec<f64> {
+        let (n, units) = self.c.shape();
+        let (log_a, log_w, log_b, shift) = (
+            self.log_a.values(),
+            self.log_w.values(),
+            self.log_b.values(),
+            self.c.values(),
+        );
+        let f = |j: usize, u: f64| {
+            let terms = (0..units).map(|i| {
+                let k = j * units + i;
+                log_w[k].exp() * (log_b[k].exp() * u + shift[k]).tanh()
+            });
+            log_a[j].exp() * u + terms.sum::<f64>()
+        };
+        y.iter()
+            .enumerate()
+            .map(|(cell, &target)| {
+                let j = cell % n;
+                let (a, reach) = (
+                    log_a[j].exp(),
+                    (0..units).map(|i| log_w[j * units + i].exp()).sum::<f64>(),
+                );
+                let (mut lo, mut hi) = ((target - reach) / a, (target + reach) / a);
+                for _ in 0..200 {
+                    let mid = 0.5 * (lo + hi);
+                    if mid <= lo || mid >= hi {
+                        break;
+                    }
+                    match f(j, mid) < target {
+                        true => lo = mid,
+                        false => hi = mid,
+                    }
+                }
+                0.5 * (lo + hi)
+            })
+            .collect()
+    }
+
     pub fn params(&self) -> Vec<&Param<E>> {
         vec![&self.log_a, &self.log_w, &self.log_b, &self.c]
     }
@@ -126,6 +168,23 @@ impl<E: Real> Affine<E> {
     pub fn log_abs_det(&self) -> Scalar<E> {
         log_abs_det(self.w.traced())
     }
+
+    /// u = (z − b)·W⁻¹ for every row of `z` (rows × n, row-major), in f64; none when W is
+    /// singular.
+    pub fn inverse(&self, z: &[f64]) -> Option<Vec<f64>> {
+        let n = self.b.shape().1;
+        let w = nalgebra::DMatrix::from_row_slice(n, n, &self.w.values());
+        let lu = w.transpose().lu();
+        let b = self.b.values();
+        let mut u = Vec::with_capacity(z.len());
+        for row in z.chunks(n) {
+            let centred =
+                nalgebra::DVector::from_iterator(n, row.iter().zip(&b).map(|(z, b)| z - b));
+            // u·W = z − b is Wᵀ·uᵀ = (z − b)ᵀ.
+            u.extend(lu.solve(&centred)?.iter());
+        }
+        Some(u)
+    }
 }
 
 /// The whole encoder: blocks of (monotone map, affine map).
@@ -169,6 +228,16 @@ impl<E: Real> Invertible<E> {
             u = affine.forward(y);
         }
         (u, log_jacobian.expect("at least one block"))
+    }
+
+    /// x = g⁻¹(z) for every row of `z` (rows × n, row-major), in f64: what `sample` and
+    /// `decode` will need. None when an affine map is singular.
+    pub fn inverse(&self, z: &[f64]) -> Option<Vec<f64>> {
+        let mut u = z.to_vec();
+        for (f, affine) in self.blocks.iter().rev() {
+            u = f.inverse(&affine.inverse(&u)?);
+        }
+        Some(u)
     }
 
     pub fn params(&self) -> Vec<&Param<E>> {
@@ -399,6 +468,36 @@ mod tests {
                     expected[i]
                 );
             }
+        }
+    }
+
+    /// g⁻¹(g(x)) = x, for rows inside and far outside the data's range.
+    #[test]
+    fn the_inverse_undoes_the_forward_map() {
+        let dev = dev();
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut g = Invertible::new(&VarBuilder::<f64>::new(&dev, "encoder"), 3, 2, 8, &mut rng);
+        for p in g.params_mut() {
+            let values: Vec<f64> = p
+                .values()
+                .iter()
+                .map(|v| {
+                    let x: f64 = StandardNormal.sample(&mut rng);
+                    v + 0.5 * x
+                })
+                .collect();
+            p.set(&values);
+        }
+        let x = [
+            0.2, -0.4, 1.1, -1.5, 0.3, 0.0, 0.9, 0.9, -0.8, 40.0, -25.0, 3.0,
+        ];
+        let (z, _) = g.forward(tensor_of(&dev, x.iter().copied(), (4, 3)).leaky_trace());
+        let back = g.inverse(&z.as_vec()).expect("W is not singular");
+        for (a, b) in x.iter().zip(&back) {
+            assert!(
+                (a - b).abs() < 1e-9 * (1.0 + a.abs()),
+                "{x:?} came back as {back:?}"
+            );
         }
     }
 
