@@ -72,7 +72,8 @@ impl<E: Real> Monotone<E> {
             + shift)
             .tanh();
         // Each original reaches the loss once; the other uses are copies (module doc of
-        // `objective.rs`: dfdx's copies share a gradient only then).
+        // `objective.rs`: dfdx's copies share a gradient only then). So both outputs must
+        // reach the loss: a caller that drops log f′ loses a, w, b and t's gradients.
         let y = a.with_empty_tape() * u
             + (w.with_empty_tape() * t.with_empty_tape()).sum::<(usize, usize), Axis<2>>();
         let slope = (w * b * (t.square().negate() + c::<E>(1.0))).sum::<(usize, usize), Axis<2>>();
@@ -81,7 +82,7 @@ impl<E: Real> Monotone<E> {
 
     /// f⁻¹ of every cell of `y` (rows × n, row-major), in f64: f is increasing with
     /// f′ ≥ a and |f(u) − a·u| < Σw, so u lies in [(y − Σw)/a, (y + Σw)/a], and bisection
-    /// halves that bracket to the last bit.
+    /// halves that bracket until it cannot (or 200 times).
     pub fn inverse(&self, y: &[f64]) -> Vec<f64> {
         let (n, units) = self.c.shape();
         let (log_a, log_w, log_b, shift) = (
@@ -335,10 +336,11 @@ mod tests {
     }
 
     /// Fits the encoder and a `gmm(K = 3)` prior per dimension to `x` (standardised here)
-    /// by the exact likelihood, as the prototype does (two blocks of eight units, 2000
-    /// full-batch Adam steps at 1e-2, f32), from a random start or, with `start`, the last
+    /// by the exact likelihood, with the prototype's settings (two blocks of eight units,
+    /// 2000 full-batch Adam steps at 1e-2) in pdgc's f32 (the prototype's report ran in
+    /// f64, its quick look in f32), from a random start or, with `start`, the last
     /// affine map at FastICA's unmixing and the first at the identity. Returns the sources
-    /// and the final loss.
+    /// and the final loss. Panics if a step is not finite: a full-batch run would repeat it.
     fn fit(x: &crate::matrix::Matrix, start: bool, seed: u64) -> (crate::matrix::Matrix, f64) {
         use super::super::optim::Adam;
         use super::super::prior::build;
@@ -351,7 +353,12 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut g = Invertible::<f32>::new(&VarBuilder::new(&dev, "encoder"), n, 2, 8, &mut rng);
         if start {
-            let ica = crate::baseline::fastica(&x, n, seed).expect("FastICA runs");
+            // Unit-variance sources, as `train::initial_model` starts a VAE and as the
+            // prototype's scikit-learn FastICA (`whiten="unit-variance"`) gives them: linfa's
+            // own unmixing has unit-norm sources, about 1/√T too small.
+            let ica = crate::baseline::fastica(&x, n, seed)
+                .and_then(|u| u.unit_variance())
+                .expect("FastICA runs");
             let (first, last) = g.blocks.split_at_mut(1);
             let identity: Vec<f64> = (0..n * n).map(|i| (i / n == i % n) as u8 as f64).collect();
             first[0].1.w.set(&identity);
@@ -359,10 +366,8 @@ mod tests {
             let w_t: Vec<f64> = (0..n * n).map(|i| ica.unmixing[[i % n, i / n]]).collect();
             last[0].1.w.set(&w_t);
         }
-        let spec = crate::compile(
-            "observed x[3]\nlatent z[3] ~ gmm(K = 3)\nencoder { dense 4 tanh }\ndecoder linear",
-        )
-        .expect("the prior's model checks");
+        let text = format!("observed x[{n}]\nlatent z[{n}] ~ gmm(K = 3)\nencoder {{ dense 4 tanh }}\ndecoder linear");
+        let spec = crate::compile(&text).expect("the prior's model checks");
         let mut prior = build::<f32>(
             &spec.prior,
             n,
@@ -382,7 +387,7 @@ mod tests {
             let grads = loss.backward();
             let mut all: Vec<&mut Param<f32>> = g.params_mut();
             all.extend(prior.params_mut());
-            adam.step(&mut all, grads);
+            assert!(adam.step(&mut all, grads), "a step that is not finite");
         }
         let (z, _) = g.forward(data.leaky_trace());
         let z = z.as_vec();
