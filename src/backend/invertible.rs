@@ -398,7 +398,7 @@ mod tests {
     /// The prototype's `pick` in pdgc's own f32 code, on eq. 114's choice seeds 0–9:
     /// `cargo test --release --lib -- --ignored exact_likelihood_on_eq_114 --nocapture`.
     #[test]
-    #[ignore = "a training run of about a minute; prints its figures"]
+    #[ignore = "twenty training runs, 10 to 20 minutes; prints its figures"]
     fn exact_likelihood_on_eq_114() {
         use crate::simulate::{simulate_with, Scenario, Settings};
         let mut sums = [0.0; 4];
