@@ -476,23 +476,29 @@ mod tests {
         }
     }
 
+    /// Every parameter moved by N(0, sd²): away from the near-identity start, so that
+    /// every part of the maps matters.
+    fn perturb(g: &mut Invertible<f64>, sd: f64, rng: &mut StdRng) {
+        for p in g.params_mut() {
+            let values: Vec<f64> = p
+                .values()
+                .iter()
+                .map(|v| {
+                    let x: f64 = StandardNormal.sample(rng);
+                    v + sd * x
+                })
+                .collect();
+            p.set(&values);
+        }
+    }
+
     /// g⁻¹(g(x)) = x, for rows inside and far outside the data's range.
     #[test]
     fn the_inverse_undoes_the_forward_map() {
         let dev = dev();
         let mut rng = StdRng::seed_from_u64(5);
         let mut g = Invertible::new(&VarBuilder::<f64>::new(&dev, "encoder"), 3, 2, 8, &mut rng);
-        for p in g.params_mut() {
-            let values: Vec<f64> = p
-                .values()
-                .iter()
-                .map(|v| {
-                    let x: f64 = StandardNormal.sample(&mut rng);
-                    v + 0.5 * x
-                })
-                .collect();
-            p.set(&values);
-        }
+        perturb(&mut g, 0.5, &mut rng);
         let x = [
             0.2, -0.4, 1.1, -1.5, 0.3, 0.0, 0.9, 0.9, -0.8, 40.0, -25.0, 3.0,
         ];
@@ -514,18 +520,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(3);
         let vb = VarBuilder::<f64>::new(&dev, "encoder");
         let mut g = Invertible::new(&vb, 3, 2, 4, &mut rng);
-        // Away from the identity, so that every part matters.
-        for p in g.params_mut() {
-            let values: Vec<f64> = p
-                .values()
-                .iter()
-                .map(|v| {
-                    let x: f64 = StandardNormal.sample(&mut rng);
-                    v + 0.3 * x
-                })
-                .collect();
-            p.set(&values);
-        }
+        perturb(&mut g, 0.3, &mut rng);
         let forward = |x: &[f64]| -> (Vec<f64>, f64) {
             let t = tensor_of(&dev, x.iter().copied(), (1, 3));
             let (z, lj) = g.forward(t.leaky_trace());

@@ -71,7 +71,11 @@ class Flow(torch.nn.Module):
 
 def fit(x, depth, steps, lr, seed):
     torch.manual_seed(seed)
-    m = Flow(x.shape[1], depth)
+    return train(Flow(x.shape[1], depth), x, steps, lr)
+
+
+def train(m, x, steps, lr):
+    """Full-batch Adam on the negative log-likelihood; the sources and the final loss."""
     opt = torch.optim.Adam(m.parameters(), lr=lr)
     xt = torch.tensor(x, dtype=torch.get_default_dtype())
     for i in range(steps):

@@ -16,16 +16,7 @@ def fit_start(x, depth, steps, lr, seed):
             m.W[k].copy_(torch.eye(x.shape[1]))
         m.W[depth - 1].copy_(torch.tensor(W, dtype=torch.get_default_dtype()))
         m.bias[depth - 1].copy_(torch.tensor(-W @ ica.mean_, dtype=torch.get_default_dtype()))
-    opt = torch.optim.Adam(m.parameters(), lr=lr)
-    xt = torch.tensor(x, dtype=torch.get_default_dtype())
-    for i in range(steps):
-        opt.zero_grad()
-        l = m.loss(xt)
-        l.backward()
-        opt.step()
-    with torch.no_grad():
-        return m.encode(xt)[0].numpy(), l.item()
-
+    return flow.train(m, x, steps, lr)
 
 if __name__ == "__main__":
     depth, steps, lr = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])

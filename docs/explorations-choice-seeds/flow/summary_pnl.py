@@ -1,6 +1,7 @@
 """summary.py for post-nonlinear: FastICA from run.py's sixth column (`pdgc fastica --seed
 S`, fica.csv), the shipped model from a compare CSV (method `post-nonlinear`)."""
 import sys, numpy as np
+from summary import paired
 shipped_csv, runs = sys.argv[1], sys.argv[2:]
 shipped = {int(l.split(",")[1]): float(l.split(",")[2]) for l in open(shipped_csv)
            if l.split(",")[0] not in ("fastica", "method")} if shipped_csv != "-" else {}
@@ -10,15 +11,6 @@ for l in (l for f in runs for l in open(f) if l.strip()):
     by.setdefault(int(s), {})[v] = (float(m), float(loss), float(f))
 seeds = sorted(s for s in by if {"random", "start"} <= by[s].keys())
 fica = np.array([by[s]["random"][2] for s in seeds])
-
-
-def paired(a, b):
-    d = a - b
-    rng = np.random.default_rng(0)
-    boot = [d[rng.integers(0, len(d), len(d))].mean() for _ in range(10000)]
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    w, t = (d > 0.005).sum(), (abs(d) <= 0.005).sum()
-    return f"{d.mean():+.4f} [{lo:+.4f}, {hi:+.4f}] {w}/{t}/{len(d) - w - t}"
 
 
 print(f"seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}): FastICA {fica.mean():.4f} ± {fica.std(ddof=1):.4f}")
