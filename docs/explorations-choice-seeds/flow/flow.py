@@ -87,10 +87,12 @@ def train(m, x, steps, lr):
         return m.encode(xt)[0].numpy(), l.item()
 
 
-if __name__ == "__main__":
+def quick_look(fit, label):
+    """The seeds-0-9 quick look: `fit` on /tmp/flow/SCENARIO-SEED/ for seeds 0-9 of each
+    scenario on the command line (after depth, steps and lr), each seed's MCC and FastICA's
+    (fica.csv), then the means."""
     depth, steps, lr = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-    scen = sys.argv[4:]
-    for sc in scen:
+    for sc in sys.argv[4:]:
         res = []
         for s in range(10):
             d = f"/tmp/flow/{sc}-{s}"
@@ -103,5 +105,9 @@ if __name__ == "__main__":
             res.append((a, f))
             print(f"{sc} seed {s}: flow {a:.4f} fastica {f:.4f} loss {l:.4f}", flush=True)
         r = np.array(res)
-        print(f"{sc} depth {depth} steps {steps} lr {lr}: flow {r[:,0].mean():.4f} fastica {r[:,1].mean():.4f} "
+        print(f"{sc} {label}depth {depth} steps {steps} lr {lr}: flow {r[:,0].mean():.4f} fastica {r[:,1].mean():.4f} "
               f"diff {(r[:,0]-r[:,1]).mean():+.4f} wins {(r[:,0]>r[:,1]).sum()}", flush=True)
+
+
+if __name__ == "__main__":
+    quick_look(fit, "")
