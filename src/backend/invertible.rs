@@ -293,6 +293,67 @@ pub(crate) fn log_abs_det<E: Real>(w: Traced<E>) -> Scalar<E> {
     out.put_tape(tape).sum::<(), _>()
 }
 
+/// Fits the encoder and a `gmm(K = 3)` prior per dimension to the standardised rows `x`
+/// by the exact likelihood, with the prototype's settings (two blocks of eight units, 2000
+/// full-batch Adam steps at 1e-2) in pdgc's f32 (the prototype's report ran in f64, its
+/// quick look in f32): from a random start, or with `start` (an n × n unmixing, sources
+/// = W x) the last affine map at it and the first at the identity. Returns the sources and
+/// the final loss. Panics if a step is not finite: a full-batch run would repeat it. For
+/// the training check in `train.rs`'s tests, which has the FastICA this module may not
+/// import (`tests/layout.rs`: the backend sits below `baseline`).
+#[cfg(test)]
+pub(crate) fn fit_exact_likelihood(
+    x: &crate::matrix::Matrix,
+    start: Option<&crate::matrix::Matrix>,
+    seed: u64,
+) -> (crate::matrix::Matrix, f64) {
+    use super::optim::Adam;
+    use super::prior::build;
+    use super::sealed::Engine;
+    use rand::SeedableRng;
+    let (rows, n) = x.dim();
+    let dev = f32::device(seed);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut g = Invertible::<f32>::new(&VarBuilder::new(&dev, "encoder"), n, 2, 8, &mut rng);
+    if let Some(unmixing) = start {
+        let (first, last) = g.blocks.split_at_mut(1);
+        let identity: Vec<f64> = (0..n * n).map(|i| (i / n == i % n) as u8 as f64).collect();
+        first[0].1.w.set(&identity);
+        // z = x·Wᵀ: the affine map's weight is the unmixing transposed.
+        let w_t: Vec<f64> = (0..n * n).map(|i| unmixing[[i % n, i / n]]).collect();
+        last[0].1.w.set(&w_t);
+    }
+    let text = format!(
+        "observed x[{n}]\nlatent z[{n}] ~ gmm(K = 3)\nencoder {{ dense 4 tanh }}\ndecoder linear"
+    );
+    let spec = crate::compile(&text).expect("the prior's model checks");
+    let mut prior = build::<f32>(
+        &spec.prior,
+        n,
+        &dev,
+        &VarBuilder::new(&dev, "prior"),
+        &mut rng,
+    );
+    let count = g.params().len() + prior.params().len();
+    let mut adam = Adam::<f32>::new(1e-2, (0..count).collect());
+    let data = tensor_of(&dev, x.iter().map(|&v| v as f32), (rows, n));
+    let mut last_loss = f64::NAN;
+    for _ in 0..2000 {
+        let (z, log_jacobian) = g.forward(data.leaky_trace());
+        let log_p = prior.log_density(z).sum::<(), _>();
+        let loss = (log_p + log_jacobian) * c::<f32>(-1.0 / rows as f64);
+        last_loss = loss.array() as f64;
+        let grads = loss.backward();
+        let mut all: Vec<&mut Param<f32>> = g.params_mut();
+        all.extend(prior.params_mut());
+        assert!(adam.step(&mut all, grads), "a step that is not finite");
+    }
+    let (z, _) = g.forward(data.leaky_trace());
+    let z = z.as_vec();
+    let sources = crate::matrix::Matrix::from_shape_fn((rows, n), |(r, j)| z[r * n + j] as f64);
+    (sources, last_loss)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,102 +394,6 @@ mod tests {
                 analytic[i]
             );
         }
-    }
-
-    /// Fits the encoder and a `gmm(K = 3)` prior per dimension to `x` (standardised here)
-    /// by the exact likelihood, with the prototype's settings (two blocks of eight units,
-    /// 2000 full-batch Adam steps at 1e-2) in pdgc's f32 (the prototype's report ran in
-    /// f64, its quick look in f32), from a random start or, with `start`, the last
-    /// affine map at FastICA's unmixing and the first at the identity. Returns the sources
-    /// and the final loss. Panics if a step is not finite: a full-batch run would repeat it.
-    fn fit(x: &crate::matrix::Matrix, start: bool, seed: u64) -> (crate::matrix::Matrix, f64) {
-        use super::super::optim::Adam;
-        use super::super::prior::build;
-        let (rows, n) = x.dim();
-        let moments = crate::matrix::column_moments(x);
-        let x = crate::matrix::Matrix::from_shape_fn((rows, n), |(r, j)| {
-            (x[[r, j]] - moments[j].0) / moments[j].1
-        });
-        let dev = f32::device(seed);
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut g = Invertible::<f32>::new(&VarBuilder::new(&dev, "encoder"), n, 2, 8, &mut rng);
-        if start {
-            // Unit-variance sources, as `train::initial_model` starts a VAE and as the
-            // prototype's scikit-learn FastICA (`whiten="unit-variance"`) gives them: linfa's
-            // own unmixing has unit-norm sources, about 1/√T too small.
-            let ica = crate::baseline::fastica(&x, n, seed)
-                .and_then(|u| u.unit_variance())
-                .expect("FastICA runs");
-            let (first, last) = g.blocks.split_at_mut(1);
-            let identity: Vec<f64> = (0..n * n).map(|i| (i / n == i % n) as u8 as f64).collect();
-            first[0].1.w.set(&identity);
-            // z = x·Wᵀ: the affine map's weight is the unmixing transposed.
-            let w_t: Vec<f64> = (0..n * n).map(|i| ica.unmixing[[i % n, i / n]]).collect();
-            last[0].1.w.set(&w_t);
-        }
-        let text = format!("observed x[{n}]\nlatent z[{n}] ~ gmm(K = 3)\nencoder {{ dense 4 tanh }}\ndecoder linear");
-        let spec = crate::compile(&text).expect("the prior's model checks");
-        let mut prior = build::<f32>(
-            &spec.prior,
-            n,
-            &dev,
-            &VarBuilder::new(&dev, "prior"),
-            &mut rng,
-        );
-        let count = g.params().len() + prior.params().len();
-        let mut adam = Adam::<f32>::new(1e-2, (0..count).collect());
-        let data = tensor_of(&dev, x.iter().map(|&v| v as f32), (rows, n));
-        let mut last_loss = f64::NAN;
-        for _ in 0..2000 {
-            let (z, log_jacobian) = g.forward(data.leaky_trace());
-            let log_p = prior.log_density(z).sum::<(), _>();
-            let loss = (log_p + log_jacobian) * c::<f32>(-1.0 / rows as f64);
-            last_loss = loss.array() as f64;
-            let grads = loss.backward();
-            let mut all: Vec<&mut Param<f32>> = g.params_mut();
-            all.extend(prior.params_mut());
-            assert!(adam.step(&mut all, grads), "a step that is not finite");
-        }
-        let (z, _) = g.forward(data.leaky_trace());
-        let z = z.as_vec();
-        let sources = crate::matrix::Matrix::from_shape_fn((rows, n), |(r, j)| z[r * n + j] as f64);
-        (sources, last_loss)
-    }
-
-    /// The prototype's `pick` in pdgc's own f32 code, on eq. 114's choice seeds 0–9:
-    /// `cargo test --release --lib -- --ignored exact_likelihood_on_eq_114 --nocapture`.
-    #[test]
-    #[ignore = "twenty training runs, 10 to 20 minutes; prints its figures"]
-    fn exact_likelihood_on_eq_114() {
-        use crate::simulate::{simulate_with, Scenario, Settings};
-        let mut sums = [0.0; 4];
-        for seed in 0..10 {
-            let mut settings = Settings::new(Scenario::Nonlinear);
-            settings.seed = seed;
-            let sim = simulate_with(&settings);
-            let mcc = |s: &crate::matrix::Matrix| {
-                crate::eval::recovery(&sim.truth, s).expect("same rows").mcc
-            };
-            let (random, random_loss) = fit(&sim.data, false, 0);
-            let (start, start_loss) = fit(&sim.data, true, 0);
-            let fastica = crate::baseline::fastica(&sim.data, 3, seed)
-                .expect("FastICA runs")
-                .sources;
-            let pick = if start_loss < random_loss {
-                &start
-            } else {
-                &random
-            };
-            let row = [mcc(&random), mcc(&start), mcc(pick), mcc(&fastica)];
-            println!("seed {seed}: random {:.4} ({random_loss:.4}) start {:.4} ({start_loss:.4}) pick {:.4} FastICA {:.4}", row[0], row[1], row[2], row[3]);
-            for (s, r) in sums.iter_mut().zip(row) {
-                *s += r / 10.0;
-            }
-        }
-        println!(
-            "mean: random {:.4} start {:.4} pick {:.4} FastICA {:.4}",
-            sums[0], sums[1], sums[2], sums[3]
-        );
     }
 
     /// Every parameter's gradient of a loss through z and the log-Jacobian (−Σ z²/2 −

@@ -27,6 +27,8 @@ mod fused;
 // Not yet reached from the language: its tests and the ignored training check use it.
 #[allow(dead_code)]
 mod invertible;
+#[cfg(test)]
+pub(crate) use invertible::fit_exact_likelihood;
 mod model;
 mod objective;
 mod optim;
