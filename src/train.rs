@@ -528,17 +528,21 @@ fn diverged(t: &Terms, epoch: usize) -> Diverged {
 mod tests {
     use super::*;
 
+    /// Simulated columns standardised as `fit` standardises a data file's.
+    fn standardised(data: Matrix) -> Matrix {
+        let table = crate::data::Table {
+            columns: (0..data.ncols()).map(|j| format!("x{j}")).collect(),
+            values: data,
+        };
+        crate::data::Preprocessing::fit("sim", &table, crate::spec::Preprocess::Standardise)
+            .unwrap()
+            .apply(&table.values)
+    }
+
     /// 1000 standardised rows of `mlp` data, and FastICA's sources of them (seed 7).
     fn mlp_data_and_its_fastica_sources() -> (Matrix, Matrix) {
         let sim = crate::simulate::simulate(crate::simulate::Scenario::Mlp, 1000, 4);
-        let table = crate::data::Table {
-            columns: vec!["x0".into(), "x1".into(), "x2".into()],
-            values: sim.data,
-        };
-        let y =
-            crate::data::Preprocessing::fit("sim", &table, crate::spec::Preprocess::Standardise)
-                .unwrap()
-                .apply(&table.values);
+        let y = standardised(sim.data);
         let ica = crate::baseline::fastica(&y, 3, 7).unwrap().sources;
         (y, ica)
     }
@@ -692,11 +696,8 @@ mod tests {
             let mut settings = Settings::new(Scenario::Nonlinear);
             settings.seed = seed;
             let sim = simulate_with(&settings);
-            let (rows, n) = sim.data.dim();
-            let moments = crate::matrix::column_moments(&sim.data);
-            let x = Matrix::from_shape_fn((rows, n), |(r, j)| {
-                (sim.data[[r, j]] - moments[j].0) / moments[j].1
-            });
+            let n = sim.data.ncols();
+            let x = standardised(sim.data.clone());
             // Unit-variance sources, as `initial_model` starts a VAE and as the
             // prototype's scikit-learn FastICA (`whiten="unit-variance"`) gives them:
             // linfa's own unmixing has unit-norm sources, about 1/√T too small.

@@ -11,8 +11,9 @@
 //! parameters here, softplus there.
 
 use super::fused::add_into;
+use super::objective::plus;
 use super::params::{Param, VarBuilder};
-use super::{c, tensor_of, Real, Scalar, Traced};
+use super::{c, tensor_of, to_matrix, Real, Scalar, Traced};
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -174,8 +175,9 @@ impl<E: Real> Affine<E> {
     /// singular.
     pub fn inverse(&self, z: &[f64]) -> Option<Vec<f64>> {
         let n = self.b.shape().1;
-        let w = nalgebra::DMatrix::from_row_slice(n, n, &self.w.values());
-        let lu = w.transpose().lu();
+        let lu = crate::matrix::to_nalgebra(&self.w.values_matrix())
+            .transpose()
+            .lu();
         let b = self.b.values();
         let mut u = Vec::with_capacity(z.len());
         for row in z.chunks(n) {
@@ -216,16 +218,10 @@ impl<E: Real> Invertible<E> {
         let rows = x.shape().0 as f64;
         let mut u = x;
         let mut log_jacobian: Option<Scalar<E>> = None;
-        let mut add = |term: Scalar<E>| {
-            log_jacobian = Some(match log_jacobian.take() {
-                None => term,
-                Some(sum) => sum + term,
-            })
-        };
         for (f, affine) in &self.blocks {
             let (y, log_slope) = f.forward(u);
-            add(log_slope.sum::<(), _>());
-            add(affine.log_abs_det() * c::<E>(rows));
+            log_jacobian = Some(plus(log_jacobian, log_slope.sum::<(), _>()));
+            log_jacobian = Some(plus(log_jacobian, affine.log_abs_det() * c::<E>(rows)));
             u = affine.forward(y);
         }
         (u, log_jacobian.expect("at least one block"))
@@ -267,12 +263,7 @@ pub(crate) fn log_abs_det<E: Real>(w: Traced<E>) -> Scalar<E> {
     let (n, cols) = *w.shape();
     assert_eq!(n, cols, "a square matrix");
     let (w, mut tape) = w.split_tape();
-    let values: Vec<f64> = w
-        .as_vec()
-        .iter()
-        .map(|v| v.to_f64().unwrap_or(f64::NAN))
-        .collect();
-    let lu = nalgebra::DMatrix::from_row_slice(n, n, &values).lu();
+    let lu = crate::matrix::to_nalgebra(&to_matrix(&w)).lu();
     let log_det = lu.determinant().abs().ln();
     let inverse_transposed: Vec<E> = match lu.try_inverse() {
         Some(inverse) => {
@@ -348,10 +339,7 @@ pub(crate) fn fit_exact_likelihood(
         all.extend(prior.params_mut());
         assert!(adam.step(&mut all, grads), "a step that is not finite");
     }
-    let (z, _) = g.forward(data.leaky_trace());
-    let z = z.as_vec();
-    let sources = crate::matrix::Matrix::from_shape_fn((rows, n), |(r, j)| z[r * n + j] as f64);
-    (sources, last_loss)
+    (to_matrix(&g.forward(data.leaky_trace()).0), last_loss)
 }
 
 #[cfg(test)]

@@ -337,8 +337,12 @@ fn importance_weighted_loss<E: Real>(row_losses: Vec<Traced1<E>>, scale: f64) ->
 }
 
 /// `sum + term`, or `term` when nothing has been summed yet: how the objective adds up
-/// its samples, nodes and importance weights.
-fn plus<S: Shape, E: Real>(sum: Option<TracedOf<S, E>>, term: TracedOf<S, E>) -> TracedOf<S, E> {
+/// its samples, nodes and importance weights (and the invertible encoder its
+/// log-Jacobian's terms).
+pub(super) fn plus<S: Shape, E: Real>(
+    sum: Option<TracedOf<S, E>>,
+    term: TracedOf<S, E>,
+) -> TracedOf<S, E> {
     match sum {
         None => term,
         Some(sum) => sum + term,
