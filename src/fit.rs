@@ -227,7 +227,7 @@ pub fn fit(
             Some((kept.best, kept.outcomes)),
         )
     } else {
-        let mut model = crate::train::initial_model(spec, &y, plan.seed);
+        let mut model = crate::train::initial_model(spec, &y, plan.seed, 0);
         model.run_on(Some(crate::parallel::pool(options.threads.max(1))?));
         let earlier = match &options.resume {
             Some(resume) => {

@@ -7,7 +7,7 @@
 //! included): they exist to catch requests that are off by orders of magnitude.
 
 use crate::backend::parameter_counts;
-use crate::spec::{Batch, Encoder, ModelSpec};
+use crate::spec::{Batch, Bijection, Encoder, ModelSpec};
 
 /// What a part of an estimate is for, so the message can name the statement or flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +95,12 @@ pub fn fit(spec: &ModelSpec, rows: usize) -> Estimate {
     let encoder_units: u128 = match &spec.encoder {
         Encoder::Mlp(layers) => widths(layers),
         Encoder::None => 0,
+        Encoder::Invertible(maps) => invertible_units(maps, spec.n()),
+    };
+    // An invertible encoder has no decoder: its inverse decodes, outside training.
+    let decoder_units = match spec.is_invertible() {
+        true => 0,
+        false => widths(&spec.decoder) + m,
     };
     let k_max = (0..spec.n())
         .map(|j| spec.prior.family(j).components())
@@ -121,7 +127,7 @@ pub fn fit(spec: &ModelSpec, rows: usize) -> Estimate {
             Cause::Decoder,
             plus(
                 stored(params.map(|p| p.decoder)),
-                activations(widths(&spec.decoder) + m, LAYER_TENSORS),
+                activations(decoder_units, LAYER_TENSORS),
             ),
         ),
         (
@@ -193,13 +199,30 @@ pub fn fit_refusal_here(
 pub fn encode(spec: &ModelSpec, rows: usize) -> Estimate {
     match &spec.encoder {
         Encoder::None => fit(spec, rows),
-        Encoder::Mlp(layers) => {
-            let units: u128 = layers.iter().map(|l| l.width as u128).sum::<u128>()
-                + (spec.m() + 2 * spec.n()) as u128;
+        Encoder::Mlp(_) | Encoder::Invertible(_) => {
+            let hidden = match &spec.encoder {
+                Encoder::Mlp(layers) => layers.iter().map(|l| l.width as u128).sum::<u128>(),
+                Encoder::Invertible(maps) => invertible_units(maps, spec.n()),
+                Encoder::None => unreachable!("matched above"),
+            };
+            let units: u128 = hidden + (spec.m() + 2 * spec.n()) as u128;
             let bytes = (rows as u128).checked_mul(units.saturating_mul(LAYER_TENSORS * F64));
             Estimate::of(&[(Cause::Rows, bytes)])
         }
     }
+}
+
+/// The values an invertible encoder holds per row for the backward pass: a monotone map
+/// of K units works on a (rows, n, K) cube, about six tensors of it; an affine map's
+/// output is n wide.
+fn invertible_units(maps: &[Bijection], n: usize) -> u128 {
+    let n = n as u128;
+    (maps.iter())
+        .map(|map| match *map {
+            Bijection::Monotone { units } => n.saturating_mul(6 * units as u128 + 2),
+            Bijection::Affine => n,
+        })
+        .fold(0, u128::saturating_add)
 }
 
 /// Drawing `rows` samples from a fitted `spec`: latents, the decoder's activations and

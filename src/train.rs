@@ -309,12 +309,14 @@ impl Restarts {
     }
 }
 
-/// A fresh model of `spec` for the rows `y`, drawn from `seed`, and with `train { start
-/// fastica }` its posterior means started at FastICA's sources of `y` (unit variance);
-/// with `start fastica_autoencoder` its decoder too, at the map from them back to `y`.
-pub fn initial_model(spec: &ModelSpec, y: &Matrix, seed: u64) -> Model<f32> {
+/// A fresh model of `spec` for the rows `y`, drawn from `seed`, for restart `restart`
+/// (from 0; a single fit is restart 0), and with `train { start fastica }` its posterior
+/// means started at FastICA's sources of `y` (unit variance); with `start
+/// fastica_autoencoder` its decoder too, at the map from them back to `y`; with `start
+/// fastica_and_random`, restart 0 as `fastica` and the others as `random`.
+pub fn initial_model(spec: &ModelSpec, y: &Matrix, seed: u64, restart: usize) -> Model<f32> {
     let mut model = Model::<f32>::new(spec, y.nrows(), seed);
-    if spec.train.start != Start::Random {
+    if spec.train.start.at_fastica(restart) {
         // Where FastICA cannot run (data it cannot whiten), the random start stays.
         let k = spec.n().min(y.ncols());
         let unmixed = crate::baseline::fastica(y, k, seed).and_then(|u| u.unit_variance());
@@ -367,7 +369,7 @@ pub fn train_restarts(
     let probe = crate::label_free::probe_rows(y.nrows(), spec.n());
     let results = crate::parallel::run(plan.restarts, jobs, |r| {
         let restart = plan.restart(r);
-        let mut model = initial_model(spec, y, restart.seed);
+        let mut model = initial_model(spec, y, restart.seed, r);
         let trace = train(&mut model, y, truth, &restart, Vec::new(), &mut |_, _| {
             after_epoch()
         })?;
@@ -548,24 +550,41 @@ mod tests {
     }
 
     /// `start fastica`: before any step the posterior means are FastICA's sources, with an
-    /// encoder of hidden layers (by regression) and without one (Half-VAE's free means).
+    /// encoder of hidden layers (by regression), without one (Half-VAE's free means) and
+    /// with an invertible encoder (its last affine map); `start fastica_and_random` does so
+    /// for restart 0 alone.
     #[test]
     fn a_fastica_start_begins_at_fasticas_sources() {
         let (y, ica) = mlp_data_and_its_fastica_sources();
-        for network in ["encoder { dense 64 tanh; dense 64 tanh }", "encoder none"] {
-            let text = format!(
-                "observed x[3]\nlatent z[3] ~ gmm(K = 2)\n{network}\ntrain {{ start fastica; seed 7 }}"
-            );
-            let spec = crate::compile(&text).unwrap();
-            let means = initial_model(&spec, &y, 7).encode(&y).0;
-            let agree = crate::eval::recovery(&ica, &means).unwrap().mcc;
-            assert!(agree > 0.99, "{network}: {agree}");
-            let random = Model::<f32>::new(&spec, y.nrows(), 7).encode(&y).0;
-            let before = crate::eval::recovery(&ica, &random).unwrap().mcc;
-            assert!(
-                before < 0.95,
-                "{network}: a random start is not there already ({before})"
-            );
+        let networks = [
+            "encoder { dense 64 tanh; dense 64 tanh }",
+            "encoder none",
+            "encoder { monotone 8 tanh; affine; monotone 8 tanh; affine }",
+        ];
+        for network in networks {
+            for (start, restarts) in [("fastica", 1), ("fastica_and_random", 2)] {
+                let text = format!(
+                    "observed x[3]\nlatent z[3] ~ gmm(K = 2)\n{network}\ntrain {{ start {start}; restarts {restarts}; seed 7 }}"
+                );
+                let spec = crate::compile(&text).unwrap();
+                let means = initial_model(&spec, &y, 7, 0).encode(&y).0;
+                let agree = crate::eval::recovery(&ica, &means).unwrap().mcc;
+                assert!(agree > 0.99, "{network}, {start}: {agree}");
+                let random = Model::<f32>::new(&spec, y.nrows(), 7).encode(&y).0;
+                let before = crate::eval::recovery(&ica, &random).unwrap().mcc;
+                assert!(
+                    before < 0.95,
+                    "{network}: a random start is not there already ({before})"
+                );
+                let later = initial_model(&spec, &y, 8, 1).encode(&y).0;
+                let later = crate::eval::recovery(&ica, &later).unwrap().mcc;
+                let expected = if start == "fastica" {
+                    later > 0.99
+                } else {
+                    later < 0.95
+                };
+                assert!(expected, "{network}, {start}: restart 1 at {later}");
+            }
         }
     }
 
@@ -599,7 +618,7 @@ mod tests {
                     "observed x[3]\nlatent z[3] ~ gmm(K = 2)\n{encoder}\n{decoder}\n\
                      train {{ start {start}; seed 7 }}"
                 );
-                initial_model(&crate::compile(&text).unwrap(), &y, 7)
+                initial_model(&crate::compile(&text).unwrap(), &y, 7, 0)
             };
             let (both, means_only) = (model("fastica_autoencoder"), model("fastica"));
             let agree = crate::eval::recovery(&ica, &both.encode(&y).0).unwrap().mcc;
@@ -679,54 +698,5 @@ mod tests {
         let first = (1..=t.len()).find(|&e| converged(&t[..e], 1e-3, 0));
         // The window (500, 600] is the first flat one; three flat changes end at 900.
         assert_eq!(first, Some(900));
-    }
-
-    /// The PyTorch prototype's `pick` (`docs/explorations-choice-seeds/flow/`) in pdgc's
-    /// own f32 code, `backend::fit_exact_likelihood`, on eq. 114's choice seeds 0–9: a fit
-    /// from a random start and one from FastICA's unit-variance unmixing, the lower loss
-    /// kept. `cargo test --release --lib -- --ignored exact_likelihood_on_eq_114
-    /// --nocapture`; its output is `pdgc-port-seeds-0-9.txt` there.
-    #[test]
-    #[ignore = "twenty training runs, 10 to 20 minutes; prints its figures"]
-    fn exact_likelihood_on_eq_114() {
-        use crate::backend::fit_exact_likelihood;
-        use crate::simulate::{simulate_with, Scenario, Settings};
-        let mut sums = [0.0; 4];
-        for seed in 0..10 {
-            let mut settings = Settings::new(Scenario::Nonlinear);
-            settings.seed = seed;
-            let sim = simulate_with(&settings);
-            let n = sim.data.ncols();
-            let x = standardised(sim.data.clone());
-            // Unit-variance sources, as `initial_model` starts a VAE and as the
-            // prototype's scikit-learn FastICA (`whiten="unit-variance"`) gives them:
-            // linfa's own unmixing has unit-norm sources, about 1/√T too small.
-            let unmixing = crate::baseline::fastica(&x, n, 0)
-                .and_then(|u| u.unit_variance())
-                .expect("FastICA runs")
-                .unmixing;
-            let (random, random_loss) = fit_exact_likelihood(&x, None, 0);
-            let (start, start_loss) = fit_exact_likelihood(&x, Some(&unmixing), 0);
-            let fastica = crate::baseline::fastica(&sim.data, n, seed)
-                .expect("FastICA runs")
-                .sources;
-            let pick = match start_loss < random_loss {
-                true => &start,
-                false => &random,
-            };
-            let mcc = |s: &Matrix| crate::eval::recovery(&sim.truth, s).expect("same rows").mcc;
-            let row = [mcc(&random), mcc(&start), mcc(pick), mcc(&fastica)];
-            println!(
-                "seed {seed}: random {:.4} ({random_loss:.4}) start {:.4} ({start_loss:.4}) pick {:.4} FastICA {:.4}",
-                row[0], row[1], row[2], row[3]
-            );
-            for (s, r) in sums.iter_mut().zip(row) {
-                *s += r / 10.0;
-            }
-        }
-        println!(
-            "mean: random {:.4} start {:.4} pick {:.4} FastICA {:.4}",
-            sums[0], sums[1], sums[2], sums[3]
-        );
     }
 }

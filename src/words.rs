@@ -40,9 +40,13 @@ pub const LINEAR: &str = "linear";
 pub const NONE: &str = "none";
 pub const NETWORKS: [&str; 2] = [LINEAR, NONE];
 
-/// Layer kinds.
+/// Layer kinds: `dense 64 tanh`, and an invertible encoder's `monotone 8 tanh` and
+/// `affine`, whose decoder is `inverse`.
 pub const DENSE: &str = "dense";
-pub const LAYERS: [&str; 1] = [DENSE];
+pub const MONOTONE: &str = "monotone";
+pub const LAYERS: [&str; 2] = [DENSE, MONOTONE];
+pub const AFFINE: &str = "affine";
+pub const INVERSE: &str = "inverse";
 
 /// Posterior variance modes.
 pub const PER_DIMENSION: &str = "per_dimension";
@@ -75,7 +79,7 @@ pub const RESTARTS: &str = "restarts";
 pub const BOUND: &str = "bound";
 /// `choose objective|independence|agreement`: the words are `spec::Choose::ALL`'s keywords.
 pub const CHOOSE: &str = "choose";
-/// `start random|fastica|fastica_autoencoder`: the words are `spec::Start::ALL`'s keywords.
+/// `start random|fastica|fastica_autoencoder|fastica_and_random`: the words are `spec::Start::ALL`'s keywords.
 pub const START: &str = "start";
 /// `init pytorch|xavier`: the words are `spec::Init::ALL`'s keywords.
 pub const INIT: &str = "init";

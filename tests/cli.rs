@@ -455,6 +455,49 @@ fn encode_and_sample_use_the_fitted_model_file() {
     );
 }
 
+/// An invertible encoder's decoder is its inverse: the rows `sample` draws, encoded again,
+/// give back the sources they were drawn from (to the f32 the CSV holds), with sd 0.
+#[test]
+fn an_invertible_encoders_samples_encode_back_to_their_sources() {
+    let sim = simulate(80);
+    let out = sim.join("fit");
+    let o = fit(
+        "models/flow.pdg",
+        s(&sim.join("data.csv")),
+        s(&out),
+        &["--epochs", "30"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d = pdgc(&["sample", s(&out), "20", "--seed", "3"]);
+    assert!(d.status.success(), "{}", stderr(&d));
+    let rows: Vec<Vec<f64>> = stdout(&d)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let observed: String = std::iter::once("x0,x1,x2".to_string())
+        .chain(rows.iter().map(|r| format!("{},{},{}", r[0], r[1], r[2])))
+        .map(|l| l + "\n")
+        .collect();
+    let drawn = sim.join("drawn.csv");
+    std::fs::write(&drawn, observed).unwrap();
+    let e = pdgc(&["encode", s(&out), s(&drawn)]);
+    assert!(e.status.success(), "{}", stderr(&e));
+    let text = stdout(&e);
+    assert!(text.starts_with("z0,z1,z2,z0_sd,z1_sd,z2_sd\n"), "{text}");
+    for (line, drawn) in text.lines().skip(1).zip(&rows) {
+        let encoded: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
+        for j in 0..3 {
+            let (z, back) = (drawn[3 + j], encoded[j]);
+            assert!(
+                (z - back).abs() < 1e-4 * (1.0 + z.abs()),
+                "{z} encoded back as {back}"
+            );
+            assert_eq!(encoded[3 + j], 0.0, "a function of the data: sd 0");
+        }
+    }
+}
+
 #[test]
 fn half_vae_encodes_new_rows_against_the_frozen_decoder() {
     let sim = simulate(60);

@@ -60,6 +60,18 @@ fn layers(min: usize) -> impl Strategy<Value = Vec<Dense>> {
     )
 }
 
+/// An invertible encoder's maps: monotone maps and at least one affine map, in any order.
+fn maps() -> impl Strategy<Value = Vec<Bijection>> {
+    let map = prop_oneof![
+        (1usize..64).prop_map(|units| Bijection::Monotone { units }),
+        Just(Bijection::Affine),
+    ];
+    (prop::collection::vec(map, 0..5), 0usize..5).prop_map(|(mut maps, at)| {
+        maps.insert(at.min(maps.len()), Bijection::Affine);
+        maps
+    })
+}
+
 fn column() -> impl Strategy<Value = String> {
     prop_oneof!["[a-zA-Z_][a-zA-Z0-9_]{0,6}", "[a-z ,.()-]{1,8}"]
 }
@@ -76,7 +88,11 @@ prop_compose! {
         n in 1usize..6,
         shared in any::<bool>(),
         families in prop::collection::vec(family(), 6),
-        encoder in prop_oneof![Just(Encoder::None), layers(0).prop_map(Encoder::Mlp)],
+        encoder in prop_oneof![
+            3 => Just(Encoder::None),
+            3 => layers(0).prop_map(Encoder::Mlp),
+            2 => maps().prop_map(Encoder::Invertible),
+        ],
         decoder in layers(0),
         decoder_input in prop::sample::select(Activation::ALL.to_vec()),
         posterior in prop_oneof![
@@ -113,7 +129,12 @@ prop_compose! {
         };
         // Minibatches are rejected without an encoder.
         let batch = if encoder == Encoder::None { Batch::Full } else { batch };
-        ModelSpec {
+        // `fastica_and_random` needs restarts to start at random.
+        let start = match (start, restarts) {
+            (Start::FasticaAndRandom, 1) => Start::Fastica,
+            _ => start,
+        };
+        let spec = ModelSpec {
             name,
             observed: Observed { name: obs_name, columns },
             preprocess,
@@ -141,7 +162,43 @@ prop_compose! {
                 init,
                 bound: if iwae && samples > 1 { Bound::Iwae } else { Bound::Elbo },
             },
+        };
+        match spec.encoder {
+            Encoder::Invertible(_) => exact_likelihood(spec),
+            _ => spec,
         }
+    }
+}
+
+/// `spec` as a model with an invertible encoder may be: as many sources as columns, its
+/// inverse for a decoder, and the variational statements and settings at their defaults.
+fn exact_likelihood(spec: ModelSpec) -> ModelSpec {
+    let defaults =
+        pdgc::compile("observed x[1]\nlatent z[1] ~ normal\nencoder { affine }\ndecoder inverse")
+            .expect("the smallest invertible model checks");
+    let start = match spec.train.start {
+        Start::FasticaAutoencoder => Start::Fastica,
+        start => start,
+    };
+    ModelSpec {
+        observed: Observed {
+            columns: Columns::First(spec.n()),
+            ..spec.observed
+        },
+        decoder: defaults.decoder,
+        decoder_input: defaults.decoder_input,
+        posterior_variance: defaults.posterior_variance,
+        likelihood: defaults.likelihood,
+        kl: defaults.kl,
+        beta: defaults.beta,
+        beta_warmup: defaults.beta_warmup,
+        train: Train {
+            samples: defaults.train.samples,
+            bound: defaults.train.bound,
+            start,
+            ..spec.train
+        },
+        ..spec
     }
 }
 

@@ -3,7 +3,7 @@
 //! and `resources` sizes a fit with it.
 
 use super::prior;
-use crate::spec::{Encoder, ModelSpec, PosteriorVariance};
+use crate::spec::{Bijection, Encoder, ModelSpec, PosteriorVariance};
 
 /// How many numbers the parameters of `spec`'s model hold, part by part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,26 @@ pub fn parameter_counts(spec: &ModelSpec, rows: usize) -> Option<ParameterCounts
                 false => 0,
             };
             (count.checked_add(head)?, 0)
+        }
+        Encoder::Invertible(maps) => {
+            let mut count: u128 = 0;
+            for map in maps {
+                let own = match *map {
+                    // a, and w, b, c per unit, per dimension.
+                    Bijection::Monotone { units } => {
+                        n.checked_mul(3u128.checked_mul(units as u128)?.checked_add(1)?)?
+                    }
+                    Bijection::Affine => n.checked_mul(n)?.checked_add(n)?,
+                };
+                count = count.checked_add(own)?;
+            }
+            // No decoder, posterior or noise of its own: only the prior besides.
+            return Some(ParameterCounts {
+                encoder: count,
+                decoder: 0,
+                latents: 0,
+                prior: prior::parameter_count(&spec.prior, spec.n())?,
+            });
         }
         Encoder::None => {
             let means = rows.checked_mul(n)?;

@@ -1,7 +1,7 @@
-//! An exact-likelihood invertible encoder for m = n (issue 25; work in progress, not yet
-//! in the language): z = g(x) = L_K(f_K(… L_1(f_1(x)))), each f_k element-wise and
-//! strictly increasing, each L_k a square affine map, trained on the data's exact negative
-//! log-likelihood under a factorised prior,
+//! An exact-likelihood invertible encoder for m = n (`encoder { monotone 8 tanh; affine;
+//! … }`): z = g(x), a composition of maps each element-wise and strictly increasing
+//! (`Monotone`) or square and affine (`Affine`), trained on the data's exact negative
+//! log-likelihood under a factorised prior (`objective.rs`'s `exact_likelihood`),
 //!
 //!   −log p(x) = −Σ_j log p_j(z_j) − Σ_k log|det W_k| − Σ_k Σ_j log f_k′(u_kj),
 //!
@@ -14,6 +14,7 @@ use super::fused::add_into;
 use super::objective::plus;
 use super::params::{Param, VarBuilder};
 use super::{c, tensor_of, to_matrix, Real, Scalar, Traced};
+use crate::spec::Bijection;
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -190,27 +191,31 @@ impl<E: Real> Affine<E> {
     }
 }
 
-/// The whole encoder: blocks of (monotone map, affine map).
+/// One map of the encoder.
+pub(crate) enum Map<E: Real> {
+    Monotone(Monotone<E>),
+    Affine(Affine<E>),
+}
+
+/// The whole encoder: its maps in order, as `encoder { monotone 8 tanh; affine; … }`
+/// lists them.
 pub(crate) struct Invertible<E: Real> {
-    pub blocks: Vec<(Monotone<E>, Affine<E>)>,
+    pub maps: Vec<Map<E>>,
 }
 
 impl<E: Real> Invertible<E> {
-    pub fn new(
-        vb: &VarBuilder<'_, E>,
-        n: usize,
-        depth: usize,
-        units: usize,
-        rng: &mut StdRng,
-    ) -> Self {
-        let blocks = (0..depth)
-            .map(|k| {
-                let vb = vb.pp(k);
-                let f = Monotone::new(&vb.pp("monotone"), n, units, rng);
-                (f, Affine::new(&vb.pp("affine"), n, rng))
+    /// The maps `spec` lists for n dimensions, each named by its place (`encoder.0.log_a`,
+    /// `encoder.1.weight`), from `rng`.
+    pub fn new(vb: &VarBuilder<'_, E>, n: usize, spec: &[Bijection], rng: &mut StdRng) -> Self {
+        let maps = (spec.iter().enumerate())
+            .map(|(k, map)| match *map {
+                Bijection::Monotone { units } => {
+                    Map::Monotone(Monotone::new(&vb.pp(k), n, units, rng))
+                }
+                Bijection::Affine => Map::Affine(Affine::new(&vb.pp(k), n, rng)),
             })
             .collect();
-        Invertible { blocks }
+        Invertible { maps }
     }
 
     /// z = g(x) (rows, n), and Σ_t log|det ∂g/∂x (x_t)| over the rows.
@@ -218,39 +223,102 @@ impl<E: Real> Invertible<E> {
         let rows = x.shape().0 as f64;
         let mut u = x;
         let mut log_jacobian: Option<Scalar<E>> = None;
-        for (f, affine) in &self.blocks {
-            let (y, log_slope) = f.forward(u);
-            log_jacobian = Some(plus(log_jacobian, log_slope.sum::<(), _>()));
-            log_jacobian = Some(plus(log_jacobian, affine.log_abs_det() * c::<E>(rows)));
-            u = affine.forward(y);
+        for map in &self.maps {
+            let term = match map {
+                Map::Monotone(f) => {
+                    let (y, log_slope) = f.forward(u);
+                    u = y;
+                    log_slope.sum::<(), _>()
+                }
+                Map::Affine(affine) => {
+                    u = affine.forward(u);
+                    affine.log_abs_det() * c::<E>(rows)
+                }
+            };
+            log_jacobian = Some(plus(log_jacobian, term));
         }
-        (u, log_jacobian.expect("at least one block"))
+        (u, log_jacobian.expect("at least one map"))
     }
 
-    /// x = g⁻¹(z) for every row of `z` (rows × n, row-major), in f64: what `sample` and
-    /// `decode` will need. None when an affine map is singular.
+    /// x = g⁻¹(z) for every row of `z` (rows × n, row-major), in f64: `sample` and
+    /// `decode`. None when an affine map is singular.
     pub fn inverse(&self, z: &[f64]) -> Option<Vec<f64>> {
         let mut u = z.to_vec();
-        for (f, affine) in self.blocks.iter().rev() {
-            u = f.inverse(&affine.inverse(&u)?);
+        for map in self.maps.iter().rev() {
+            u = match map {
+                Map::Monotone(f) => f.inverse(&u),
+                Map::Affine(affine) => affine.inverse(&u)?,
+            };
         }
         Some(u)
     }
 
+    /// Starts the encoder as the affine map z = x·W + b, so that it begins where a linear
+    /// unmixing ends (`train { start fastica }`): the last affine map at (W, b), every
+    /// earlier one at the identity. The monotone maps keep their start near the identity.
+    /// Nothing changes without an affine map.
+    pub fn start_at(&mut self, w: &[f64], b: &[f64]) {
+        let last = self.maps.iter().rposition(|m| matches!(m, Map::Affine(_)));
+        for (k, map) in self.maps.iter_mut().enumerate() {
+            if let Map::Affine(affine) = map {
+                let n = affine.b.shape().1;
+                match Some(k) == last {
+                    true => {
+                        affine.w.set(w);
+                        affine.b.set(b);
+                    }
+                    false => {
+                        let identity = (0..n * n).map(|i| (i / n == i % n) as u8 as f64);
+                        affine.w.set(&identity.collect::<Vec<_>>());
+                        affine.b.set(&vec![0.0; n]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Relabels the sources: source j becomes source perm[j]'s. The columns of the last
+    /// affine map move, and the rows of every monotone map after it.
+    pub fn permute_outputs(&mut self, perm: &[usize]) {
+        use crate::matrix::{select, values};
+        use ndarray::Axis;
+        let last = self.maps.iter().rposition(|m| matches!(m, Map::Affine(_)));
+        let last = last.expect("the checker asks for an affine map");
+        for map in &mut self.maps[last..] {
+            let (by_column, by_row): (Vec<&mut Param<E>>, Vec<&mut Param<E>>) = match map {
+                Map::Affine(a) => (vec![&mut a.w, &mut a.b], vec![]),
+                Map::Monotone(f) => (
+                    vec![&mut f.log_a],
+                    vec![&mut f.log_w, &mut f.log_b, &mut f.c],
+                ),
+            };
+            for p in by_column {
+                p.set(&values(&select(&p.values_matrix(), Axis(1), perm)));
+            }
+            for p in by_row {
+                p.set(&values(&select(&p.values_matrix(), Axis(0), perm)));
+            }
+        }
+    }
+
     pub fn params(&self) -> Vec<&Param<E>> {
         let mut all = Vec::new();
-        for (f, affine) in &self.blocks {
-            all.extend(f.params());
-            all.extend([&affine.w, &affine.b]);
+        for map in &self.maps {
+            match map {
+                Map::Monotone(f) => all.extend(f.params()),
+                Map::Affine(affine) => all.extend([&affine.w, &affine.b]),
+            }
         }
         all
     }
 
     pub fn params_mut(&mut self) -> Vec<&mut Param<E>> {
         let mut all = Vec::new();
-        for (f, affine) in &mut self.blocks {
-            all.extend(f.params_mut());
-            all.extend([&mut affine.w, &mut affine.b]);
+        for map in &mut self.maps {
+            match map {
+                Map::Monotone(f) => all.extend(f.params_mut()),
+                Map::Affine(affine) => all.extend([&mut affine.w, &mut affine.b]),
+            }
         }
         all
     }
@@ -284,69 +352,18 @@ pub(crate) fn log_abs_det<E: Real>(w: Traced<E>) -> Scalar<E> {
     out.put_tape(tape).sum::<(), _>()
 }
 
-/// Fits the encoder and a `gmm(K = 3)` prior per dimension to the standardised rows `x`
-/// by the exact likelihood, with the prototype's settings (two blocks of eight units, 2000
-/// full-batch Adam steps at 1e-2) in pdgc's f32 (the prototype's report ran in f64, its
-/// quick look in f32): from a random start, or with `start` (an n × n unmixing, sources
-/// = W x) the last affine map at it and the first at the identity. Returns the sources and
-/// the final loss. Panics if a step is not finite: a full-batch run would repeat it. For
-/// the training check in `train.rs`'s tests, which has the FastICA this module may not
-/// import (`tests/layout.rs`: the backend sits below `baseline`).
-#[cfg(test)]
-pub(crate) fn fit_exact_likelihood(
-    x: &crate::matrix::Matrix,
-    start: Option<&crate::matrix::Matrix>,
-    seed: u64,
-) -> (crate::matrix::Matrix, f64) {
-    use super::optim::Adam;
-    use super::prior::build;
-    use super::sealed::Engine;
-    use rand::SeedableRng;
-    let (rows, n) = x.dim();
-    let dev = f32::device(seed);
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut g = Invertible::<f32>::new(&VarBuilder::new(&dev, "encoder"), n, 2, 8, &mut rng);
-    if let Some(unmixing) = start {
-        let (first, last) = g.blocks.split_at_mut(1);
-        let identity: Vec<f64> = (0..n * n).map(|i| (i / n == i % n) as u8 as f64).collect();
-        first[0].1.w.set(&identity);
-        // z = x·Wᵀ: the affine map's weight is the unmixing transposed.
-        let w_t: Vec<f64> = (0..n * n).map(|i| unmixing[[i % n, i / n]]).collect();
-        last[0].1.w.set(&w_t);
-    }
-    let text = format!(
-        "observed x[{n}]\nlatent z[{n}] ~ gmm(K = 3)\nencoder {{ dense 4 tanh }}\ndecoder linear"
-    );
-    let spec = crate::compile(&text).expect("the prior's model checks");
-    let mut prior = build::<f32>(
-        &spec.prior,
-        n,
-        &dev,
-        &VarBuilder::new(&dev, "prior"),
-        &mut rng,
-    );
-    let count = g.params().len() + prior.params().len();
-    let mut adam = Adam::<f32>::new(1e-2, (0..count).collect());
-    let data = tensor_of(&dev, x.iter().map(|&v| v as f32), (rows, n));
-    let mut last_loss = f64::NAN;
-    for _ in 0..2000 {
-        let (z, log_jacobian) = g.forward(data.leaky_trace());
-        let log_p = prior.log_density(z).sum::<(), _>();
-        let loss = (log_p + log_jacobian) * c::<f32>(-1.0 / rows as f64);
-        last_loss = loss.array() as f64;
-        let grads = loss.backward();
-        let mut all: Vec<&mut Param<f32>> = g.params_mut();
-        all.extend(prior.params_mut());
-        assert!(adam.step(&mut all, grads), "a step that is not finite");
-    }
-    (to_matrix(&g.forward(data.leaky_trace()).0), last_loss)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backend::Dev;
     use rand::SeedableRng;
+
+    /// `depth` blocks of a monotone map of `units` units and an affine map: the
+    /// prototype's shape.
+    fn blocks(depth: usize, units: usize) -> Vec<Bijection> {
+        let block = [Bijection::Monotone { units }, Bijection::Affine];
+        block.into_iter().cycle().take(2 * depth).collect()
+    }
 
     fn dev() -> Dev<f64> {
         f64::device(0)
@@ -392,7 +409,7 @@ mod tests {
         let dev = dev();
         let mut rng = StdRng::seed_from_u64(4);
         let vb = VarBuilder::<f64>::new(&dev, "encoder");
-        let mut g = Invertible::new(&vb, 3, 2, 3, &mut rng);
+        let mut g = Invertible::new(&vb, 3, &blocks(2, 3), &mut rng);
         let x = [
             0.2, -0.4, 1.1, -1.5, 0.3, 0.0, 0.9, 0.9, -0.8, 0.1, 0.5, -0.3,
         ];
@@ -450,7 +467,12 @@ mod tests {
     fn the_inverse_undoes_the_forward_map() {
         let dev = dev();
         let mut rng = StdRng::seed_from_u64(5);
-        let mut g = Invertible::new(&VarBuilder::<f64>::new(&dev, "encoder"), 3, 2, 8, &mut rng);
+        let mut g = Invertible::new(
+            &VarBuilder::<f64>::new(&dev, "encoder"),
+            3,
+            &blocks(2, 8),
+            &mut rng,
+        );
         perturb(&mut g, 0.5, &mut rng);
         let x = [
             0.2, -0.4, 1.1, -1.5, 0.3, 0.0, 0.9, 0.9, -0.8, 40.0, -25.0, 3.0,
@@ -472,7 +494,7 @@ mod tests {
         let dev = dev();
         let mut rng = StdRng::seed_from_u64(3);
         let vb = VarBuilder::<f64>::new(&dev, "encoder");
-        let mut g = Invertible::new(&vb, 3, 2, 4, &mut rng);
+        let mut g = Invertible::new(&vb, 3, &blocks(2, 4), &mut rng);
         perturb(&mut g, 0.3, &mut rng);
         let forward = |x: &[f64]| -> (Vec<f64>, f64) {
             let t = tensor_of(&dev, x.iter().copied(), (1, 3));

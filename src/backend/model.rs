@@ -3,6 +3,7 @@
 //! forward pass from data to the posterior and from latents to the decoder's output;
 //! encoding, decoding and sampling of a fitted model; its parameters as numbers.
 
+use super::invertible::Invertible;
 use super::optim::Adam;
 use super::params::{Linear, Mlp, Param, ParamInfo, VarBuilder};
 use super::prior::{self, PriorFamily};
@@ -19,9 +20,13 @@ use std::ops::Range;
 /// step can lend the optimiser every parameter.
 pub(super) struct Net<E: Real> {
     pub(super) encoder: Option<Mlp<E>>,
+    /// An invertible encoder (`encoder { monotone …; affine; … }`): the model has then no
+    /// decoder, posterior variance or noise of its own.
+    pub(super) flow: Option<Invertible<E>>,
     /// Per-sample log σ² head on the encoder's last hidden layer.
     pub(super) log_var_head: Option<Linear<E>>,
-    pub(super) decoder: Mlp<E>,
+    /// None with an invertible encoder, whose inverse decodes.
+    pub(super) decoder: Option<Mlp<E>>,
     /// Half-VAE: the T×n posterior means.
     pub(super) free_means: Option<Param<E>>,
     /// The posterior log-variance parameter: (1, n) per dimension, or (T, n) per sample
@@ -35,13 +40,15 @@ pub(super) struct Net<E: Real> {
 
 impl<E: Real> Net<E> {
     /// Every parameter, in the one fixed order of the saved file, the optimiser's moments
-    /// and `Model::parameters()`: the encoder (its per-sample variance head last), the
-    /// decoder, Half-VAE's means, the posterior variance, the prior, the likelihood's noise.
+    /// and `Model::parameters()`: the encoder (its per-sample variance head last, or the
+    /// invertible encoder's maps), the decoder, Half-VAE's means, the posterior variance,
+    /// the prior, the likelihood's noise.
     pub(super) fn params(&self) -> Vec<&Param<E>> {
         let mut all = Vec::new();
         all.extend(self.encoder.iter().flat_map(Mlp::params));
         all.extend(self.log_var_head.iter().flat_map(Linear::params));
-        all.extend(self.decoder.params());
+        all.extend(self.flow.iter().flat_map(Invertible::params));
+        all.extend(self.decoder.iter().flat_map(Mlp::params));
         all.extend(&self.free_means);
         all.extend(&self.log_var);
         all.extend(self.prior.params());
@@ -54,7 +61,8 @@ impl<E: Real> Net<E> {
         let mut all = Vec::new();
         all.extend(self.encoder.iter_mut().flat_map(Mlp::params_mut));
         all.extend(self.log_var_head.iter_mut().flat_map(Linear::params_mut));
-        all.extend(self.decoder.params_mut());
+        all.extend(self.flow.iter_mut().flat_map(Invertible::params_mut));
+        all.extend(self.decoder.iter_mut().flat_map(Mlp::params_mut));
         all.extend(&mut self.free_means);
         all.extend(&mut self.log_var);
         all.extend(self.prior.params_mut());
@@ -107,7 +115,11 @@ impl<E: Real> Model<E> {
             Encoder::Mlp(layers) => {
                 Some(vb("encoder").mlp(m, Activation::Identity, layers, n, init, &mut rng))
             }
-            Encoder::None => None,
+            Encoder::None | Encoder::Invertible(_) => None,
+        };
+        let flow = match &spec.encoder {
+            Encoder::Invertible(maps) => Some(Invertible::new(&vb("encoder"), n, maps, &mut rng)),
+            Encoder::None | Encoder::Mlp(_) => None,
         };
         let log_var_head = match (&encoder, &spec.posterior_variance) {
             (Some(enc), PosteriorVariance::PerSample) => {
@@ -119,16 +131,19 @@ impl<E: Real> Model<E> {
             }
             _ => None,
         };
-        let decoder = vb("decoder").mlp(n, spec.decoder_input, &spec.decoder, m, init, &mut rng);
-        let free_means = encoder.is_none().then(|| {
+        let decoder = flow
+            .is_none()
+            .then(|| vb("decoder").mlp(n, spec.decoder_input, &spec.decoder, m, init, &mut rng));
+        let free_means = matches!(spec.encoder, Encoder::None).then(|| {
             vb("latent").add("means", rows, n, |_, _| {
                 Distribution::<f64>::sample(&StandardNormal, &mut rng)
             })
         });
         // One σ² per dimension, or per sample when no encoder head gives it: its rows.
-        let log_var_rows = match (&spec.posterior_variance, &encoder) {
+        let log_var_rows = match (&spec.posterior_variance, &spec.encoder) {
+            (_, Encoder::Invertible(_)) => None,
             (PosteriorVariance::PerDimension, _) => Some(1),
-            (PosteriorVariance::PerSample, None) => Some(rows),
+            (PosteriorVariance::PerSample, Encoder::None) => Some(rows),
             _ => None,
         };
         let log_var = log_var_rows.map(|r| vb("posterior").add("log_var", r, n, |_, _| -2.0));
@@ -137,12 +152,14 @@ impl<E: Real> Model<E> {
         // After the prior, so that the files of models without it keep their order. σ²
         // starts at 1, the variance of a standardised column that nothing explains yet.
         let noise_log_var = match spec.likelihood.learned_variances(m) {
+            _ if flow.is_some() => None,
             0 => None,
             k => Some(vb("likelihood").add("log_var", 1, k, |_, _| 0.0)),
         };
 
         let net = Net {
             encoder,
+            flow,
             log_var_head,
             decoder,
             free_means,
@@ -177,7 +194,14 @@ impl<E: Real> Model<E> {
 
     /// The decoder's output g(z) for latent rows `z`.
     pub(super) fn decoded(&self, z: Traced<E>) -> Traced<E> {
-        self.net.decoder.forward(z)
+        self.decoder().forward(z)
+    }
+
+    /// The decoder of a variational model (an invertible encoder has none: its inverse
+    /// decodes, in `decode`).
+    fn decoder(&self) -> &Mlp<E> {
+        let decoder = self.net.decoder.as_ref();
+        decoder.expect("a model without an invertible encoder has a decoder")
     }
 
     /// Posterior means and log-variances of the rows `y`, which are the rows `range` of
@@ -212,7 +236,9 @@ impl<E: Real> Model<E> {
                 enc.apply(y, false)
             }
             (None, Some(means)) => rows_of(means),
-            (None, None) => unreachable!("a model without an encoder has free means"),
+            (None, None) => {
+                unreachable!("Half-VAE has free means; the exact likelihood no posterior")
+            }
         };
         let lv = match (&self.spec.posterior_variance, &self.net.log_var) {
             (PosteriorVariance::Fixed(v), _) => {
@@ -239,7 +265,7 @@ impl<E: Real> Model<E> {
             crate::spec::Encoder::None => self
                 .fit_latents(y, spec.train.epochs, spec.train.seed)
                 .encode(y),
-            crate::spec::Encoder::Mlp(_) => self.encode(y),
+            crate::spec::Encoder::Mlp(_) | crate::spec::Encoder::Invertible(_) => self.encode(y),
         }
     }
 
@@ -247,8 +273,14 @@ impl<E: Real> Model<E> {
     /// fastica }`): the encoder's output projection becomes the least-squares map (with a
     /// ridge) from its last hidden layer, at its initial weights, to the targets; with
     /// no hidden layer that is the linear unmixing itself. Without an encoder (Half-VAE) the
-    /// free means are the targets.
+    /// free means are the targets. An invertible encoder starts as the least-squares
+    /// affine map from `y` to the targets (exact when they are a linear unmixing of `y`).
     pub fn start_means_at(&mut self, y: &Matrix, targets: &Matrix) {
+        if let Some(flow) = &mut self.net.flow {
+            let (w, b) = least_squares_affine(y, targets);
+            flow.start_at(&w, &b);
+            return;
+        }
         let Some(enc) = &self.net.encoder else {
             let means = self
                 .net
@@ -271,9 +303,10 @@ impl<E: Real> Model<E> {
     /// autoencoder that already reconstructs, instead of a random decoder whose first
     /// gradients pull the encoder away from the start.
     pub fn start_decoder_at(&mut self, z: &Matrix, y: &Matrix) {
-        let dec = &self.net.decoder;
+        let dec = self.decoder();
         let features = self.in_blocks(z, |x| dec.hidden_forward(x, false));
-        fit_readout(&mut self.net.decoder.out, &features, y);
+        let decoder = self.net.decoder.as_mut().expect("checked by `decoder`");
+        fit_readout(&mut decoder.out, &features, y);
     }
 
     /// `f` of the rows `x`, BLOCK_ROWS at a time (so that each block's graph is dropped
@@ -291,6 +324,10 @@ impl<E: Real> Model<E> {
     /// inputs move; the prior stays where it is.
     pub fn permute_latents(&mut self, perm: &[usize]) {
         let net = &mut self.net;
+        if let Some(flow) = &mut net.flow {
+            flow.permute_outputs(perm);
+            return;
+        }
         // Parameters whose columns are the latent coordinates.
         let mut by_column: Vec<&mut Param<E>> = Vec::new();
         by_column.extend(net.encoder.iter_mut().flat_map(|e| e.out.params_mut()));
@@ -301,9 +338,13 @@ impl<E: Real> Model<E> {
             p.set(crate::matrix::values(&moved));
         }
         // The first decoder layer's weight: its rows are the latent coordinates.
-        let first = match net.decoder.hidden.first_mut() {
+        let decoder = net
+            .decoder
+            .as_mut()
+            .expect("no invertible encoder: a decoder");
+        let first = match decoder.hidden.first_mut() {
             Some((l, _)) => &mut l.w,
-            None => &mut net.decoder.out.w,
+            None => &mut decoder.out.w,
         };
         let moved = crate::matrix::select(&first.values_matrix(), ndarray::Axis(0), perm);
         first.set(crate::matrix::values(&moved));
@@ -321,9 +362,13 @@ impl<E: Real> Model<E> {
 
     /// Posterior means and standard deviations of the rows `y` (for Half-VAE, `y` must be
     /// the rows its per-row parameters were fitted to: `fit_latents` makes them for new
-    /// rows).
+    /// rows). An invertible encoder's sources are a function of the rows: sd 0.
     pub fn encode(&self, y: &Matrix) -> (Matrix, Matrix) {
         let n = self.spec.n();
+        if let Some(flow) = &self.net.flow {
+            let z = self.in_blocks(y, |x| flow.forward(x).0);
+            return (z, Matrix::zeros((y.nrows(), n)));
+        }
         let (mut means, mut sds) = (Vec::new(), Vec::new());
         for rows in blocks(y.nrows()) {
             let (mu, lv) = self.posterior(&self.tensor(&row_range(y, rows.clone())), rows);
@@ -336,8 +381,17 @@ impl<E: Real> Model<E> {
         )
     }
 
-    /// The decoder's output for latent rows `z`.
+    /// The decoder's output for latent rows `z`: an invertible encoder's inverse, in f64
+    /// (every cell not a number when one of its affine maps is singular).
     pub fn decode(&self, z: &Matrix) -> Matrix {
+        if let Some(flow) = &self.net.flow {
+            let z = z.as_standard_layout();
+            let cells = z.as_slice().expect("a standard-layout matrix is one slice");
+            let x = flow
+                .inverse(cells)
+                .unwrap_or_else(|| vec![f64::NAN; cells.len()]);
+            return crate::matrix::from_row_major(z.nrows(), self.spec.m(), x);
+        }
         let mut values = Vec::new();
         for rows in blocks(z.nrows()) {
             let zt = self.tensor(&row_range(z, rows)).leaky_trace();
@@ -358,7 +412,7 @@ impl<E: Real> Model<E> {
             Part::PriorLogits | Part::PriorMeans | Part::PriorLogVariances => net.prior.part(part),
             Part::LatentMeans => net.free_means.as_ref(),
             Part::PosteriorLogVariance => net.log_var.as_ref(),
-            Part::DecoderOutputWeight => Some(&net.decoder.out.w),
+            Part::DecoderOutputWeight => net.decoder.as_ref().map(|d| &d.out.w),
             Part::NoiseLogVariance => net.noise_log_var.as_ref(),
         };
         p.map(|p| net.position(p))
@@ -422,6 +476,23 @@ fn fit_readout<E: Real>(out: &mut Linear<E>, features: &Matrix, targets: &Matrix
     let bias: Vec<f64> = (0..targets.ncols()).map(|j| solution[(width, j)]).collect();
     out.w.set(&weights);
     out.b.set(&bias);
+}
+
+/// The affine map (W, b), both row-major, with x·W + b closest to `targets` in least
+/// squares over the rows of `x`: the map that gives FastICA's sources, found from them.
+fn least_squares_affine(x: &Matrix, targets: &Matrix) -> (Vec<f64>, Vec<f64>) {
+    let ones = Matrix::ones((x.nrows(), 1));
+    let a = crate::matrix::to_nalgebra(&crate::matrix::beside(x, &ones));
+    let solution = a
+        .svd(true, true)
+        .solve(&crate::matrix::to_nalgebra(targets), 1e-12)
+        .expect("both factors were computed");
+    let width = x.ncols();
+    let w = (0..width * targets.ncols())
+        .map(|i| solution[(i / targets.ncols(), i % targets.ncols())])
+        .collect();
+    let b = (0..targets.ncols()).map(|j| solution[(width, j)]).collect();
+    (w, b)
 }
 
 fn blocks(rows: usize) -> impl Iterator<Item = Range<usize>> {

@@ -10,6 +10,7 @@
 //! Every term is divided by the whole batch's size, so that the chunks of a batch add up
 //! to its objective (`step.rs` runs them in parallel).
 
+use super::invertible::Invertible;
 use super::model::Model;
 use super::step::Chunk;
 use super::{
@@ -68,6 +69,9 @@ impl<E: Real> Model<E> {
                 "ε has one row per data row"
             );
         }
+        if let Some(flow) = &self.net.flow {
+            return self.exact_likelihood(flow, y, chunk);
+        }
         let yt = self.tensor(y);
         let (mu, lv) = self.posterior(&yt, chunk.rows.clone());
         let lv_values = lv.as_vec();
@@ -109,6 +113,37 @@ impl<E: Real> Model<E> {
                 applied: false,
             },
         )
+    }
+
+    /// An invertible encoder's objective: the data's exact negative log-likelihood,
+    /// −(1/Tm)(Σ_t log p(z_t) + Σ_t log|det ∂z/∂x (x_t)|), z = g(x), with no sample and no
+    /// β. Its terms: `log_p` the prior's part, `log_q` minus the log-Jacobian's, so that
+    /// `kl()` is the whole loss, and no reconstruction.
+    fn exact_likelihood(
+        &self,
+        flow: &Invertible<E>,
+        y: &Matrix,
+        chunk: &Chunk,
+    ) -> (Scalar<E>, Step) {
+        let scale = 1.0 / (chunk.of * y.ncols()) as f64;
+        // The data get no gradient: nothing learns them.
+        let (z, log_jacobian) = flow.forward(self.tensor(y).leaky_trace());
+        let log_p = self.log_prior(z);
+        let (p_v, j_v) = (value(&log_p), value(&log_jacobian));
+        let loss = (log_p + log_jacobian) * c::<E>(-scale);
+        let terms = Terms {
+            loss: value(&loss),
+            reconstruction: 0.0,
+            log_q: -j_v * scale,
+            log_p: p_v * scale,
+        };
+        let step = Step {
+            terms,
+            posterior_variances: vec![0.0; self.spec.n()],
+            noise_variances: Vec::new(),
+            applied: false,
+        };
+        (loss, step)
     }
 
     /// z̃ = μ + σ ⊙ ε for sample `e`, μ lent by `mu`.

@@ -10,6 +10,7 @@
 
 mod loss;
 mod network;
+use network::Network;
 mod numbers;
 mod observed;
 mod prior;
@@ -184,6 +185,7 @@ impl Checker {
         let mut kl = Once::new("kl");
         let mut train = Once::new("train");
         let mut dimension_priors: Vec<(&Word, &Word, &PriorExpr)> = Vec::new();
+        let mut train_settings: Option<&[Setting]> = None;
 
         for st in statements {
             let at = &st.keyword;
@@ -209,16 +211,18 @@ impl Checker {
                     dimension_priors.push((name, index, prior));
                 }
                 StatementKind::Encoder(net) => {
-                    // `network` refuses an input activation for the encoder.
-                    let e = self.network(net, true).map(|(e, _)| e);
+                    // `network` refuses an input activation and `inverse` for the encoder.
+                    let e = self.network(net, true).map(|n| match n {
+                        Network::Dense(layers, _) => Encoder::Mlp(layers),
+                        Network::None => Encoder::None,
+                        Network::Invertible(maps) => Encoder::Invertible(maps),
+                        Network::Inverse => unreachable!("an encoder is never `inverse`"),
+                    });
                     encoder.set(self, at, e);
                 }
                 StatementKind::Decoder(net) => {
-                    // `network` rejects `none` for a decoder, so only layers come back.
-                    let d = self.network(net, false).and_then(|(e, input)| match e {
-                        Encoder::Mlp(layers) => Some((layers, input)),
-                        Encoder::None => None,
-                    });
+                    // `network` refuses `none` and maps for a decoder: layers or `inverse`.
+                    let d = self.network(net, false);
                     decoder.set(self, at, d);
                 }
                 StatementKind::PosteriorVariance(f) => {
@@ -242,6 +246,7 @@ impl Checker {
                     beta.set(self, at, b.zip(warmup));
                 }
                 StatementKind::Train(settings) => {
+                    train_settings = Some(settings.as_slice());
                     let t = self.train(settings);
                     train.set(self, at, t);
                 }
@@ -284,12 +289,65 @@ impl Checker {
             self.prior(name, (*n)?, default.as_ref(), &dimension_priors)
         });
 
+        let encoder_at = encoder.span();
         let encoder = encoder
             .value()
             .unwrap_or(Some(Encoder::Mlp(defaults::network())));
-        let decoder = decoder
-            .value()
-            .unwrap_or(Some((defaults::network(), Activation::Identity)));
+        let invertible = matches!(encoder, Some(Encoder::Invertible(_)));
+        let decoder_at = decoder.span().unwrap_or(0..0);
+        // An invertible encoder's decoder is its inverse: no layers of its own.
+        let inverse = || Some((Vec::new(), Activation::Identity));
+        let decoder = match decoder.value() {
+            None if invertible => inverse(),
+            None => Some((defaults::network(), Activation::Identity)),
+            Some(None) => None,
+            Some(Some(Network::Inverse)) if invertible => inverse(),
+            Some(Some(Network::Inverse)) => {
+                if encoder.is_some() {
+                    self.error(
+                        Diagnostic::new(
+                            Rule::Conflict,
+                            decoder_at,
+                            "`decoder inverse` needs an invertible encoder",
+                        )
+                        .label("the encoder has no inverse")
+                        .help("write `encoder { monotone 8 tanh; affine; monotone 8 tanh; affine }` (m = n), or give the decoder layers"),
+                    );
+                }
+                None
+            }
+            Some(Some(Network::Dense(..))) if invertible => {
+                self.error(
+                    Diagnostic::new(
+                        Rule::Conflict,
+                        decoder_at,
+                        "an invertible encoder's decoder is its inverse",
+                    )
+                    .label("a decoder of its own")
+                    .related(
+                        encoder_at.clone().unwrap_or(0..0),
+                        "this encoder is invertible",
+                    )
+                    .help("write `decoder inverse`, or leave the decoder out"),
+                );
+                None
+            }
+            Some(Some(Network::Dense(layers, input))) => Some((layers, input)),
+            Some(Some(Network::None | Network::Invertible(_))) => {
+                unreachable!("`network` refuses these for a decoder")
+            }
+        };
+        if invertible {
+            self.exact_likelihood_only(
+                encoder_at.clone().unwrap_or(0..0),
+                [
+                    (posterior.span(), "posterior variance"),
+                    (likelihood.span(), "likelihood"),
+                    (kl.span(), "KL estimate"),
+                    (beta.span(), "β"),
+                ],
+            );
+        }
         let posterior_variance = posterior
             .value()
             .unwrap_or(Some(defaults::POSTERIOR_VARIANCE));
@@ -336,6 +394,25 @@ impl Checker {
                         "the importance weights need log p at each sample; use `kl sample` \
                          with `bound iwae`, or quadrature with `bound elbo`",
                     ),
+                );
+            }
+        }
+        if let (true, Some(t), Some(settings)) = (invertible, &train, train_settings) {
+            self.train_for_invertible(settings, t);
+        }
+        if let (true, Some(Some(o)), Some((_, Some(n), _))) = (invertible, &observed, &latent) {
+            if o.count() != *n {
+                self.error(
+                    Diagnostic::new(
+                        Rule::Conflict,
+                        encoder_at.clone().unwrap_or(0..0),
+                        format!(
+                            "an invertible encoder needs as many sources as observed columns: {} columns, {n} sources",
+                            o.count()
+                        ),
+                    )
+                    .label("invertible only for m = n")
+                    .help("give `latent` as many dimensions as `observed` has columns"),
                 );
             }
         }

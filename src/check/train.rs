@@ -18,6 +18,7 @@ impl Checker {
         let mut ok = true;
         let mut bound_at = None;
         let mut choose_at = None;
+        let mut start_at = None;
         for s in settings {
             let key = s.key.value.as_str();
             if let Some(first) = seen.iter().find(|w| w.value == key) {
@@ -49,9 +50,11 @@ impl Checker {
                     choose_at = Some(v.span.clone());
                     self.choose(v).map(|c| t.choose = c)
                 }
-                words::START => self
-                    .word_of(v, "start", &Start::ALL, Start::keyword)
-                    .map(|x| t.start = x),
+                words::START => {
+                    start_at = Some(v.span.clone());
+                    self.word_of(v, "start", &Start::ALL, Start::keyword)
+                        .map(|x| t.start = x)
+                }
                 words::INIT => self
                     .word_of(v, "init", &Init::ALL, Init::keyword)
                     .map(|x| t.init = x),
@@ -110,7 +113,44 @@ impl Checker {
                 .help("set `restarts 8` (or more) in the same block"),
             );
         }
+        if let (1, Start::FasticaAndRandom, Some(at)) = (t.restarts, t.start, start_at) {
+            ok = false;
+            self.error(
+                Diagnostic::new(
+                    Rule::Conflict,
+                    at,
+                    "`fastica_and_random` starts one restart at FastICA and the others at random, and there is one",
+                )
+                .label("needs restarts")
+                .help("set `restarts 2` (or more) in the same block"),
+            );
+        }
         ok.then_some(t)
+    }
+
+    /// The settings an invertible encoder has no use for: it draws no Monte-Carlo samples
+    /// and has no decoder to start at FastICA's map back.
+    pub(super) fn train_for_invertible(&mut self, settings: &[Setting], t: &Train) {
+        for s in settings {
+            let unused = match s.key.value.as_str() {
+                words::SAMPLES if t.samples != 1 => "it draws no Monte-Carlo samples",
+                words::BOUND if t.bound != Bound::Elbo => "its objective is exact: there is no bound to tighten",
+                words::START if t.start == Start::FasticaAutoencoder => "its decoder is its inverse, with nothing of its own to start (`start fastica` starts the encoder)",
+                _ => continue,
+            };
+            self.error(
+                Diagnostic::new(
+                    Rule::Conflict,
+                    s.key.span.start..s.value.span.end,
+                    format!(
+                        "an invertible encoder cannot use `{} {}`: {unused}",
+                        s.key.value, s.value.value
+                    ),
+                )
+                .label("not with an invertible encoder")
+                .help("remove this setting"),
+            );
+        }
     }
 
     pub(super) fn choose(&mut self, w: &Word) -> Option<Choose> {

@@ -122,12 +122,8 @@ pub fn page(view: &FitView, figures: &[Figure], recovery: Option<&Recovery>) -> 
     if let Some(i) = last {
         out.push_str("<h2>Final terms</h2>\n");
         head(&mut out, &["term", "value"]);
-        for (term, v) in [
-            ("loss (eq. 39)", trace.loss[i]),
-            ("reconstruction", trace.reconstruction[i]),
-            ("KL term (log q − log p)/Tm", trace.kl[i]),
-        ] {
-            row(&mut out, &[term.into(), number(v)]);
+        for (term, values) in super::terms(spec, trace) {
+            row(&mut out, &[term.into(), number(values[i])]);
         }
         out.push_str("</table>\n");
     }

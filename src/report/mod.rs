@@ -111,9 +111,13 @@ pub fn render(view: &FitView, options: &Options) -> Result<Report, ReportError> 
         Figure {
             name: "training",
             caption: {
-                let caption = "Training: the objective's terms, each dimension's posterior variance, and each learnable prior's parameters over the epochs: a mixture's weights, means and variances, a Laplace's or a logistic's location and scale, a Student-t's location, scale and degrees of freedom (paper Figs 2, 7).";
+                let what = match view.spec.is_invertible() {
+                    true => "the loss (the data's exact negative log-likelihood per value)",
+                    false => "the objective's terms, each dimension's posterior variance",
+                };
+                let caption = format!("Training: {what}, and each learnable prior's parameters over the epochs: a mixture's weights, means and variances, a Laplace's or a logistic's location and scale, a Student-t's location, scale and degrees of freedom (paper Figs 2, 7).");
                 match view.spec.postprocess {
-                    crate::spec::Postprocess::None => caption.to_string(),
+                    crate::spec::Postprocess::None => caption,
                     crate::spec::Postprocess::Fastica => format!("{caption} With `postprocess fastica`, the |corr| with the truth during training is of the posterior means, before it."),
                 }
             },
@@ -216,20 +220,29 @@ impl Matched {
 
 type Svg = Result<String, Box<dyn std::error::Error>>;
 
+/// The objective's terms a report shows, each with its title: a VAE's loss and its two
+/// terms, or the exact likelihood's loss alone (it has no reconstruction, and its "KL"
+/// column is the loss itself).
+fn terms<'t>(spec: &ModelSpec, trace: &'t Trace) -> Vec<(&'static str, &'t [f64])> {
+    let loss = match (spec.is_invertible(), &spec.likelihood) {
+        (true, _) => "loss: −log p(x)/Tm, exact",
+        (false, crate::spec::Likelihood::SquaredError) => "loss (eq. 39)",
+        (false, _) => "loss (Gaussian likelihood, eq. 26)",
+    };
+    let mut terms = vec![(loss, trace.loss.as_slice())];
+    if !spec.is_invertible() {
+        terms.push(("reconstruction", &trace.reconstruction));
+        terms.push(("KL term (log q − log p)/Tm", &trace.kl));
+    }
+    terms
+}
+
 fn training(view: &FitView) -> Svg {
     let trace = &view.trace;
     let z = &view.spec.latent.name;
     let epochs: Vec<f64> = trace.epochs.iter().map(|&e| e as f64).collect();
     let mut grid = Grid::new(3, (380, 250));
-    let loss_title = match view.spec.likelihood {
-        crate::spec::Likelihood::SquaredError => "loss (eq. 39)",
-        _ => "loss (Gaussian likelihood, eq. 26)",
-    };
-    for (title, values) in [
-        (loss_title, &trace.loss),
-        ("reconstruction", &trace.reconstruction),
-        ("KL term (log q − log p)/Tm", &trace.kl),
-    ] {
+    for (title, values) in terms(&view.spec, trace) {
         grid.panel(title, |area| {
             figures::lines(
                 area,
@@ -255,9 +268,12 @@ fn training(view: &FitView) -> Svg {
             dashed: false,
         })
         .collect();
-    grid.panel("posterior variance σ²", |area| {
-        figures::lines(area, "posterior variance σ²", "epoch", &variances)
-    })?;
+    // An invertible encoder's sources are a function of the data: no variance to show.
+    if !view.spec.is_invertible() {
+        grid.panel("posterior variance σ²", |area| {
+            figures::lines(area, "posterior variance σ²", "epoch", &variances)
+        })?;
+    }
     // The likelihood's learned noise variances.
     if !trace.noise_variances.is_empty() {
         let names = crate::trace::noise_columns(&view.spec);
