@@ -293,10 +293,10 @@ impl<E: Real> Invertible<E> {
                 ),
             };
             for p in by_column {
-                p.set(&values(&select(&p.values_matrix(), Axis(1), perm)));
+                p.set(values(&select(&p.values_matrix(), Axis(1), perm)));
             }
             for p in by_row {
-                p.set(&values(&select(&p.values_matrix(), Axis(0), perm)));
+                p.set(values(&select(&p.values_matrix(), Axis(0), perm)));
             }
         }
     }
