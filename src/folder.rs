@@ -639,8 +639,16 @@ fn settings(record: &RunRecord, truth: Option<&Truth>) -> Vec<(String, String)> 
             "batch".into(),
             format!("{:?}", spec.train.batch).to_lowercase(),
         ),
-        ("Monte-Carlo samples".into(), spec.train.samples.to_string()),
-        ("β".into(), spec.beta.to_string()),
+    ];
+    // The exact likelihood draws no samples and weighs no KL term.
+    settings.extend(match spec.is_invertible() {
+        true => vec![("objective".into(), "the exact likelihood".into())],
+        false => vec![
+            ("Monte-Carlo samples".into(), spec.train.samples.to_string()),
+            ("β".into(), spec.beta.to_string()),
+        ],
+    });
+    settings.extend([
         ("seed".into(), spec.train.seed.to_string()),
         ("threads".into(), record.threads.to_string()),
         (
@@ -652,7 +660,7 @@ fn settings(record: &RunRecord, truth: Option<&Truth>) -> Vec<(String, String)> 
             ),
         ),
         ("pdgc version".into(), record.pdgc_version.clone()),
-    ];
+    ]);
     if let Some(t) = truth {
         settings.push(("truth file".into(), t.file.clone()));
     }

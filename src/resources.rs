@@ -212,14 +212,14 @@ pub fn encode(spec: &ModelSpec, rows: usize) -> Estimate {
     }
 }
 
-/// The values an invertible encoder holds per row for the backward pass: a monotone map
-/// of K units works on a (rows, n, K) cube, about six tensors of it; an affine map's
-/// output is n wide.
+/// The units of an invertible encoder, as a dense layer's width counts them (the caller
+/// multiplies by the tensors a layer keeps): a monotone map of K units works on a (rows,
+/// n, K) cube and puts out n values and their log-slopes; an affine map's output is n wide.
 fn invertible_units(maps: &[Bijection], n: usize) -> u128 {
     let n = n as u128;
     (maps.iter())
         .map(|map| match *map {
-            Bijection::Monotone { units } => n.saturating_mul(6 * units as u128 + 2),
+            Bijection::Monotone { units } => n.saturating_mul(units as u128 + 2),
             Bijection::Affine => n,
         })
         .fold(0, u128::saturating_add)

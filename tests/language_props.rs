@@ -195,6 +195,7 @@ fn exact_likelihood(spec: ModelSpec) -> ModelSpec {
         train: Train {
             samples: defaults.train.samples,
             bound: defaults.train.bound,
+            init: defaults.train.init,
             start,
             ..spec.train
         },

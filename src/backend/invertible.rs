@@ -332,7 +332,9 @@ pub(crate) fn log_abs_det<E: Real>(w: Traced<E>) -> Scalar<E> {
     assert_eq!(n, cols, "a square matrix");
     let (w, mut tape) = w.split_tape();
     let lu = crate::matrix::to_nalgebra(&to_matrix(&w)).lu();
-    let log_det = lu.determinant().abs().ln();
+    // The sum of the pivots' logs, not the log of their product: that product over- or
+    // underflows f64 long before the model is too large to train.
+    let log_det = lu.u().diagonal().iter().map(|u| u.abs().ln()).sum::<f64>();
     let inverse_transposed: Vec<E> = match lu.try_inverse() {
         Some(inverse) => {
             let t = inverse.transpose();

@@ -126,7 +126,8 @@ impl<E: Real> Model<E> {
         chunk: &Chunk,
     ) -> (Scalar<E>, Step) {
         let scale = 1.0 / (chunk.of * y.ncols()) as f64;
-        // The data get no gradient: nothing learns them.
+        // Traced, as the posterior's data are (`Model::posterior`); nothing reads the
+        // gradient they get.
         let (z, log_jacobian) = flow.forward(self.tensor(y).leaky_trace());
         let log_p = self.log_prior(z);
         let (p_v, j_v) = (value(&log_p), value(&log_jacobian));

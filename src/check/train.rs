@@ -135,6 +135,7 @@ impl Checker {
             let unused = match s.key.value.as_str() {
                 words::SAMPLES if t.samples != 1 => "it draws no Monte-Carlo samples",
                 words::BOUND if t.bound != Bound::Elbo => "its objective is exact: there is no bound to tighten",
+                words::INIT if t.init != Init::Pytorch => "its maps start near the identity (monotone) and at random rotations (affine), with no dense layer to draw",
                 words::START if t.start == Start::FasticaAutoencoder => "its decoder is its inverse, with nothing of its own to start (`start fastica` starts the encoder)",
                 _ => continue,
             };
