@@ -152,7 +152,6 @@ impl<E: Real> Model<E> {
         // After the prior, so that the files of models without it keep their order. σ²
         // starts at 1, the variance of a standardised column that nothing explains yet.
         let noise_log_var = match spec.likelihood.learned_variances(m) {
-            _ if flow.is_some() => None,
             0 => None,
             k => Some(vb("likelihood").add("log_var", 1, k, |_, _| 0.0)),
         };
@@ -457,8 +456,7 @@ pub(super) const BLOCK_ROWS: usize = 16_384;
 /// rate) would throw far off. Leaves `out` as it is where even the ridge leaves the Gram
 /// matrix not positive definite.
 fn fit_readout<E: Real>(out: &mut Linear<E>, features: &Matrix, targets: &Matrix) {
-    let ones = Matrix::ones((features.nrows(), 1));
-    let a = crate::matrix::to_nalgebra(&crate::matrix::beside(features, &ones));
+    let a = with_ones(features);
     let mut gram = a.transpose() * &a;
     let ridge = 1e-2 * gram.trace() / gram.nrows() as f64;
     for i in 0..gram.nrows() {
@@ -468,12 +466,7 @@ fn fit_readout<E: Real>(out: &mut Linear<E>, features: &Matrix, targets: &Matrix
     let Some(solution) = gram.cholesky().map(|c| c.solve(&rhs)) else {
         return;
     };
-    let width = features.ncols();
-    let weights: Vec<f64> = (0..width)
-        .flat_map(|i| (0..targets.ncols()).map(move |j| (i, j)))
-        .map(|(i, j)| solution[(i, j)])
-        .collect();
-    let bias: Vec<f64> = (0..targets.ncols()).map(|j| solution[(width, j)]).collect();
+    let (weights, bias) = weights_and_bias(&solution, features.ncols());
     out.w.set(&weights);
     out.b.set(&bias);
 }
@@ -481,18 +474,28 @@ fn fit_readout<E: Real>(out: &mut Linear<E>, features: &Matrix, targets: &Matrix
 /// The affine map (W, b), both row-major, with x·W + b closest to `targets` in least
 /// squares over the rows of `x`: the map that gives FastICA's sources, found from them.
 fn least_squares_affine(x: &Matrix, targets: &Matrix) -> (Vec<f64>, Vec<f64>) {
-    let ones = Matrix::ones((x.nrows(), 1));
-    let a = crate::matrix::to_nalgebra(&crate::matrix::beside(x, &ones));
-    let solution = a
+    let solution = with_ones(x)
         .svd(true, true)
         .solve(&crate::matrix::to_nalgebra(targets), 1e-12)
         .expect("both factors were computed");
-    let width = x.ncols();
-    let w = (0..width * targets.ncols())
-        .map(|i| solution[(i / targets.ncols(), i % targets.ncols())])
+    weights_and_bias(&solution, x.ncols())
+}
+
+/// `x` with a column of ones beside it: the design matrix of an affine least-squares fit.
+fn with_ones(x: &Matrix) -> nalgebra::DMatrix<f64> {
+    let ones = Matrix::ones((x.nrows(), 1));
+    crate::matrix::to_nalgebra(&crate::matrix::beside(x, &ones))
+}
+
+/// An affine fit's solution ((width + 1) × outputs, the bias in the last row) as the
+/// weights, row-major (width × outputs), and the bias.
+fn weights_and_bias(solution: &nalgebra::DMatrix<f64>, width: usize) -> (Vec<f64>, Vec<f64>) {
+    let outputs = solution.ncols();
+    let weights = (0..width * outputs)
+        .map(|i| solution[(i / outputs, i % outputs)])
         .collect();
-    let b = (0..targets.ncols()).map(|j| solution[(width, j)]).collect();
-    (w, b)
+    let bias = (0..outputs).map(|j| solution[(width, j)]).collect();
+    (weights, bias)
 }
 
 fn blocks(rows: usize) -> impl Iterator<Item = Range<usize>> {
