@@ -48,8 +48,26 @@ impl<E: Real> Monotone<E> {
         }
     }
 
-    /// f(u) and log f′(u), both (rows, n).
+    /// f(u) and log f′(u), both (rows, n), by one fused op (`fused::monotone_map`).
     pub fn forward(&self, u: Traced<E>) -> (Traced<E>, Traced<E>) {
+        let (rows, n) = *u.shape();
+        let both = super::fused::monotone_map(
+            u,
+            self.log_a.traced(),
+            self.log_w.traced(),
+            self.log_b.traced(),
+            self.c.traced(),
+        );
+        // The op's output reaches the loss through both halves: the copy's half is the
+        // value, the original's the log-slope (`objective.rs`'s module doc on copies).
+        let y = both.with_empty_tape().slice((0..rows, 0..n));
+        (y, both.slice((0..rows, n..2 * n)))
+    }
+
+    /// f(u) and log f′(u) as a graph of dfdx ops: what `forward`'s fused op replaced,
+    /// which the tests compare it with.
+    #[cfg(test)]
+    pub fn forward_unfused(&self, u: Traced<E>) -> (Traced<E>, Traced<E>) {
         let (rows, n) = *u.shape();
         let units = self.c.shape().1;
         let cube = (rows, n, units);
@@ -461,6 +479,63 @@ mod tests {
                 })
                 .collect();
             p.set(&values);
+        }
+    }
+
+    /// The fused monotone op (`fused::monotone_map`) gives the graph it replaced, value
+    /// and every gradient, in f64: a map moved away from its start, rows inside and far
+    /// outside the tanh units' range, and different weights on f(u) and on log f′(u) so
+    /// that each half's gradient counts.
+    #[test]
+    fn the_fused_monotone_map_matches_the_unfused_graph() {
+        let dev = dev();
+        let mut rng = StdRng::seed_from_u64(6);
+        let mut g = Invertible::new(
+            &VarBuilder::<f64>::new(&dev, "encoder"),
+            3,
+            &blocks(1, 5),
+            &mut rng,
+        );
+        perturb(&mut g, 0.7, &mut rng);
+        let Map::Monotone(f) = &g.maps[0] else {
+            unreachable!("a block starts with its monotone map")
+        };
+        let rows = 11;
+        let u = tensor_of(
+            &dev,
+            (0..rows * 3)
+                .map(|i| ((i * 7 % 13) as f64 - 6.0) * 0.45 + (i == 5) as u8 as f64 * 30.0),
+            (rows, 3),
+        );
+        let weights = |k: usize| {
+            tensor_of(
+                &dev,
+                (0..rows * 3).map(move |i| ((i * k) % 5) as f64 - 1.7),
+                (rows, 3),
+            )
+        };
+        let run = |fused: bool| {
+            let (y, log_slope) = match fused {
+                true => f.forward(u.clone().leaky_trace()),
+                false => f.forward_unfused(u.clone().leaky_trace()),
+            };
+            let values = [y.as_vec(), log_slope.as_vec()].concat();
+            let loss = (y * weights(3)).sum::<(), _>() + (log_slope * weights(4)).sum::<(), _>();
+            let grads = loss.backward();
+            let mut all = vec![values, grads.get(&u).as_vec()];
+            all.extend(f.params().iter().map(|p| grads.get(p.value()).as_vec()));
+            all
+        };
+        let (fused, plain) = (run(true), run(false));
+        let names = ["value", "d/du", "d/dlog_a", "d/dlog_w", "d/dlog_b", "d/dc"];
+        for (what, (a, b)) in names.iter().zip(fused.iter().zip(&plain)) {
+            assert_eq!(a.len(), b.len(), "{what}");
+            for (i, (p, q)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    (p - q).abs() <= 1e-11 * (1.0 + q.abs()),
+                    "{what}[{i}]: {p} vs {q}"
+                );
+            }
         }
     }
 
