@@ -482,6 +482,22 @@ mod tests {
         }
     }
 
+    /// `depth` blocks of `units` units for 3 dimensions, drawn from `seed` and perturbed
+    /// by N(0, sd²).
+    fn perturbed(
+        dev: &Dev<f64>,
+        depth: usize,
+        units: usize,
+        seed: u64,
+        sd: f64,
+    ) -> Invertible<f64> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let vb = VarBuilder::<f64>::new(dev, "encoder");
+        let mut g = Invertible::new(&vb, 3, &blocks(depth, units), &mut rng);
+        perturb(&mut g, sd, &mut rng);
+        g
+    }
+
     /// The fused monotone op (`fused::monotone_map`) gives the graph it replaced, value
     /// and every gradient, in f64: a map moved away from its start, rows inside and far
     /// outside the tanh units' range, and different weights on f(u) and on log f′(u) so
@@ -489,14 +505,7 @@ mod tests {
     #[test]
     fn the_fused_monotone_map_matches_the_unfused_graph() {
         let dev = dev();
-        let mut rng = StdRng::seed_from_u64(6);
-        let mut g = Invertible::new(
-            &VarBuilder::<f64>::new(&dev, "encoder"),
-            3,
-            &blocks(1, 5),
-            &mut rng,
-        );
-        perturb(&mut g, 0.7, &mut rng);
+        let g = perturbed(&dev, 1, 5, 6, 0.7);
         let Map::Monotone(f) = &g.maps[0] else {
             unreachable!("a block starts with its monotone map")
         };
@@ -543,14 +552,7 @@ mod tests {
     #[test]
     fn the_inverse_undoes_the_forward_map() {
         let dev = dev();
-        let mut rng = StdRng::seed_from_u64(5);
-        let mut g = Invertible::new(
-            &VarBuilder::<f64>::new(&dev, "encoder"),
-            3,
-            &blocks(2, 8),
-            &mut rng,
-        );
-        perturb(&mut g, 0.5, &mut rng);
+        let g = perturbed(&dev, 2, 8, 5, 0.5);
         let x = [
             0.2, -0.4, 1.1, -1.5, 0.3, 0.0, 0.9, 0.9, -0.8, 40.0, -25.0, 3.0,
         ];
@@ -569,10 +571,7 @@ mod tests {
     #[test]
     fn the_log_jacobian_is_that_of_the_forward_map() {
         let dev = dev();
-        let mut rng = StdRng::seed_from_u64(3);
-        let vb = VarBuilder::<f64>::new(&dev, "encoder");
-        let mut g = Invertible::new(&vb, 3, &blocks(2, 4), &mut rng);
-        perturb(&mut g, 0.3, &mut rng);
+        let g = perturbed(&dev, 2, 4, 3, 0.3);
         let forward = |x: &[f64]| -> (Vec<f64>, f64) {
             let t = tensor_of(&dev, x.iter().copied(), (1, 3));
             let (z, lj) = g.forward(t.leaky_trace());
