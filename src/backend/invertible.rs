@@ -49,6 +49,9 @@ impl<E: Real> Monotone<E> {
     }
 
     /// f(u) and log f′(u), both (rows, n), by one fused op (`fused::monotone_map`).
+    /// Both must reach the loss for a gradient: the op and everything before it are on
+    /// the log-slope's tape, so a caller that keeps f(u) alone (as `encode` does, with no
+    /// backward pass) gets values and no gradients.
     pub fn forward(&self, u: Traced<E>) -> (Traced<E>, Traced<E>) {
         let (rows, n) = *u.shape();
         let both = super::fused::monotone_map(
