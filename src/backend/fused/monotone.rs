@@ -65,13 +65,10 @@ pub(crate) fn monotone_map<E: Real>(
             unit_forward(u, (map.w[k], map.b[k], map.c[k]), t, value, slope);
         }
     }
-    let mut both = vec![E::zero(); rows * 2 * n];
-    for (r, row) in both.chunks_exact_mut(2 * n).enumerate() {
-        for j in 0..n {
-            row[j] = value[j * rows + r];
-            row[n + j] = slope[j * rows + r].ln();
-        }
-    }
+    // The output's columns side by side, f(u) then log f′(u), turned into rows as the
+    // mixture op turns its own.
+    value.extend(slope.iter().map(|&s| s.ln()));
+    let both = transposed(&value, (2 * n, rows));
     let out = u.device().tensor_from_vec(both, (rows, 2 * n));
     let ghosts = (
         out.ghost(),
@@ -83,7 +80,8 @@ pub(crate) fn monotone_map<E: Real>(
     );
     tape.add_backward_op(move |grads| {
         let (out, u, log_a, log_w, log_b, c) = ghosts;
-        let g = E::cells(grads.get_or_alloc_mut(&out)?).to_vec();
+        // [column][row]: the gradients of f(u) (columns 0..n) and of log f′(u) (n..2n).
+        let g = transposed(E::cells(grads.get_or_alloc_mut(&out)?), (rows, 2 * n));
         let mut d_u = vec![E::zero(); n * rows];
         let mut d_log_a = vec![E::zero(); n];
         let mut d_log_w = vec![E::zero(); n * units];
@@ -98,10 +96,11 @@ pub(crate) fn monotone_map<E: Real>(
             );
             // g_f and g_l, the gradients of f(u) and of log f′(u); q = g_l / f′(u), the
             // gradient of f′(u).
-            let g_f: Vec<E> = (0..rows).map(|r| g[r * 2 * n + j]).collect();
-            let q: Vec<E> = (0..rows).map(|r| g[r * 2 * n + n + j] / slope[r]).collect();
+            let g_f = &g[j * rows..(j + 1) * rows];
+            let g_l = &g[(n + j) * rows..(n + j + 1) * rows];
+            let q: Vec<E> = g_l.iter().zip(slope).map(|(&g, &s)| g / s).collect();
             // f = a·u + …, f′ = a + …: ∂/∂u through a·u, and ∂/∂log a = a·(g_f·u + q).
-            for ((d, &g_f), &s) in d_u.iter_mut().zip(&g_f).zip(slope) {
+            for ((d, &g_f), &s) in d_u.iter_mut().zip(g_f).zip(slope) {
                 *d = g_f * s;
             }
             let a = map.a[j];
@@ -112,7 +111,7 @@ pub(crate) fn monotone_map<E: Real>(
                 let t = &tanh[k * rows..(k + 1) * rows];
                 let (w, b) = (map.w[k], map.b[k]);
                 unit_backward_u(t, &q, (w, b), d_u);
-                (d_log_w[k], d_log_b[k], d_c[k]) = unit_backward_sums(u, t, &g_f, &q, (w, b));
+                (d_log_w[k], d_log_b[k], d_c[k]) = unit_backward_sums(u, t, g_f, &q, (w, b));
             }
         }
         add_into(
