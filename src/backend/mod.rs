@@ -241,7 +241,7 @@ fn value<E: Real>(t: &Scalar<E>) -> f64 {
     t.as_vec()[0].to_f64().unwrap_or(f64::NAN)
 }
 
-pub(crate) fn clamp_log_var<E: Real>(t: Traced<E>) -> Traced<E> {
+pub(crate) fn clamp_log_var<S: Shape, E: Real>(t: TracedOf<S, E>) -> TracedOf<S, E> {
     t.clamp(LOG_VAR_RANGE.0, LOG_VAR_RANGE.1)
 }
 

@@ -3,6 +3,7 @@
 //! forward pass from data to the posterior and from latents to the decoder's output;
 //! encoding, decoding and sampling of a fitted model; its parameters as numbers.
 
+use super::fused::LogVariances;
 use super::invertible::Invertible;
 use super::optim::Adam;
 use super::params::{Linear, Mlp, Param, ParamInfo, VarBuilder};
@@ -205,8 +206,11 @@ impl<E: Real> Model<E> {
 
     /// Posterior means and log-variances of the rows `y`, which are the rows `range` of
     /// the batch (Half-VAE reads those rows of its per-row parameters).
-    pub(super) fn posterior(&self, y: &Mat<E>, range: Range<usize>) -> (Traced<E>, Traced<E>) {
-        let rows = y.shape().0;
+    pub(super) fn posterior(
+        &self,
+        y: &Mat<E>,
+        range: Range<usize>,
+    ) -> (Traced<E>, LogVariances<E>) {
         // A per-row parameter's rows for `range`: the whole tensor when it is all of it.
         let rows_of = |p: &Param<E>| {
             let t = p.traced();
@@ -230,7 +234,7 @@ impl<E: Real> Model<E> {
                     let h = enc.hidden_forward(y, false);
                     let mu = enc.out.project(h.with_empty_tape());
                     let lv = head.project(h);
-                    return (mu, clamp_log_var(lv));
+                    return (mu, LogVariances::Cells(clamp_log_var(lv)));
                 }
                 enc.apply(y, false)
             }
@@ -239,19 +243,22 @@ impl<E: Real> Model<E> {
                 unreachable!("Half-VAE has free means; the exact likelihood no posterior")
             }
         };
+        // One log-variance a dimension stays a column of n until a (rows, n) tensor is
+        // asked for (`LogVariances::cells`): the sample reads it as it is.
         let lv = match (&self.spec.posterior_variance, &self.net.log_var) {
             (PosteriorVariance::Fixed(v), _) => {
-                let lv: Mat<E> = self.dev.ones_like(&(rows, n)) * c::<E>(v.ln());
-                lv.leaky_trace()
+                let lv: Tensor<(usize,), E, Dev<E>> = self.dev.ones_like(&(n,)) * c::<E>(v.ln());
+                LogVariances::Columns(clamp_log_var(lv.leaky_trace()))
             }
-            (PosteriorVariance::PerDimension, Some(p)) => p
-                .traced()
-                .reshape_like(&(n,))
-                .broadcast_like::<_, Axis<0>>(&(rows, n)),
-            (PosteriorVariance::PerSample, Some(p)) => rows_of(p),
+            (PosteriorVariance::PerDimension, Some(p)) => {
+                LogVariances::Columns(clamp_log_var(p.traced().reshape_like(&(n,))))
+            }
+            (PosteriorVariance::PerSample, Some(p)) => {
+                LogVariances::Cells(clamp_log_var(rows_of(p)))
+            }
             _ => unreachable!("posterior variance parameters match the spec"),
         };
-        (mu, clamp_log_var(lv))
+        (mu, lv)
     }
 
     /// The posterior means and standard deviations of rows the model was not fitted to
@@ -370,7 +377,9 @@ impl<E: Real> Model<E> {
         }
         let (mut means, mut sds) = (Vec::new(), Vec::new());
         for rows in blocks(y.nrows()) {
+            let count = rows.len();
             let (mu, lv) = self.posterior(&self.tensor(&row_range(y, rows.clone())), rows);
+            let lv = lv.cells(count);
             means.extend(to_matrix(&mu).iter());
             sds.extend(to_matrix(&lv).iter().map(|v| (0.5 * v).exp()));
         }

@@ -10,6 +10,7 @@
 //! Every term is divided by the whole batch's size, so that the chunks of a batch add up
 //! to its objective (`step.rs` runs them in parallel).
 
+use super::fused::{self, LogVariances};
 use super::invertible::Invertible;
 use super::model::Model;
 use super::step::Chunk;
@@ -29,8 +30,8 @@ struct Pass<'a, E: Real> {
     /// The reparameterisation noise: one ε matrix (rows × n) per Monte-Carlo sample.
     eps: &'a [Matrix],
     mu: Traced<E>,
-    /// log σ², clamped.
-    lv: Traced<E>,
+    /// log σ², clamped: a column of n, or one a cell.
+    lv: LogVariances<E>,
     /// 1/(Tm), T the whole batch's rows.
     scale: f64,
 }
@@ -39,18 +40,31 @@ struct Pass<'a, E: Real> {
 /// sample but the last, which consumes the original. dfdx's copies made with
 /// `with_empty_tape` share the original's gradient only if the original itself reaches
 /// the loss.
-struct Lent<E: Real>(Option<Traced<E>>);
+struct Lent<T>(Option<T>);
 
-impl<E: Real> Lent<E> {
-    fn lend(&mut self, last: bool) -> Traced<E> {
+/// What `Lent` lends: a traced tensor, or the posterior's log-variances.
+trait EmptyTapeCopy {
+    fn empty_tape_copy(&self) -> Self;
+}
+
+impl<E: Real> EmptyTapeCopy for Traced<E> {
+    fn empty_tape_copy(&self) -> Self {
+        self.with_empty_tape()
+    }
+}
+
+impl<E: Real> EmptyTapeCopy for LogVariances<E> {
+    fn empty_tape_copy(&self) -> Self {
+        self.with_empty_tape()
+    }
+}
+
+impl<T: EmptyTapeCopy> Lent<T> {
+    fn lend(&mut self, last: bool) -> T {
         match last {
             true => self.0.take().expect("consumed once"),
-            false => self.0.as_ref().expect("still held").with_empty_tape(),
+            false => self.0.as_ref().expect("still held").empty_tape_copy(),
         }
-    }
-
-    fn copy(&self) -> Traced<E> {
-        self.0.as_ref().expect("still held").with_empty_tape()
     }
 }
 
@@ -74,11 +88,14 @@ impl<E: Real> Model<E> {
         }
         let yt = self.tensor(y);
         let (mu, lv) = self.posterior(&yt, chunk.rows.clone());
-        let lv_values = lv.as_vec();
+        let lv_values = lv.values();
         let posterior_variances = (0..n)
             .map(|j| {
-                let column = (0..rows).map(|r| lv_values[r * n + j]);
-                sum_of_exps(column) / chunk.of as f64
+                let sum = match &lv {
+                    LogVariances::Columns(_) => sum_of_exps((0..rows).map(|_| lv_values[j])),
+                    LogVariances::Cells(_) => sum_of_exps((0..rows).map(|r| lv_values[r * n + j])),
+                };
+                sum / chunk.of as f64
             })
             .collect();
         let pass = Pass {
@@ -147,10 +164,13 @@ impl<E: Real> Model<E> {
         (loss, step)
     }
 
-    /// z̃ = μ + σ ⊙ ε for sample `e`, μ lent by `mu`.
-    fn latent_sample(&self, mu: Traced<E>, lv: &Traced<E>, e: &Matrix) -> Traced<E> {
-        let sd = (lv.with_empty_tape() * c::<E>(0.5)).exp();
-        mu + sd * self.tensor(e)
+    /// z̃ = μ + σ ⊙ ε for sample `e` (`fused::reparameterised`): z̃ carries μ's tape, and
+    /// `lv` gets its gradient if it reaches the loss another way (the KL term).
+    fn latent_sample(&self, mu: Traced<E>, lv: &LogVariances<E>, e: &Matrix) -> Traced<E> {
+        let e = e.as_standard_layout();
+        let e = e.as_slice().expect("a standard-layout matrix is one slice");
+        let noise: Vec<E> = e.iter().map(|&v| c(v)).collect();
+        fused::reparameterised(mu, lv, &noise)
     }
 
     /// The Monte-Carlo ELBO: each sample's reconstruction and KL estimate, averaged over
@@ -162,11 +182,11 @@ impl<E: Real> Model<E> {
         let mut terms = Terms::default();
         for (s, e) in pass.eps.iter().enumerate() {
             let last = s + 1 == pass.eps.len();
-            let z = self.latent_sample(mu.lend(last), &lv.copy(), e);
             let lv_s = lv.lend(last);
+            let z = self.latent_sample(mu.lend(last), &lv_s, e);
             let y_hat = self.decoded(z.with_empty_tape());
-            let (rec, squared_error) = self.reconstruction(y_hat - pass.y.clone(), scale);
-            let log_q = self.log_q_elements(lv_s, e).sum::<(), _>();
+            let (rec, squared_error) = self.reconstruction(y_hat, &pass.y, scale);
+            let log_q = self.log_q(lv_s, e);
             let log_p = self.log_prior(z);
             let (q_v, p_v) = (value(&log_q), value(&log_p));
             terms.reconstruction += squared_error / samples;
@@ -188,11 +208,11 @@ impl<E: Real> Model<E> {
         let mut row_losses: Vec<Traced1<E>> = Vec::new();
         for (s, e) in pass.eps.iter().enumerate() {
             let last = s + 1 == pass.eps.len();
-            let z = self.latent_sample(mu.lend(last), &lv.copy(), e);
             let lv_s = lv.lend(last);
+            let z = self.latent_sample(mu.lend(last), &lv_s, e);
             let y_hat = self.decoded(z.with_empty_tape());
             let (cells, squared_error) = self.reconstruction_cells(y_hat - pass.y.clone());
-            let log_q = self.log_q_elements(lv_s, e);
+            let log_q = self.log_q_elements(lv_s.cells(e.nrows()), e);
             let log_p = self.log_prior_elements(z);
             let q_v = value(&log_q.with_empty_tape().sum::<(), _>());
             let p_v = value(&log_p.with_empty_tape().sum::<(), _>());
@@ -218,11 +238,12 @@ impl<E: Real> Model<E> {
         let mut terms = Terms::default();
         for (s, e) in pass.eps.iter().enumerate() {
             let z = self.latent_sample(mu.lend(s + 1 == pass.eps.len()), &pass.lv, e);
-            let (rec, squared_error) = self.reconstruction(self.decoded(z) - pass.y.clone(), scale);
+            let (rec, squared_error) = self.reconstruction(self.decoded(z), &pass.y, scale);
             terms.reconstruction += squared_error / samples;
             total = Some(plus(total, rec * c::<E>(1.0 / samples)));
         }
-        let (log_q, log_p) = self.expected_kl_terms(mu_copy, pass.lv, rule);
+        let rows = pass.y.shape().0;
+        let (log_q, log_p) = self.expected_kl_terms(mu_copy, pass.lv.cells(rows), rule);
         let (q_v, p_v) = (value(&log_q), value(&log_p));
         terms.log_q = q_v * scale;
         terms.log_p = p_v * scale;
@@ -240,6 +261,14 @@ impl<E: Real> Model<E> {
         self.net.prior.log_density(z)
     }
 
+    /// Σ_tj log N(z̃_tj | μ_tj, σ²_tj) = Σ_tj (−½ log σ²_tj − ½ log 2π − ½ ε²_tj): the sum of
+    /// `log_q_elements`, with the noise's part a number (in f64) and the log-variances'
+    /// summed as they are held (a column of n: each times the rows).
+    fn log_q(&self, lv: LogVariances<E>, e: &Matrix) -> Scalar<E> {
+        let constant: f64 = e.iter().map(|&x| -0.5 * LN_2PI - 0.5 * x * x).sum();
+        lv.sum_over(e.nrows()) * c::<E>(-0.5) + c::<E>(constant)
+    }
+
     /// log N(z̃_tj | μ_tj, σ²_tj) for every row and dimension. With z̃ − μ = σε exactly, the
     /// quadratic term is ε²/2, which keeps the gradient the reparameterised one.
     fn log_q_elements(&self, lv: Traced<E>, e: &Matrix) -> Traced<E> {
@@ -251,9 +280,8 @@ impl<E: Real> Model<E> {
     /// summands of the objective's KL term, computed by the same code.
     pub fn kl_elements(&self, y: &Matrix, e: &Matrix) -> Matrix {
         let (mu, lv) = self.posterior(&self.tensor(y), 0..y.nrows());
-        let sd = (lv.with_empty_tape() * c::<E>(0.5)).exp();
-        let z = mu + sd * self.tensor(e);
-        to_matrix(&(self.log_q_elements(lv, e) - self.log_prior_elements(z)))
+        let z = self.latent_sample(mu, &lv, e);
+        to_matrix(&(self.log_q_elements(lv.cells(y.nrows()), e) - self.log_prior_elements(z)))
     }
 
     /// `kl quadrature`: Σ_tj E_q[log q(z_tj)] in closed form, −½(log 2πσ² + 1), and
@@ -286,12 +314,32 @@ impl<E: Real> Model<E> {
         }
     }
 
-    /// The reconstruction term of the loss for the residuals ŷ − y (rows × m), already
-    /// multiplied by `scale` = 1/(Tm), and the squared error (1/Tm) Σ(ŷ − y)² as a number
-    /// (what the trace calls reconstruction, whatever the likelihood).
-    fn reconstruction(&self, residual: Traced<E>, scale: f64) -> (Scalar<E>, f64) {
-        let (cells, squared_error) = self.reconstruction_cells(residual);
-        (cells.sum::<(), _>() * c::<E>(scale), squared_error * scale)
+    /// The reconstruction term of the loss for the reconstruction ŷ of the rows y (rows ×
+    /// m), already multiplied by `scale` = 1/(Tm), and the squared error (1/Tm) Σ(ŷ − y)²
+    /// as a number (what the trace calls reconstruction, whatever the likelihood). With a
+    /// fixed likelihood the cells' sum is taken from Σ(ŷ − y)² (`fused::squared_error`);
+    /// a learned one weighs each column by its own variance (`reconstruction_cells`).
+    fn reconstruction(&self, y_hat: Traced<E>, y: &Mat<E>, scale: f64) -> (Scalar<E>, f64) {
+        let (rows, m) = *y.shape();
+        let (sum, squared_error) = match self.spec.likelihood {
+            Likelihood::SquaredError => {
+                let sum = fused::squared_error(y_hat, y);
+                let squared_error = value(&sum);
+                (sum, squared_error)
+            }
+            Likelihood::Gaussian(variance) => {
+                let sum = fused::squared_error(y_hat, y);
+                let squared_error = value(&sum);
+                let constant = 0.5 * (variance.ln() + LN_2PI) * (rows * m) as f64;
+                let cells = sum * c::<E>(1.0 / (2.0 * variance)) + c::<E>(constant);
+                (cells, squared_error)
+            }
+            Likelihood::LearnedGaussian { .. } => {
+                let (cells, squared_error) = self.reconstruction_cells(y_hat - y.clone());
+                (cells.sum::<(), _>(), squared_error)
+            }
+        };
+        (sum * c::<E>(scale), squared_error * scale)
     }
 
     /// −log p(y_ti | z_t) for every row and column, up to eq. 39's convention: the squared

@@ -35,11 +35,13 @@ macro_rules! vectorised {
 }
 
 mod chain;
+mod gaussian;
 mod monotone;
 mod scratch;
 mod transpose;
 
 pub(crate) use chain::{dense_chain, Layer};
+pub(crate) use gaussian::{reparameterised, squared_error, LogVariances};
 pub(crate) use monotone::monotone_map;
 pub(crate) use scratch::Spares;
 pub(crate) use transpose::{transpose_f32, transpose_from};
