@@ -245,8 +245,8 @@ mod tests {
                 sample::<f32>(true, per_cell),
                 sample::<f32>(false, per_cell),
             );
-            // z̃ and ∂/∂μ to the bit; ∂/∂log σ² too but for the KL term's part, which
-            // both add in the same order here (it is the same graph on either side).
+            // z̃, ∂/∂μ and ∂/∂log σ² to the bit (the KL term's share of ∂/∂log σ² comes
+            // from the same graph on either side, added in the same order).
             for (what, (a, b)) in ["z", "d/dmu", "d/dlv"].iter().zip(fused.iter().zip(&plain)) {
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(a), bits(b), "{what} (per cell {per_cell})");
