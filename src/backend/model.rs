@@ -184,12 +184,7 @@ impl<E: Real> Model<E> {
     }
 
     pub(super) fn tensor(&self, x: &Matrix) -> Mat<E> {
-        // A step converts its data and noise this way: from the row-major slice in one
-        // loop that vectorises, where ndarray's element iterator would not (a matrix not
-        // row-major already is copied into that order first).
-        let x = x.as_standard_layout();
-        let values = x.as_slice().expect("a standard-layout matrix is one slice");
-        tensor_of(&self.dev, values.iter().map(|&v| c(v)), x.dim())
+        tensor_of(&self.dev, row_major(x).into_iter(), x.dim())
     }
 
     /// The decoder's output g(z) for latent rows `z`.
@@ -511,4 +506,13 @@ fn blocks(rows: usize) -> impl Iterator<Item = Range<usize>> {
     (0..rows)
         .step_by(BLOCK_ROWS)
         .map(move |start| start..(start + BLOCK_ROWS).min(rows))
+}
+
+/// A matrix's numbers row by row in the element type. A step converts its data and noise
+/// this way: from the row-major slice in one loop that vectorises, where ndarray's element
+/// iterator would not (a matrix not row-major already is copied into that order first).
+pub(super) fn row_major<E: Real>(x: &Matrix) -> Vec<E> {
+    let x = x.as_standard_layout();
+    let values = x.as_slice().expect("a standard-layout matrix is one slice");
+    values.iter().map(|&v| c(v)).collect()
 }

@@ -12,7 +12,7 @@
 
 use super::fused::{self, LogVariances};
 use super::invertible::Invertible;
-use super::model::Model;
+use super::model::{row_major, Model};
 use super::step::Chunk;
 use super::{
     c, to_matrix, value, Dev, Mat, Real, Scalar, Step, Terms, Traced, Traced1, TracedOf,
@@ -167,10 +167,7 @@ impl<E: Real> Model<E> {
     /// z̃ = μ + σ ⊙ ε for sample `e` (`fused::reparameterised`): z̃ carries μ's tape, and
     /// `lv` gets its gradient if it reaches the loss another way (the KL term).
     fn latent_sample(&self, mu: Traced<E>, lv: &LogVariances<E>, e: &Matrix) -> Traced<E> {
-        let e = e.as_standard_layout();
-        let e = e.as_slice().expect("a standard-layout matrix is one slice");
-        let noise: Vec<E> = e.iter().map(|&v| c(v)).collect();
-        fused::reparameterised(mu, lv, &noise)
+        fused::reparameterised(mu, lv, &row_major(e))
     }
 
     /// The Monte-Carlo ELBO: each sample's reconstruction and KL estimate, averaged over
@@ -322,21 +319,21 @@ impl<E: Real> Model<E> {
     fn reconstruction(&self, y_hat: Traced<E>, y: &Mat<E>, scale: f64) -> (Scalar<E>, f64) {
         let (rows, m) = *y.shape();
         let (sum, squared_error) = match self.spec.likelihood {
-            Likelihood::SquaredError => {
-                let sum = fused::squared_error(y_hat, y);
-                let squared_error = value(&sum);
-                (sum, squared_error)
-            }
-            Likelihood::Gaussian(variance) => {
-                let sum = fused::squared_error(y_hat, y);
-                let squared_error = value(&sum);
-                let constant = 0.5 * (variance.ln() + LN_2PI) * (rows * m) as f64;
-                let cells = sum * c::<E>(1.0 / (2.0 * variance)) + c::<E>(constant);
-                (cells, squared_error)
-            }
             Likelihood::LearnedGaussian { .. } => {
                 let (cells, squared_error) = self.reconstruction_cells(y_hat - y.clone());
                 (cells.sum::<(), _>(), squared_error)
+            }
+            fixed => {
+                let sum = fused::squared_error(y_hat, y);
+                let squared_error = value(&sum);
+                let cells = match fixed {
+                    Likelihood::Gaussian(variance) => {
+                        let constant = 0.5 * (variance.ln() + LN_2PI) * (rows * m) as f64;
+                        sum * c::<E>(1.0 / (2.0 * variance)) + c::<E>(constant)
+                    }
+                    _ => sum,
+                };
+                (cells, squared_error)
             }
         };
         (sum * c::<E>(scale), squared_error * scale)

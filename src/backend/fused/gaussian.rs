@@ -79,14 +79,15 @@ pub(crate) fn reparameterised<E: Real>(
     assert_eq!(eps.len(), rows * n, "ε has the posterior's shape");
     let half = c::<E>(0.5);
     let sd: Vec<E> = lv.values().iter().map(|&v| (v * half).exp()).collect();
-    let per_cell = match lv {
+    // Where the backward pass adds log σ²'s gradient, and whether each cell has its own.
+    let (lv_ghost, per_cell) = match lv {
         LogVariances::Columns(lv) => {
             assert_eq!(lv.shape().0, n, "one log-variance a latent dimension");
-            false
+            (Ghost::Columns(lv.ghost()), false)
         }
         LogVariances::Cells(lv) => {
             assert_eq!(*lv.shape(), (rows, n), "one log-variance a cell");
-            true
+            (Ghost::Cells(lv.ghost()), true)
         }
     };
     let sd_at = move |i: usize| if per_cell { i } else { i % n };
@@ -98,10 +99,6 @@ pub(crate) fn reparameterised<E: Real>(
         .collect();
     let out = mu.device().tensor_from_vec(z, (rows, n));
     let eps = eps.to_vec();
-    let lv_ghost = match lv {
-        LogVariances::Columns(lv) => Ghost::Columns(lv.ghost()),
-        LogVariances::Cells(lv) => Ghost::Cells(lv.ghost()),
-    };
     let ghosts = (out.ghost(), mu.ghost());
     let mut tape = tape;
     tape.add_backward_op(move |grads| {
