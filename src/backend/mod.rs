@@ -86,6 +86,16 @@ mod sealed {
         /// registers where the CPU has AVX, else one at a time.
         fn kernel_transpose(src: &[Self], shape: (usize, usize), dst: (&mut [Self], usize));
 
+        /// dst[t][j] (+)= lhs's row t · column j, for a product with few outputs a row
+        /// (`fused::dots`): for f32 in AVX2 registers where the CPU has AVX2 and FMA.
+        fn kernel_dots(
+            lhs: &[Self],
+            columns: &[Self],
+            shape: (usize, usize),
+            dst: &mut [Self],
+            accumulate: bool,
+        );
+
         /// The fused ops' spare buffers of this type (`fused::scratch`).
         fn spare_buffers() -> &'static super::fused::Spares<Self>;
     }
@@ -112,6 +122,15 @@ mod sealed {
         fn kernel_transpose(src: &[f32], shape: (usize, usize), dst: (&mut [f32], usize)) {
             super::fused::transpose_f32(src, shape, dst)
         }
+        fn kernel_dots(
+            lhs: &[f32],
+            columns: &[f32],
+            shape: (usize, usize),
+            dst: &mut [f32],
+            accumulate: bool,
+        ) {
+            super::fused::dots_f32(lhs, columns, shape, dst, accumulate)
+        }
     }
     impl Engine for f64 {
         type Device = Cpu;
@@ -135,6 +154,15 @@ mod sealed {
         }
         fn kernel_transpose(src: &[f64], shape: (usize, usize), dst: (&mut [f64], usize)) {
             super::fused::transpose_from(src, shape, dst, (0, 0))
+        }
+        fn kernel_dots(
+            lhs: &[f64],
+            columns: &[f64],
+            shape: (usize, usize),
+            dst: &mut [f64],
+            accumulate: bool,
+        ) {
+            super::fused::dots(lhs, columns, shape, dst, accumulate)
         }
     }
 }

@@ -37,12 +37,14 @@ macro_rules! vectorised {
 mod chain;
 mod gaussian;
 mod monotone;
+mod narrow;
 mod scratch;
 mod transpose;
 
 pub(crate) use chain::{dense_chain, Layer};
 pub(crate) use gaussian::{reparameterised, squared_error, LogVariances};
 pub(crate) use monotone::monotone_map;
+pub(crate) use narrow::{dots, dots_f32};
 pub(crate) use scratch::Spares;
 pub(crate) use transpose::{transpose_f32, transpose_from};
 
@@ -75,16 +77,23 @@ fn product<E: Real>(
         return;
     }
     let (dst, dst_rs, dst_cs) = dst;
-    // A tall, narrow product written by rows (a layer of 3 outputs over 625 rows): gemm
-    // puts a row's few columns on the vector lanes, 3 of 16 used. Written by columns into
-    // a scratch, the long side is on the lanes; the scratch is then added or copied in.
+    if narrow::narrow_product((m, n, k), (&mut *dst, dst_rs, dst_cs), accumulate, lhs, rhs) {
+        return;
+    }
+    // The narrowest products (up to 8 output columns from a left factor by rows, or up to
+    // 8 terms) are `narrow`'s, computed along their long side. The rest of the tall,
+    // narrow products written by rows (9 to 15 output columns; a weight's gradient with
+    // few outputs, its left factor by columns): gemm would put a row's few columns on
+    // the vector lanes, a few of 16 used. Written by columns into a scratch, the long
+    // side is on the lanes; the scratch is then added or copied in.
     if dst_cs == 1 && n < 16 && m >= 4 * n {
         // A left factor by rows (a layer's activations) gemm would pack one element at a
         // time; it is transposed here instead, 8 × 8 at a time (`transpose`), its rows
         // padded with zeros to a multiple of 16 (gemm's lanes), so that gemm reads it as
         // it is. The padding's products are computed and never read.
-        // Not for one column, nor for m·n ≤ 256: there gemm takes other kernels for a
-        // factor by rows than by columns, and the numbers would move in their last bits.
+        // Not for one column, nor for m·n ≤ 256 (a destination with rows apart, which
+        // `narrow` leaves): there gemm takes other kernels for a factor by rows than by
+        // columns, and the numbers would move in their last bits.
         let by_rows = lhs.2 == 1 && lhs.1 == k && n > 1 && m * n > 256;
         let height = if by_rows { m.next_multiple_of(16) } else { m };
         let lhs_by_columns = by_rows.then(|| {
@@ -793,18 +802,17 @@ mod tests {
     /// The narrow product transposes a left factor given by rows before gemm sees it;
     /// before d7df2cb gemm was given it by rows and packed it itself. Each product here
     /// is computed both ways, the old one by calling gemm as `product` did then: the
-    /// same numbers to the bit, the padding rows never showing. The sizes include the
-    /// ones routed around the transpose (one column; m·n ≤ 256), where gemm takes other
-    /// kernels for a factor by rows.
+    /// same numbers to the bit, the padding rows never showing.
     #[test]
     fn a_narrow_product_gives_the_bits_it_gave_before_its_factor_was_transposed() {
+        // Narrower products (n ≤ 8 with lhs by rows, or k ≤ 8) are `narrow`'s: here the
+        // widths from 9 to 15.
         for (m, k, n) in [
-            (625, 64, 3),
-            (5000, 64, 3),
-            (640, 30, 2),
-            (37, 5, 2),
-            (64, 30, 3),
-            (625, 64, 1),
+            (625, 64, 9),
+            (5000, 64, 12),
+            (640, 30, 10),
+            (37, 12, 9),
+            (64, 30, 15),
         ] {
             let lhs: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 7919) % 1013) as f32 / 97.0 - 5.0)
