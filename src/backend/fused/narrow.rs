@@ -4,11 +4,12 @@
 //! Why: gemm is built for products that are large every way. With one side of 3 it
 //! fills 3 of its 8 or 16 lanes, or packs the other factor one element at a time, and
 //! such a product (625 rows, 64 by 3) took a fifth of the time of a 64 × 64 one for 1/21
-//! of its arithmetic: the six of them in a chunk's pass through a 2 × 64 encoder and
+//! of its arithmetic: the eleven of them in a chunk's step through a 2 × 64 encoder and
 //! decoder took 15 % of a `nonlinear.pdg` epoch (T = 5000, one thread, the AMD EPYC with
-//! AVX2), the 64 × 64 products 52 %. nano-gemm, a crate for small products, was no
-//! faster on these shapes (`benches/gemm_layouts.rs` has the shapes). Here the wide side
-//! is on the lanes:
+//! AVX2), the six 64 × 64 products 52 %. nano-gemm, a crate for small products, was no
+//! faster on these shapes, slower on some (`docs/speed-d62cfb7/narrow-shapes.txt`). Here
+//! the wide side is on the lanes, for all but a weight's gradient (its k the chunk's
+//! rows), where gemm was as fast as these loops:
 //! - **few outputs** (a projection to the means, the gradient handed back to z): each
 //!   output is a dot product of a row of the left factor with a column of the right, k
 //!   long, in 8 partial sums (`dots`);
