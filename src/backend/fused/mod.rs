@@ -90,11 +90,10 @@ fn product<E: Real>(
         // A left factor by rows (a layer's activations) gemm would pack one element at a
         // time; it is transposed here instead, 8 × 8 at a time (`transpose`), its rows
         // padded with zeros to a multiple of 16 (gemm's lanes), so that gemm reads it as
-        // it is. The padding's products are computed and never read.
-        // Not for one column, nor for m·n ≤ 256 (a destination with rows apart, which
-        // `narrow` leaves): there gemm takes other kernels for a factor by rows than by
-        // columns, and the numbers would move in their last bits.
-        let by_rows = lhs.2 == 1 && lhs.1 == k && n > 1 && m * n > 256;
+        // it is. The padding's products are computed and never read. (Here n ≥ 9, so
+        // m·n > 256: the one-column and m·n ≤ 256 products, where gemm takes other kernels
+        // for a factor by rows and which were kept by rows for that, are `narrow`'s.)
+        let by_rows = lhs.2 == 1 && lhs.1 == k;
         let height = if by_rows { m.next_multiple_of(16) } else { m };
         let lhs_by_columns = by_rows.then(|| {
             let mut transposed = scratch::scratch(height * k);

@@ -276,6 +276,13 @@ vectorised! {
 mod tests {
     use super::*;
 
+    /// `len` test numbers in [−5, 5.5), a different sequence for each prime.
+    fn numbers<E: Real>(len: usize, prime: usize) -> Vec<E> {
+        (0..len)
+            .map(|i| E::from(((i * prime) % 1013) as f64 / 97.0 - 5.0).unwrap())
+            .collect()
+    }
+
     /// lhs · rhs in f64, one term at a time.
     fn reference(
         (m, n, k): (usize, usize, usize),
@@ -307,16 +314,11 @@ mod tests {
             (100, 200, 6),
         ];
         for (m, k, n) in few_terms.into_iter().chain(few_outputs) {
-            let numbers = |len: usize, prime: usize| -> Vec<f64> {
-                (0..len)
-                    .map(|i| ((i * prime) % 1013) as f64 / 97.0 - 5.0)
-                    .collect()
-            };
             // Twice the room, for the strided layout.
             let (lhs, rhs, start) = (
-                numbers(2 * m * k, 7919),
-                numbers(2 * k * n, 104_729),
-                numbers(m * n, 31),
+                numbers::<f64>(2 * m * k, 7919),
+                numbers::<f64>(2 * k * n, 104_729),
+                numbers::<f64>(m * n, 31),
             );
             let lhs_layouts = [(k, 1), (1, m)];
             let rhs_layouts = [(n, 1), (1, k), (2 * n, 2)];
@@ -381,15 +383,10 @@ mod tests {
     fn the_avx2_dot_products_are_the_reference_to_the_bit() {
         for (rows, k) in [(1, 1), (5, 7), (33, 8), (17, 13), (40, 64), (9, 70)] {
             for n in 1..=FEW {
-                let numbers = |len: usize, prime: usize| -> Vec<f32> {
-                    (0..len)
-                        .map(|i| ((i * prime) % 1013) as f32 / 97.0 - 5.0)
-                        .collect()
-                };
                 let (lhs, columns, start) = (
-                    numbers(rows * k, 7919),
-                    numbers(n * k, 104_729),
-                    numbers(rows * n, 31),
+                    numbers::<f32>(rows * k, 7919),
+                    numbers::<f32>(n * k, 104_729),
+                    numbers::<f32>(rows * n, 31),
                 );
                 for accumulate in [false, true] {
                     let (mut kernel, mut reference) = (start.clone(), start.clone());
