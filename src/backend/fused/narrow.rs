@@ -229,7 +229,8 @@ mod avx2 {
 /// dst[t][·] (+)= Σ_i lhs[t][i]·rows[i][·] for k ≤ `FEW` terms: each output row the
 /// combination of the right factor's k rows with lhs's row t, 64 columns at a time (as
 /// many as there are registers to keep their sums in over the k terms), then 8 at a time,
-/// then one.
+/// then the rest as one block. Each output's sum is the same in any block width: its k
+/// terms in order from zero.
 fn few_terms<E: Real>(
     lhs: &[E],
     rows: &[E],
@@ -241,7 +242,20 @@ fn few_terms<E: Real>(
     let narrow = n - n % 8;
     terms::<E, 64>(lhs, rows, (k, n), dst, (0, wide), accumulate);
     terms::<E, 8>(lhs, rows, (k, n), dst, (wide, narrow), accumulate);
-    terms::<E, 1>(lhs, rows, (k, n), dst, (narrow, n), accumulate);
+    // The last n mod 8 columns as one block of that width, its sums in registers (a
+    // linear decoder's 3 × 3 products are all of this kind): one at a time, the loop
+    // over them took longer than the 64-wide products beside it.
+    let last = (narrow, n);
+    match n - narrow {
+        0 => {}
+        1 => terms::<E, 1>(lhs, rows, (k, n), dst, last, accumulate),
+        2 => terms::<E, 2>(lhs, rows, (k, n), dst, last, accumulate),
+        3 => terms::<E, 3>(lhs, rows, (k, n), dst, last, accumulate),
+        4 => terms::<E, 4>(lhs, rows, (k, n), dst, last, accumulate),
+        5 => terms::<E, 5>(lhs, rows, (k, n), dst, last, accumulate),
+        6 => terms::<E, 6>(lhs, rows, (k, n), dst, last, accumulate),
+        _ => terms::<E, 7>(lhs, rows, (k, n), dst, last, accumulate),
+    }
 }
 
 vectorised! {
@@ -305,6 +319,10 @@ mod tests {
             (50, 8, 130),
             (20, 5, 7),
             (9, 2, 72),
+            (625, 3, 3),
+            (21, 4, 4),
+            (19, 8, 11),
+            (14, 2, 6),
         ];
         let few_outputs = [
             (625, 64, 3),
