@@ -35,10 +35,16 @@ pub fn beside(a: &Matrix, b: &Matrix) -> Matrix {
         .into_owned()
 }
 
-/// The rows (`Axis(0)`) or columns (`Axis(1)`) `indices`, in that order. ndarray's own
-/// `select` may return a column-major array; this one is row-major like every other.
+/// The rows (`Axis(0)`) or columns (`Axis(1)`) `indices`, in that order, row-major like
+/// every other matrix (ndarray's own `select` may return a column-major one). Copied
+/// element by element: ndarray's concatenates one view per index, which took a tenth of
+/// a minibatch fit's time gathering its batches (`batch 5000` of 100 000 rows).
 pub fn select(m: &Matrix, axis: Axis, indices: &[usize]) -> Matrix {
-    m.select(axis, indices).as_standard_layout().into_owned()
+    match axis {
+        Axis(0) => Matrix::from_shape_fn((indices.len(), m.ncols()), |(r, c)| m[[indices[r], c]]),
+        Axis(1) => Matrix::from_shape_fn((m.nrows(), indices.len()), |(r, c)| m[[r, indices[c]]]),
+        Axis(other) => panic!("a matrix has the axes 0 and 1, not {other}"),
+    }
 }
 
 /// The rows `range`, in order.
@@ -52,4 +58,24 @@ pub fn column_moments(m: &Matrix) -> Vec<(f64, f64)> {
         .into_iter()
         .map(|c| crate::numeric::mean_and_sd(&c.to_vec()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `select` picks what ndarray's picks, repeats and reordering included, row-major.
+    #[test]
+    fn select_is_ndarrays_select_in_row_major_order() {
+        let m = Matrix::from_shape_fn((7, 5), |(r, c)| (10 * r + c) as f64);
+        for (axis, indices) in [
+            (Axis(0), vec![6, 0, 3, 3]),
+            (Axis(1), vec![4, 1, 1, 0]),
+            (Axis(0), vec![]),
+        ] {
+            let chosen = select(&m, axis, &indices);
+            assert_eq!(chosen, m.select(axis, &indices));
+            assert!(chosen.is_standard_layout());
+        }
+    }
 }
