@@ -243,8 +243,8 @@ fn few_terms<E: Real>(
     terms::<E, 64>(lhs, rows, (k, n), dst, (0, wide), accumulate);
     terms::<E, 8>(lhs, rows, (k, n), dst, (wide, narrow), accumulate);
     // The last n mod 8 columns as one block of that width, its sums in registers (a
-    // linear decoder's 3 × 3 products are all of this kind): one at a time, the loop
-    // over them took longer than the 64-wide products beside it.
+    // linear decoder's 3 × 3 products are all of this kind). One column at a time, with
+    // a bounds check an output, they took about 3.5 % of a `linear.pdg` epoch.
     let last = (narrow, n);
     match n - narrow {
         0 => {}
