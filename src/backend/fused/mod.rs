@@ -884,7 +884,7 @@ mod tests {
     /// The dense op against dfdx's product and the unfused bias and activation, value and
     /// every gradient, in f64: a small layer; a chunk of a shipped model's hidden layer
     /// and odd widths, where gemm's kernels and their edges run; and the narrow layers of
-    /// 3 inputs or outputs, whose products go through the column-major scratch.
+    /// 1 or 3 inputs or outputs, whose products are `narrow`'s.
     #[test]
     fn dense_matches_the_unfused_graph_in_value_and_gradient() {
         for (rows, inputs, cols) in [

@@ -338,14 +338,17 @@ mod tests {
                 numbers::<f64>(2 * k * n, 104_729),
                 numbers::<f64>(m * n, 31),
             );
+            let converted =
+                |v: &[f64]| -> Vec<E> { v.iter().map(|&v| E::from(v).unwrap()).collect() };
+            let (lhs_e, rhs_e) = (converted(&lhs), converted(&rhs));
+            let magnitudes = |v: &[f64]| -> Vec<f64> { v.iter().map(|v| v.abs()).collect() };
+            let (lhs_size, rhs_size) = (magnitudes(&lhs), magnitudes(&rhs));
             let lhs_layouts = [(k, 1), (1, m)];
             let rhs_layouts = [(n, 1), (1, k), (2 * n, 2)];
             for (lhs_rs, lhs_cs) in lhs_layouts {
                 for (rhs_rs, rhs_cs) in rhs_layouts {
                     for accumulate in [false, true] {
-                        let lhs_e: Vec<E> = lhs.iter().map(|&v| E::from(v).unwrap()).collect();
-                        let rhs_e: Vec<E> = rhs.iter().map(|&v| E::from(v).unwrap()).collect();
-                        let mut dst: Vec<E> = start.iter().map(|&v| E::from(v).unwrap()).collect();
+                        let mut dst = converted(&start);
                         let handled = narrow_product(
                             (m, n, k),
                             (&mut dst, n, 1),
@@ -363,16 +366,8 @@ mod tests {
                         let want = reference((m, n, k), lhs_f, rhs_f);
                         let size = reference(
                             (m, n, k),
-                            (
-                                &lhs.iter().map(|v| v.abs()).collect::<Vec<_>>(),
-                                lhs_rs,
-                                lhs_cs,
-                            ),
-                            (
-                                &rhs.iter().map(|v| v.abs()).collect::<Vec<_>>(),
-                                rhs_rs,
-                                rhs_cs,
-                            ),
+                            (&lhs_size, lhs_rs, lhs_cs),
+                            (&rhs_size, rhs_rs, rhs_cs),
                         );
                         for (c, got) in dst.iter().enumerate() {
                             let want = want[c] + if accumulate { start[c] } else { 0.0 };
