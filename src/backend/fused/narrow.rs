@@ -27,7 +27,7 @@ use std::borrow::Cow;
 
 /// A product is narrow when its output, or its inner dimension, has at most this many
 /// columns.
-pub(super) const FEW: usize = 8;
+const FEW: usize = 8;
 
 /// A dot product's partial sums: one AVX2 register of f32.
 const LANES: usize = 8;
