@@ -692,6 +692,43 @@ mod tests {
         }
     }
 
+    /// The op's value and gradients (z, log π, μ, η) in f32, for z (rows × n) with the
+    /// mixtures' numbers (n × K) and the output's gradient g.
+    fn mixture_op_f32(
+        dev: &Cpu,
+        (z, n): (&[f32], usize),
+        (log_pi, means, log_vars, k): (&[f32], &[f32], &[f32], usize),
+        g: &[f32],
+    ) -> [Vec<f32>; 5] {
+        let tensor = |values: &[f32], shape: (usize, usize)| {
+            let mut t: Mat<f32> = dev.zeros_like(&shape);
+            t.copy_from(values);
+            t
+        };
+        let rows = z.len() / n;
+        let (zt, pi, mu, lv) = (
+            tensor(z, (rows, n)),
+            tensor(log_pi, (n, k)),
+            tensor(means, (n, k)),
+            tensor(log_vars, (n, k)),
+        );
+        let y = mixture_log_density(
+            zt.clone().leaky_trace(),
+            pi.clone().leaky_trace(),
+            mu.clone().leaky_trace(),
+            lv.clone().leaky_trace(),
+        );
+        let values = y.as_vec();
+        let grads = (y * tensor(g, (rows, n))).sum::<(), _>().backward();
+        [
+            values,
+            grads.get(&zt).as_vec(),
+            grads.get(&pi).as_vec(),
+            grads.get(&mu).as_vec(),
+            grads.get(&lv).as_vec(),
+        ]
+    }
+
     /// The mixture's value and gradients as the op computed them cell by cell, each cell's
     /// K terms side by side (before it went column by column): the arithmetic the op
     /// keeps, so that every fit gives the numbers it gave. (Since the responsibilities
@@ -752,32 +789,7 @@ mod tests {
         let means = numbers(n * k, &|i| (i as f32 - 4.0) * 0.7);
         let log_vars = numbers(n * k, &|i| ((i * 5 % 7) as f32 - 3.0) * 0.4);
         let g = numbers(rows * n, &|i| ((i % 9) as f32 - 3.5) * 0.3);
-        let tensor = |values: &[f32], shape: (usize, usize)| {
-            let mut t: Mat<f32> = dev.zeros_like(&shape);
-            t.copy_from(values);
-            t
-        };
-        let (zt, pi, mu, lv) = (
-            tensor(&z, (rows, n)),
-            tensor(&log_pi, (n, k)),
-            tensor(&means, (n, k)),
-            tensor(&log_vars, (n, k)),
-        );
-        let y = mixture_log_density(
-            zt.clone().leaky_trace(),
-            pi.clone().leaky_trace(),
-            mu.clone().leaky_trace(),
-            lv.clone().leaky_trace(),
-        );
-        let values = y.as_vec();
-        let grads = (y * tensor(&g, (rows, n))).sum::<(), _>().backward();
-        let fused = [
-            values,
-            grads.get(&zt).as_vec(),
-            grads.get(&pi).as_vec(),
-            grads.get(&mu).as_vec(),
-            grads.get(&lv).as_vec(),
-        ];
+        let fused = mixture_op_f32(&dev, (&z, n), (&log_pi, &means, &log_vars, k), &g);
         let cells = mixture_cell_by_cell((&z, n), (&log_pi, &means, &log_vars, k), &g);
         for (what, (a, b)) in ["value", "d/dz", "d/dlog_pi", "d/dmeans", "d/dlog_vars"]
             .iter()
@@ -802,31 +814,8 @@ mod tests {
         // Component 0 at the cells; component 1 at 11, a (11 − z)²/2 ≈ 60 further down.
         let (log_pi, means, log_vars) = ([0.0f32, 0.0], [0.0f32, 11.0], [0.0f32, 0.0]);
         let g = vec![1e-15f32; rows];
-        let tensor = |values: &[f32], shape: (usize, usize)| {
-            let mut t: Mat<f32> = dev.zeros_like(&shape);
-            t.copy_from(values);
-            t
-        };
-        let (zt, pi, mu, lv) = (
-            tensor(&z, (rows, 1)),
-            tensor(&log_pi, (1, 2)),
-            tensor(&means, (1, 2)),
-            tensor(&log_vars, (1, 2)),
-        );
-        let y = mixture_log_density(
-            zt.clone().leaky_trace(),
-            pi.clone().leaky_trace(),
-            mu.clone().leaky_trace(),
-            lv.clone().leaky_trace(),
-        );
-        let values = y.as_vec();
-        let grads = (y * tensor(&g, (rows, 1))).sum::<(), _>().backward();
-        let (d_pi, d_mu, d_lv) = (
-            grads.get(&pi).as_vec(),
-            grads.get(&mu).as_vec(),
-            grads.get(&lv).as_vec(),
-        );
-        let d_z = grads.get(&zt).as_vec();
+        let [values, d_z, d_pi, d_mu, d_lv] =
+            mixture_op_f32(&dev, (&z, 1), (&log_pi, &means, &log_vars, 2), &g);
         for (what, numbers) in [
             ("value", &values),
             ("d/dz", &d_z),
