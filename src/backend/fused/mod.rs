@@ -160,8 +160,7 @@ fn product<E: Real>(
 /// there, each forward and backward. Here each cell's K terms a_k = log π_k − ½η_k −
 /// ½(z − μ_k)²/σ²_k − ½ log 2π are formed and log-sum-exp'd (shifted by their largest),
 /// and the responsibilities r_k = exp(a_k − out) are kept for the backward pass (0 where
-/// negligible, `negligible`), where
-/// with the output's gradient g:
+/// `negligible`), where with the output's gradient g:
 /// ∂/∂z = −g Σ_k r_k (z − μ_k)/σ²_k, ∂/∂log π_k = g r_k, ∂/∂μ_k = g r_k (z − μ_k)/σ²_k,
 /// ∂/∂η_k = g r_k ((z − μ_k)²/σ²_k − 1)/2.
 pub(crate) fn mixture_log_density<E: Real>(
