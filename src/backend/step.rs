@@ -187,8 +187,10 @@ pub(super) struct Chunk {
 
 impl Chunk {
     /// Rows per chunk at least. Chunks cost little above this (T = 5000: the same
-    /// epochs/s on one thread as unsplit) and a minibatch of 1000 still gets two: T = 1000
-    /// on one thread is 8 % slower split, and on two threads 1.85× as fast.
+    /// epochs/s on one thread as unsplit when measured first; at 092dd30 on the AMD EPYC,
+    /// 8 chunks of 625 rows were 3 % slower than 2 of 2500, and 16 of 312 14 % slower,
+    /// `docs/speed-092dd30-amd/chunk-size.txt`) and a minibatch of 1000 still gets two:
+    /// T = 1000 on one thread is 8 % slower split, and on two threads 1.85× as fast.
     pub(super) const MIN_ROWS: usize = 500;
     /// Chunks per batch at most.
     pub(super) const MAX: usize = 8;
